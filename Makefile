@@ -1,0 +1,88 @@
+# clt - Cross-Layer Telemetry for any binary.
+# One non-recursive GNU Makefile: each component adds its rules from its
+# own fragment (lib/lib.mk, preload/preload.mk, agent/agent.mk,
+# tests/tests.mk, ...), all sharing the variables below.
+#
+#   make                 build libclt, libcltshim.so, cltagent
+#   make check           install missing deps, build, run every test
+#   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make demo            the CLT login demo (see README)
+#   make bench           benchmarks (see README)
+#   make fuzz            run the libFuzzer targets for a bounded time
+#   make install PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+CFLAGS ?= -O2 -g
+WARNFLAGS := -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+	-Wshadow -Wpointer-arith -Wvla -Wno-unused-parameter
+BASEFLAGS := -std=gnu11 -fPIC -pthread -fno-strict-aliasing -D_GNU_SOURCE -Iinclude
+
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+BUILD ?= build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+ALL_CFLAGS = $(BASEFLAGS) $(WARNFLAGS) $(SANFLAGS) $(CFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS)
+
+pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+
+NL_CFLAGS := $(call pc_cflags,libnl-genl-3.0)
+NL_LIBS := $(call pc_libs,libnl-genl-3.0)
+
+.PHONY: all check unit-check integration-check deps install uninstall clean fuzz bench demo demo-up demo-down format
+all:
+
+# Every object is built from its source with the shared flags plus any
+# per-directory extras (set <dir>_CFLAGS in the fragment).
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $($(firstword $(subst /, ,$*))_CFLAGS) -MMD -MP -c $< -o $@
+
+include lib/lib.mk
+include preload/preload.mk
+include agent/agent.mk
+include tests/tests.mk
+-include bench/bench.mk
+-include demo/demo.mk
+-include fuzz/fuzz.mk
+
+# Install missing Debian packages (or say which to install).
+deps:
+	@scripts/deps.sh build
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/clt $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	install -m 0644 include/clt/clt.h include/clt/ioam.h include/clt/traceparent.h $(DESTDIR)$(INCDIR)/clt/
+	install -m 0644 $(BUILD)/libclt.a $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(BUILD)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so
+	install -m 0755 $(BUILD)/libcltshim.so $(DESTDIR)$(LIBDIR)/libcltshim.so
+	install -m 0755 $(BUILD)/cltagent $(DESTDIR)$(BINDIR)/cltagent
+	if [ -f agent/cltagent.8 ]; then install -m 0644 agent/cltagent.8 $(DESTDIR)$(MANDIR)/man8/; fi
+	if [ -f agent/cltagent.service ]; then sed 's|@BINDIR@|$(BINDIR)|g' agent/cltagent.service > $(DESTDIR)$(UNITDIR)/cltagent.service; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libclt.a $(DESTDIR)$(LIBDIR)/libclt.so $(DESTDIR)$(LIBDIR)/libcltshim.so
+	rm -f $(DESTDIR)$(BINDIR)/cltagent $(DESTDIR)$(MANDIR)/man8/cltagent.8 $(DESTDIR)$(UNITDIR)/cltagent.service
+	rm -rf $(DESTDIR)$(INCDIR)/clt
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,96 @@
+/*
+ * clt.h - Cross-Layer Telemetry: tag a socket's packets with a request's
+ * W3C trace-id and span-id so that IOAM telemetry collected along the
+ * network path can be joined to the request's distributed trace.
+ *
+ * This is the only header an application needs. All functions are
+ * thread-safe; every piece of state lives in a struct clt_ctx that the
+ * caller owns. Errors are negative errno values; clt_strerror() explains.
+ */
+#ifndef CLT_CLT_H
+#define CLT_CLT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLT_TRACE_ID_LEN 16 /**< W3C trace-id, octets */
+#define CLT_SPAN_ID_LEN 8   /**< W3C parent-id (span-id), octets */
+
+/** How the kernel is asked to carry the IDs. */
+enum clt_backend {
+	CLT_BACKEND_AUTO = 0, /**< pick the best available (config only) */
+	CLT_BACKEND_OFF,      /**< do nothing; clt_enable() returns 0 */
+	CLT_BACKEND_GENL,     /**< CLT-patched kernel, IOAM6 netlink commands */
+	CLT_BACKEND_HOPOPTS,  /**< stock kernel, sticky IPv6 hop-by-hop IOAM option */
+	CLT_BACKEND_AGENT,    /**< stock kernel, option applied by cltagent */
+};
+
+/** Defaults for the hopopts backend (see README, "Configuration"). */
+#define CLT_DEFAULT_NAMESPACE 123
+#define CLT_DEFAULT_TRACE_TYPE 0xf20000u /* node id, if ids, ts sec, ts frac, queue depth */
+#define CLT_DEFAULT_HOPS 8
+
+/**
+ * Options for clt_open(). Zero-initialise, then set what you need; a
+ * zero field means "take it from the environment, else the default":
+ * CLT_BACKEND, CLT_NAMESPACE, CLT_TRACE_TYPE, CLT_HOPS, CLT_AGENT_SOCKET.
+ */
+struct clt_options {
+	enum clt_backend backend;  /**< CLT_BACKEND_AUTO: environment, then probe */
+	uint32_t namespace_id;     /**< IOAM namespace (0 = default); 16 bits used */
+	uint32_t trace_type;       /**< IOAM trace type, 24 bits (0 = default) */
+	unsigned int hops;         /**< pre-allocated node slots (0 = default) */
+	const char *agent_socket;  /**< agent backend: Unix socket path */
+	int ignore_env;            /**< non-zero: do not read CLT_* variables */
+};
+
+struct clt_ctx; /**< opaque handle */
+
+/**
+ * Create a context: read the options (and the environment unless told not
+ * to), validate them against the kernel's IOAM limits, and pick a backend.
+ * A configuration error returns -EINVAL and leaves *out NULL; a backend
+ * that cannot work is not an error when auto-selecting: the context falls
+ * back to "off" and clt_backend_reason() says why.
+ * @return 0 or a negative errno.
+ */
+int clt_open(struct clt_ctx **out, const struct clt_options *opts);
+
+/** Release a context. NULL is accepted. */
+void clt_close(struct clt_ctx *ctx);
+
+/**
+ * Make every later packet of socket @fd carry @trace_id and @span_id.
+ * Only connected-or-not IPv6 TCP and UDP sockets qualify.
+ * @return 0; -ENOTSOCK, -EAFNOSUPPORT (not IPv6), -EPROTONOSUPPORT (not
+ *         TCP/UDP), -EPERM (hopopts needs CAP_NET_RAW), -EOPNOTSUPP, ...
+ */
+int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
+	       const uint8_t span_id[CLT_SPAN_ID_LEN]);
+
+/** Stop tagging @fd's packets. @return 0 or a negative errno. */
+int clt_disable(struct clt_ctx *ctx, int fd);
+
+/** The backend in use (never CLT_BACKEND_AUTO). */
+enum clt_backend clt_backend_get(const struct clt_ctx *ctx);
+
+/** Human-readable reason the backend was chosen, e.g. for a log line. */
+const char *clt_backend_reason(const struct clt_ctx *ctx);
+
+/** "auto", "off", "genl", "hopopts", "agent". */
+const char *clt_backend_name(enum clt_backend backend);
+
+/** Parse a backend name; @return the backend or -EINVAL. */
+int clt_backend_parse(const char *name);
+
+/** Message for a negative errno returned by this library (CLT-specific wording where useful). */
+const char *clt_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLT_CLT_H */

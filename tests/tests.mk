@@ -1,0 +1,36 @@
+# Tests. Unit tests: tests/unit/test_*.c, cmocka, each linked against every
+# internal archive (the linker takes only what a test uses). Integration
+# tests: tests/integration/*.sh, run by tests/run.sh (exit 0 pass,
+# 77 skip, anything else fail).
+CMOCKA_CFLAGS := $(call pc_cflags,cmocka)
+CMOCKA_LIBS := $(call pc_libs,cmocka)
+tests_CFLAGS := $(CMOCKA_CFLAGS) $(NL_CFLAGS) $(AGENT_PC_CFLAGS) -Ipreload -Iagent -Itests
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+# Small C helpers the shell tests run (e.g. an IOAM event reader).
+TEST_TOOL_SRCS := $(wildcard tests/tools/*.c)
+TEST_TOOLS := $(TEST_TOOL_SRCS:%.c=$(BUILD)/%)
+TEST_ARCHIVES := $(AGENT_CORE_A) $(SHIM_CORE_A) $(BUILD)/libclt.a
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TEST_ARCHIVES)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(CMOCKA_LIBS) $(AGENT_PC_LIBS) $(NL_LIBS)
+
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(TEST_ARCHIVES)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(AGENT_PC_LIBS) $(NL_LIBS)
+
+tests: $(UNIT_BINS) $(TEST_TOOLS)
+
+# The README's test command. Installs what is missing, builds, runs all.
+check:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory all tests
+	@BUILD=$(BUILD) tests/run.sh
+
+unit-check:
+	@$(MAKE) --no-print-directory all tests
+	@BUILD=$(BUILD) tests/run.sh unit
+
+integration-check:
+	@$(MAKE) --no-print-directory all tests
+	@BUILD=$(BUILD) tests/run.sh integration
