@@ -60,6 +60,15 @@ struct clt_ctx; /**< opaque handle */
  */
 int clt_open(struct clt_ctx **out, const struct clt_options *opts);
 
+/**
+ * Dry run of clt_open(): resolve @opts (NULL = all defaults) and the
+ * environment and check that an explicitly requested backend can work.
+ * @return what clt_open() would return; on error *why (if @why is not
+ * NULL) gets a static explanation naming the offending variable, e.g.
+ * "CLT_HOPS: expected a number of node slots 1..61". Thread-safe.
+ */
+int clt_check_options(const struct clt_options *opts, const char **why);
+
 /** Release a context. NULL is accepted. */
 void clt_close(struct clt_ctx *ctx);
 
@@ -71,6 +80,15 @@ void clt_close(struct clt_ctx *ctx);
  */
 int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 	       const uint8_t span_id[CLT_SPAN_ID_LEN]);
+
+/**
+ * clt_enable() for callers that already know @fd is an IPv6 TCP or UDP
+ * socket (e.g. an interposer that saw it created): no validation, so on
+ * the hopopts backend exactly one setsockopt() and no allocation. A wrong
+ * descriptor still fails cleanly (-EAFNOSUPPORT, -ENOTSOCK, ...).
+ */
+int clt_enable_trusted(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
+		       const uint8_t span_id[CLT_SPAN_ID_LEN]);
 
 /** Stop tagging @fd's packets. @return 0 or a negative errno. */
 int clt_disable(struct clt_ctx *ctx, int fd);

@@ -1,0 +1,237 @@
+/*
+ * backend_genl.c - CLT-patched kernels: the IOAM6 generic netlink
+ * commands PKT_ID_ENABLE (8) and PKT_ID_DISABLE (9), which make the
+ * kernel itself stamp the socket's packets with the IDs.
+ *
+ * Support is detected from the family's operation list (controller
+ * CTRL_CMD_GETFAMILY, CTRL_ATTR_OPS), never by trying a command. The
+ * context's netlink socket is shared by all threads under genl_lock.
+ */
+#include <errno.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+#include <linux/genetlink.h>
+
+#include "clt_internal.h"
+
+#define CLT_GENL_FAMILY "IOAM6"
+#define CLT_GENL_VERSION 1
+#define IOAM6_CMD_PKT_ID_ENABLE 8
+#define IOAM6_CMD_PKT_ID_DISABLE 9
+#define IOAM6_ATTR_SOCKFD 8  /* u32 */
+#define IOAM6_ATTR_ID_HIGH 9 /* u64, host order */
+#define IOAM6_ATTR_ID_LOW 10 /* u64, host order */
+#define IOAM6_ATTR_SUBID 11  /* u64, host order */
+
+/* libnl reports its own codes; map the ones a caller can act on. */
+static int genl_errno(int nlerr)
+{
+	switch (nlerr < 0 ? -nlerr : nlerr) {
+	case 0:
+		return 0;
+	case NLE_OPNOTSUPP:
+		return -EOPNOTSUPP;
+	case NLE_PERM:
+		return -EPERM;
+	case NLE_INVAL:
+		return -EINVAL;
+	case NLE_NOMEM:
+		return -ENOMEM;
+	case NLE_BAD_SOCK:
+		return -EBADF;
+	case NLE_AF_NOSUPPORT:
+		return -EAFNOSUPPORT;
+	case NLE_OBJ_NOTFOUND:
+		return -ENOENT;
+	case NLE_NOACCESS:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+struct genl_probe_state {
+	int found_family;
+	int has_enable;
+	int has_disable;
+};
+
+static int genl_probe_cb(struct nl_msg *msg, void *arg)
+{
+	struct genl_probe_state *st = arg;
+	struct nlattr *tb[CTRL_ATTR_MAX + 1];
+	struct nlattr *op;
+	int rem;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, CTRL_ATTR_MAX, NULL) < 0)
+		return NL_SKIP;
+	if (tb[CTRL_ATTR_FAMILY_ID] == NULL)
+		return NL_SKIP;
+	st->found_family = 1;
+	if (tb[CTRL_ATTR_OPS] == NULL)
+		return NL_OK;
+	nla_for_each_nested(op, tb[CTRL_ATTR_OPS], rem)
+	{
+		struct nlattr *otb[CTRL_ATTR_OP_MAX + 1];
+		uint32_t id;
+
+		if (nla_parse_nested(otb, CTRL_ATTR_OP_MAX, op, NULL) < 0 ||
+		    otb[CTRL_ATTR_OP_ID] == NULL || nla_len(otb[CTRL_ATTR_OP_ID]) < 4)
+			continue;
+		id = nla_get_u32(otb[CTRL_ATTR_OP_ID]);
+		if (id == IOAM6_CMD_PKT_ID_ENABLE)
+			st->has_enable = 1;
+		else if (id == IOAM6_CMD_PKT_ID_DISABLE)
+			st->has_disable = 1;
+	}
+	return NL_OK;
+}
+
+int clt_genl_probe(const char **why)
+{
+	struct genl_probe_state st = {0, 0, 0};
+	struct nl_sock *sk;
+	struct nl_msg *msg = NULL;
+	int err, ret;
+
+	sk = nl_socket_alloc();
+	if (sk == NULL) {
+		*why = "genl: out of memory";
+		return -ENOMEM;
+	}
+	err = genl_connect(sk);
+	if (err < 0) {
+		*why = "genl: cannot open a generic netlink socket";
+		ret = genl_errno(err);
+		goto out;
+	}
+	/* One request, one reply: no ACK to wait for. */
+	nl_socket_disable_auto_ack(sk);
+	msg = nlmsg_alloc();
+	if (msg == NULL ||
+	    genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, GENL_ID_CTRL, 0, 0, CTRL_CMD_GETFAMILY,
+			1) == NULL ||
+	    nla_put_string(msg, CTRL_ATTR_FAMILY_NAME, CLT_GENL_FAMILY) < 0) {
+		*why = "genl: out of memory";
+		ret = -ENOMEM;
+		goto out;
+	}
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, genl_probe_cb, &st);
+	err = nl_send_auto(sk, msg);
+	if (err >= 0)
+		err = nl_recvmsgs_default(sk);
+	if (err < 0 && -err != NLE_OBJ_NOTFOUND) {
+		*why = "genl: the generic netlink controller did not answer";
+		ret = genl_errno(err);
+		goto out;
+	}
+	if (!st.found_family) {
+		*why = "genl: the kernel has no IOAM6 generic netlink family";
+		ret = 0;
+	} else if (!st.has_enable || !st.has_disable) {
+		*why = "genl: the kernel's IOAM6 family has no PKT_ID_ENABLE/DISABLE "
+		       "(no CLT kernel patch)";
+		ret = 0;
+	} else {
+		*why = "genl: the kernel's IOAM6 family has PKT_ID_ENABLE";
+		ret = 1;
+	}
+out:
+	nlmsg_free(msg);
+	nl_socket_free(sk);
+	return ret;
+}
+
+static void genl_close(struct clt_ctx *ctx)
+{
+	if (ctx->genl_sock != NULL)
+		nl_socket_free(ctx->genl_sock);
+	ctx->genl_sock = NULL;
+	if (ctx->genl_lock_init)
+		pthread_mutex_destroy(&ctx->genl_lock);
+	ctx->genl_lock_init = false;
+}
+
+int clt_genl_setup(struct clt_ctx *ctx)
+{
+	int err;
+
+	ctx->genl_sock = nl_socket_alloc();
+	if (ctx->genl_sock == NULL)
+		return -ENOMEM;
+	err = genl_connect(ctx->genl_sock);
+	if (err < 0)
+		goto fail;
+	err = genl_ctrl_resolve(ctx->genl_sock, CLT_GENL_FAMILY);
+	if (err < 0)
+		goto fail;
+	ctx->genl_family = err;
+	if (pthread_mutex_init(&ctx->genl_lock, NULL) != 0) {
+		err = -NLE_NOMEM;
+		goto fail;
+	}
+	ctx->genl_lock_init = true;
+	ctx->ops = &clt_backend_genl_ops;
+	return 0;
+fail:
+	genl_close(ctx);
+	return genl_errno(err);
+}
+
+static uint64_t genl_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Send one command and wait for the kernel's acknowledgement. */
+static int genl_command(struct clt_ctx *ctx, uint8_t cmd, int fd, const uint8_t *trace_id,
+			const uint8_t *span_id)
+{
+	struct nl_msg *msg;
+	int err;
+
+	msg = nlmsg_alloc();
+	if (msg == NULL)
+		return -ENOMEM;
+	if (genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, ctx->genl_family, 0, 0, cmd,
+			CLT_GENL_VERSION) == NULL ||
+	    nla_put_u32(msg, IOAM6_ATTR_SOCKFD, (uint32_t)fd) < 0) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	if (trace_id != NULL &&
+	    (nla_put_u64(msg, IOAM6_ATTR_ID_HIGH, genl_be64(trace_id)) < 0 ||
+	     nla_put_u64(msg, IOAM6_ATTR_ID_LOW, genl_be64(trace_id + 8)) < 0 ||
+	     nla_put_u64(msg, IOAM6_ATTR_SUBID, genl_be64(span_id)) < 0)) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&ctx->genl_lock);
+	err = nl_send_sync(ctx->genl_sock, msg); /* frees msg */
+	pthread_mutex_unlock(&ctx->genl_lock);
+	return genl_errno(err);
+}
+
+static int genl_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
+		       const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	return genl_command(ctx, IOAM6_CMD_PKT_ID_ENABLE, fd, trace_id, span_id);
+}
+
+static int genl_disable(struct clt_ctx *ctx, int fd)
+{
+	return genl_command(ctx, IOAM6_CMD_PKT_ID_DISABLE, fd, NULL, NULL);
+}
+
+const struct clt_backend_ops clt_backend_genl_ops = {
+	.id = CLT_BACKEND_GENL,
+	.enable = genl_enable,
+	.disable = genl_disable,
+	.close = genl_close,
+};

@@ -1,0 +1,419 @@
+/*
+ * clt.c - the public CLT API: options and CLT_* environment parsing,
+ * backend selection, socket validation and dispatch to the backends.
+ *
+ * Runs inside arbitrary programs (through the LD_PRELOAD shim): no
+ * constructors, no output, no exit, no signals; errno is preserved
+ * across every call.
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "clt_internal.h"
+
+#define CLT_API __attribute__((visibility("default")))
+
+/* A fully resolved configuration: options over environment over defaults. */
+struct clt_config {
+	enum clt_backend backend;
+	int backend_from_env;
+	struct ioam_hbh_config hbh;
+};
+
+/* Strict unsigned parse: decimal, or hex with 0x; the whole string. */
+static int clt_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	unsigned long v;
+	char *end = NULL;
+	int base = 10;
+
+	if (s == NULL || *s == '\0')
+		return -EINVAL;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	/* strtoul would accept leading blanks and a sign: refuse them. */
+	if ((base == 10 && (*s < '0' || *s > '9')) ||
+	    (base == 16 && !((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
+			     (*s >= 'A' && *s <= 'F'))))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, base);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int clt_resolve(const struct clt_options *opts, struct clt_config *cfg, const char **why)
+{
+	static const struct clt_options none;
+	const char *env;
+	unsigned long v;
+	int use_env;
+
+	if (opts == NULL)
+		opts = &none;
+	use_env = !opts->ignore_env;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->backend = CLT_BACKEND_AUTO;
+	cfg->hbh.namespace_id = CLT_DEFAULT_NAMESPACE;
+	cfg->hbh.trace_type = CLT_DEFAULT_TRACE_TYPE;
+	cfg->hbh.hops = CLT_DEFAULT_HOPS;
+
+	if (opts->backend != CLT_BACKEND_AUTO) {
+		if ((unsigned int)opts->backend > CLT_BACKEND_AGENT) {
+			*why = "options: unknown backend";
+			return -EINVAL;
+		}
+		cfg->backend = opts->backend;
+	} else if (use_env && (env = getenv("CLT_BACKEND")) != NULL && *env != '\0') {
+		int b = clt_backend_parse(env);
+
+		if (b < 0) {
+			*why = "CLT_BACKEND: expected auto, off, genl, hopopts or agent";
+			return -EINVAL;
+		}
+		cfg->backend = (enum clt_backend)b;
+		cfg->backend_from_env = 1;
+	}
+
+	if (opts->namespace_id != 0) {
+		if (opts->namespace_id > 0xffff) {
+			*why = "options: namespace id exceeds 0xffff (16 bits)";
+			return -EINVAL;
+		}
+		cfg->hbh.namespace_id = (uint16_t)opts->namespace_id;
+	} else if (use_env && (env = getenv("CLT_NAMESPACE")) != NULL) {
+		if (clt_parse_ulong(env, 0, 0xffff, &v) < 0) {
+			*why = "CLT_NAMESPACE: expected an IOAM namespace id 0..65535 (decimal or 0x hex)";
+			return -EINVAL;
+		}
+		cfg->hbh.namespace_id = (uint16_t)v;
+	}
+
+	if (opts->trace_type != 0) {
+		cfg->hbh.trace_type = opts->trace_type;
+	} else if (use_env && (env = getenv("CLT_TRACE_TYPE")) != NULL) {
+		if (clt_parse_ulong(env, 1, 0xffffff, &v) < 0) {
+			*why = "CLT_TRACE_TYPE: expected a 24-bit IOAM trace type, e.g. 0xf20000";
+			return -EINVAL;
+		}
+		cfg->hbh.trace_type = (uint32_t)v;
+	}
+
+	if (opts->hops != 0) {
+		cfg->hbh.hops = opts->hops;
+	} else if (use_env && (env = getenv("CLT_HOPS")) != NULL) {
+		if (clt_parse_ulong(env, 1, IOAM_MAX_NODES, &v) < 0) {
+			*why = "CLT_HOPS: expected a number of node slots 1..61";
+			return -EINVAL;
+		}
+		cfg->hbh.hops = (unsigned int)v;
+	}
+	return ioam_hbh_check(&cfg->hbh, why);
+}
+
+int clt_have_cap_net_raw(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return 0;
+	return (data[CAP_TO_INDEX(CAP_NET_RAW)].effective & CAP_TO_MASK(CAP_NET_RAW)) != 0;
+}
+
+/* Hook for the agent backend (cltagent applies the option on behalf of
+ * unprivileged programs): selected before "off" once it exists. */
+static int clt_agent_probe(const char **why)
+{
+	*why = "agent backend: not available yet";
+	return -EOPNOTSUPP;
+}
+
+static void clt_set_reason(struct clt_ctx *ctx, const char *a, const char *b)
+{
+	if (ctx != NULL)
+		snprintf(ctx->reason, sizeof(ctx->reason), "%s%s", a, b ? b : "");
+}
+
+/*
+ * Resolve the configuration and pick a backend. With @ctx NULL this is a
+ * dry run (clt_check_options); otherwise the backend is set up in @ctx.
+ */
+static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, const char **why)
+{
+	const char *from, *genl_why = NULL, *agent_why = NULL;
+	struct clt_config cfg;
+	int err, genl;
+
+	err = clt_resolve(opts, &cfg, why);
+	if (err < 0)
+		return err;
+	if (ctx != NULL)
+		ctx->hbh = cfg.hbh;
+	from = cfg.backend_from_env ? " (CLT_BACKEND)" : " (options)";
+
+	switch (cfg.backend) {
+	case CLT_BACKEND_OFF:
+		if (ctx != NULL) {
+			ctx->ops = &clt_backend_off_ops;
+			clt_set_reason(ctx, "off: requested", from);
+		}
+		return 0;
+	case CLT_BACKEND_HOPOPTS:
+		if (ctx != NULL) {
+			err = clt_hopopts_setup(ctx);
+			if (err < 0) {
+				*why = "hopopts: cannot build the hop-by-hop header";
+				return err;
+			}
+			clt_set_reason(ctx, "hopopts: requested", from);
+		}
+		return 0;
+	case CLT_BACKEND_GENL:
+		genl = clt_genl_probe(&genl_why);
+		if (genl <= 0) {
+			*why = genl_why;
+			return -EOPNOTSUPP;
+		}
+		if (ctx != NULL) {
+			err = clt_genl_setup(ctx);
+			if (err < 0) {
+				*why = "genl: cannot open a generic netlink socket";
+				return err;
+			}
+			clt_set_reason(ctx, "genl: requested", from);
+		}
+		return 0;
+	case CLT_BACKEND_AGENT:
+		return clt_agent_probe(why);
+	case CLT_BACKEND_AUTO:
+		break;
+	}
+
+	/* Auto: the patched kernel is the cheapest and needs no privilege,
+	 * then the sticky option (CAP_NET_RAW), then the agent, then off. */
+	if (ctx == NULL)
+		return 0;
+	genl = clt_genl_probe(&genl_why);
+	if (genl > 0 && clt_genl_setup(ctx) == 0) {
+		clt_set_reason(ctx, "genl: the kernel's IOAM6 family has PKT_ID_ENABLE", NULL);
+		return 0;
+	}
+	if (clt_have_cap_net_raw()) {
+		err = clt_hopopts_setup(ctx);
+		if (err == 0) {
+			clt_set_reason(ctx, "hopopts: CAP_NET_RAW is effective; ", genl_why);
+			return 0;
+		}
+	}
+	if (clt_agent_probe(&agent_why) == 0) {
+		/* The agent backend slots in here. */
+	}
+	ctx->ops = &clt_backend_off_ops;
+	clt_set_reason(ctx,
+		       "off: no CLT-patched kernel and no CAP_NET_RAW for the IPv6 hop-by-hop "
+		       "option; run with CAP_NET_RAW (as root, or setcap cap_net_raw+ep)",
+		       NULL);
+	return 0;
+}
+
+CLT_API int clt_check_options(const struct clt_options *opts, const char **why)
+{
+	const char *msg = NULL;
+	int saved = errno, err;
+
+	err = clt_prepare(opts, NULL, &msg);
+	if (why != NULL)
+		*why = err < 0 ? (msg ? msg : clt_strerror(err)) : NULL;
+	errno = saved;
+	return err;
+}
+
+CLT_API int clt_open(struct clt_ctx **out, const struct clt_options *opts)
+{
+	struct clt_ctx *ctx;
+	const char *why = NULL;
+	int saved = errno, err;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		errno = saved;
+		return -ENOMEM;
+	}
+	ctx->genl_family = -1;
+	err = clt_prepare(opts, ctx, &why);
+	if (err < 0) {
+		clt_close(ctx);
+		errno = saved;
+		return err;
+	}
+	*out = ctx;
+	errno = saved;
+	return 0;
+}
+
+CLT_API void clt_close(struct clt_ctx *ctx)
+{
+	int saved = errno;
+
+	if (ctx == NULL)
+		return;
+	if (ctx->ops != NULL && ctx->ops->close != NULL)
+		ctx->ops->close(ctx);
+	free(ctx);
+	errno = saved;
+}
+
+int clt_check_socket(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0)
+		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
+	if (v != AF_INET6)
+		return -EAFNOSUPPORT;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) != 0)
+		return -errno;
+	if (v != IPPROTO_TCP && v != IPPROTO_UDP)
+		return -EPROTONOSUPPORT;
+	return 0;
+}
+
+int clt_classify_sockopt_error(int fd, int err)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	/* EPERM is the common case (no CAP_NET_RAW) and needs no probing. */
+	if (err == -EPERM || err == -ENOTSOCK || err == -EBADF)
+		return err;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == 0 && v != AF_INET6)
+		return -EAFNOSUPPORT;
+	return err;
+}
+
+static int clt_enable_common(struct clt_ctx *ctx, int fd, const uint8_t *trace_id,
+			     const uint8_t *span_id, int check)
+{
+	int saved = errno, err;
+
+	if (ctx == NULL || ctx->ops == NULL || trace_id == NULL || span_id == NULL || fd < 0)
+		return -EINVAL;
+	if (ctx->ops->id == CLT_BACKEND_OFF)
+		return 0;
+	err = check ? clt_check_socket(fd) : 0;
+	if (err == 0)
+		err = ctx->ops->enable(ctx, fd, trace_id, span_id);
+	errno = saved;
+	return err;
+}
+
+CLT_API int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
+		       const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	return clt_enable_common(ctx, fd, trace_id, span_id, 1);
+}
+
+CLT_API int clt_enable_trusted(struct clt_ctx *ctx, int fd,
+			       const uint8_t trace_id[CLT_TRACE_ID_LEN],
+			       const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	return clt_enable_common(ctx, fd, trace_id, span_id, 0);
+}
+
+CLT_API int clt_disable(struct clt_ctx *ctx, int fd)
+{
+	int saved = errno, err;
+
+	if (ctx == NULL || ctx->ops == NULL || fd < 0)
+		return -EINVAL;
+	if (ctx->ops->id == CLT_BACKEND_OFF)
+		return 0;
+	err = clt_check_socket(fd);
+	if (err == 0)
+		err = ctx->ops->disable(ctx, fd);
+	errno = saved;
+	return err;
+}
+
+CLT_API enum clt_backend clt_backend_get(const struct clt_ctx *ctx)
+{
+	if (ctx == NULL || ctx->ops == NULL)
+		return CLT_BACKEND_OFF;
+	return ctx->ops->id;
+}
+
+CLT_API const char *clt_backend_reason(const struct clt_ctx *ctx)
+{
+	if (ctx == NULL)
+		return "no context";
+	return ctx->reason;
+}
+
+static const char *const clt_backend_names[] = {
+	[CLT_BACKEND_AUTO] = "auto",       [CLT_BACKEND_OFF] = "off",
+	[CLT_BACKEND_GENL] = "genl",       [CLT_BACKEND_HOPOPTS] = "hopopts",
+	[CLT_BACKEND_AGENT] = "agent",
+};
+
+CLT_API const char *clt_backend_name(enum clt_backend backend)
+{
+	if ((unsigned int)backend >= sizeof(clt_backend_names) / sizeof(clt_backend_names[0]))
+		return "unknown";
+	return clt_backend_names[backend];
+}
+
+CLT_API int clt_backend_parse(const char *name)
+{
+	unsigned int i;
+
+	if (name == NULL)
+		return -EINVAL;
+	for (i = 0; i < sizeof(clt_backend_names) / sizeof(clt_backend_names[0]); i++) {
+		if (strcmp(name, clt_backend_names[i]) == 0)
+			return (int)i;
+	}
+	return -EINVAL;
+}
+
+CLT_API const char *clt_strerror(int err)
+{
+	const char *s;
+
+	switch (err) {
+	case 0:
+		return "success";
+	case -EPERM:
+		return "operation not permitted: the hopopts backend sets an IPv6 hop-by-hop "
+		       "option, which needs CAP_NET_RAW (run as root or grant cap_net_raw)";
+	case -ENOTSOCK:
+		return "not a socket";
+	case -EAFNOSUPPORT:
+		return "not an IPv6 socket: IOAM travels in IPv6 extension headers only";
+	case -EPROTONOSUPPORT:
+		return "only TCP and UDP sockets can be tagged";
+	case -EOPNOTSUPP:
+		return "not supported by this kernel or backend (genl needs the CLT kernel patch)";
+	case -EINVAL:
+		return "invalid argument or CLT_* configuration";
+	}
+	s = err < 0 ? strerrordesc_np(-err) : NULL;
+	return s != NULL ? s : "unknown error";
+}

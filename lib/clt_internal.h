@@ -1,0 +1,83 @@
+/*
+ * clt_internal.h - what the libclt modules share and nobody else sees:
+ * the context layout, the backend operations table and the probes that
+ * auto-selection uses.
+ */
+#ifndef CLT_INTERNAL_H
+#define CLT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Public declarations get default visibility (the library is built with
+ * -fvisibility=hidden; libclt.map then selects what libclt.so exports). */
+#pragma GCC visibility push(default)
+#include "clt/clt.h"
+#include "clt/ioam.h"
+#include "clt/traceparent.h"
+#pragma GCC visibility pop
+
+/* Largest hop-by-hop header ioam_hbh_build() can produce within the
+ * kernel limits (option length <= 255) is 264 octets; keep headroom. */
+#define CLT_HBH_MAX 512
+#define CLT_REASON_MAX 192
+
+struct clt_ctx;
+
+/* One kernel mechanism. enable/disable return 0 or a negative errno;
+ * they are called concurrently from many threads. */
+struct clt_backend_ops {
+	enum clt_backend id;
+	int (*enable)(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
+		      const uint8_t span_id[CLT_SPAN_ID_LEN]);
+	int (*disable)(struct clt_ctx *ctx, int fd);
+	void (*close)(struct clt_ctx *ctx);
+};
+
+/* Everything a context needs; immutable after clt_open() except the
+ * netlink state, which genl_lock guards. */
+struct clt_ctx {
+	const struct clt_backend_ops *ops;
+	char reason[CLT_REASON_MAX];
+
+	/* hopopts: the header built once with zero IDs; enable copies it to
+	 * the stack and patches the IDs in at trailer_off. */
+	struct ioam_hbh_config hbh;
+	size_t hbh_len;
+	size_t trailer_off;
+	uint8_t hbh_template[CLT_HBH_MAX];
+
+	/* genl */
+	pthread_mutex_t genl_lock;
+	bool genl_lock_init;
+	struct nl_sock *genl_sock;
+	int genl_family;
+};
+
+extern const struct clt_backend_ops clt_backend_off_ops;
+extern const struct clt_backend_ops clt_backend_hopopts_ops;
+extern const struct clt_backend_ops clt_backend_genl_ops;
+
+/* hopopts: precompute the header template from ctx->hbh. */
+int clt_hopopts_setup(struct clt_ctx *ctx);
+
+/* genl: does the running kernel's IOAM6 family offer PKT_ID_ENABLE?
+ * 1 yes, 0 no (with *why), negative errno if the controller could not
+ * be asked. Opens nothing that outlives the call. */
+int clt_genl_probe(const char **why);
+/* genl: open the netlink socket the context keeps. */
+int clt_genl_setup(struct clt_ctx *ctx);
+
+/* Checks that @fd is an IPv6 TCP or UDP socket. */
+int clt_check_socket(int fd);
+
+/* After a failed setsockopt(IPPROTO_IPV6, ...) with @err (negative),
+ * turn the kernel's answer into the most useful errno. */
+int clt_classify_sockopt_error(int fd, int err);
+
+/* Non-zero when CAP_NET_RAW is in this thread's effective set. */
+int clt_have_cap_net_raw(void);
+
+#endif /* CLT_INTERNAL_H */
