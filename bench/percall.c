@@ -1,0 +1,314 @@
+/*
+ * percall.c - the cost of one write(2), with and without the shim.
+ *
+ *   percall sink PORT          drain every connection to 127.0.0.1:PORT
+ *                              and [::1]:PORT until killed
+ *   percall run PORT ITERS     time ITERS write() calls of each case and
+ *                              print "CASE NS_PER_CALL" lines
+ *
+ * bench/run.sh runs "percall run" pinned to one CPU, alternately with and
+ * without LD_PRELOAD=libcltshim.so, against a sink pinned to the other
+ * CPU and never preloaded, so that only the writer's side differs.
+ *
+ * Cases (every write is a whole buffer of about 100 octets):
+ *   file       a regular file (rewound every 4096 writes, in both runs)
+ *   untracked  an IPv4 TCP socket: outside CLT_DOMAIN, never tagged
+ *   body       a tracked IPv6 TCP socket to ::1, body octets of one
+ *              request whose header carried a traceparent
+ *   same_ctx   a whole HTTP/1.1 request per write, same traceparent
+ *   new_ctx    a whole HTTP/1.1 request per write, a new traceparent each
+ *              time (with the hopopts backend: one setsockopt per call)
+ * TCP sockets have TCP_NODELAY, as HTTP clients set it: one segment per
+ * write, so the kernel's per-packet IOAM work is part of what is timed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#define PERCALL_MAX_CONNS 64
+#define PERCALL_RING 1024 /* distinct requests for new_ctx */
+#define PERCALL_BODY_LEN 100
+#define PERCALL_REWIND 4096
+
+static const char percall_hex[] = "0123456789abcdef";
+
+static int percall_parse_ulong(const char *s, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || *out == 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Listen on one address family; returns the fd or -1. */
+static int percall_listen(int family, unsigned short port)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		a6.sin6_addr = in6addr_loopback;
+		if (bind(fd, (struct sockaddr *)&a6, sizeof(a6)) < 0)
+			goto fail;
+	} else {
+		struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+		a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&a4, sizeof(a4)) < 0)
+			goto fail;
+	}
+	if (listen(fd, 64) < 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Accept and drain until killed: reads are large so the sink never
+ * becomes what the writer waits for. */
+static int percall_sink(unsigned short port)
+{
+	static char buf[1 << 18];
+	struct pollfd pfd[PERCALL_MAX_CONNS + 2];
+	nfds_t n = 2, i;
+
+	pfd[0].fd = percall_listen(AF_INET, port);
+	pfd[1].fd = percall_listen(AF_INET6, port);
+	if (pfd[0].fd < 0 || pfd[1].fd < 0) {
+		perror("percall sink: listen");
+		return 1;
+	}
+	pfd[0].events = pfd[1].events = POLLIN;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		if (poll(pfd, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("percall sink: poll");
+			return 1;
+		}
+		for (i = 0; i < n; i++) {
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (i < 2) {
+				int c = accept4(pfd[i].fd, NULL, NULL, SOCK_NONBLOCK);
+
+				if (c >= 0 && n < PERCALL_MAX_CONNS + 2) {
+					pfd[n].fd = c;
+					pfd[n].events = POLLIN;
+					pfd[n].revents = 0;
+					n++;
+				} else if (c >= 0) {
+					close(c);
+				}
+				continue;
+			}
+			ssize_t r = read(pfd[i].fd, buf, sizeof(buf));
+
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				close(pfd[i].fd);
+				pfd[i] = pfd[n - 1];
+				n--;
+				i--;
+			}
+		}
+	}
+}
+
+static int percall_connect(int family, unsigned short port)
+{
+	int fd = socket(family, SOCK_STREAM, 0);
+	int one = 1;
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET6) {
+		struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+
+		a6.sin6_addr = in6addr_loopback;
+		rc = connect(fd, (struct sockaddr *)&a6, sizeof(a6));
+	} else {
+		struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+		a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		rc = connect(fd, (struct sockaddr *)&a4, sizeof(a4));
+	}
+	if (rc < 0) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* Write the hex of @v (16 digits) at @out. */
+static void percall_hex64(char *out, uint64_t v)
+{
+	int i;
+
+	for (i = 15; i >= 0; i--) {
+		out[i] = percall_hex[v & 0xf];
+		v >>= 4;
+	}
+}
+
+/* A GET request whose traceparent is derived from @seq (never all-zero).
+ * Returns its length; @cap must hold it. */
+static size_t percall_request(char *out, size_t cap, uint64_t seq, const char *extra)
+{
+	char tp[56];
+	int n;
+
+	memcpy(tp, "00-", 3);
+	percall_hex64(tp + 3, 0x0af7651916cd43ddULL ^ (seq * 0x9e3779b97f4a7c15ULL));
+	percall_hex64(tp + 19, seq + 1);
+	tp[35] = '-';
+	percall_hex64(tp + 36, 0xb7ad6b7169203331ULL + seq);
+	memcpy(tp + 52, "-01", 4);
+	n = snprintf(out, cap, "%s /bench HTTP/1.1\r\nHost: [::1]\r\ntraceparent: %s\r\n%s\r\n",
+		     extra[0] ? "POST" : "GET", tp, extra);
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	return (size_t)n;
+}
+
+static uint64_t percall_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Write @len octets once; the benchmark fails loudly on a short write. */
+static int percall_write(int fd, const void *buf, size_t len)
+{
+	ssize_t w = write(fd, buf, len);
+
+	if (w != (ssize_t)len) {
+		fprintf(stderr, "percall: write returned %zd (%s)\n", w, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Time @iters writes of one buffer (or of the ring, when @ring is set). */
+static int percall_time(const char *name, int fd, const char *buf, size_t len,
+			char (*ring)[128], const size_t *ring_len, unsigned long iters,
+			int rewind)
+{
+	unsigned long i, warm = iters / 10 + 1;
+	uint64_t t0 = 0;
+
+	for (i = 0; i < warm + iters; i++) {
+		if (i == warm)
+			t0 = percall_now_ns();
+		if (rewind && i % PERCALL_REWIND == 0)
+			lseek(fd, 0, SEEK_SET);
+		if (ring) {
+			size_t k = i % PERCALL_RING;
+
+			if (percall_write(fd, ring[k], ring_len[k]) < 0)
+				return -1;
+		} else if (percall_write(fd, buf, len) < 0) {
+			return -1;
+		}
+	}
+	printf("%s %.1f\n", name, (double)(percall_now_ns() - t0) / (double)iters);
+	fflush(stdout);
+	return 0;
+}
+
+static int percall_run(unsigned short port, unsigned long iters)
+{
+	static char ring[PERCALL_RING][128];
+	static size_t ring_len[PERCALL_RING];
+	char body[PERCALL_BODY_LEN];
+	char req[256], tmpl[] = "/tmp/clt-percall-XXXXXX";
+	size_t len, k;
+	int fd, rc = 1;
+
+	memset(body, 'x', sizeof(body));
+	for (k = 0; k < PERCALL_RING; k++) {
+		ring_len[k] = percall_request(ring[k], sizeof(ring[k]), k + 1, "");
+		if (ring_len[k] == 0)
+			return 1;
+	}
+
+	fd = mkstemp(tmpl);
+	if (fd < 0) {
+		perror("percall: mkstemp");
+		return 1;
+	}
+	unlink(tmpl);
+	if (percall_time("file", fd, body, sizeof(body), NULL, NULL, iters, 1) < 0)
+		goto out;
+	close(fd);
+
+	fd = percall_connect(AF_INET, port);
+	if (fd < 0 || percall_time("untracked", fd, body, sizeof(body), NULL, NULL, iters, 0) < 0)
+		goto out;
+	close(fd);
+
+	/* One request with a huge body: every later write is body octets. */
+	fd = percall_connect(AF_INET6, port);
+	len = percall_request(req, sizeof(req), 0, "Content-Length: 999999999999\r\n");
+	if (fd < 0 || len == 0 || percall_write(fd, req, len) < 0 ||
+	    percall_time("body", fd, body, sizeof(body), NULL, NULL, iters, 0) < 0)
+		goto out;
+	close(fd);
+
+	fd = percall_connect(AF_INET6, port);
+	if (fd < 0 ||
+	    percall_time("same_ctx", fd, ring[0], ring_len[0], NULL, NULL, iters, 0) < 0)
+		goto out;
+	close(fd);
+
+	fd = percall_connect(AF_INET6, port);
+	if (fd < 0 || percall_time("new_ctx", fd, NULL, 0, ring, ring_len, iters, 0) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc)
+		fprintf(stderr, "percall: failed (%s)\n", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long port, iters;
+
+	if (argc == 3 && strcmp(argv[1], "sink") == 0 &&
+	    percall_parse_ulong(argv[2], &port) == 0 && port < 65536)
+		return percall_sink((unsigned short)port);
+	if (argc == 4 && strcmp(argv[1], "run") == 0 &&
+	    percall_parse_ulong(argv[2], &port) == 0 && port < 65536 &&
+	    percall_parse_ulong(argv[3], &iters) == 0)
+		return percall_run((unsigned short)port, iters);
+	fprintf(stderr, "usage: percall sink PORT | percall run PORT ITERS\n");
+	return 2;
+}
