@@ -95,10 +95,33 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _read_chunked(self, limit=64 << 20):
+        # Node's OTLP exporter (and others) stream the body: chunked encoding.
+        parts, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass  # trailers
+                return b"".join(parts)
+            total += size
+            if total > limit:
+                raise ValueError("chunked body too large")
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)  # CRLF after each chunk
+
     def do_POST(self):
         srv = self.server
-        length = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(length)
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            try:
+                body = self._read_chunked()
+            except ValueError:
+                self.close_connection = True
+                return self._answer(400, b'{"error":"bad chunked body"}')
+        else:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
         with srv.lock:
             srv.requests += 1
             n = srv.requests
