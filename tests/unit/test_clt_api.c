@@ -1,0 +1,293 @@
+/*
+ * test_clt_api.c - the public CLT API: CLT_* environment and option
+ * parsing (strict, with explanations), backend names, auto selection with
+ * and without CAP_NET_RAW, and the socket checks of clt_enable().
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "clt/clt.h"
+
+static const uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+static void clear_env(void)
+{
+	unsetenv("CLT_BACKEND");
+	unsetenv("CLT_NAMESPACE");
+	unsetenv("CLT_TRACE_TYPE");
+	unsetenv("CLT_HOPS");
+}
+
+static int setup(void **state)
+{
+	clear_env();
+	return 0;
+}
+
+/* Expect clt_check_options() and clt_open() to refuse the environment,
+ * with an explanation mentioning @needle. */
+static void expect_env_error(const char *var, const char *value, const char *needle)
+{
+	struct clt_ctx *ctx = (struct clt_ctx *)1;
+	const char *why = NULL;
+
+	clear_env();
+	setenv(var, value, 1);
+	assert_int_equal(clt_check_options(NULL, &why), -EINVAL);
+	assert_non_null(why);
+	print_message("%s=[%s] -> %s\n", var, value, why);
+	assert_non_null(strstr(why, needle));
+	assert_int_equal(clt_open(&ctx, NULL), -EINVAL);
+	assert_null(ctx);
+}
+
+static void expect_env_ok(const char *var, const char *value)
+{
+	const char *why = "unset";
+
+	clear_env();
+	setenv(var, value, 1);
+	setenv("CLT_BACKEND", "off", 1);
+	assert_int_equal(clt_check_options(NULL, &why), 0);
+	assert_null(why);
+}
+
+static void test_env_strict(void **state)
+{
+	expect_env_error("CLT_HOPS", "8x", "CLT_HOPS");
+	expect_env_error("CLT_HOPS", " 8", "CLT_HOPS");
+	expect_env_error("CLT_HOPS", "+8", "CLT_HOPS");
+	expect_env_error("CLT_HOPS", "-1", "CLT_HOPS");
+	expect_env_error("CLT_HOPS", "", "CLT_HOPS");
+	expect_env_error("CLT_HOPS", "0", "CLT_HOPS");
+	expect_env_error("CLT_HOPS", "62", "CLT_HOPS");
+	expect_env_error("CLT_HOPS", "99999999999999999999999", "CLT_HOPS");
+	expect_env_error("CLT_HOPS", "12", "255"); /* 240 octets fit 244, the option not 255 */
+	expect_env_error("CLT_HOPS", "13", "244");
+	expect_env_error("CLT_HOPS", "0x10", "244");
+	expect_env_error("CLT_TRACE_TYPE", "0x1000000", "CLT_TRACE_TYPE");
+	expect_env_error("CLT_TRACE_TYPE", "0xg", "CLT_TRACE_TYPE");
+	expect_env_error("CLT_TRACE_TYPE", "0x", "CLT_TRACE_TYPE");
+	expect_env_error("CLT_TRACE_TYPE", "0", "CLT_TRACE_TYPE");
+	expect_env_error("CLT_TRACE_TYPE", "0x800002", "opaque");
+	expect_env_error("CLT_TRACE_TYPE", "0x800001", "reserved");
+	expect_env_error("CLT_NAMESPACE", "65536", "CLT_NAMESPACE");
+	expect_env_error("CLT_NAMESPACE", "abc", "CLT_NAMESPACE");
+	expect_env_error("CLT_BACKEND", "bogus", "CLT_BACKEND");
+	expect_env_ok("CLT_HOPS", "10");
+	expect_env_ok("CLT_HOPS", "0x4");
+	expect_env_ok("CLT_TRACE_TYPE", "0xc20000");
+	expect_env_ok("CLT_TRACE_TYPE", "12713984"); /* 0xc20000 in decimal */
+	expect_env_ok("CLT_NAMESPACE", "0xffff");
+	expect_env_ok("CLT_NAMESPACE", "0");
+	clear_env();
+}
+
+static void test_options(void **state)
+{
+	struct clt_options o;
+	struct clt_ctx *ctx = NULL;
+	const char *why = NULL;
+
+	memset(&o, 0, sizeof(o));
+	o.backend = CLT_BACKEND_OFF;
+	o.namespace_id = 0x10000;
+	assert_int_equal(clt_check_options(&o, &why), -EINVAL);
+	assert_non_null(strstr(why, "0xffff"));
+	o.namespace_id = 7;
+	o.trace_type = 0x800002; /* opaque */
+	assert_int_equal(clt_check_options(&o, &why), -EINVAL);
+	o.trace_type = 0;
+	o.hops = 100;
+	assert_int_equal(clt_check_options(&o, &why), -EINVAL);
+	o.hops = 0;
+	o.backend = (enum clt_backend)42;
+	assert_int_equal(clt_check_options(&o, &why), -EINVAL);
+
+	/* Options win over the environment; ignore_env shuts it out. */
+	setenv("CLT_HOPS", "nonsense", 1);
+	memset(&o, 0, sizeof(o));
+	o.backend = CLT_BACKEND_OFF;
+	o.hops = 4;
+	assert_int_equal(clt_check_options(&o, &why), 0);
+	o.hops = 0;
+	assert_int_equal(clt_check_options(&o, &why), -EINVAL);
+	o.ignore_env = 1;
+	assert_int_equal(clt_open(&ctx, &o), 0);
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_OFF);
+	print_message("off: %s\n", clt_backend_reason(ctx));
+	assert_non_null(strstr(clt_backend_reason(ctx), "requested"));
+	/* Off accepts anything and does nothing. */
+	assert_int_equal(clt_enable(ctx, 0, tid, sid), 0);
+	assert_int_equal(clt_disable(ctx, 0), 0);
+	clt_close(ctx);
+	clt_close(NULL);
+	clear_env();
+
+	/* The agent backend is not there yet. */
+	memset(&o, 0, sizeof(o));
+	o.backend = CLT_BACKEND_AGENT;
+	assert_int_equal(clt_check_options(&o, &why), -EOPNOTSUPP);
+	print_message("agent: %s\n", why);
+	ctx = (struct clt_ctx *)1;
+	assert_int_equal(clt_open(&ctx, &o), -EOPNOTSUPP);
+	assert_null(ctx);
+	assert_int_equal(clt_open(NULL, &o), -EINVAL);
+}
+
+static void test_names_and_errors(void **state)
+{
+	int b;
+
+	for (b = CLT_BACKEND_AUTO; b <= CLT_BACKEND_AGENT; b++)
+		assert_int_equal(clt_backend_parse(clt_backend_name((enum clt_backend)b)), b);
+	assert_string_equal(clt_backend_name(CLT_BACKEND_HOPOPTS), "hopopts");
+	assert_string_equal(clt_backend_name((enum clt_backend)99), "unknown");
+	assert_int_equal(clt_backend_parse("HOPOPTS"), -EINVAL);
+	assert_int_equal(clt_backend_parse(NULL), -EINVAL);
+	assert_non_null(strstr(clt_strerror(-EPERM), "CAP_NET_RAW"));
+	assert_non_null(strstr(clt_strerror(-EAFNOSUPPORT), "IPv6"));
+	assert_non_null(strstr(clt_strerror(-EPROTONOSUPPORT), "TCP and UDP"));
+	assert_string_equal(clt_strerror(-ENOENT), "No such file or directory");
+	assert_string_equal(clt_strerror(-100000), "unknown error");
+}
+
+static int cap_net_raw_effective(int on)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return -1;
+	if (on)
+		data[0].effective |= CAP_TO_MASK(CAP_NET_RAW);
+	else
+		data[0].effective &= ~CAP_TO_MASK(CAP_NET_RAW);
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+static void test_auto_selection(void **state)
+{
+	struct clt_ctx *ctx = NULL;
+	int fd;
+
+	clear_env();
+	/* Without CAP_NET_RAW (and no patched kernel): off, saying why. */
+	if (cap_net_raw_effective(0) == 0) {
+		assert_int_equal(clt_open(&ctx, NULL), 0);
+		print_message("no CAP_NET_RAW: %s: %s\n", clt_backend_name(clt_backend_get(ctx)),
+			      clt_backend_reason(ctx));
+		if (clt_backend_get(ctx) != CLT_BACKEND_GENL) {
+			assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_OFF);
+			assert_non_null(strstr(clt_backend_reason(ctx), "CAP_NET_RAW"));
+		}
+		clt_close(ctx);
+		/* Explicit hopopts still opens; the kernel refuses the option. */
+		setenv("CLT_BACKEND", "hopopts", 1);
+		assert_int_equal(clt_open(&ctx, NULL), 0);
+		fd = socket(AF_INET6, SOCK_DGRAM, 0);
+		assert_true(fd >= 0);
+		assert_int_equal(clt_enable(ctx, fd, tid, sid), -EPERM);
+		close(fd);
+		clt_close(ctx);
+		clear_env();
+		cap_net_raw_effective(1);
+	} else {
+		print_message("cannot drop CAP_NET_RAW here; off path not checked\n");
+	}
+	/* With CAP_NET_RAW: hopopts unless the kernel is CLT-patched. */
+	if (geteuid() == 0) {
+		assert_int_equal(clt_open(&ctx, NULL), 0);
+		print_message("root: %s: %s\n", clt_backend_name(clt_backend_get(ctx)),
+			      clt_backend_reason(ctx));
+		assert_true(clt_backend_get(ctx) == CLT_BACKEND_HOPOPTS ||
+			    clt_backend_get(ctx) == CLT_BACKEND_GENL);
+		clt_close(ctx);
+	}
+}
+
+static void test_socket_checks(void **state)
+{
+	struct clt_options o;
+	struct clt_ctx *ctx = NULL;
+	int pfd[2], fd4, fd6, fdu;
+
+	memset(&o, 0, sizeof(o));
+	o.backend = CLT_BACKEND_HOPOPTS;
+	o.ignore_env = 1;
+	assert_int_equal(clt_open(&ctx, &o), 0);
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_HOPOPTS);
+
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(clt_enable(ctx, pfd[0], tid, sid), -ENOTSOCK);
+	assert_int_equal(clt_disable(ctx, pfd[0]), -ENOTSOCK);
+	assert_int_equal(clt_enable_trusted(ctx, pfd[0], tid, sid), -ENOTSOCK);
+	assert_int_equal(clt_enable(ctx, 1000000, tid, sid), -EBADF);
+	assert_int_equal(clt_enable(ctx, -1, tid, sid), -EINVAL);
+	assert_int_equal(clt_enable(NULL, pfd[0], tid, sid), -EINVAL);
+	assert_int_equal(clt_enable(ctx, pfd[0], NULL, sid), -EINVAL);
+	close(pfd[0]);
+	close(pfd[1]);
+
+	fd4 = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(clt_enable(ctx, fd4, tid, sid), -EAFNOSUPPORT);
+	assert_int_equal(clt_enable_trusted(ctx, fd4, tid, sid), -EAFNOSUPPORT);
+	close(fd4);
+	fdu = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(clt_enable(ctx, fdu, tid, sid), -EAFNOSUPPORT);
+	close(fdu);
+
+	fd6 = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+	if (fd6 < 0)
+		fd6 = socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6);
+	if (fd6 >= 0) {
+		assert_int_equal(clt_enable(ctx, fd6, tid, sid), -EPROTONOSUPPORT);
+		close(fd6);
+	} else {
+		print_message("no ICMPv6 socket allowed: EPROTONOSUPPORT not checked\n");
+	}
+
+	/* IPv6 UDP and TCP qualify; the result then depends on CAP_NET_RAW. */
+	fd6 = socket(AF_INET6, SOCK_DGRAM, 0);
+	errno = 1234;
+	if (geteuid() == 0) {
+		assert_int_equal(clt_enable(ctx, fd6, tid, sid), 0);
+		assert_int_equal(clt_enable_trusted(ctx, fd6, tid, sid), 0);
+		assert_int_equal(clt_disable(ctx, fd6), 0);
+	} else {
+		assert_int_equal(clt_enable(ctx, fd6, tid, sid), -EPERM);
+	}
+	assert_int_equal(errno, 1234); /* the caller's errno survives */
+	close(fd6);
+	fd6 = socket(AF_INET6, SOCK_STREAM, 0);
+	if (geteuid() == 0)
+		assert_int_equal(clt_enable(ctx, fd6, tid, sid), 0);
+	close(fd6);
+	clt_close(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_env_strict, setup),
+		cmocka_unit_test_setup(test_options, setup),
+		cmocka_unit_test_setup(test_names_and_errors, setup),
+		cmocka_unit_test_setup(test_auto_selection, setup),
+		cmocka_unit_test_setup(test_socket_checks, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
