@@ -1,0 +1,328 @@
+/*
+ * main.c - cltagent: wires source -> aggregate -> encode -> export and
+ * runs the poll loop (signalfd for SIGTERM/SIGINT, timerfd for flush
+ * ticks). No logic of its own beyond batching decisions.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "agg.h"
+#include "config.h"
+#include "export.h"
+#include "otlp.h"
+#include "source.h"
+#include "stats.h"
+
+#define BATCH_EVENTS 1024
+
+struct agent {
+	struct agent_config cfg;
+	struct source *src;
+	struct agg *agg;
+	struct otlp_encoder *enc;
+	struct exporter *ex;
+	struct export_stats ex_final;
+	uint64_t untagged;
+	uint64_t batch_started_ms;
+	uint64_t last_ts_ns; /* newest arrival time seen (offline: packet time) */
+};
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void flush_batch(struct agent *a)
+{
+	size_t len, spans;
+	char *body = otlp_finish(a->enc, &len, &spans);
+
+	if (body)
+		export_submit(a->ex, body, len, spans);
+}
+
+static void spans_added(struct agent *a, size_t before)
+{
+	if (before == 0 && otlp_pending(a->enc))
+		a->batch_started_ms = export_now_ms();
+	if (otlp_pending(a->enc) >= a->cfg.batch_size)
+		flush_batch(a);
+}
+
+static void on_request(void *arg, const struct agg_request *req, enum agg_reason why)
+{
+	struct agent *a = arg;
+	size_t before = otlp_pending(a->enc);
+
+	otlp_add_request(a->enc, req);
+	spans_added(a, before);
+}
+
+static void on_trace(void *arg, const struct ioam_trace *t, uint64_t ts_ns)
+{
+	struct agent *a = arg;
+	size_t before = otlp_pending(a->enc);
+
+	if (ts_ns > a->last_ts_ns)
+		a->last_ts_ns = ts_ns;
+	if (!t->has_ids) {
+		a->untagged++;
+		if (!a->cfg.export_untagged)
+			return;
+		otlp_add_trace(a->enc, t, ts_ns);
+	} else if (a->cfg.span_per_packet) {
+		otlp_add_trace(a->enc, t, ts_ns);
+	} else {
+		agg_add(a->agg, t, ts_ns);
+		return;
+	}
+	spans_added(a, before);
+}
+
+static void print_stats(struct agent *a, bool final)
+{
+	struct stats_line s = {0};
+	struct agg_stats as;
+	struct export_stats es;
+	char line[512];
+
+	agg_get_stats(a->agg, &as);
+	if (final)
+		es = a->ex_final;
+	else
+		export_get_stats(a->ex, &es);
+	s.events = a->src->st.events;
+	s.traces = a->src->st.decoded;
+	s.malformed = a->src->st.malformed;
+	s.loss = a->src->st.loss;
+	s.untagged = a->untagged;
+	s.requests = as.requests;
+	s.held = as.held;
+	s.evicted = as.evicted;
+	s.spans = es.spans_exported;
+	s.retries = es.retries;
+	s.dropped = es.spans_dropped;
+	s.failed = es.spans_failed;
+	stats_format(line, sizeof(line), &s);
+	fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+}
+
+/* Periodic work: expire requests, send a batch that waited long enough. */
+static void tick(struct agent *a)
+{
+	if (!a->src->offline)
+		agg_expire(a->agg, realtime_ns());
+	if (otlp_pending(a->enc) && export_now_ms() - a->batch_started_ms >= a->cfg.batch_ms)
+		flush_batch(a);
+}
+
+/* Block before any thread starts, so that only the signalfd sees them. */
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int setup_fds(int *sfd, int *tfd, uint32_t period_ms, const sigset_t *set)
+{
+	struct itimerspec its = {0};
+
+	*sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (*sfd < 0)
+		return -errno;
+	*tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (*tfd < 0)
+		return -errno;
+	its.it_interval.tv_sec = period_ms / 1000;
+	its.it_interval.tv_nsec = (long)(period_ms % 1000) * 1000000L;
+	its.it_value = its.it_interval;
+	if (timerfd_settime(*tfd, 0, &its, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static bool got_signal(int sfd)
+{
+	struct signalfd_siginfo si;
+
+	return read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si);
+}
+
+static int run(struct agent *a, int sfd, int tfd)
+{
+	uint64_t next_stats = a->cfg.stats_interval_s ? export_now_ms() + a->cfg.stats_interval_s * 1000ull : 0;
+	struct pollfd pfd[3];
+	int rc = 0;
+
+	for (;;) {
+		int nfd = 0, n;
+
+		if (a->src->offline) {
+			n = source_next(a->src, on_trace, a, BATCH_EVENTS);
+			if (n == -ENODATA)
+				break;
+			if (n < 0) {
+				rc = n;
+				break;
+			}
+			/* File time drives aggregation; the wall clock only batching. */
+			agg_expire(a->agg, a->last_ts_ns);
+			if (got_signal(sfd))
+				break;
+			pfd[0] = (struct pollfd){.fd = tfd, .events = POLLIN};
+			if (poll(pfd, 1, 0) > 0) {
+				uint64_t ticks;
+
+				if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+					break;
+				tick(a);
+			}
+		} else {
+			pfd[nfd++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+			pfd[nfd++] = (struct pollfd){.fd = tfd, .events = POLLIN};
+			pfd[nfd++] = (struct pollfd){.fd = source_fd(a->src), .events = POLLIN};
+			n = poll(pfd, (nfds_t)nfd, -1);
+			if (n < 0 && errno != EINTR) {
+				rc = -errno;
+				break;
+			}
+			if (n <= 0)
+				continue;
+			if ((pfd[0].revents & POLLIN) && got_signal(sfd))
+				break;
+			if (pfd[2].revents & (POLLIN | POLLERR)) {
+				n = source_next(a->src, on_trace, a, BATCH_EVENTS);
+				if (n < 0) {
+					fprintf(stderr, "cltagent: source: %s\n", strerror(-n));
+					rc = n;
+					break;
+				}
+			}
+			if (pfd[1].revents & POLLIN) {
+				uint64_t ticks;
+
+				if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+					continue;
+				tick(a);
+			}
+		}
+		if (next_stats && export_now_ms() >= next_stats) {
+			print_stats(a, false);
+			next_stats += a->cfg.stats_interval_s * 1000ull;
+		}
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = {0};
+	struct agg_config ac;
+	struct otlp_config oc = {0};
+	struct export_config ec = {0};
+	struct source_options so = {0};
+	uint32_t period;
+	int sfd = -1, tfd = -1, rc;
+	int status = 1;
+	sigset_t sigs;
+
+	block_signals(&sigs);
+	rc = config_load(&a.cfg, argc, argv);
+	if (rc == CONFIG_EXIT_OK) {
+		config_free(&a.cfg);
+		return 0;
+	}
+	if (rc < 0) {
+		config_free(&a.cfg);
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "cltagent: cannot initialise libcurl\n");
+		goto out;
+	}
+	ac.max_requests = a.cfg.max_requests;
+	ac.idle_ns = (uint64_t)a.cfg.idle_ms * 1000000ull;
+	ac.max_age_ns = (uint64_t)a.cfg.max_age_ms * 1000000ull;
+	ac.frac_unit_ns = a.cfg.frac_unit_ns;
+	a.agg = agg_new(&ac, on_request, &a);
+	oc.service_name = a.cfg.service_name;
+	oc.resource = a.cfg.resource;
+	oc.n_resource = a.cfg.n_resource;
+	oc.names = a.cfg.names;
+	oc.n_names = a.cfg.n_names;
+	oc.frac_unit_ns = a.cfg.frac_unit_ns;
+	oc.version = CLT_AGENT_VERSION;
+	a.enc = otlp_new(&oc);
+	if (!a.agg || !a.enc) {
+		fprintf(stderr, "cltagent: out of memory\n");
+		goto out;
+	}
+	so.layout = a.cfg.layout;
+	so.rcvbuf = a.cfg.rcvbuf;
+	so.verbose = a.cfg.verbose;
+	if (source_open(&a.src, a.cfg.source, &so) < 0)
+		goto out;
+	ec.endpoint = a.cfg.endpoint;
+	ec.output = a.cfg.output;
+	ec.headers = a.cfg.headers;
+	ec.n_headers = a.cfg.n_headers;
+	ec.cacert = a.cfg.cacert;
+	ec.gzip = a.cfg.gzip;
+	ec.timeout_ms = a.cfg.timeout_ms;
+	ec.queue_size = a.cfg.queue_size;
+	ec.retry_max_ms = a.cfg.retry_max_ms;
+	ec.verbose = a.cfg.verbose;
+	if (export_start(&a.ex, &ec) < 0)
+		goto out;
+	/* Tick fast enough for both the idle timeout and the batch timeout. */
+	period = a.cfg.idle_ms < a.cfg.batch_ms ? a.cfg.idle_ms : a.cfg.batch_ms;
+	period = period / 4;
+	period = period < 10 ? 10 : period > 250 ? 250 : period;
+	rc = setup_fds(&sfd, &tfd, period, &sigs);
+	if (rc < 0) {
+		fprintf(stderr, "cltagent: %s\n", strerror(-rc));
+		goto out;
+	}
+	if (a.cfg.verbose)
+		fprintf(stderr, "cltagent: source %s, exporting to %s%s%s\n", a.cfg.source,
+			a.cfg.endpoint ? a.cfg.endpoint : "", a.cfg.endpoint && a.cfg.output ? " and " : "",
+			a.cfg.output ? a.cfg.output : "");
+	rc = run(&a, sfd, tfd);
+	/* Shutdown: everything held becomes spans, then the exporter gets a bounded time. */
+	agg_flush(a.agg);
+	flush_batch(&a);
+	export_stop(a.ex, export_now_ms() + a.cfg.shutdown_ms, &a.ex_final);
+	a.ex = NULL;
+	print_stats(&a, true);
+	status = rc < 0 ? 1 : 0;
+out:
+	if (a.ex)
+		export_stop(a.ex, export_now_ms(), NULL);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	source_close(a.src);
+	otlp_free(a.enc);
+	agg_free(a.agg);
+	config_free(&a.cfg);
+	curl_global_cleanup();
+	return status;
+}
