@@ -1,0 +1,44 @@
+/*
+ * config.h - the shim's own settings: CLT_DOMAIN (IPv6 prefixes where
+ * requests are tagged) and CLT_PROPAGATORS (which trace headers count).
+ * libclt reads its own variables (CLT_BACKEND, CLT_NAMESPACE, ...).
+ */
+#ifndef CLT_SHIM_CONFIG_H
+#define CLT_SHIM_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+#define CONFIG_DOMAIN_MAX 32
+/* Loopback and unique-local addresses: never the public Internet (README, "domain"). */
+#define CONFIG_DOMAIN_DEFAULT "::1/128,fc00::/7"
+#define CONFIG_PROPAGATORS_DEFAULT "tracecontext"
+
+struct config_prefix {
+	struct in6_addr addr; /* masked to len */
+	uint8_t len;
+};
+
+struct shim_config {
+	struct config_prefix domain[CONFIG_DOMAIN_MAX];
+	size_t n_domain;
+	uint8_t order[HTTP_PROP_COUNT];
+	size_t n_order;
+};
+
+/* "prefix/len,prefix/len,..."; "" or "none" = nowhere. @return 0 or -EINVAL (cfg domain emptied). */
+int config_parse_domain(struct shim_config *cfg, const char *s);
+
+/* "tracecontext,b3,b3multi,jaeger" in priority order. @return 0 or -EINVAL. */
+int config_parse_propagators(struct shim_config *cfg, const char *s);
+
+bool config_in_domain(const struct shim_config *cfg, const struct in6_addr *addr);
+
+/* Defaults, then the environment (unless @secure). Errors are logged; the result is usable. */
+void config_load(struct shim_config *cfg, bool secure);
+
+#endif /* CLT_SHIM_CONFIG_H */

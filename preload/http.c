@@ -1,0 +1,578 @@
+/*
+ * http.c - HTTP/1.x request tracker (see http.h).
+ *
+ * Only what framing needs is parsed (RFC 9112): the request line (method
+ * token, version), Content-Length, Transfer-Encoding, and the trace
+ * propagation headers. Nothing is buffered but the current line, so the
+ * memory per stream is fixed. Bodies are skipped by counting.
+ */
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include <clt/traceparent.h>
+
+#include "http.h"
+#include "propagate.h"
+
+enum http_state {
+	ST_START = 0,   /* before a request line (empty lines allowed) */
+	ST_METHOD,      /* method token */
+	ST_REQLINE,     /* rest of the request line */
+	ST_HEADER,      /* header lines */
+	ST_BODY,        /* Content-Length body */
+	ST_CHUNK_SIZE,  /* chunk-size line */
+	ST_CHUNK_DATA,  /* chunk data */
+	ST_CHUNK_END,   /* CRLF after chunk data */
+	ST_TRAILER,     /* trailer section after the last chunk */
+	ST_DEAD,        /* not HTTP/1.x (or framing lost): never parsed again */
+};
+
+/* found bits beyond one per propagator: the halves of B3 multi-header. */
+#define FOUND_B3M_TRACE (1u << 5)
+#define FOUND_B3M_SPAN (1u << 6)
+#define START_BLANK_MAX 8 /* empty lines tolerated before a request line */
+
+void http_init(struct http_tracker *t, const uint8_t *order, size_t n)
+{
+	size_t i;
+
+	memset(t, 0, offsetof(struct http_tracker, line));
+	t->state = ST_START;
+	if (!order || n == 0) {
+		t->order[0] = HTTP_PROP_TRACECONTEXT;
+		t->n_order = 1;
+		return;
+	}
+	for (i = 0; i < n && i < HTTP_PROP_COUNT; i++)
+		if (order[i] < HTTP_PROP_COUNT)
+			t->order[t->n_order++] = order[i];
+}
+
+static void give_up(struct http_tracker *t)
+{
+	t->state = ST_DEAD;
+	t->has_ids = false;
+	t->stats.dead = 1;
+}
+
+/* RFC 9110 5.6.2 tchar. */
+static bool is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static void request_start(struct http_tracker *t)
+{
+	t->stats.requests++;
+	t->has_ids = false;
+	t->found = 0;
+	t->bad = 0;
+	t->has_cl = false;
+	t->te = false;
+	t->chunked = false;
+	t->cl = 0;
+	t->block = 0;
+	t->count = 0;
+	t->line_len = 0;
+	t->line_long = false;
+	t->state = ST_METHOD;
+}
+
+/* The IDs of the highest-priority propagator seen so far in this request. */
+static void choose_ids(struct http_tracker *t)
+{
+	size_t i;
+
+	t->has_ids = false;
+	for (i = 0; i < t->n_order; i++) {
+		unsigned int p = t->order[i];
+
+		if (t->bad & (1u << p))
+			continue;
+		if (p == HTTP_PROP_B3MULTI) {
+			if ((t->found & (FOUND_B3M_TRACE | FOUND_B3M_SPAN)) !=
+			    (FOUND_B3M_TRACE | FOUND_B3M_SPAN))
+				continue;
+		} else if (!(t->found & (1u << p))) {
+			continue;
+		}
+		t->ids = t->cand[p];
+		t->has_ids = true;
+		return;
+	}
+}
+
+static bool prop_enabled(const struct http_tracker *t, unsigned int p)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_order; i++)
+		if (t->order[i] == p)
+			return true;
+	return false;
+}
+
+/* A header that must appear once: a second one makes the format unusable. */
+static void found_once(struct http_tracker *t, unsigned int bit, unsigned int prop, int ok)
+{
+	if (t->found & bit)
+		t->bad |= (uint8_t)(1u << prop);
+	if (ok)
+		t->found |= (uint8_t)bit;
+	else
+		t->bad |= (uint8_t)(1u << prop);
+}
+
+static void header_traceparent(struct http_tracker *t, const char *v, size_t n)
+{
+	struct tp_context tp;
+	int ok = tp_parse(&tp, v, n) == 0;
+
+	if (ok) {
+		memcpy(t->cand[HTTP_PROP_TRACECONTEXT].trace, tp.trace_id, 16);
+		memcpy(t->cand[HTTP_PROP_TRACECONTEXT].span, tp.parent_id, 8);
+	}
+	/* W3C: more than one traceparent header = invalid, ignore them all. */
+	found_once(t, 1u << HTTP_PROP_TRACECONTEXT, HTTP_PROP_TRACECONTEXT, ok);
+}
+
+/* Content-Length: 1*DIGIT, or a list of identical values (RFC 9110 8.6). */
+static int parse_content_length(const char *v, size_t n, uint64_t *out)
+{
+	bool have = false;
+	uint64_t first = 0;
+	size_t i = 0;
+
+	while (i <= n) {
+		uint64_t x = 0;
+		size_t digits = 0;
+
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		while (i < n && v[i] >= '0' && v[i] <= '9') {
+			if (x > (UINT64_MAX >> 2) / 10)
+				return -EINVAL;
+			x = x * 10 + (uint64_t)(v[i] - '0');
+			digits++;
+			i++;
+		}
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		if (digits == 0)
+			return -EINVAL;
+		if (have && x != first)
+			return -EINVAL;
+		first = x;
+		have = true;
+		if (i == n)
+			break;
+		if (v[i] != ',')
+			return -EINVAL;
+		i++;
+	}
+	*out = first;
+	return 0;
+}
+
+/* Transfer-Encoding: remember whether the final coding is "chunked". */
+static void header_te(struct http_tracker *t, const char *v, size_t n)
+{
+	const char *last = v;
+	size_t i, len;
+
+	for (i = 0; i < n; i++)
+		if (v[i] == ',')
+			last = v + i + 1;
+	len = n - (size_t)(last - v);
+	while (len > 0 && (*last == ' ' || *last == '\t')) {
+		last++;
+		len--;
+	}
+	while (len > 0 && (last[len - 1] == ' ' || last[len - 1] == '\t'))
+		len--;
+	t->te = true;
+	t->chunked = len == 7 && strncasecmp(last, "chunked", 7) == 0;
+}
+
+static bool name_is(const char *name, size_t len, const char *want)
+{
+	return strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
+/* One complete header line (without CRLF) in t->line. */
+static void header_line(struct http_tracker *t)
+{
+	const char *l = t->line, *colon, *v;
+	size_t len = t->line_len, nlen, vlen;
+	struct http_ids ids;
+	int ok;
+
+	if (t->line_long) {
+		t->stats.long_lines++;
+		return;
+	}
+	if (l[0] == ' ' || l[0] == '\t')
+		return; /* obsolete line folding: not a header of ours */
+	colon = memchr(l, ':', len);
+	if (!colon)
+		return; /* malformed; the server answers 400 */
+	nlen = (size_t)(colon - l);
+	v = colon + 1;
+	vlen = len - nlen - 1;
+	while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vlen--;
+	}
+	while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+		vlen--;
+
+	if (name_is(l, nlen, "content-length")) {
+		uint64_t cl;
+
+		if (parse_content_length(v, vlen, &cl) < 0 || (t->has_cl && cl != t->cl)) {
+			give_up(t); /* the server rejects it; we cannot frame it */
+			return;
+		}
+		t->cl = cl;
+		t->has_cl = true;
+	} else if (name_is(l, nlen, "transfer-encoding")) {
+		header_te(t, v, vlen);
+	} else if (name_is(l, nlen, "traceparent")) {
+		if (prop_enabled(t, HTTP_PROP_TRACECONTEXT))
+			header_traceparent(t, v, vlen);
+	} else if (name_is(l, nlen, "b3")) {
+		if (!prop_enabled(t, HTTP_PROP_B3))
+			return;
+		ok = prop_parse_b3(v, vlen, &ids) == 0;
+		if (ok)
+			t->cand[HTTP_PROP_B3] = ids;
+		found_once(t, 1u << HTTP_PROP_B3, HTTP_PROP_B3, ok);
+	} else if (name_is(l, nlen, "x-b3-traceid")) {
+		if (!prop_enabled(t, HTTP_PROP_B3MULTI))
+			return;
+		ok = prop_parse_hex_id(v, vlen, t->cand[HTTP_PROP_B3MULTI].trace, 16, false) == 0;
+		found_once(t, FOUND_B3M_TRACE, HTTP_PROP_B3MULTI, ok);
+	} else if (name_is(l, nlen, "x-b3-spanid")) {
+		if (!prop_enabled(t, HTTP_PROP_B3MULTI))
+			return;
+		ok = vlen == 16 &&
+		     prop_parse_hex_id(v, vlen, t->cand[HTTP_PROP_B3MULTI].span, 8, false) == 0;
+		found_once(t, FOUND_B3M_SPAN, HTTP_PROP_B3MULTI, ok);
+	} else if (name_is(l, nlen, "uber-trace-id")) {
+		if (!prop_enabled(t, HTTP_PROP_JAEGER))
+			return;
+		ok = prop_parse_jaeger(v, vlen, &ids) == 0;
+		if (ok)
+			t->cand[HTTP_PROP_JAEGER] = ids;
+		found_once(t, 1u << HTTP_PROP_JAEGER, HTTP_PROP_JAEGER, ok);
+	} else {
+		return;
+	}
+	choose_ids(t);
+}
+
+static void headers_done(struct http_tracker *t)
+{
+	if (t->has_ids)
+		t->stats.with_ids++;
+	t->count = 0;
+	if (t->te) {
+		/* A request whose final coding is not chunked cannot be framed (RFC 9112 6.3). */
+		if (!t->chunked) {
+			give_up(t);
+			return;
+		}
+		t->state = ST_CHUNK_SIZE;
+	} else if (t->has_cl && t->cl > 0) {
+		t->remaining = t->cl;
+		t->state = ST_BODY;
+	} else {
+		t->state = ST_START; /* no body */
+	}
+}
+
+/* Append to the line buffer. keep_tail: on overflow keep the last bytes. */
+static void line_append(struct http_tracker *t, const uint8_t *p, size_t n, bool keep_tail)
+{
+	if (n == 0)
+		return;
+	if (t->line_len + n <= HTTP_LINE_MAX) {
+		memcpy(t->line + t->line_len, p, n);
+		t->line_len = (uint16_t)(t->line_len + n);
+		return;
+	}
+	t->line_long = true;
+	if (!keep_tail)
+		return;
+	if (n >= HTTP_TAIL) {
+		memcpy(t->line, p + n - HTTP_TAIL, HTTP_TAIL);
+		t->line_len = HTTP_TAIL;
+		return;
+	}
+	/* line_len + n > HTTP_LINE_MAX and n < HTTP_TAIL: line_len > HTTP_TAIL. */
+	memmove(t->line, t->line + t->line_len - (HTTP_TAIL - n), HTTP_TAIL - n);
+	memcpy(t->line + HTTP_TAIL - n, p, n);
+	t->line_len = HTTP_TAIL;
+}
+
+/*
+ * Take bytes up to and including LF. @return true when a whole line
+ * (CR LF stripped) is in t->line; t->count counts the line's bytes.
+ */
+static bool line_take(struct http_tracker *t, const uint8_t *p, size_t len, size_t *pos,
+		      bool keep_tail)
+{
+	const uint8_t *start = p + *pos;
+	size_t avail = len - *pos;
+	const uint8_t *lf = memchr(start, '\n', avail);
+	size_t n = lf ? (size_t)(lf - start) : avail;
+
+	*pos += lf ? n + 1 : n;
+	t->count += (uint32_t)(n > UINT32_MAX / 2 ? UINT32_MAX / 2 : n);
+	line_append(t, start, n, keep_tail);
+	if (!lf)
+		return false;
+	if (t->line_len > 0 && t->line[t->line_len - 1] == '\r')
+		t->line_len--;
+	return true;
+}
+
+static void line_reset(struct http_tracker *t)
+{
+	t->line_len = 0;
+	t->line_long = false;
+	t->count = 0;
+}
+
+/* "... HTTP/1.x" at the end of the request line. */
+static bool reqline_ok(const struct http_tracker *t)
+{
+	const char *l = t->line;
+	size_t n = t->line_len;
+
+	if (n < 9)
+		return false;
+	l += n - 9;
+	return l[0] == ' ' && memcmp(l + 1, "HTTP/1.", 7) == 0 && l[8] >= '0' && l[8] <= '9';
+}
+
+/* chunk-size [ chunk-ext ]: hex digits first. */
+static int parse_chunk_size(const struct http_tracker *t, uint64_t *out)
+{
+	uint64_t x = 0;
+	size_t i, digits = 0;
+
+	if (t->line_long)
+		return -EINVAL;
+	for (i = 0; i < t->line_len; i++) {
+		char c = t->line[i];
+		int v;
+
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			break;
+		if (++digits > 15)
+			return -EINVAL;
+		x = x * 16 + (uint64_t)v;
+	}
+	if (digits == 0)
+		return -EINVAL;
+	if (i < t->line_len && t->line[i] != ';' && t->line[i] != ' ' && t->line[i] != '\t')
+		return -EINVAL;
+	*out = x;
+	return 0;
+}
+
+static size_t skip_body(struct http_tracker *t, size_t avail)
+{
+	size_t n = avail;
+
+	if ((uint64_t)n > t->remaining)
+		n = (size_t)t->remaining;
+	t->remaining -= n;
+	return n;
+}
+
+void http_feed(struct http_tracker *t, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t pos = 0;
+
+	t->seq++;
+	while (pos < len && t->state != ST_DEAD) {
+		switch (t->state) {
+		case ST_START:
+			if (p[pos] == '\r' || p[pos] == '\n') {
+				/* RFC 9112 2.2: empty lines before a request line are ignored. */
+				if (++t->count > START_BLANK_MAX)
+					give_up(t);
+				pos++;
+				break;
+			}
+			request_start(t);
+			break;
+		case ST_METHOD: {
+			uint8_t c = p[pos++];
+
+			if (c == ' ' && t->count > 0) {
+				t->state = ST_REQLINE;
+				line_reset(t);
+			} else if (!is_tchar(c) || ++t->count > HTTP_METHOD_MAX) {
+				give_up(t); /* TLS, SSH, HTTP/2, ...: never looked at again */
+			}
+			break;
+		}
+		case ST_REQLINE:
+			if (!line_take(t, p, len, &pos, true)) {
+				if (t->count > HTTP_REQLINE_MAX)
+					give_up(t);
+				break;
+			}
+			if (!reqline_ok(t)) {
+				give_up(t);
+				break;
+			}
+			t->state = ST_HEADER;
+			t->block = 0;
+			line_reset(t);
+			break;
+		case ST_HEADER:
+		case ST_TRAILER: {
+			uint32_t before = t->count;
+			bool done = line_take(t, p, len, &pos, false);
+
+			t->block += t->count - before + (done ? 1 : 0);
+			if (t->block > HTTP_HEADER_MAX) {
+				give_up(t);
+				break;
+			}
+			if (!done)
+				break;
+			if (t->line_len == 0 && !t->line_long) {
+				if (t->state == ST_HEADER)
+					headers_done(t);
+				else
+					t->state = ST_START;
+				line_reset(t);
+				break;
+			}
+			if (t->state == ST_HEADER)
+				header_line(t);
+			line_reset(t);
+			break;
+		}
+		case ST_BODY:
+			pos += skip_body(t, len - pos);
+			if (t->remaining == 0) {
+				t->state = ST_START;
+				t->count = 0;
+			}
+			break;
+		case ST_CHUNK_SIZE: {
+			uint64_t size;
+
+			if (!line_take(t, p, len, &pos, false)) {
+				if (t->line_long)
+					give_up(t);
+				break;
+			}
+			if (parse_chunk_size(t, &size) < 0) {
+				give_up(t);
+				break;
+			}
+			line_reset(t);
+			if (size == 0) {
+				t->state = ST_TRAILER;
+			} else {
+				t->remaining = size;
+				t->state = ST_CHUNK_DATA;
+			}
+			break;
+		}
+		case ST_CHUNK_DATA:
+			pos += skip_body(t, len - pos);
+			if (t->remaining == 0) {
+				t->state = ST_CHUNK_END;
+				line_reset(t);
+			}
+			break;
+		case ST_CHUNK_END:
+			if (!line_take(t, p, len, &pos, false)) {
+				if (t->count > 2)
+					give_up(t);
+				break;
+			}
+			if (t->line_len != 0 || t->line_long) {
+				give_up(t);
+				break;
+			}
+			line_reset(t);
+			t->state = ST_CHUNK_SIZE;
+			break;
+		default:
+			give_up(t);
+			break;
+		}
+	}
+}
+
+void http_feed_iov(struct http_tracker *t, const struct iovec *iov, size_t iovcnt, size_t limit)
+{
+	size_t i;
+
+	for (i = 0; i < iovcnt && limit > 0; i++) {
+		size_t n = iov[i].iov_len < limit ? iov[i].iov_len : limit;
+
+		if (n > 0 && iov[i].iov_base)
+			http_feed(t, iov[i].iov_base, n);
+		limit -= n;
+	}
+}
+
+void http_skip(struct http_tracker *t, uint64_t n)
+{
+	t->seq++;
+	if (n == 0 || t->state == ST_DEAD)
+		return;
+	if ((t->state == ST_BODY || t->state == ST_CHUNK_DATA) && n <= t->remaining) {
+		t->remaining -= n;
+		if (t->remaining == 0) {
+			if (t->state == ST_BODY) {
+				t->state = ST_START;
+				t->count = 0;
+			} else {
+				t->state = ST_CHUNK_END;
+				line_reset(t);
+			}
+		}
+		return;
+	}
+	give_up(t);
+}
+
+bool http_current_ids(const struct http_tracker *t, struct http_ids *out)
+{
+	if (!t->has_ids || t->state == ST_DEAD)
+		return false;
+	if (out)
+		*out = t->ids;
+	return true;
+}
+
+bool http_dead(const struct http_tracker *t)
+{
+	return t->state == ST_DEAD;
+}
+
+bool http_idle(const struct http_tracker *t)
+{
+	return t->state == ST_START;
+}

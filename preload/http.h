@@ -1,0 +1,96 @@
+/*
+ * http.h - HTTP/1.x request tracker: a pure state machine (no I/O, no
+ * allocation) fed the exact bytes an application wrote on one stream.
+ * It finds each request's start, reads its header block line by line
+ * (header blocks may arrive split over any number of writes), follows
+ * the body framing (Content-Length, chunked, none) so that keep-alive
+ * and pipelined requests are each seen, and tells which trace IDs the
+ * current request carries. A stream whose first bytes are not an
+ * HTTP/1.x request line is declared dead and never parsed again.
+ */
+#ifndef CLT_SHIM_HTTP_H
+#define CLT_SHIM_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define HTTP_METHOD_MAX 16     /* bounded look: longer "method" = not HTTP */
+#define HTTP_LINE_MAX 1024     /* longest header line whose content is read */
+#define HTTP_REQLINE_MAX 16384 /* longer request line = not HTTP */
+#define HTTP_HEADER_MAX 65536  /* larger header block = not HTTP (servers answer 431) */
+#define HTTP_TAIL 16           /* request-line bytes kept to check the version */
+
+/* Propagation formats, in the order of struct http_tracker's candidates. */
+enum http_prop {
+	HTTP_PROP_TRACECONTEXT = 0, /* W3C traceparent */
+	HTTP_PROP_B3,               /* b3: single header */
+	HTTP_PROP_B3MULTI,          /* X-B3-TraceId + X-B3-SpanId */
+	HTTP_PROP_JAEGER,           /* uber-trace-id */
+	HTTP_PROP_COUNT,
+};
+
+struct http_ids {
+	uint8_t trace[16];
+	uint8_t span[8];
+};
+
+struct http_stats {
+	uint64_t requests;       /* request lines seen */
+	uint64_t with_ids;       /* requests whose header block carried valid IDs */
+	uint64_t long_lines;     /* header lines longer than HTTP_LINE_MAX (ignored) */
+	uint64_t dead;           /* 1 once the stream was given up */
+};
+
+struct http_tracker {
+	uint8_t state;
+	uint8_t order[HTTP_PROP_COUNT]; /* enabled propagators, by priority */
+	uint8_t n_order;
+	bool line_long;       /* current line exceeded HTTP_LINE_MAX */
+	bool has_cl;          /* Content-Length seen */
+	bool te;              /* Transfer-Encoding seen */
+	bool chunked;         /* its final coding is chunked */
+	bool has_ids;         /* the current request's IDs are known */
+	uint8_t found;        /* bit per candidate (and B3MULTI halves) */
+	uint8_t bad;          /* bit per propagator: duplicate/conflicting header */
+	uint32_t count;       /* bytes of the current method / line / block */
+	uint32_t block;       /* bytes of the current header block */
+	uint64_t cl;          /* Content-Length */
+	uint64_t remaining;   /* body or chunk bytes still to come */
+	uint64_t seq;         /* bumped on every feed (for the shim's look-ahead) */
+	struct http_ids ids;  /* valid when has_ids */
+	struct http_ids cand[HTTP_PROP_COUNT];
+	struct http_stats stats;
+	uint16_t line_len;
+	char line[HTTP_LINE_MAX];
+};
+
+/*
+ * Start tracking a stream. @order lists the enabled propagators by
+ * priority (NULL: W3C trace context only).
+ */
+void http_init(struct http_tracker *t, const uint8_t *order, size_t n);
+
+/* Feed bytes the application wrote (and the kernel accepted). */
+void http_feed(struct http_tracker *t, const void *data, size_t len);
+
+/* Feed at most @limit bytes of an iovec array, in order. */
+void http_feed_iov(struct http_tracker *t, const struct iovec *iov, size_t iovcnt, size_t limit);
+
+/*
+ * @n bytes whose content is unknown (sendfile): fine inside a body; at
+ * any other place the stream can no longer be followed and is given up.
+ */
+void http_skip(struct http_tracker *t, uint64_t n);
+
+/* The current request's IDs: true and *out filled, or false (none). */
+bool http_current_ids(const struct http_tracker *t, struct http_ids *out);
+
+/* True once the stream was given up (not HTTP/1.x, or lost framing). */
+bool http_dead(const struct http_tracker *t);
+
+/* True when the next byte would start a new request (between requests). */
+bool http_idle(const struct http_tracker *t);
+
+#endif /* CLT_SHIM_HTTP_H */

@@ -1,0 +1,109 @@
+/*
+ * interpose.c - the only symbols libcltshim.so exports: libc's socket
+ * send path and descriptor lifecycle, each a one-line forward into the
+ * shim core (shim.c). Nothing else belongs here.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
+{
+	return shim_connect(fd, addr.__sockaddr__, len);
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	return shim_send(fd, buf, len, flags);
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, __CONST_SOCKADDR_ARG to,
+		      socklen_t tolen)
+{
+	return shim_sendto(fd, buf, len, flags, to.__sockaddr__, tolen);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	return shim_sendmsg(fd, msg, flags);
+}
+
+EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	return shim_sendmmsg(fd, vec, vlen, flags);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	return shim_write(fd, buf, len);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	return shim_writev(fd, iov, iovcnt);
+}
+
+EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	return shim_sendfile(out_fd, in_fd, offset, count);
+}
+
+EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+{
+	return shim_sendfile64(out_fd, in_fd, offset, count);
+}
+
+EXPORT int close(int fd)
+{
+	return shim_close(fd);
+}
+
+EXPORT int dup(int fd)
+{
+	return shim_dup(fd);
+}
+
+EXPORT int dup2(int oldfd, int newfd)
+{
+	return shim_dup2(oldfd, newfd);
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	return shim_dup3(oldfd, newfd, flags);
+}
+
+/* Variadic: libc reads the optional argument as one pointer-sized word; so do we. */
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return shim_fcntl(fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return shim_fcntl64(fd, cmd, arg);
+}
+
+EXPORT pid_t fork(void)
+{
+	return shim_fork();
+}

@@ -1,0 +1,65 @@
+/*
+ * real.h - the libc functions the shim interposes, bound once with
+ * dlsym(RTLD_NEXT), and the per-thread re-entrancy guard: while a thread
+ * is inside the shim's own work (kernel calls through libclt/libnl,
+ * logging), every interposed call it makes goes straight to libc.
+ */
+#ifndef CLT_SHIM_REAL_H
+#define CLT_SHIM_REAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+struct real_fns {
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*sendfile)(int, int, off_t *, size_t);
+	ssize_t (*sendfile64)(int, int, off64_t *, size_t);
+	int (*close)(int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	pid_t (*fork)(void);
+};
+
+extern struct real_fns real;
+extern atomic_bool real_ready;
+
+/* Bind the real functions (once; safe before constructors, from any thread). */
+void real_bind(void);
+
+static inline void real_ensure(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&real_ready, memory_order_acquire), 0))
+		real_bind();
+}
+
+extern __thread int guard_depth __attribute__((tls_model("initial-exec")));
+
+static inline bool guard_active(void)
+{
+	return guard_depth != 0;
+}
+
+static inline void guard_enter(void)
+{
+	guard_depth++;
+}
+
+static inline void guard_exit(void)
+{
+	guard_depth--;
+}
+
+#endif /* CLT_SHIM_REAL_H */

@@ -1,0 +1,724 @@
+/*
+ * shim.c - the shim's core: classifies descriptors, follows the HTTP/1.x
+ * requests written on tracked sockets and sets each socket's IDs through
+ * libclt before the bytes of a request leave.
+ *
+ * Ordering: the IDs must be in place before a request's first byte is
+ * handed to the kernel, but the traceparent is only known once its header
+ * line has been written. So before each real call the shim looks ahead
+ * in a copy of the tracker over the bytes about to be written (usually
+ * the whole header block is in one call) and sets the IDs the stream
+ * will have at the end of those bytes; after the call the tracker
+ * consumes exactly the bytes the kernel accepted. No application byte is
+ * ever held back or rewritten.
+ *
+ * Locking: the pass-through path takes no lock (fdstate class byte).
+ * Tracked state lives in one refcounted object per socket, shared by
+ * dup()s, touched only under shim_lock; the lock is never held across a
+ * real send, so a blocked writer never blocks close() in another thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include <clt/clt.h>
+
+#include "config.h"
+#include "fdstate.h"
+#include "http.h"
+#include "log.h"
+#include "real.h"
+#include "shim.h"
+
+enum applied {
+	APPLIED_UNKNOWN = 0, /* inherited socket: whatever a previous program set */
+	APPLIED_NONE,
+	APPLIED_SET,
+};
+
+struct shim_sock {
+	unsigned int refs; /* descriptors + in-flight sends */
+	uint8_t applied;
+	struct http_ids applied_ids;
+	struct http_tracker http;
+};
+
+struct shim_tx {
+	struct shim_sock *sock;
+	uint64_t seq;
+	struct http_tracker peek;
+};
+
+static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
+static atomic_bool shim_ready;
+static struct shim_config shim_cfg;
+static bool shim_secure;
+static struct clt_ctx *shim_ctx; /* under shim_lock */
+static bool ctx_tried;           /* under shim_lock */
+static bool ctx_stale;           /* set in a fork child */
+static bool kernel_off;          /* the backend cannot work in this process */
+static atomic_flag once_tag_fail = ATOMIC_FLAG_INIT;
+static atomic_flag once_alloc_fail = ATOMIC_FLAG_INIT;
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&shim_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&shim_lock);
+}
+
+static void atfork_child(void)
+{
+	/* A netlink socket must not be shared with the parent: reopen lazily. */
+	ctx_stale = true;
+	pthread_mutex_unlock(&shim_lock);
+}
+
+static void shim_setup(void)
+{
+	int saved = errno;
+
+	real_bind();
+	shim_secure = getauxval(AT_SECURE) != 0;
+	slog_init();
+	config_load(&shim_cfg, shim_secure);
+	if (fdstate_init() < 0)
+		slog(SLOG_ERROR, "no memory for the descriptor table: every socket passes through");
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	atomic_store_explicit(&shim_ready, true, memory_order_release);
+	errno = saved;
+}
+
+/* Safe at any time, including from another library's constructor. */
+static inline void shim_ensure(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&shim_ready, memory_order_acquire), 0)) {
+		real_bind();
+		/* Calls made while our own setup runs (e.g. by dlsym or fopen) go straight through. */
+		if (guard_active())
+			return;
+		guard_enter();
+		pthread_once(&shim_once, shim_setup);
+		guard_exit();
+	}
+}
+
+static void ids_hex(const struct http_ids *ids, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < sizeof(ids->trace) && o + 2 < outlen; i++) {
+		out[o++] = hex[ids->trace[i] >> 4];
+		out[o++] = hex[ids->trace[i] & 15];
+	}
+	if (o + 1 < outlen)
+		out[o++] = '/';
+	for (i = 0; i < sizeof(ids->span) && o + 2 < outlen; i++) {
+		out[o++] = hex[ids->span[i] >> 4];
+		out[o++] = hex[ids->span[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+/* The process's libclt context, opened on first use. Lock and guard held. */
+static struct clt_ctx *ctx_get(void)
+{
+	struct clt_options opts;
+	int rc;
+
+	if (ctx_stale) {
+		if (shim_ctx)
+			clt_close(shim_ctx);
+		shim_ctx = NULL;
+		ctx_tried = false;
+		ctx_stale = false;
+	}
+	if (shim_ctx || ctx_tried)
+		return shim_ctx;
+	ctx_tried = true;
+	memset(&opts, 0, sizeof(opts));
+	opts.ignore_env = shim_secure;
+	rc = clt_open(&shim_ctx, &opts);
+	if (rc < 0) {
+		shim_ctx = NULL;
+		slog(SLOG_ERROR, "libclt: %s; requests are not tagged", clt_strerror(rc));
+		return NULL;
+	}
+	slog(SLOG_INFO, "backend %s: %s", clt_backend_name(clt_backend_get(shim_ctx)),
+	     clt_backend_reason(shim_ctx));
+	if (clt_backend_get(shim_ctx) == CLT_BACKEND_OFF)
+		kernel_off = true;
+	return shim_ctx;
+}
+
+/* Make the socket's IDs @want / @ids; a kernel call only on change. Lock and guard held. */
+static void apply_ids(struct shim_sock *s, int fd, bool want, const struct http_ids *ids)
+{
+	struct clt_ctx *ctx;
+	char buf[64];
+	int rc, saved;
+
+	if (want && s->applied == APPLIED_SET && memcmp(&s->applied_ids, ids, sizeof(*ids)) == 0)
+		return;
+	if (!want && s->applied == APPLIED_NONE)
+		return;
+	/* Recorded even if the kernel call fails: retrying on every write would cost a syscall each. */
+	s->applied = want ? APPLIED_SET : APPLIED_NONE;
+	if (want)
+		s->applied_ids = *ids;
+	ctx = ctx_get();
+	if (!ctx || kernel_off)
+		return;
+	saved = errno;
+	rc = want ? clt_enable(ctx, fd, ids->trace, ids->span) : clt_disable(ctx, fd);
+	if (rc < 0) {
+		slog_once(&once_tag_fail, SLOG_WARN, "fd %d: cannot %s IDs: %s (reported once)", fd,
+			  want ? "set" : "clear", clt_strerror(rc));
+		if (rc == -EPERM || rc == -EOPNOTSUPP || rc == -ENOSYS) {
+			kernel_off = true; /* the same for every socket of this process */
+			slog(SLOG_WARN, "tagging disabled for this process");
+		}
+	} else if (slog_enabled(SLOG_DEBUG)) {
+		if (want)
+			ids_hex(ids, buf, sizeof(buf));
+		slog(SLOG_DEBUG, "fd %d: ids %s", fd, want ? buf : "cleared");
+	}
+	errno = saved;
+}
+
+static void sock_unref(struct shim_sock *s)
+{
+	if (--s->refs == 0)
+		free(s);
+}
+
+/* Drop @fd's object. Lock held. */
+static void fd_release(int fd)
+{
+	struct shim_sock *s = fdstate_obj(fd);
+
+	if (s) {
+		fdstate_set_obj(fd, NULL);
+		sock_unref(s);
+	}
+}
+
+/* Start following @fd. Lock and guard held. */
+static bool fd_track(int fd, enum applied applied)
+{
+	struct shim_sock *s = calloc(1, sizeof(*s));
+
+	fd_release(fd);
+	if (!s) {
+		slog_once(&once_alloc_fail, SLOG_ERROR, "out of memory: socket not followed");
+		fdstate_set_class(fd, FD_IGNORED);
+		return false;
+	}
+	s->refs = 1;
+	s->applied = (uint8_t)applied;
+	http_init(&s->http, shim_cfg.order, shim_cfg.n_order);
+	fdstate_set_obj(fd, s);
+	fdstate_set_class(fd, FD_TRACKED);
+	ctx_get(); /* opens the backend at the first socket and logs which one */
+	return true;
+}
+
+static void fd_ignore(int fd)
+{
+	if (fdstate_class(fd) == FD_TRACKED) {
+		guard_enter();
+		pthread_mutex_lock(&shim_lock);
+		fd_release(fd);
+		fdstate_set_class(fd, FD_IGNORED);
+		pthread_mutex_unlock(&shim_lock);
+		guard_exit();
+	} else {
+		fdstate_set_class(fd, FD_IGNORED);
+	}
+}
+
+static bool is_tcp(int fd)
+{
+	int type = 0, proto = 0;
+	socklen_t l = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+		return false;
+	l = sizeof(proto);
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 && proto == IPPROTO_TCP;
+}
+
+static void track_or_ignore(int fd, const struct in6_addr *peer, enum applied applied)
+{
+	if (!config_in_domain(&shim_cfg, peer) || !is_tcp(fd)) {
+		fd_ignore(fd);
+		return;
+	}
+	guard_enter();
+	pthread_mutex_lock(&shim_lock);
+	fd_track(fd, applied);
+	pthread_mutex_unlock(&shim_lock);
+	guard_exit();
+}
+
+/*
+ * First send on a descriptor the shim has not seen connect (accepted,
+ * inherited, or opened by code that bypasses the PLT): look once.
+ */
+static enum fd_class classify(int fd)
+{
+	struct sockaddr_in6 peer;
+	socklen_t len = sizeof(int);
+	int saved = errno, dom = 0;
+	enum fd_class c = FD_IGNORED;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0) {
+		if (errno == EBADF)
+			c = FD_UNKNOWN; /* not open: nothing to cache */
+		else
+			fdstate_set_class(fd, FD_IGNORED);
+		goto out;
+	}
+	if (dom != AF_INET6) {
+		fdstate_set_class(fd, FD_IGNORED);
+		goto out;
+	}
+	len = sizeof(peer);
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0 || len < sizeof(peer)) {
+		/* Not connected yet: look again at the next send. */
+		c = errno == ENOTCONN ? FD_UNKNOWN : FD_IGNORED;
+		if (c == FD_IGNORED)
+			fdstate_set_class(fd, FD_IGNORED);
+		goto out;
+	}
+	/* Someone else's socket may carry someone else's IDs: clear at the first request. */
+	track_or_ignore(fd, &peer.sin6_addr, APPLIED_UNKNOWN);
+	c = fdstate_class(fd);
+out:
+	errno = saved;
+	return c;
+}
+
+/*
+ * Begin a tracked send: on success the lock and guard are held, the
+ * socket is referenced and tx->peek is a copy of its tracker.
+ */
+static bool tx_begin(struct shim_tx *tx, int fd)
+{
+	enum fd_class c = fdstate_class(fd);
+
+	if (c == FD_UNKNOWN)
+		c = classify(fd);
+	if (c != FD_TRACKED)
+		return false;
+	guard_enter();
+	pthread_mutex_lock(&shim_lock);
+	tx->sock = fdstate_obj(fd);
+	if (!tx->sock || fdstate_class(fd) != FD_TRACKED) {
+		pthread_mutex_unlock(&shim_lock);
+		guard_exit();
+		return false; /* closed meanwhile by another thread */
+	}
+	tx->sock->refs++;
+	tx->seq = tx->sock->http.seq;
+	tx->peek = tx->sock->http;
+	return true;
+}
+
+/* Set the IDs the look-ahead ended with, then release the lock for the real call. */
+static void tx_apply(struct shim_tx *tx, int fd)
+{
+	struct http_ids ids;
+	bool want = http_current_ids(&tx->peek, &ids);
+
+	apply_ids(tx->sock, fd, want, &ids);
+	pthread_mutex_unlock(&shim_lock);
+	guard_exit();
+}
+
+static void tx_lock(void)
+{
+	guard_enter();
+	pthread_mutex_lock(&shim_lock);
+}
+
+/* After the commit: give up on dead streams, drop the reference, unlock. */
+static void tx_end(struct shim_tx *tx, int fd)
+{
+	struct shim_sock *s = tx->sock;
+
+	if (http_dead(&s->http)) {
+		/* Not HTTP/1.x: clear the IDs and let this descriptor pass straight through. */
+		apply_ids(s, fd, false, NULL);
+		if (fdstate_obj(fd) == s) {
+			fd_release(fd);
+			fdstate_set_class(fd, FD_IGNORED);
+		}
+	}
+	sock_unref(s);
+	pthread_mutex_unlock(&shim_lock);
+	guard_exit();
+}
+
+/* Commit @rc accepted bytes of @iov. Takes and releases the lock. */
+static void tx_commit_iov(struct shim_tx *tx, int fd, const struct iovec *iov, size_t iovcnt,
+			  ssize_t rc, size_t total)
+{
+	tx_lock();
+	if (rc > 0) {
+		if ((size_t)rc == total && tx->sock->http.seq == tx->seq)
+			tx->sock->http = tx->peek; /* the look-ahead was exactly right */
+		else
+			http_feed_iov(&tx->sock->http, iov, iovcnt, (size_t)rc);
+	}
+	tx_end(tx, fd);
+}
+
+static bool iov_ok(const struct iovec *iov, size_t iovcnt, size_t *total)
+{
+	size_t i, t = 0;
+
+	/* What the kernel would reject, the shim does not read (it would fault or mislead). */
+	if (iovcnt > IOV_MAX || (iovcnt > 0 && !iov))
+		return false;
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > 0 && !iov[i].iov_base)
+			return false;
+		if (iov[i].iov_len > SSIZE_MAX - t)
+			return false;
+		t += iov[i].iov_len;
+	}
+	*total = t;
+	return true;
+}
+
+enum op_kind { OP_WRITE, OP_SEND, OP_SENDTO, OP_WRITEV, OP_SENDMSG };
+
+struct op {
+	enum op_kind kind;
+	int fd;
+	int flags;
+	const void *buf;
+	size_t len;
+	const struct sockaddr *to;
+	socklen_t tolen;
+	const struct iovec *iov;
+	int iovcnt;
+	const struct msghdr *msg;
+};
+
+static ssize_t op_real(const struct op *o)
+{
+	switch (o->kind) {
+	case OP_WRITE:
+		return real.write(o->fd, o->buf, o->len);
+	case OP_SEND:
+		return real.send(o->fd, o->buf, o->len, o->flags);
+	case OP_SENDTO:
+		return real.sendto(o->fd, o->buf, o->len, o->flags, o->to, o->tolen);
+	case OP_WRITEV:
+		return real.writev(o->fd, o->iov, o->iovcnt);
+	case OP_SENDMSG:
+	default:
+		return real.sendmsg(o->fd, o->msg, o->flags);
+	}
+}
+
+/* A send of the bytes in @iov on a descriptor that is not known to be ignored. */
+static ssize_t op_tracked(const struct op *o, const struct iovec *iov, size_t iovcnt)
+{
+	struct shim_tx tx;
+	size_t total;
+	ssize_t rc;
+	int saved;
+
+	if (!iov_ok(iov, iovcnt, &total) || !tx_begin(&tx, o->fd))
+		return op_real(o);
+	http_feed_iov(&tx.peek, iov, iovcnt, total);
+	tx_apply(&tx, o->fd);
+	rc = op_real(o);
+	saved = errno;
+	tx_commit_iov(&tx, o->fd, iov, iovcnt, rc, total);
+	errno = saved;
+	return rc;
+}
+
+static ssize_t op_buf(struct op *o)
+{
+	struct iovec iov;
+
+	shim_ensure();
+	if (fdstate_class(o->fd) == FD_IGNORED || guard_active())
+		return op_real(o);
+	iov.iov_base = (void *)o->buf;
+	iov.iov_len = o->len;
+	return op_tracked(o, &iov, 1);
+}
+
+ssize_t shim_write(int fd, const void *buf, size_t len)
+{
+	struct op o = { .kind = OP_WRITE, .fd = fd, .buf = buf, .len = len };
+
+	return op_buf(&o);
+}
+
+ssize_t shim_send(int fd, const void *buf, size_t len, int flags)
+{
+	struct op o = { .kind = OP_SEND, .fd = fd, .buf = buf, .len = len, .flags = flags };
+
+	return op_buf(&o);
+}
+
+ssize_t shim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+		    socklen_t tolen)
+{
+	struct op o = { .kind = OP_SENDTO, .fd = fd, .buf = buf, .len = len, .flags = flags,
+			.to = to, .tolen = tolen };
+
+	return op_buf(&o);
+}
+
+ssize_t shim_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct op o = { .kind = OP_WRITEV, .fd = fd, .iov = iov, .iovcnt = iovcnt };
+
+	shim_ensure();
+	if (fdstate_class(fd) == FD_IGNORED || guard_active() || iovcnt < 0)
+		return op_real(&o);
+	return op_tracked(&o, iov, (size_t)iovcnt);
+}
+
+ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct op o = { .kind = OP_SENDMSG, .fd = fd, .msg = msg, .flags = flags };
+
+	shim_ensure();
+	if (fdstate_class(fd) == FD_IGNORED || guard_active() || !msg)
+		return op_real(&o);
+	return op_tracked(&o, msg->msg_iov, msg->msg_iovlen);
+}
+
+int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	struct shim_tx tx;
+	unsigned int i, n = vlen > UIO_MAXIOV ? UIO_MAXIOV : vlen; /* the kernel's own cap */
+	size_t total;
+	int rc, saved;
+
+	shim_ensure();
+	if (fdstate_class(fd) == FD_IGNORED || guard_active() || !vec)
+		return real.sendmmsg(fd, vec, vlen, flags);
+	for (i = 0; i < n; i++)
+		if (!iov_ok(vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen, &total))
+			return real.sendmmsg(fd, vec, vlen, flags);
+	if (!tx_begin(&tx, fd))
+		return real.sendmmsg(fd, vec, vlen, flags);
+	for (i = 0; i < n; i++)
+		http_feed_iov(&tx.peek, vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen, SIZE_MAX);
+	tx_apply(&tx, fd);
+	rc = real.sendmmsg(fd, vec, vlen, flags);
+	saved = errno;
+	tx_lock();
+	for (i = 0; rc > 0 && i < (unsigned int)rc && i < n; i++)
+		http_feed_iov(&tx.sock->http, vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen,
+			      vec[i].msg_len);
+	tx_end(&tx, fd);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * sendfile: the bytes come from a file and are not seen. Inside a body
+ * they are only counted; anywhere else the stream is given up.
+ */
+static ssize_t sendfile_tracked(int out_fd, int in_fd, void *offset, size_t count, bool is64)
+{
+	struct shim_tx tx;
+	ssize_t rc;
+	int saved;
+
+	if (!tx_begin(&tx, out_fd))
+		goto pass;
+	tx_apply(&tx, out_fd); /* the current request's IDs: the bytes are its body */
+	rc = is64 ? real.sendfile64(out_fd, in_fd, offset, count)
+		  : real.sendfile(out_fd, in_fd, offset, count);
+	saved = errno;
+	tx_lock();
+	if (rc > 0)
+		http_skip(&tx.sock->http, (uint64_t)rc);
+	tx_end(&tx, out_fd);
+	errno = saved;
+	return rc;
+pass:
+	return is64 ? real.sendfile64(out_fd, in_fd, offset, count)
+		    : real.sendfile(out_fd, in_fd, offset, count);
+}
+
+ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	shim_ensure();
+	if (fdstate_class(out_fd) == FD_IGNORED || guard_active())
+		return real.sendfile(out_fd, in_fd, offset, count);
+	return sendfile_tracked(out_fd, in_fd, offset, count, false);
+}
+
+ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+{
+	shim_ensure();
+	if (fdstate_class(out_fd) == FD_IGNORED || guard_active())
+		return real.sendfile64(out_fd, in_fd, offset, count);
+	return sendfile_tracked(out_fd, in_fd, offset, count, true);
+}
+
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int rc, saved;
+
+	shim_ensure();
+	rc = real.connect(fd, addr, len);
+	if (guard_active())
+		return rc;
+	saved = errno;
+	if (rc == 0 || saved == EINPROGRESS || saved == EINTR) {
+		/* The kernel accepted the address, so it is readable. */
+		if (addr && addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+			track_or_ignore(fd, &((const struct sockaddr_in6 *)addr)->sin6_addr,
+					APPLIED_NONE);
+		else
+			fd_ignore(fd);
+	}
+	errno = saved;
+	return rc;
+}
+
+/* @fd no longer names what it named. */
+static void fd_forget(int fd)
+{
+	enum fd_class c = fdstate_class(fd);
+
+	if (c == FD_TRACKED && !guard_active()) {
+		guard_enter();
+		pthread_mutex_lock(&shim_lock);
+		fd_release(fd);
+		fdstate_set_class(fd, FD_UNKNOWN);
+		pthread_mutex_unlock(&shim_lock);
+		guard_exit();
+	} else if (c == FD_IGNORED) {
+		fdstate_set_class(fd, FD_UNKNOWN);
+	}
+}
+
+int shim_close(int fd)
+{
+	int saved;
+
+	shim_ensure();
+	saved = errno;
+	fd_forget(fd);
+	slog_fd_gone(fd);
+	errno = saved;
+	return real.close(fd);
+}
+
+/* @newfd now names the same open file as @oldfd: share the socket state. */
+static void fd_copy(int oldfd, int newfd)
+{
+	enum fd_class c = fdstate_class(oldfd);
+	struct shim_sock *s;
+	int saved = errno;
+
+	slog_fd_gone(newfd);
+	if (c != FD_TRACKED && fdstate_class(newfd) != FD_TRACKED) {
+		fdstate_set_class(newfd, c);
+		goto out;
+	}
+	guard_enter();
+	pthread_mutex_lock(&shim_lock);
+	fd_release(newfd);
+	s = fdstate_obj(oldfd);
+	if (s && fdstate_class(oldfd) == FD_TRACKED) {
+		s->refs++;
+		fdstate_set_obj(newfd, s);
+		fdstate_set_class(newfd, FD_TRACKED);
+	} else {
+		fdstate_set_class(newfd, FD_UNKNOWN);
+	}
+	pthread_mutex_unlock(&shim_lock);
+	guard_exit();
+out:
+	errno = saved;
+}
+
+int shim_dup(int fd)
+{
+	int rc;
+
+	shim_ensure();
+	rc = real.dup(fd);
+	if (rc >= 0 && !guard_active())
+		fd_copy(fd, rc);
+	return rc;
+}
+
+int shim_dup2(int oldfd, int newfd)
+{
+	int rc;
+
+	shim_ensure();
+	rc = real.dup2(oldfd, newfd);
+	if (rc >= 0 && oldfd != newfd && !guard_active())
+		fd_copy(oldfd, rc);
+	return rc;
+}
+
+int shim_dup3(int oldfd, int newfd, int flags)
+{
+	int rc;
+
+	shim_ensure();
+	rc = real.dup3(oldfd, newfd, flags);
+	if (rc >= 0 && !guard_active())
+		fd_copy(oldfd, rc);
+	return rc;
+}
+
+static int fcntl_common(int fd, int cmd, void *arg, bool is64)
+{
+	int rc;
+
+	shim_ensure();
+	rc = is64 ? real.fcntl64(fd, cmd, arg) : real.fcntl(fd, cmd, arg);
+	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !guard_active())
+		fd_copy(fd, rc);
+	return rc;
+}
+
+int shim_fcntl(int fd, int cmd, void *arg)
+{
+	return fcntl_common(fd, cmd, arg, false);
+}
+
+int shim_fcntl64(int fd, int cmd, void *arg)
+{
+	return fcntl_common(fd, cmd, arg, true);
+}
+
+pid_t shim_fork(void)
+{
+	/* Initialising first registers the atfork handlers that keep the lock consistent. */
+	shim_ensure();
+	return real.fork();
+}

@@ -1,0 +1,32 @@
+/*
+ * shim.h - what each interposed libc function does (the exported symbols
+ * in interpose.c are one-line forwards to these). Every function returns
+ * exactly what libc returned, with libc's errno.
+ */
+#ifndef CLT_SHIM_SHIM_H
+#define CLT_SHIM_SHIM_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t shim_send(int fd, const void *buf, size_t len, int flags);
+ssize_t shim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+		    socklen_t tolen);
+ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags);
+int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
+ssize_t shim_write(int fd, const void *buf, size_t len);
+ssize_t shim_writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count);
+int shim_close(int fd);
+int shim_dup(int fd);
+int shim_dup2(int oldfd, int newfd);
+int shim_dup3(int oldfd, int newfd, int flags);
+/* fcntl's optional argument, read as libc itself reads it (one pointer-sized word). */
+int shim_fcntl(int fd, int cmd, void *arg);
+int shim_fcntl64(int fd, int cmd, void *arg);
+pid_t shim_fork(void);
+
+#endif /* CLT_SHIM_SHIM_H */
