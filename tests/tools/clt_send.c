@@ -7,10 +7,13 @@
  * Connects over TCP (UDP with -u), clt_enable()s the IDs with the backend
  * chosen from the environment (CLT_BACKEND, ...), sends COUNT messages
  * (default 3), and with -d clt_disable()s and sends COUNT more. Prints the
- * backend and its reason on stderr; exits non-zero on any failure.
+ * backend and its reason on stderr; exits non-zero on any failure. TCP
+ * runs with TCP_NODELAY so that each message is one segment.
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +135,12 @@ int main(int argc, char **argv)
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 		fprintf(stderr, "clt_send: connect: %s\n", strerror(errno));
 		goto out;
+	}
+	if (!udp) {
+		int one = 1;
+
+		/* One message, one segment: tests count packets. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	err = clt_enable(ctx, fd, trace, span);
 	if (err < 0) {
