@@ -66,7 +66,6 @@ static bool is_tchar(unsigned char c)
 
 static void request_start(struct http_tracker *t)
 {
-	t->stats.requests++;
 	t->has_ids = false;
 	t->found = 0;
 	t->bad = 0;
@@ -423,6 +422,7 @@ void http_feed(struct http_tracker *t, const void *data, size_t len)
 			uint8_t c = p[pos++];
 
 			if (c == ' ' && t->count > 0) {
+				t->stats.requests++;
 				t->state = ST_REQLINE;
 				line_reset(t);
 			} else if (!is_tchar(c) || ++t->count > HTTP_METHOD_MAX) {

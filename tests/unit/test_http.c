@@ -1,0 +1,478 @@
+/*
+ * test_http.c - the shim's HTTP/1.x request tracker: every request of a
+ * pipelined stream must be seen with its own IDs, whatever the split of
+ * the bytes into writes or iovecs; bodies that look like requests must
+ * not be taken for requests; invalid trace headers mean "no IDs";
+ * non-HTTP streams are given up after a bounded look.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http.h"
+#include "propagate.h"
+
+#define T1 "0af7651916cd43dd8448eb211c80319c"
+#define S1 "b7ad6b7169203331"
+#define T2 "4bf92f3577b34da6a3ce929d0e0e4736"
+#define S2 "00f067aa0ba902b7"
+#define T3 "11111111111111111111111111111111"
+#define S3 "2222222222222222"
+
+struct snap {
+	uint64_t requests, with_ids, dead;
+	bool has;
+	struct http_ids ids;
+};
+
+static void unhex(const char *s, uint8_t *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned int v;
+
+		assert_int_equal(sscanf(s + 2 * i, "%2x", &v), 1);
+		out[i] = (uint8_t)v;
+	}
+}
+
+static struct http_ids ids_of(const char *trace, const char *span)
+{
+	struct http_ids ids;
+
+	unhex(trace, ids.trace, 16);
+	unhex(span, ids.span, 8);
+	return ids;
+}
+
+static struct snap take(const struct http_tracker *t)
+{
+	struct snap s;
+
+	memset(&s, 0, sizeof(s));
+	s.requests = t->stats.requests;
+	s.with_ids = t->stats.with_ids;
+	s.dead = t->stats.dead;
+	s.has = http_current_ids(t, &s.ids);
+	if (!s.has)
+		memset(&s.ids, 0, sizeof(s.ids));
+	return s;
+}
+
+static void assert_snap_equal(const struct snap *a, const struct snap *b)
+{
+	assert_int_equal(a->requests, b->requests);
+	assert_int_equal(a->with_ids, b->with_ids);
+	assert_int_equal(a->dead, b->dead);
+	assert_int_equal(a->has, b->has);
+	assert_memory_equal(&a->ids, &b->ids, sizeof(a->ids));
+}
+
+static void assert_ids(const struct http_tracker *t, const char *trace, const char *span)
+{
+	struct http_ids got, want;
+
+	if (!trace) {
+		assert_false(http_current_ids(t, &got));
+		return;
+	}
+	want = ids_of(trace, span);
+	assert_true(http_current_ids(t, &got));
+	assert_memory_equal(&got, &want, sizeof(got));
+}
+
+/* A request stream and, for each request, where it ends and which IDs it carries. */
+struct expect {
+	size_t end;
+	const char *trace, *span;
+};
+
+static char stream[8192];
+static size_t stream_len;
+static struct expect expects[16];
+static size_t n_expects;
+
+static void add_req(const char *text, const char *trace, const char *span)
+{
+	size_t n = strlen(text);
+
+	assert_true(stream_len + n < sizeof(stream));
+	memcpy(stream + stream_len, text, n);
+	stream_len += n;
+	expects[n_expects].end = stream_len;
+	expects[n_expects].trace = trace;
+	expects[n_expects].span = span;
+	n_expects++;
+}
+
+static void build_pipeline(void)
+{
+	stream_len = 0;
+	n_expects = 0;
+	add_req("GET /a HTTP/1.1\r\nHost: x\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n\r\n", T1, S1);
+	/* A Content-Length body that looks like a request with another traceparent. */
+	add_req("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n"
+		"Traceparent: 00-" T2 "-" S2 "-00\r\n\r\n"
+		"GET /evil HTTP/1.1\r\ntraceparent: 00-" T3 "-" S3 "-01\r\n",
+		T2, S2);
+	assert_int_equal(strlen("GET /evil HTTP/1.1\r\ntraceparent: 00-" T3 "-" S3 "-01\r\n"), 90);
+	/* Chunked body with request-like text and a trailer section. */
+	add_req("PUT /c HTTP/1.1\r\nTRANSFER-ENCODING: gzip, Chunked\r\n"
+		"TRACEPARENT:\t 00-" T3 "-" S3 "-01 \t\r\n\r\n"
+		"1a;ext=1\r\nGET / HTTP/1.1\r\nHost: y\r\n\r\n"
+		"5\r\n\r\n\r\n\r\n"
+		"0\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n\r\n",
+		T3, S3);
+	/* No traceparent: the previous request's IDs must not stay. */
+	add_req("GET /d HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", NULL, NULL);
+	/* Empty line before the request line, LF-only line ends, odd spacing. */
+	add_req("\r\nDELETE /e HTTP/1.0\nhost:x\ntraceParent:00-" T2 "-" S2 "-01\n\n", T2, S2);
+	/* Invalid traceparent (uppercase hex) = none. */
+	add_req("GET /f HTTP/1.1\r\ntraceparent: 00-0AF7651916CD43DD8448EB211C80319C-" S1
+		"-01\r\n\r\n",
+		NULL, NULL);
+}
+
+static void feed_split(struct http_tracker *t, const char *p, size_t n, size_t a, size_t b)
+{
+	http_feed(t, p, a);
+	http_feed(t, p + a, b - a);
+	http_feed(t, p + b, n - b);
+}
+
+/* Byte by byte: at each request's end, that request's IDs. */
+static void test_pipeline_bytewise(void **state)
+{
+	struct http_tracker t;
+	size_t i, e = 0;
+
+	(void)state;
+	build_pipeline();
+	http_init(&t, NULL, 0);
+	for (i = 0; i < stream_len; i++) {
+		http_feed(&t, stream + i, 1);
+		if (e < n_expects && i + 1 == expects[e].end) {
+			assert_ids(&t, expects[e].trace, expects[e].span);
+			assert_int_equal(t.stats.requests, e + 1);
+			assert_true(http_idle(&t));
+			e++;
+		}
+	}
+	assert_int_equal(e, n_expects);
+	assert_int_equal(t.stats.requests, 6);
+	assert_int_equal(t.stats.with_ids, 4);
+	assert_int_equal(t.stats.dead, 0);
+}
+
+/* Any split into three writes gives the same result as byte-by-byte, at every cut. */
+static void test_pipeline_every_split(void **state)
+{
+	struct http_tracker ref, t;
+	struct snap *at;
+	size_t a, b, step;
+
+	(void)state;
+	build_pipeline();
+	at = calloc(stream_len + 1, sizeof(*at));
+	assert_non_null(at);
+	http_init(&ref, NULL, 0);
+	at[0] = take(&ref);
+	for (a = 0; a < stream_len; a++) {
+		http_feed(&ref, stream + a, 1);
+		at[a + 1] = take(&ref);
+	}
+	for (a = 0; a <= stream_len; a++) {
+		struct snap s;
+
+		/* Two writes: cut at every byte. */
+		http_init(&t, NULL, 0);
+		http_feed(&t, stream, a);
+		s = take(&t);
+		assert_snap_equal(&s, &at[a]);
+		http_feed(&t, stream + a, stream_len - a);
+		s = take(&t);
+		assert_snap_equal(&s, &at[stream_len]);
+		/* Three writes: a second cut at a spread of places after the first. */
+		step = 1 + (stream_len - a) / 23;
+		for (b = a; b <= stream_len; b += step) {
+			http_init(&t, NULL, 0);
+			feed_split(&t, stream, stream_len, a, b);
+			s = take(&t);
+			assert_snap_equal(&s, &at[stream_len]);
+		}
+	}
+	print_message("checked %zu-byte pipeline of %zu requests at every cut\n", stream_len,
+		      n_expects);
+	free(at);
+}
+
+/* iovecs: the same stream as a gather list, and a partial acceptance (limit). */
+static void test_iovecs(void **state)
+{
+	struct http_tracker t, ref;
+	struct iovec iov[7];
+	size_t cuts[6] = { 1, 17, 40, 41, 150, 300 };
+	size_t i, prev = 0, limit;
+	struct snap s1, s2;
+
+	(void)state;
+	build_pipeline();
+	for (i = 0; i < 6; i++) {
+		iov[i].iov_base = stream + prev;
+		iov[i].iov_len = cuts[i] - prev;
+		prev = cuts[i];
+	}
+	iov[6].iov_base = stream + prev;
+	iov[6].iov_len = stream_len - prev;
+	http_init(&t, NULL, 0);
+	http_feed_iov(&t, iov, 7, SIZE_MAX);
+	http_init(&ref, NULL, 0);
+	http_feed(&ref, stream, stream_len);
+	s1 = take(&t);
+	s2 = take(&ref);
+	assert_snap_equal(&s1, &s2);
+	/* The kernel accepted only part: the tracker must see exactly that prefix. */
+	for (limit = 0; limit <= stream_len; limit += 7) {
+		http_init(&t, NULL, 0);
+		http_feed_iov(&t, iov, 7, limit);
+		http_init(&ref, NULL, 0);
+		http_feed(&ref, stream, limit);
+		s1 = take(&t);
+		s2 = take(&ref);
+		assert_snap_equal(&s1, &s2);
+	}
+}
+
+static void one_request(const char *req, const char *trace, const char *span)
+{
+	struct http_tracker t;
+
+	http_init(&t, NULL, 0);
+	http_feed(&t, req, strlen(req));
+	assert_int_equal(t.stats.dead, 0);
+	assert_ids(&t, trace, span);
+}
+
+static void test_header_variants(void **state)
+{
+	(void)state;
+	/* Header name case and optional whitespace. */
+	one_request("GET / HTTP/1.1\r\nTrAcEpArEnT:00-" T1 "-" S1 "-01   \r\n\r\n", T1, S1);
+	/* Future version parsed by the 00 layout. */
+	one_request("GET / HTTP/1.1\r\ntraceparent: 01-" T1 "-" S1 "-01-what-ever\r\n\r\n", T1,
+		    S1);
+	/* Invalid values: version ff, zero ids, short, 00 with extra characters. */
+	one_request("GET / HTTP/1.1\r\ntraceparent: ff-" T1 "-" S1 "-01\r\n\r\n", NULL, NULL);
+	one_request("GET / HTTP/1.1\r\ntraceparent: 00-00000000000000000000000000000000-" S1
+		    "-01\r\n\r\n",
+		    NULL, NULL);
+	one_request("GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-0000000000000000-01\r\n\r\n", NULL,
+		    NULL);
+	one_request("GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "\r\n\r\n", NULL, NULL);
+	one_request("GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-01-x\r\n\r\n", NULL, NULL);
+	/* Two traceparent headers: W3C says ignore them. */
+	one_request("GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-01\r\ntraceparent: 00-" T2
+		    "-" S2 "-01\r\n\r\n",
+		    NULL, NULL);
+	/* Space before the colon is not a header name (RFC 9112 5.1). */
+	one_request("GET / HTTP/1.1\r\ntraceparent : 00-" T1 "-" S1 "-01\r\n\r\n", NULL, NULL);
+	/* Obsolete line folding is not a header. */
+	one_request("GET / HTTP/1.1\r\nX-A: b\r\n traceparent: 00-" T1 "-" S1 "-01\r\n\r\n", NULL,
+		    NULL);
+}
+
+/* The traceparent is in effect as soon as its line is complete (header block split). */
+static void test_ids_before_block_end(void **state)
+{
+	struct http_tracker t;
+	const char *a = "POST / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n";
+
+	(void)state;
+	http_init(&t, NULL, 0);
+	http_feed(&t, a, strlen(a));
+	assert_ids(&t, T1, S1);
+	/* The next request line clears them at once, before its headers. */
+	http_feed(&t, "Content-Length: 3\r\n\r\nabcG", 25);
+	assert_ids(&t, NULL, NULL);
+	/* Counted once its method is complete. */
+	assert_int_equal(t.stats.requests, 1);
+	http_feed(&t, "ET ", 3);
+	assert_int_equal(t.stats.requests, 2);
+}
+
+static void test_oversized(void **state)
+{
+	struct http_tracker t;
+	char *big = malloc(70000);
+	size_t n;
+
+	(void)state;
+	assert_non_null(big);
+	/* A 4 KiB cookie line is skipped; the traceparent after it still counts. */
+	n = (size_t)snprintf(big, 70000, "GET / HTTP/1.1\r\nCookie: %04096d\r\ntraceparent: 00-" T1
+				     "-" S1 "-01\r\n\r\n",
+			     7);
+	http_init(&t, NULL, 0);
+	http_feed(&t, big, n);
+	assert_ids(&t, T1, S1);
+	assert_int_equal(t.stats.long_lines, 1);
+	/* A traceparent value buried in an overlong line is not read. */
+	n = (size_t)snprintf(big, 70000, "GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1
+				     "-01%02000d\r\n\r\n",
+			     0);
+	http_init(&t, NULL, 0);
+	http_feed(&t, big, n);
+	assert_ids(&t, NULL, NULL);
+	assert_int_equal(t.stats.dead, 0);
+	/* A long request line (URL) is fine when it ends with the version. */
+	memcpy(big, "GET /", 5);
+	memset(big + 5, 'a', 5000);
+	n = 5005 + (size_t)snprintf(big + 5005, 1000, " HTTP/1.1\r\ntraceparent: 00-" T2 "-" S2
+						       "-01\r\n\r\n");
+	http_init(&t, NULL, 0);
+	http_feed(&t, big, n);
+	assert_ids(&t, T2, S2);
+	/* A header block beyond 64 KiB is not a request a server takes: give up. */
+	n = (size_t)snprintf(big, 100, "GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n");
+	http_init(&t, NULL, 0);
+	http_feed(&t, big, n);
+	assert_ids(&t, T1, S1);
+	memset(big, 'x', 70000);
+	for (n = 0; n < 70; n++) {
+		big[999] = '\n';
+		http_feed(&t, big, 1000);
+	}
+	assert_int_equal(t.stats.dead, 1);
+	assert_ids(&t, NULL, NULL);
+	free(big);
+}
+
+static void expect_dead(const void *p, size_t n, size_t within)
+{
+	struct http_tracker t;
+	size_t i;
+
+	http_init(&t, NULL, 0);
+	for (i = 0; i < n && !http_dead(&t); i++)
+		http_feed(&t, (const char *)p + i, 1);
+	assert_true(http_dead(&t));
+	assert_true(i <= within);
+}
+
+static void test_not_http(void **state)
+{
+	static const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc };
+	static const char h2[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	static const char ssh[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\n\r\n";
+	static const char longtok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n\r\n";
+	static const char te[] = "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nxx";
+	static const char cl[] = "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
+	static const char badchunk[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+	struct http_tracker t;
+
+	(void)state;
+	expect_dead(tls, sizeof(tls), 1);
+	expect_dead(h2, strlen(h2), 16);
+	expect_dead(ssh, strlen(ssh), 17);
+	expect_dead(resp, strlen(resp), 9);
+	expect_dead(longtok, strlen(longtok), HTTP_METHOD_MAX + 1);
+	expect_dead(te, strlen(te), strlen(te));
+	expect_dead(cl, strlen(cl), strlen(cl));
+	expect_dead(badchunk, strlen(badchunk), strlen(badchunk));
+	/* Once dead, a later valid request is never parsed. */
+	http_init(&t, NULL, 0);
+	http_feed(&t, tls, sizeof(tls));
+	http_feed(&t, "GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n\r\n", 70);
+	assert_ids(&t, NULL, NULL);
+	assert_int_equal(t.stats.requests, 0);
+}
+
+/* sendfile bytes: counted inside a body; elsewhere the stream is given up. */
+static void test_skip(void **state)
+{
+	struct http_tracker t;
+	const char *h = "POST / HTTP/1.1\r\nContent-Length: 1000\r\ntraceparent: 00-" T1 "-" S1
+			"-01\r\n\r\n";
+
+	(void)state;
+	http_init(&t, NULL, 0);
+	http_feed(&t, h, strlen(h));
+	http_skip(&t, 600);
+	assert_ids(&t, T1, S1);
+	http_skip(&t, 400);
+	assert_true(http_idle(&t));
+	http_feed(&t, "GET / HTTP/1.1\r\n\r\n", 18);
+	assert_ids(&t, NULL, NULL);
+	assert_int_equal(t.stats.requests, 2);
+	http_skip(&t, 1);
+	assert_true(http_dead(&t));
+}
+
+static void test_propagators(void **state)
+{
+	static const uint8_t all[] = { HTTP_PROP_JAEGER, HTTP_PROP_B3, HTTP_PROP_B3MULTI,
+				       HTTP_PROP_TRACECONTEXT };
+	struct http_tracker t;
+	struct http_ids ids;
+	const char *b3 = "GET / HTTP/1.1\r\nb3: " T2 "-" S2 "-1-" S1 "\r\n\r\n";
+	const char *b3m = "GET / HTTP/1.1\r\nX-B3-TraceId: " S1 "\r\nX-B3-SpanId: " S2 "\r\n\r\n";
+	const char *jg = "GET / HTTP/1.1\r\nuber-trace-id: " T3 ":" S3 ":0:1\r\n"
+			 "traceparent: 00-" T1 "-" S1 "-01\r\n\r\n";
+
+	(void)state;
+	/* Default: only traceparent counts. */
+	http_init(&t, NULL, 0);
+	http_feed(&t, b3, strlen(b3));
+	assert_ids(&t, NULL, NULL);
+	/* Enabled, in priority order. */
+	http_init(&t, all, 4);
+	http_feed(&t, b3, strlen(b3));
+	assert_ids(&t, T2, S2);
+	http_init(&t, all, 4);
+	http_feed(&t, b3m, strlen(b3m));
+	assert_ids(&t, "0000000000000000" S1, S2); /* 64-bit trace id, left-padded */
+	http_init(&t, all, 4);
+	http_feed(&t, jg, strlen(jg));
+	assert_ids(&t, T3, S3); /* jaeger listed first */
+	http_init(&t, all + 3, 1);
+	http_feed(&t, jg, strlen(jg));
+	assert_ids(&t, T1, S1);
+	/* Value parsers. */
+	assert_int_equal(prop_parse_b3("0", 1, &ids), -EINVAL);
+	assert_int_equal(prop_parse_b3(T1 "-" S1, 49, &ids), 0);
+	assert_int_equal(prop_parse_b3(T1 "-" S1 "x", 50, &ids), -EINVAL);
+	assert_int_equal(prop_parse_b3("abc-" S1, 20, &ids), -EINVAL);
+	assert_int_equal(prop_parse_jaeger("abc:def:0:1", 11, &ids), 0);
+	assert_int_equal(ids.trace[15], 0xbc);
+	assert_int_equal(ids.trace[14], 0x0a);
+	assert_int_equal(ids.span[7], 0xef);
+	assert_int_equal(prop_parse_jaeger("0:def:0:1", 9, &ids), -EINVAL);
+	assert_int_equal(prop_parse_jaeger("abc:def", 7, &ids), -EINVAL);
+	assert_int_equal(prop_parse_hex_id("12345", 5, ids.span, 8, false), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipeline_bytewise),
+		cmocka_unit_test(test_pipeline_every_split),
+		cmocka_unit_test(test_iovecs),
+		cmocka_unit_test(test_header_variants),
+		cmocka_unit_test(test_ids_before_block_end),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_not_http),
+		cmocka_unit_test(test_skip),
+		cmocka_unit_test(test_propagators),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
