@@ -18,7 +18,7 @@
 #include <curl/curl.h>
 #include <zlib.h>
 
-#include "config.h"
+#include "agent_config.h"
 #include "export.h"
 
 struct batch {

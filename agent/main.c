@@ -18,7 +18,7 @@
 #include <curl/curl.h>
 
 #include "agg.h"
-#include "config.h"
+#include "agent_config.h"
 #include "export.h"
 #include "otlp.h"
 #include "source.h"
@@ -244,13 +244,13 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	block_signals(&sigs);
-	rc = config_load(&a.cfg, argc, argv);
+	rc = agent_config_load(&a.cfg, argc, argv);
 	if (rc == CONFIG_EXIT_OK) {
-		config_free(&a.cfg);
+		agent_config_free(&a.cfg);
 		return 0;
 	}
 	if (rc < 0) {
-		config_free(&a.cfg);
+		agent_config_free(&a.cfg);
 		return 2;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -322,7 +322,7 @@ out:
 	source_close(a.src);
 	otlp_free(a.enc);
 	agg_free(a.agg);
-	config_free(&a.cfg);
+	agent_config_free(&a.cfg);
 	curl_global_cleanup();
 	return status;
 }

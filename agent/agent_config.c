@@ -1,5 +1,5 @@
 /*
- * config.c - cltagent configuration: defaults, then the OpenTelemetry
+ * agent_config.c - cltagent configuration: defaults, then the OpenTelemetry
  * environment (OTEL_*), then getopt_long flags. Every value is checked;
  * everything parsed here may come from an untrusted environment.
  */
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "agent_config.h"
 
 static const char usage_text[] =
 	"Usage: cltagent [OPTION]...\n"
@@ -131,7 +131,7 @@ static const struct option long_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-int config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+int agent_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
 	uint64_t v = 0;
 
@@ -190,7 +190,7 @@ static int hexval(char c)
 	return -1;
 }
 
-char *config_percent_decode(const char *in, size_t len)
+char *agent_config_percent_decode(const char *in, size_t len)
 {
 	char *out = malloc(len + 1);
 	size_t o = 0;
@@ -254,7 +254,7 @@ static int kv_push(struct otlp_kv **list, size_t *n, char *k, char *v)
 	return 1;
 }
 
-int config_parse_kvlist(const char *s, struct otlp_kv **list, size_t *n)
+int agent_config_parse_kvlist(const char *s, struct otlp_kv **list, size_t *n)
 {
 	int added = 0;
 
@@ -274,8 +274,8 @@ int config_parse_kvlist(const char *s, struct otlp_kv **list, size_t *n)
 			trim(&kb, &ke);
 			trim(&vb, &ve);
 			if (ke > kb) {
-				k = config_percent_decode(kb, (size_t)(ke - kb));
-				v = config_percent_decode(vb, (size_t)(ve - vb));
+				k = agent_config_percent_decode(kb, (size_t)(ke - kb));
+				v = agent_config_percent_decode(vb, (size_t)(ve - vb));
 				if (k && v) {
 					rc = kv_push(list, n, k, v);
 					if (rc < 0)
@@ -293,7 +293,7 @@ int config_parse_kvlist(const char *s, struct otlp_kv **list, size_t *n)
 	return added;
 }
 
-int config_add_node_name(struct agent_config *cfg, const char *spec)
+int agent_config_add_node_name(struct agent_config *cfg, const char *spec)
 {
 	const char *eq = strchr(spec, '=');
 	struct otlp_node_name *nn;
@@ -353,7 +353,7 @@ static int load_node_names(struct agent_config *cfg, const char *path)
 			b++;
 		if (!*b || *b == '#')
 			continue;
-		rc = config_add_node_name(cfg, b);
+		rc = agent_config_add_node_name(cfg, b);
 		if (rc < 0) {
 			fprintf(stderr, "cltagent: %s:%u: expected ID=NAME\n", path, lineno);
 			break;
@@ -384,7 +384,7 @@ static const char *env2(const char *traces, const char *generic)
 	return v && *v ? v : NULL;
 }
 
-char *config_env_endpoint(void)
+char *agent_config_env_endpoint(void)
 {
 	const char *v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
 	size_t len;
@@ -429,12 +429,12 @@ static int config_env(struct agent_config *cfg, bool *endpoint_set)
 	const char *v;
 	int rc;
 
-	cfg->endpoint = config_env_endpoint();
+	cfg->endpoint = agent_config_env_endpoint();
 	*endpoint_set = cfg->endpoint != NULL;
 	v = getenv("OTEL_SERVICE_NAME");
 	if (v && *v && (rc = set_str(&cfg->service_name, v)) < 0)
 		return rc;
-	if (config_parse_kvlist(getenv("OTEL_RESOURCE_ATTRIBUTES"), &cfg->resource,
+	if (agent_config_parse_kvlist(getenv("OTEL_RESOURCE_ATTRIBUTES"), &cfg->resource,
 				&cfg->n_resource) < 0)
 		return -ENOMEM;
 	if (!cfg->service_name) {
@@ -443,13 +443,13 @@ static int config_env(struct agent_config *cfg, bool *endpoint_set)
 			    set_str(&cfg->service_name, cfg->resource[i].value) < 0)
 				return -ENOMEM;
 	}
-	if (config_parse_kvlist(getenv("OTEL_EXPORTER_OTLP_HEADERS"), &cfg->headers,
+	if (agent_config_parse_kvlist(getenv("OTEL_EXPORTER_OTLP_HEADERS"), &cfg->headers,
 				&cfg->n_headers) < 0 ||
-	    config_parse_kvlist(getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), &cfg->headers,
+	    agent_config_parse_kvlist(getenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS"), &cfg->headers,
 				&cfg->n_headers) < 0)
 		return -ENOMEM;
 	v = env2("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT");
-	if (v && config_parse_u32(v, 1, 3600000, &cfg->timeout_ms) < 0)
+	if (v && agent_config_parse_u32(v, 1, 3600000, &cfg->timeout_ms) < 0)
 		fprintf(stderr, "cltagent: ignoring bad OTLP timeout '%.32s'\n", v);
 	v = env2("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION");
 	if (v)
@@ -479,7 +479,7 @@ static int bad(const char *opt, const char *val)
 	return -EINVAL;
 }
 
-int config_load(struct agent_config *cfg, int argc, char **argv)
+int agent_config_load(struct agent_config *cfg, int argc, char **argv)
 {
 	bool endpoint_set;
 	struct otlp_kv *h = NULL;
@@ -523,7 +523,7 @@ int config_load(struct agent_config *cfg, int argc, char **argv)
 				return bad("--ts-frac", optarg);
 			break;
 		case OPT_RCVBUF:
-			if (config_parse_u32(optarg, 4096, 1u << 30, &cfg->rcvbuf) < 0)
+			if (agent_config_parse_u32(optarg, 4096, 1u << 30, &cfg->rcvbuf) < 0)
 				return bad("--rcvbuf", optarg);
 			break;
 		case OPT_IDLE:
@@ -535,7 +535,7 @@ int config_load(struct agent_config *cfg, int argc, char **argv)
 				return bad("--max-age", optarg);
 			break;
 		case OPT_MAX_REQUESTS:
-			if (config_parse_u32(optarg, 1, 1u << 24, &cfg->max_requests) < 0)
+			if (agent_config_parse_u32(optarg, 1, 1u << 24, &cfg->max_requests) < 0)
 				return bad("--max-requests", optarg);
 			break;
 		case OPT_SPAN_PER_PACKET:
@@ -545,7 +545,7 @@ int config_load(struct agent_config *cfg, int argc, char **argv)
 			cfg->export_untagged = true;
 			break;
 		case OPT_NODE_NAME:
-			rc = config_add_node_name(cfg, optarg);
+			rc = agent_config_add_node_name(cfg, optarg);
 			if (rc == -EINVAL)
 				return bad("--node-name", optarg);
 			break;
@@ -564,7 +564,7 @@ int config_load(struct agent_config *cfg, int argc, char **argv)
 				kv_free(h, nh);
 				return bad("--header", optarg);
 			}
-			if (config_parse_kvlist(optarg, &h, &nh) < 0)
+			if (agent_config_parse_kvlist(optarg, &h, &nh) < 0)
 				rc = -ENOMEM;
 			break;
 		case OPT_SERVICE_NAME:
@@ -581,7 +581,7 @@ int config_load(struct agent_config *cfg, int argc, char **argv)
 				return bad("--timeout", optarg);
 			break;
 		case OPT_BATCH_SIZE:
-			if (config_parse_u32(optarg, 1, 1u << 20, &cfg->batch_size) < 0)
+			if (agent_config_parse_u32(optarg, 1, 1u << 20, &cfg->batch_size) < 0)
 				return bad("--batch-size", optarg);
 			break;
 		case OPT_BATCH_TIMEOUT:
@@ -589,7 +589,7 @@ int config_load(struct agent_config *cfg, int argc, char **argv)
 				return bad("--batch-timeout", optarg);
 			break;
 		case OPT_QUEUE_SIZE:
-			if (config_parse_u32(optarg, 1, 1u << 20, &cfg->queue_size) < 0)
+			if (agent_config_parse_u32(optarg, 1, 1u << 20, &cfg->queue_size) < 0)
 				return bad("--queue-size", optarg);
 			break;
 		case OPT_RETRY_MAX:
@@ -654,7 +654,7 @@ int config_load(struct agent_config *cfg, int argc, char **argv)
 	return CONFIG_RUN;
 }
 
-void config_free(struct agent_config *cfg)
+void agent_config_free(struct agent_config *cfg)
 {
 	free(cfg->source);
 	free(cfg->endpoint);

@@ -1,9 +1,9 @@
 /*
- * config.h - cltagent configuration: OpenTelemetry environment variables,
+ * agent_config.h - cltagent configuration: OpenTelemetry environment variables,
  * then command-line flags (which override them).
  */
-#ifndef CLT_AGENT_CONFIG_H
-#define CLT_AGENT_CONFIG_H
+#ifndef CLT_AGENT_AGENT_CONFIG_H
+#define CLT_AGENT_AGENT_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,8 +53,8 @@ enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK = 1 };
  * (and returns CONFIG_EXIT_OK) or an error message on stderr.
  * @return CONFIG_RUN, CONFIG_EXIT_OK or -EINVAL / -ENOMEM.
  */
-int config_load(struct agent_config *cfg, int argc, char **argv);
-void config_free(struct agent_config *cfg);
+int agent_config_load(struct agent_config *cfg, int argc, char **argv);
+void agent_config_free(struct agent_config *cfg);
 
 /**
  * Parse a W3C-baggage-like "k=v,k2=v2" list (OTEL_RESOURCE_ATTRIBUTES,
@@ -62,18 +62,18 @@ void config_free(struct agent_config *cfg);
  * empty keys and malformed entries skipped. Appends to *list.
  * @return entries added or -ENOMEM.
  */
-int config_parse_kvlist(const char *s, struct otlp_kv **list, size_t *n);
+int agent_config_parse_kvlist(const char *s, struct otlp_kv **list, size_t *n);
 
 /** Percent-decode @len octets of @in into a new string; NULL on a bad escape or no memory. */
-char *config_percent_decode(const char *in, size_t len);
+char *agent_config_percent_decode(const char *in, size_t len);
 
 /** Add "ID=NAME" to the node names. @return 0 or -EINVAL / -ENOMEM. */
-int config_add_node_name(struct agent_config *cfg, const char *spec);
+int agent_config_add_node_name(struct agent_config *cfg, const char *spec);
 
 /** The traces endpoint from OTEL_EXPORTER_OTLP_{TRACES_,}ENDPOINT (malloc'd) or NULL. */
-char *config_env_endpoint(void);
+char *agent_config_env_endpoint(void);
 
 /** Parse an unsigned decimal in [min, max]. @return 0 or -EINVAL. */
-int config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+int agent_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
-#endif /* CLT_AGENT_CONFIG_H */
+#endif /* CLT_AGENT_AGENT_CONFIG_H */

@@ -1,0 +1,283 @@
+/*
+ * test_agent_config.c - cltagent configuration: OTEL_* environment,
+ * flags overriding it, percent-decoding, durations and bad values.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent_config.h"
+
+static const char *const otel_vars[] = {
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+	"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+	"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_TIMEOUT",
+	"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_COMPRESSION",
+	"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_CERTIFICATE",
+	"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_PROTOCOL",
+	"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+};
+
+static int clean_env(void **state)
+{
+	for (size_t i = 0; i < sizeof(otel_vars) / sizeof(otel_vars[0]); i++)
+		unsetenv(otel_vars[i]);
+	return 0;
+}
+
+static int load(struct agent_config *cfg, ...)
+{
+	char *argv[64] = {(char *)"cltagent"};
+	int argc = 1;
+	va_list ap;
+	char *a;
+
+	va_start(ap, cfg);
+	while ((a = va_arg(ap, char *)) != NULL && argc < 63)
+		argv[argc++] = a;
+	va_end(ap);
+	return agent_config_load(cfg, argc, argv);
+}
+
+static const char *kv_get(const struct otlp_kv *l, size_t n, const char *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(l[i].key, k) == 0)
+			return l[i].value;
+	return NULL;
+}
+
+static void test_defaults(void **state)
+{
+	struct agent_config c;
+
+	assert_int_equal(load(&c, NULL), CONFIG_RUN);
+	assert_string_equal(c.source, "netlink");
+	assert_string_equal(c.endpoint, "http://localhost:4318/v1/traces");
+	assert_null(c.output);
+	assert_string_equal(c.service_name, "cltagent");
+	assert_int_equal(c.frac_unit_ns, 1000);
+	assert_int_equal(c.layout, IOAM_LAYOUT_AUTO);
+	assert_int_equal(c.shutdown_ms, 5000);
+	assert_false(c.gzip);
+	agent_config_free(&c);
+}
+
+static void test_env_endpoint(void **state)
+{
+	struct agent_config c;
+
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
+	assert_int_equal(load(&c, NULL), CONFIG_RUN);
+	assert_string_equal(c.endpoint, "http://collector:4318/v1/traces");
+	agent_config_free(&c);
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/base/", 1);
+	assert_int_equal(load(&c, NULL), CONFIG_RUN);
+	assert_string_equal(c.endpoint, "http://collector:4318/base/v1/traces");
+	agent_config_free(&c);
+	/* The signal-specific variable is used as is and wins. */
+	setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://x.example/custom", 1);
+	assert_int_equal(load(&c, NULL), CONFIG_RUN);
+	assert_string_equal(c.endpoint, "https://x.example/custom");
+	agent_config_free(&c);
+	/* A flag wins over both; --output alone keeps an env endpoint. */
+	assert_int_equal(load(&c, "-e", "http://[::1]:9999/v1/traces", NULL), CONFIG_RUN);
+	assert_string_equal(c.endpoint, "http://[::1]:9999/v1/traces");
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "--output", "-", NULL), CONFIG_RUN);
+	assert_string_equal(c.endpoint, "https://x.example/custom");
+	assert_string_equal(c.output, "-");
+	agent_config_free(&c);
+}
+
+static void test_output_only(void **state)
+{
+	struct agent_config c;
+
+	assert_int_equal(load(&c, "-o", "spans.jsonl", NULL), CONFIG_RUN);
+	assert_null(c.endpoint); /* no endpoint asked for: file only */
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "-o", "-", "--endpoint", "http://h/v1/traces", NULL), CONFIG_RUN);
+	assert_string_equal(c.endpoint, "http://h/v1/traces");
+	agent_config_free(&c);
+}
+
+static void test_headers_and_resource(void **state)
+{
+	struct agent_config c;
+
+	setenv("OTEL_EXPORTER_OTLP_HEADERS", " api-key = secret%20value , bad, =x, x-a=1 ", 1);
+	setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-a=2,x-bad=%zz", 1);
+	setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-res,host.name=h%2C1,k=v%3Dw", 1);
+	assert_int_equal(load(&c, "-H", "x-b=3", "-H", "api-key=flag", NULL), CONFIG_RUN);
+	assert_string_equal(kv_get(c.headers, c.n_headers, "x-a"), "2");
+	assert_string_equal(kv_get(c.headers, c.n_headers, "x-b"), "3");
+	assert_string_equal(kv_get(c.headers, c.n_headers, "api-key"), "flag");
+	assert_null(kv_get(c.headers, c.n_headers, "x-bad"));
+	assert_null(kv_get(c.headers, c.n_headers, "bad"));
+	assert_int_equal(c.n_headers, 3);
+	assert_string_equal(c.service_name, "from-res");
+	assert_string_equal(kv_get(c.resource, c.n_resource, "host.name"), "h,1");
+	assert_string_equal(kv_get(c.resource, c.n_resource, "k"), "v=w");
+	agent_config_free(&c);
+	setenv("OTEL_SERVICE_NAME", "svc", 1);
+	assert_int_equal(load(&c, NULL), CONFIG_RUN);
+	assert_string_equal(c.service_name, "svc");
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "--service-name", "flag-svc", NULL), CONFIG_RUN);
+	assert_string_equal(c.service_name, "flag-svc");
+	agent_config_free(&c);
+}
+
+static void test_percent_decode(void **state)
+{
+	char *s;
+
+	s = agent_config_percent_decode("a%41%62c", 8);
+	assert_string_equal(s, "aAbc");
+	free(s);
+	assert_null(agent_config_percent_decode("a%4", 3));
+	assert_null(agent_config_percent_decode("a%", 2));
+	assert_null(agent_config_percent_decode("%g1", 3));
+	assert_null(agent_config_percent_decode("%00", 3)); /* no NUL smuggling */
+	/* Length-bounded: the %41 past @len is not read. */
+	s = agent_config_percent_decode("ab%41", 2);
+	assert_string_equal(s, "ab");
+	free(s);
+}
+
+static void test_env_misc(void **state)
+{
+	struct agent_config c;
+
+	setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2500", 1);
+	setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", 1);
+	setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem", 1);
+	assert_int_equal(load(&c, NULL), CONFIG_RUN);
+	assert_int_equal(c.timeout_ms, 2500);
+	assert_true(c.gzip);
+	assert_string_equal(c.cacert, "/etc/ca.pem");
+	agent_config_free(&c);
+	setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "12abc", 1);
+	assert_int_equal(load(&c, "--timeout", "750ms", NULL), CONFIG_RUN);
+	assert_int_equal(c.timeout_ms, 750);
+	agent_config_free(&c);
+}
+
+static void test_flags(void **state)
+{
+	struct agent_config c;
+
+	assert_int_equal(load(&c, "-s", "pcap:x.pcap", "-l", "patched", "--ts-frac", "ptp",
+			      "--idle-timeout", "250ms", "--max-age", "2m", "--max-requests", "10",
+			      "--span-per-packet", "--export-untagged", "--node-name", "2=porthos",
+			      "--node-name", "3=aramis", "--node-name", "2=router",
+			      "--stats-interval", "10", "--shutdown-timeout", "1s", "--gzip",
+			      "--batch-size", "7", "--queue-size", "3", "--retry-max-time", "5s",
+			      NULL),
+			 CONFIG_RUN);
+	assert_string_equal(c.source, "pcap:x.pcap");
+	assert_int_equal(c.layout, IOAM_LAYOUT_PATCHED);
+	assert_int_equal(c.frac_unit_ns, 0);
+	assert_int_equal(c.idle_ms, 250);
+	assert_int_equal(c.max_age_ms, 120000);
+	assert_int_equal(c.max_requests, 10);
+	assert_true(c.span_per_packet);
+	assert_true(c.export_untagged);
+	assert_int_equal(c.n_names, 2);
+	assert_int_equal(c.names[0].id, 2);
+	assert_string_equal(c.names[0].name, "router");
+	assert_string_equal(c.names[1].name, "aramis");
+	assert_int_equal(c.stats_interval_s, 10);
+	assert_int_equal(c.shutdown_ms, 1000);
+	assert_true(c.gzip);
+	assert_int_equal(c.batch_size, 7);
+	assert_int_equal(c.queue_size, 3);
+	assert_int_equal(c.retry_max_ms, 5000);
+	agent_config_free(&c);
+}
+
+static void test_bad_values(void **state)
+{
+	static const char *const bad[][2] = {
+		{"--source", "tcp:1"}, {"--layout", "sideways"}, {"--ts-frac", "msec"},
+		{"--idle-timeout", "5h"}, {"--idle-timeout", "-1"}, {"--max-age", "0"},
+		{"--max-requests", "0"}, {"--max-requests", "99999999999"},
+		{"--node-name", "x=y"}, {"--node-name", "3="}, {"--node-name", "=a"},
+		{"--header", "novalue"}, {"--batch-size", "1e3"}, {"--timeout", ""},
+	};
+	struct agent_config c;
+	FILE *saved = stderr;
+
+	stderr = fopen("/dev/null", "w");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = load(&c, bad[i][0], bad[i][1], NULL);
+
+		if (rc != -EINVAL)
+			fprintf(saved, "accepted %s %s\n", bad[i][0], bad[i][1]);
+		assert_int_equal(rc, -EINVAL);
+		agent_config_free(&c);
+	}
+	assert_int_equal(load(&c, "extra-arg", NULL), -EINVAL);
+	agent_config_free(&c);
+	fclose(stderr);
+	stderr = saved;
+}
+
+static void test_node_names_file(void **state)
+{
+	char path[] = "/tmp/clt-names-XXXXXX";
+	int fd = mkstemp(path);
+	struct agent_config c;
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("# the demo\n2=porthos\n\n  3=aramis  \n", f);
+	fclose(f);
+	assert_int_equal(load(&c, "--node-names", path, NULL), CONFIG_RUN);
+	assert_int_equal(c.n_names, 2);
+	assert_string_equal(c.names[1].name, "aramis");
+	agent_config_free(&c);
+	unlink(path);
+}
+
+static void test_help_version(void **state)
+{
+	struct agent_config c;
+	FILE *saved = stdout;
+
+	stdout = fopen("/dev/null", "w");
+	assert_int_equal(load(&c, "--help", NULL), CONFIG_EXIT_OK);
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "-V", NULL), CONFIG_EXIT_OK);
+	agent_config_free(&c);
+	fclose(stdout);
+	stdout = saved;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_defaults, clean_env),
+		cmocka_unit_test_setup(test_env_endpoint, clean_env),
+		cmocka_unit_test_setup(test_output_only, clean_env),
+		cmocka_unit_test_setup(test_headers_and_resource, clean_env),
+		cmocka_unit_test_setup(test_percent_decode, clean_env),
+		cmocka_unit_test_setup(test_env_misc, clean_env),
+		cmocka_unit_test_setup(test_flags, clean_env),
+		cmocka_unit_test_setup(test_bad_values, clean_env),
+		cmocka_unit_test_setup(test_node_names_file, clean_env),
+		cmocka_unit_test_setup(test_help_version, clean_env),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
