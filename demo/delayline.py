@@ -12,7 +12,7 @@ the same in user space, inside the router's namespace:
 Frames re-sent with PACKET_QDISC_BYPASS skip eth1's tc egress hook, so they
 are not redirected again. IOAM data written at the router's ingress is
 untouched: only the departure time changes, as with netem. The tc filter is
-removed on exit (SIGTERM).
+removed on SIGTERM; frames already held still leave on time.
 
   delayline.py DEV DELAY_MS [--ready FILE]
 """
@@ -63,14 +63,15 @@ def main():
 
     held = []  # (departure time, seq, frame)
     cv = threading.Condition()
-    stop = threading.Event()
+    stop = threading.Event()  # SIGTERM: stop diverting new frames
+    done = threading.Event()  # every held frame has left
 
     def sender():
-        while not stop.is_set():
+        while True:
             with cv:
-                while not held and not stop.is_set():
-                    cv.wait(0.5)
-                if stop.is_set():
+                while not held and not done.is_set():
+                    cv.wait(0.2)
+                if not held:
                     return
                 when, _, frame = held[0]
                 now = time.monotonic()
@@ -85,7 +86,7 @@ def main():
 
     def reader():
         seq = 0
-        while not stop.is_set():
+        while True:
             try:
                 frame = os.read(tap, MAX_FRAME)
             except OSError:
@@ -95,7 +96,8 @@ def main():
                 heapq.heappush(held, (time.monotonic() + delay, seq, frame))
                 cv.notify()
 
-    threading.Thread(target=sender, daemon=True).start()
+    send_thread = threading.Thread(target=sender, daemon=True)
+    send_thread.start()
     threading.Thread(target=reader, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -105,15 +107,11 @@ def main():
         open(a.ready, "w").close()
     while not stop.wait(0.5):
         pass
+    # New frames go straight out again; the ones held still get their full
+    # delay (as packets already in a netem queue would), then we leave.
     subprocess.run(["tc", "qdisc", "del", "dev", a.dev, "clsact"], stderr=subprocess.DEVNULL)
-    # Frames still held are sent: a delay, not a loss.
-    with cv:
-        rest = sorted(held)
-    for _, _, frame in rest:
-        try:
-            out.send(frame)
-        except OSError:
-            pass
+    done.set()
+    send_thread.join(timeout=delay + 2)
     return 0
 
 

@@ -221,11 +221,13 @@ start_services() {
 
 	say "aramis: login server on [$ARAMIS_ADDR]:80"
 	bg aramis "$NS_R" python3 -u demo/aramis/server.py --port 80
-	say "aramis: cltagent sidecar ($NODE_NAMES)"
+	# A congested request's last packets (ACK, FIN) come a second after its
+	# first: a longer idle timeout keeps them in the request's one span.
+	say "aramis: cltagent sidecar ($NODE_NAMES --idle-timeout 3s)"
 	# shellcheck disable=SC2086
 	bg agent "$NS_R" env OTEL_SERVICE_NAME=cltagent \
 		OTEL_EXPORTER_OTLP_ENDPOINT="http://localhost:4318" \
-		"$BUILD/cltagent" $NODE_NAMES --output "$OUT/agent.jsonl"
+		"$BUILD/cltagent" $NODE_NAMES --idle-timeout 3s --output "$OUT/agent.jsonl"
 	topo_wait_port "$NS_R" 80 10 || die "aramis did not start"
 
 	local shim=(env LD_PRELOAD="$BUILD/libcltshim.so" CLT_DOMAIN="$CLT_DOMAIN_DEMO" CLT_LOG=info)
@@ -276,7 +278,7 @@ congest() {
 uncongest() {
 	case ${CONGESTION:-} in
 	netem) ip netns exec "$NS_P" tc qdisc del dev eth1 root ;;
-	delayline) stop delayline 3 ;;
+	delayline) stop delayline 4 ;;
 	esac
 	CONGESTION=
 }
@@ -297,6 +299,8 @@ experiment() {
 	login clt clt &
 	pids+=($!)
 	wait "${pids[@]}"
+	# Let the last packets (ACKs, FINs) through the delay before lifting it.
+	sleep 1.5
 	uncongest
 }
 

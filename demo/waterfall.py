@@ -65,7 +65,7 @@ def app_label(s):
     path = a.get("url.path") or a.get("http.target") or a.get("http.route")
     if not path and a.get("url.full"):
         path = urllib.parse.urlsplit(str(a["url.full"])).path
-    host = a.get("server.address") or a.get("net.peer.name")
+    host = a.get("network.peer.address") or a.get("server.address") or a.get("net.peer.name")
     if s["kind"] == 3 and host and path:  # client
         label += " %s%s" % ("[%s]" % host if ":" in str(host) else host, path)
     elif path and str(path) not in label:
@@ -94,19 +94,35 @@ def build_traces(spans, phases=()):
                 roots.append(s)
         rows = []
 
-        def walk(s, depth, prev_hop):
+        def walk(s, depth, prev_hop, at=None):
             kind = span_kind(s)
             row = {"span": s, "depth": depth, "kind": kind, "label": app_label(s),
-                   "service": s["service"], "slow": False}
+                   "service": s["service"], "slow": False, "start": s["start"],
+                   "dur": max(s["end"] - s["start"], 0), "delay": None}
             if kind == "hop":
+                # cltagent's hop span covers the request's packets at that node;
+                # the one-way delay from the previous node is in ioam.delay.*.
+                # Show it as a packet's journey: each hop starts where the last
+                # one arrived and lasts the average delay.
+                a = s["attrs"]
                 row["label"] = "hop %s%s" % (prev_hop + " → " if prev_hop else "→ ",
                                              hop_name(s))
-                row["slow"] = s["end"] - s["start"] >= SLOW_HOP_NS
+                if "ioam.delay.avg_ns" in a:
+                    row["delay"] = (a.get("ioam.delay.min_ns", 0), a["ioam.delay.avg_ns"],
+                                    a.get("ioam.delay.max_ns", 0))
+                    row["dur"] = row["delay"][1]
+                else:
+                    row["dur"] = 0
+                row["start"] = at[0] if at else s["start"]
+                if at:
+                    at[0] += row["dur"]
+                row["slow"] = row["dur"] >= SLOW_HOP_NS
             rows.append(row)
             prev = None
+            cursor = [s["start"]]
             for c in sorted(children.get(s["spanId"], []),
-                            key=lambda x: (x["start"], x["attrs"].get("ioam.hop.index", 0))):
-                walk(c, depth + 1, prev)
+                            key=lambda x: (x["attrs"].get("ioam.hop.index", 0), x["start"])):
+                walk(c, depth + 1, prev, cursor)
                 if span_kind(c) == "hop":
                     prev = c["attrs"].get("ioam.node.name") or c["name"]
 
@@ -145,6 +161,12 @@ def fmt_dur(ns):
     return "%.0f µs" % (ns / 1e3)
 
 
+def dur_text(r):
+    if r["kind"] == "hop" and r["delay"] is None:
+        return "—"  # first IOAM node: no earlier timestamp to measure from
+    return fmt_dur(r["dur"])
+
+
 def trace_title(i, t):
     title = "trace %d" % (i + 1)
     if t["user"] is not None:
@@ -170,15 +192,15 @@ def render_text(traces, color=False):
             if s is None:
                 out.append("  " + c("2", label))
                 continue
-            off = s["start"] - t["start"]
-            dur = max(s["end"] - s["start"], 0)
+            off = r["start"] - t["start"]
+            dur = r["dur"]
             a = int(off * BAR / total)
             b = max(1, int(round(dur * BAR / total)))
             a = min(a, BAR - 1)
             b = min(b, BAR - a)
             bar = "|" + " " * a + ("█" * b) + " " * (BAR - a - b) + "|"
             line = "  %-44s %-9s %10s %10s  " % (label[:44], r["service"][:9], fmt_dur(off),
-                                                fmt_dur(dur))
+                                                dur_text(r))
             if r["kind"] == "hop":
                 bar = c("31;1" if r["slow"] else "36", bar)
             elif r["kind"] == "network":
@@ -233,7 +255,7 @@ def render_html(traces, refresh=None, title="CLT login demo: traces"):
         else:
             parts.append("<b>trace %d</b>" % (i + 1))
         if t["phase"]:
-            pc = "phase cong" if "congest" in t["phase"] else "phase"
+            pc = "phase cong" if t["phase"].startswith("congest") else "phase"
             parts.append("<span class='%s'>%s</span>" % (pc, e(t["phase"])))
         parts.append("<span>%s</span><span class='tid'>%s</span></div>"
                      % (e(fmt_dur(total)), e(t["trace_id"])))
@@ -245,19 +267,23 @@ def render_html(traces, refresh=None, title="CLT login demo: traces"):
                 parts.append("<tr class='missing'><td class='lbl' style='%s'>%s</td>"
                              "<td></td><td></td><td></td><td></td></tr>" % (pad, e(r["label"])))
                 continue
-            off = s["start"] - t["start"]
-            dur = max(s["end"] - s["start"], 0)
+            off = r["start"] - t["start"]
+            dur = r["dur"]
             left = 100.0 * off / total
             width = max(100.0 * dur / total, 0.2)
             width = min(width, 100.0 - left)
             cls = r["kind"] + (" slow" if r["slow"] else "")
             flag = "<span class='flag'>◀ congestion</span>" if r["slow"] else ""
-            parts.append("<tr class='%s'><td class='lbl' style='%s'>%s%s</td>"
+            tip = ""
+            if r["delay"]:
+                tip = " title='one-way delay from the previous node: min %s, avg %s, max %s'" % (
+                    fmt_dur(r["delay"][0]), fmt_dur(r["delay"][1]), fmt_dur(r["delay"][2]))
+            parts.append("<tr class='%s'%s><td class='lbl' style='%s'>%s%s</td>"
                          "<td class='svc'>%s</td><td class='num'>+%s</td><td class='num'>%s</td>"
                          "<td class='bar'><div class='track'><div class='b' "
                          "style='left:%.3f%%;width:%.3f%%'></div></div></td></tr>"
-                         % (cls, pad, e(r["label"]), flag, e(r["service"]), e(fmt_dur(off)),
-                            e(fmt_dur(dur)), left, width))
+                         % (cls, tip, pad, e(r["label"]), flag, e(r["service"]), e(fmt_dur(off)),
+                            e(dur_text(r)), left, width))
         parts.append("</table></div>")
     if not traces:
         parts.append("<p>No traces yet.</p>")

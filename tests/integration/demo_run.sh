@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# demo_run.sh - run the non-interactive login demo (what "make demo" runs)
+# and check what it shows: both logins of the quiet phase (OK and FAILED),
+# a network span with hops named porthos and aramis under every login, the
+# aramis hop >= 900 ms for the congested logins and < 100 ms for the others;
+# then render the HTML page in headless Chromium and check it shows the
+# traces (screenshot kept as tests/artifacts/demo.png).
+set -u
+cd "$(dirname "$0")/../.."
+TOP=$PWD
+. tests/lib/topo.sh
+topo_require_root
+BUILD=${BUILD:-build}
+ART=$TOP/tests/artifacts
+OUT=$ART/demo-out
+mkdir -p "$ART"
+fail=0
+check() { # description, then a command that must succeed
+	local what=$1
+	shift
+	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=1; fi
+}
+
+# Its own namespace names and output dir: a person's "make demo-up" may be running.
+log=$ART/demo-run.log
+DEMO_PREFIX="cd$$-" DEMO_OUT=$OUT BUILD=$BUILD demo/demo.sh run >"$log" 2>&1
+rc=$?
+sed 's/\x1b\[[0-9;]*m//g' "$log" >"$log.txt"
+cat "$log.txt"
+if [ $rc -ne 0 ]; then
+	echo "FAIL: demo/demo.sh run exited $rc"
+	exit 1
+fi
+
+check "the clt/clt login succeeded" grep -Eq 'login user=clt +-> OK ' "$log.txt"
+check "the alice login failed" grep -Eq 'login user=alice +-> FAILED ' "$log.txt"
+check "the waterfall flags exactly 3 congested hops" \
+	test "$(grep -c '◀ congestion' "$log.txt")" -eq 3
+
+# The spans themselves, through the demo's own trace model.
+python3 - "$OUT/spans.jsonl" "$OUT/phases.txt" <<'EOF' || fail=1
+import sys
+sys.path.insert(0, "demo")
+import waterfall
+traces = waterfall.build_traces(waterfall.load_spans(sys.argv[1]),
+                                waterfall.load_phases(sys.argv[2]))
+logins = [t for t in traces if t["user"] is not None]
+bad = 0
+def check(ok, what):
+    global bad
+    print(("ok: " if ok else "FAIL: ") + what)
+    bad += not ok
+check(len(logins) == 5, "5 login traces collected (got %d)" % len(logins))
+quiet = [t for t in logins if t["phase"] == "uncongested"]
+cong = [t for t in logins if t["phase"].startswith("congested")]
+check(len(quiet) == 2 and len(cong) == 3, "2 quiet and 3 congested logins")
+check(sorted(t["result"] for t in quiet) == ["FAILED", "OK"], "quiet logins: one OK, one FAILED")
+for t in logins:
+    tag = "login %s (%s, %s)" % (t["trace_id"][:8], t["user"], t["phase"].split(":")[0])
+    svc = {r["service"] for r in t["rows"] if r["span"] is not None}
+    check("athos" in svc, tag + ": has athos's OpenTelemetry spans")
+    nets = [r for r in t["rows"] if r["kind"] == "network"]
+    check(len(nets) >= 1, tag + ": has a network span")
+    if nets:
+        parent = nets[0]["span"]["parentSpanId"]
+        pspan = [r["span"] for r in t["rows"] if r["span"] and r["span"]["spanId"] == parent]
+        check(bool(pspan) and pspan[0]["service"] == "athos" and pspan[0]["kind"] == 3,
+              tag + ": network span is a child of athos's client span")
+    names = [r["span"]["attrs"].get("ioam.node.name") for r in t["hops"]]
+    check("porthos" in names and "aramis" in names, tag + ": hops %s" % names)
+    # The hop's one-way delay from porthos, as cltagent measured it (ioam.delay.avg_ns).
+    ar = [r for r in t["hops"] if r["span"]["attrs"].get("ioam.node.name") == "aramis"]
+    check(bool(ar) and ar[0]["delay"] is not None, tag + ": aramis hop has a measured delay")
+    if ar and ar[0]["delay"] is not None:
+        ms = ar[0]["delay"][1] / 1e6
+        if t in cong:
+            check(ms >= 900, tag + ": porthos -> aramis hop %.1f ms >= 900 ms" % ms)
+        else:
+            check(ms < 100, tag + ": porthos -> aramis hop %.3f ms < 100 ms" % ms)
+sys.exit(1 if bad else 0)
+EOF
+
+html=$OUT/traces.html
+check "the HTML page was written" test -s "$html"
+if ! command -v chromium >/dev/null 2>&1; then
+	echo "FAIL: chromium is missing (scripts/deps.sh test installs it)"
+	exit 1
+fi
+profile=$(mktemp -d)
+flags=(--headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking
+	--disable-component-update --disable-sync --user-data-dir="$profile" --window-size=1280,1600)
+rm -f "$ART/demo.png"
+timeout 60 chromium "${flags[@]}" --screenshot="$ART/demo.png" "file://$html" >/dev/null 2>&1
+timeout 60 chromium "${flags[@]}" --dump-dom "file://$html" >"$ART/demo-dom.html" 2>/dev/null
+rm -rf "$profile"
+size=$(stat -c %s "$ART/demo.png" 2>/dev/null || echo 0)
+check "Chromium wrote a screenshot ($size bytes)" test "$size" -gt 20000
+check "the screenshot is a PNG" sh -c "head -c 8 '$ART/demo.png' | od -An -c | grep -q 'P   N   G'"
+for word in porthos aramis athos congestion FAILED; do
+	check "the rendered page shows '$word'" grep -q "$word" "$ART/demo-dom.html"
+done
+check "the rendered page has 5 traces" test "$(grep -o "class='trace[ a-z]*' id=" "$ART/demo-dom.html" | wc -l)" -eq 5 -o \
+	"$(grep -o 'class="trace[ a-z]*" id=' "$ART/demo-dom.html" | wc -l)" -eq 5
+
+[ $fail -eq 0 ] && echo "demo_run: all checks passed (screenshot: tests/artifacts/demo.png)"
+exit $fail
