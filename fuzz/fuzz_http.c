@@ -1,0 +1,97 @@
+/*
+ * fuzz_http.c - libFuzzer target for the shim's HTTP request tracker.
+ * The input is a sequence of writes: [len byte][len bytes]..., preceded
+ * by one byte choosing the enabled propagators. The same bytes are fed as
+ * separate writes, as one write, and as an iovec array with a partial
+ * acceptance; the tracker must never read outside its input and the
+ * three must agree (the split of a stream into writes must not matter).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void same(const struct http_tracker *a, const struct http_tracker *b)
+{
+	struct http_ids ia, ib;
+	int ha = http_current_ids(a, &ia), hb = http_current_ids(b, &ib);
+
+	if (ha != hb || a->stats.requests != b->stats.requests ||
+	    a->stats.with_ids != b->stats.with_ids || a->stats.dead != b->stats.dead ||
+	    (ha && memcmp(&ia, &ib, sizeof(ia)) != 0))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct http_tracker split, whole, viaiov;
+	struct iovec iov[64];
+	uint8_t order[HTTP_PROP_COUNT];
+	size_t n_order = 0, pos = 1, n_iov = 0, i, limit;
+	uint8_t *copy;
+
+	if (size < 1)
+		return 0;
+	for (i = 0; i < HTTP_PROP_COUNT; i++)
+		if (data[0] & (1u << i))
+			order[n_order++] = (uint8_t)((i + (data[0] >> 4)) % HTTP_PROP_COUNT);
+	http_init(&split, order, n_order);
+	http_init(&whole, order, n_order);
+	http_init(&viaiov, order, n_order);
+	/* Each write in its own exact-size heap buffer so ASan sees any overread. */
+	copy = malloc(size);
+	if (!copy)
+		return 0;
+	while (pos < size) {
+		size_t len = data[pos++];
+
+		if (len > size - pos)
+			len = size - pos;
+		uint8_t *w = malloc(len ? len : 1);
+
+		if (!w)
+			break;
+		memcpy(w, data + pos, len);
+		http_feed(&split, w, len);
+		free(w);
+		if (n_iov < 64) {
+			iov[n_iov].iov_base = (void *)(data + pos);
+			iov[n_iov].iov_len = len;
+			n_iov++;
+		}
+		pos += len;
+	}
+	/* The same payload bytes, contiguous. */
+	pos = 1;
+	limit = 0;
+	while (pos < size) {
+		size_t len = data[pos++];
+
+		if (len > size - pos)
+			len = size - pos;
+		memcpy(copy + limit, data + pos, len);
+		limit += len;
+		pos += len;
+	}
+	http_feed(&whole, copy, limit);
+	same(&split, &whole);
+	/* Partial acceptance of the first iovecs equals the same prefix fed whole. */
+	http_feed_iov(&viaiov, iov, n_iov, limit / 2);
+	http_init(&whole, order, n_order);
+	http_feed(&whole, copy, limit / 2 <= limit ? limit / 2 : limit);
+	{
+		size_t in_iov = 0;
+
+		for (i = 0; i < n_iov; i++)
+			in_iov += iov[i].iov_len;
+		if (in_iov >= limit / 2)
+			same(&viaiov, &whole);
+	}
+	http_skip(&viaiov, size);
+	free(copy);
+	return 0;
+}
