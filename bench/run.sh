@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# run.sh - make bench: the shim's overhead and the agent's throughput,
+# measured side by side on this machine, written as a table to
+# bench/results/latest.md (and printed).
+#
+#   BUILD=build bench/run.sh            full run (about 5 minutes)
+#   BENCH_QUICK=1 bench/run.sh          short smoke run
+#   BENCH_ONLY="percall http" ...       a subset: http percall ingest offline export
+#
+# Every comparison alternates its variants within one run (round 1: A B,
+# round 2: B A, ...) so that a change in the machine's load hits all of
+# them; bench/report.py takes medians, min-max spread, and the per-round
+# ratios to the baseline. Load generators run on CPU 0, servers and the
+# agent on CPU 1. Needs root: network namespaces, IOAM sysctls,
+# IPV6_HOPOPTS, IOAM netlink events.
+set -u
+cd "$(dirname "$0")/.."
+TOP=$PWD
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+QUICK=${BENCH_QUICK:-}
+[ "$QUICK" = 0 ] && QUICK=
+ONLY=${BENCH_ONLY:-http percall ingest offline export}
+RES=$TOP/bench/results
+RAW=$RES/raw.tsv
+META=$RES/meta.txt
+SHIM=${BENCH_SHIM:-$BUILD/libcltshim.so}
+AGENT=$BUILD/cltagent
+TOOLS=$BUILD/bench
+
+if [ -n "$QUICK" ]; then
+	ROUNDS=3 HTTP_SECS=1 PERCALL_ROUNDS=4 PERCALL_ITERS=20000
+	INGEST_RATES="50000 200000" INGEST_SECS=1
+	OFFLINE_REQ=20000 OFFLINE_EV=5 EXPORT_REQ=20000 MEM_REQ=20000 AGENT_ROUNDS=2
+else
+	ROUNDS=8 HTTP_SECS=3 PERCALL_ROUNDS=10 PERCALL_ITERS=100000
+	INGEST_RATES="50000 100000 150000 200000 250000 300000" INGEST_SECS=3
+	OFFLINE_REQ=100000 OFFLINE_EV=10 EXPORT_REQ=100000 MEM_REQ=100000 AGENT_ROUNDS=3
+fi
+HTTP_CONNS=8
+
+# shellcheck source=../tests/lib/topo.sh
+source "$TOP/tests/lib/topo.sh"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench: needs root (network namespaces, IOAM, IPV6_HOPOPTS); run 'sudo make bench'" >&2
+	exit 1
+fi
+[ -e /proc/sys/net/ipv6/ioam6_id ] || { echo "bench: this kernel has no IOAM6" >&2; exit 1; }
+
+CPU_A=0 CPU_B=1
+[ "$(nproc)" -lt 2 ] && CPU_B=0
+TMP=$(mktemp -d /dev/shm/clt-bench.XXXXXX 2>/dev/null || mktemp -d)
+BG_PIDS=()
+
+bench_cleanup() {
+	local p
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	topo_cleanup
+	rm -rf "$TMP"
+}
+trap bench_cleanup EXIT
+
+# topo_single installs its own EXIT trap; put ours back (it calls topo's).
+bench_ns() { # name
+	topo_single "$1" || { echo "bench: cannot build namespace $1" >&2; exit 1; }
+	trap bench_cleanup EXIT
+}
+
+rec() { # section metric variant round value
+	printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RAW"
+}
+
+note() { # key value...
+	local k=$1
+	shift
+	printf '%s\t%s\n' "$k" "$*" >>"$META"
+}
+
+load_note() { # when
+	note "load.$1" "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# Sum of on-CPU nanoseconds of every thread of PID (/proc/PID/task/*/schedstat).
+cpu_ns() {
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'
+}
+
+# rstat OUT CMD...: run CMD; write "user_s sys_s maxrss_kb wall_s rc" to OUT.
+rstat() {
+	local out=$1
+	shift
+	python3 - "$out" "$@" <<'EOF'
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.call(sys.argv[2:])
+wall = time.monotonic() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write("%f %f %d %f %d\n" % (r.ru_utime, r.ru_stime, r.ru_maxrss, wall, rc))
+EOF
+}
+
+# Two variants in alternating order: round 1 "a b", round 2 "b a", ...
+order2() { # round a b
+	if [ $(($1 % 2)) -eq 1 ]; then echo "$2 $3"; else echo "$3 $2"; fi
+}
+
+# Four variants rotated by one position per round.
+order4() { # round v1 v2 v3 v4
+	local r=$1
+	shift
+	local v=("$@") i out=""
+	for i in 0 1 2 3; do out="$out ${v[$(((i + r) % 4))]}"; done
+	echo "$out"
+}
+
+have_shim() {
+	[ -f "$SHIM" ] || { echo "bench: $SHIM not built: shim benchmarks skipped" >&2; return 1; }
+}
+
+have_agent() {
+	[ -x "$AGENT" ] || { echo "bench: $AGENT not built: agent benchmarks skipped" >&2; return 1; }
+}
+
+# --- 1. HTTP client overhead: wrk -> nginx on [::1], IOAM on lo ----------
+bench_http() {
+	have_shim || return 0
+	command -v wrk >/dev/null && command -v nginx >/dev/null ||
+		{ echo "bench: wrk or nginx missing: HTTP benchmark skipped" >&2; return 0; }
+	local ns="bn$$h" port=8080 ng=$TMP/nginx r v out
+	bench_ns "$ns"
+	mkdir -p "$ng"
+	cat >"$ng/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $ng/nginx.pid;
+error_log $ng/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $ng;
+	proxy_temp_path $ng;
+	fastcgi_temp_path $ng;
+	uwsgi_temp_path $ng;
+	scgi_temp_path $ng;
+	keepalive_requests 1000000000;
+	server { listen [::1]:$port; location / { return 200 "ok\n"; } }
+}
+EOF
+	ip netns exec "$ns" taskset -c "$CPU_B" nginx -p "$ng" -e "$ng/error.log" \
+		-c "$ng/nginx.conf" >"$ng/out" 2>&1 &
+	BG_PIDS+=($!)
+	disown
+	topo_wait_port "$ns" "$port" || { cat "$ng/out" "$ng/error.log" >&2; return 1; }
+
+	# Check that the shimmed variant really tags: count hop-by-hop packets.
+	ip netns exec "$ns" timeout 5 tcpdump -i lo -nn -c 200 -w /dev/null 'ip6[6] == 0' \
+		>"$TMP/td.out" 2>&1 &
+	local td=$!
+	sleep 0.5
+	http_wrk "$ns" "$port" shim_tp 0 1 >/dev/null
+	wait "$td"
+	local tagged
+	tagged=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$TMP/td.out")
+	note http.tagged_packets_seen "${tagged:-0}"
+	echo "bench: http: shim + traceparent: ${tagged:-0} IOAM-tagged packets seen in a 1 s probe"
+
+	load_note http
+	for r in $(seq 1 "$ROUNDS"); do
+		for v in $(order4 "$r" base shim base_tp shim_tp); do
+			http_wrk "$ns" "$port" "$v" "$r" "$HTTP_SECS" || return 1
+		done
+	done
+	note http.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B), [::1], IOAM on lo, $ROUNDS rounds"
+}
+
+http_wrk() { # ns port variant round seconds
+	local ns=$1 port=$2 v=$3 r=$4 secs=$5 script=$TOP/bench/wrk_plain.lua out line
+	local env=()
+	case $v in shim*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;; esac
+	case $v in *_tp) script=$TOP/bench/wrk_tp.lua ;; esac
+	rstat "$TMP/wrk.rstat" ip netns exec "$ns" env "${env[@]}" taskset -c "$CPU_A" wrk -t1 \
+		-c"$HTTP_CONNS" -d"${secs}s" -s "$script" "http://[::1]:$port/" >"$TMP/wrk.out" 2>&1
+	out=$(cat "$TMP/wrk.out")
+	line=$(grep '^WRK ' <<<"$out")
+	if [ -z "$line" ]; then
+		echo "bench: wrk ($v) failed:" >&2
+		echo "$out" >&2
+		return 1
+	fi
+	[ "$r" = 0 ] && return 0
+	# WRK requests N duration_us D p50_us P p99_us Q errors E
+	local u s
+	read -r u s _ <"$TMP/wrk.rstat"
+	set -- $line
+	rec http cpu_us "$v" "$r" "$(awk -v n="$3" -v u="$u" -v s="$s" 'BEGIN {printf "%.3f", (u + s) * 1e6 / n}')"
+	rec http rps "$v" "$r" "$(awk -v n="$3" -v d="$5" 'BEGIN {printf "%.0f", n * 1e6 / d}')"
+	rec http p50_us "$v" "$r" "$7"
+	rec http p99_us "$v" "$r" "$9"
+	rec http errors "$v" "$r" "${11}"
+	printf 'bench: http round %s %-8s %s\n' "$r" "$v" "$line"
+}
+
+# --- 2. per-call cost of write() ----------------------------------------
+bench_percall() {
+	have_shim || return 0
+	local ns="bn$$p" port=9000 r v out
+	bench_ns "$ns"
+	ip netns exec "$ns" taskset -c "$CPU_B" "$TOOLS/percall" sink "$port" >"$TMP/sink.out" 2>&1 &
+	BG_PIDS+=($!)
+	disown
+	topo_wait_port "$ns" "$port" || return 1
+	load_note percall
+	for r in $(seq 1 "$PERCALL_ROUNDS"); do
+		for v in $(order2 "$r" base shim); do
+			local env=()
+			[ "$v" = shim ] && env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts)
+			out=$(ip netns exec "$ns" env "${env[@]}" taskset -c "$CPU_A" \
+				"$TOOLS/percall" run "$port" "$PERCALL_ITERS") ||
+				{ echo "bench: percall ($v) failed: $out" >&2; return 1; }
+			while read -r c fastest median; do
+				rec percall "$c" "$v" "$r" "$fastest"
+				rec percall_median "$c" "$v" "$r" "$median"
+			done <<<"$out"
+			echo "bench: percall round $r $v: $(echo $out)"
+		done
+	done
+	note percall.setup "$PERCALL_ITERS write() calls of about 100 octets per case in 10 blocks (CPU $CPU_A), sink on CPU $CPU_B, $PERCALL_ROUNDS rounds"
+}
+
+# --- 3. agent ingest: kernel IOAM events at increasing rates -------------
+agent_stat() { # stats-file key: the number after "key" in the agent's last stats line
+	grep 'stats events=' "$1" | tail -1 | tr ',=:' '   ' |
+		awk -v k="$2" '{for (i = 1; i < NF; i++) if ($i == k) {print $(i + 1); exit}}'
+}
+
+bench_ingest() {
+	have_agent || return 0
+	local ns="bn$$i" port=9999 rate pid k0 k1 c0 c1 hwm out sent achieved events
+	bench_ns "$ns"
+	load_note ingest
+	for rate in $INGEST_RATES; do
+		ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" --source netlink --output /dev/null \
+			>"$TMP/agent.out" 2>&1 &
+		pid=$!
+		BG_PIDS+=("$pid")
+		sleep 1 # subscribed
+		kill -0 "$pid" 2>/dev/null || { echo "bench: agent died:" >&2; cat "$TMP/agent.out" >&2; return 1; }
+		k0=$(ip netns exec "$ns" awk '$1 == "Ip6InReceives" {print $2}' /proc/net/snmp6)
+		c0=$(cpu_ns "$pid")
+		out=$(ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/udpgen" "$port" "$rate" "$INGEST_SECS")
+		sleep 1 # let the agent drain its socket
+		k1=$(ip netns exec "$ns" awk '$1 == "Ip6InReceives" {print $2}' /proc/net/snmp6)
+		c1=$(cpu_ns "$pid")
+		hwm=$(awk '/^VmHWM/ {print $2}' /proc/"$pid"/status)
+		kill -TERM "$pid"
+		wait "$pid"
+		set -- $out
+		sent=$3 achieved=${9%.*}
+		events=$(agent_stat "$TMP/agent.out" events)
+		rec ingest target "$rate" 1 "$rate"
+		rec ingest achieved "$rate" 1 "$achieved"
+		rec ingest kernel "$rate" 1 "$((k1 - k0))"
+		rec ingest agent "$rate" 1 "${events:-0}"
+		rec ingest enobufs "$rate" 1 "$(agent_stat "$TMP/agent.out" loss)"
+		rec ingest cpu_ns "$rate" 1 "$((c1 - c0))"
+		rec ingest hwm_kb "$rate" 1 "$hwm"
+		echo "bench: ingest $rate/s: $out; kernel $((k1 - k0)); agent: $(grep 'stats events=' "$TMP/agent.out" | tail -1)"
+	done
+	note ingest.setup "udpgen (CPU $CPU_A) -> [::1] with the hopopts header ($INGEST_SECS s per rate); cltagent --source netlink --output /dev/null (CPU $CPU_B)"
+}
+
+# --- 4. offline decode + aggregate + encode from a capture file ----------
+bench_offline() {
+	have_agent || return 0
+	local pcap=$TMP/offline.pcap r
+	"$TOOLS/pcapgen" "$pcap" "$OFFLINE_REQ" "$OFFLINE_EV" 2 >/dev/null || return 1
+	load_note offline
+	for r in $(seq 1 "$AGENT_ROUNDS"); do
+		rstat "$TMP/rstat" taskset -c "$CPU_B" "$AGENT" --source "pcap:$pcap" \
+			--output /dev/null --max-requests 2000000 >"$TMP/agent.out" 2>&1
+		read -r u s m w rc <"$TMP/rstat"
+		rec offline events all "$r" "$(agent_stat "$TMP/agent.out" events)"
+		rec offline cpu_s all "$r" "$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')"
+		rec offline wall_s all "$r" "$w"
+		echo "bench: offline round $r: rc $rc user $u sys $s wall $w; $(grep 'stats events=' "$TMP/agent.out" | tail -1)"
+	done
+	note offline.setup "$((OFFLINE_REQ * OFFLINE_EV)) packets ($OFFLINE_REQ requests x $OFFLINE_EV), 2 nodes filled; cltagent --source pcap:FILE --output /dev/null (CPU $CPU_B)"
+	rm -f "$pcap"
+}
+
+# --- 5. export to a discarding OTLP/HTTP receiver; memory held ----------
+bench_export() {
+	have_agent || return 0
+	local ns="bn$$e" port=4318 pcap=$TMP/export.pcap r sink out
+	bench_ns "$ns"
+	"$TOOLS/pcapgen" "$pcap" "$EXPORT_REQ" 1 2 >/dev/null || return 1
+	load_note export
+	for r in $(seq 1 "$AGENT_ROUNDS"); do
+		ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/httpsink" "$port" >"$TMP/sink.out" 2>&1 &
+		sink=$!
+		topo_wait_port "$ns" "$port" || return 1
+		rstat "$TMP/rstat" ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" \
+			--source "pcap:$pcap" --endpoint "http://[::1]:$port/v1/traces" \
+			--max-requests 2000000 >"$TMP/agent.out" 2>&1
+		kill -TERM "$sink"
+		wait "$sink"
+		read -r u s m w rc <"$TMP/rstat"
+		out=$(cat "$TMP/sink.out")
+		set -- $out
+		rec export spans all "$r" "$7"
+		rec export requests all "$r" "$3"
+		rec export wall_s all "$r" "$w"
+		rec export cpu_s all "$r" "$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')"
+		echo "bench: export round $r: rc $rc wall $w; $out; agent: $(grep 'stats events=' "$TMP/agent.out" | tail -1)"
+	done
+	note export.setup "$EXPORT_REQ requests (one packet each) from a capture, posted to a discarding HTTP/1.1 receiver (CPU $CPU_A); agent on CPU $CPU_B"
+
+	# Peak memory with MEM_REQ requests held at once versus one request.
+	local big=$TMP/mem.pcap small=$TMP/one.pcap hold="--idle-timeout 10m --max-age 10m"
+	"$TOOLS/pcapgen" "$big" "$MEM_REQ" 1 2 >/dev/null || return 1
+	"$TOOLS/pcapgen" "$small" 1 1 2 >/dev/null || return 1
+	for r in $(seq 1 "$AGENT_ROUNDS"); do
+		for v in $(order2 "$r" one held); do
+			local f=$small
+			[ "$v" = held ] && f=$big
+			# shellcheck disable=SC2086
+			rstat "$TMP/rstat" "$AGENT" --source "pcap:$f" --output /dev/null $hold \
+				--max-requests $((MEM_REQ * 2)) >"$TMP/agent.out" 2>&1
+			read -r u s m w rc <"$TMP/rstat"
+			rec memory maxrss_kb "$v" "$r" "$m"
+		done
+	done
+	note memory.requests "$MEM_REQ"
+	note memory.setup "peak RSS (ru_maxrss) holding $MEM_REQ requests (capture, idle timeout 10 min) minus holding 1"
+	rm -f "$pcap" "$big" "$small"
+}
+
+mkdir -p "$RES"
+: >"$RAW"
+: >"$META"
+note machine "$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM"
+note kernel "$(uname -sr)"
+note date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+note commit "$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+note mode "$([ -n "$QUICK" ] && echo quick || echo full)"
+load_note start
+start=$SECONDS
+for b in $ONLY; do
+	case $b in
+	http | percall | ingest | offline | export)
+		echo "bench: == $b =="
+		"bench_$b" || echo "bench: $b failed" >&2
+		topo_cleanup
+		trap bench_cleanup EXIT
+		;;
+	*) echo "bench: unknown benchmark '$b'" >&2 ;;
+	esac
+done
+load_note end
+note duration_s "$((SECONDS - start))"
+python3 "$TOP/bench/report.py" "$RAW" "$META" >"$RES/latest.md"
+echo
+cat "$RES/latest.md"
