@@ -49,12 +49,19 @@ die() { echo "demo: $*" >&2; exit 1; }
 # Stop what an earlier run left: our own processes by pid file, then
 # anything still inside our namespaces, then the namespaces.
 demo_down() {
-	local f pid ns
+	local f pid ns pids=() i
 	for f in "$OUT"/pids/*.pid; do
 		[ -f "$f" ] || continue
 		pid=$(cat "$f")
-		case $pid in '' | *[!0-9]*) ;; *) kill "$pid" 2>/dev/null ;; esac
+		case $pid in '' | *[!0-9]*) ;; *) kill "$pid" 2>/dev/null && pids+=("$pid") ;; esac
 		rm -f "$f"
+	done
+	for pid in "${pids[@]}"; do
+		for i in $(seq 1 30); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
 	done
 	for ns in $ALL_NS; do
 		[ -e "/run/netns/$ns" ] || continue
@@ -305,7 +312,7 @@ experiment() {
 }
 
 finish() {
-	say "flushing: SIGTERM to athos (OpenTelemetry) and cltagent"
+	say "stopping athos and cltagent (SIGTERM: both export what they hold)"
 	stop athos 10
 	stop agent 10
 	stop aramis 2
