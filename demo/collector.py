@@ -191,6 +191,11 @@ def main():
     a = ap.parse_args()
 
     fq = None
+    if not a.no_upstream and not otlp_answers(a.upstream) and "//localhost:" in a.upstream:
+        # "localhost" may name only 127.0.0.1 while a collector listens on ::1.
+        v6 = a.upstream.replace("//localhost:", "//[::1]:")
+        if otlp_answers(v6):
+            a.upstream = v6
     if not a.no_upstream and otlp_answers(a.upstream):
         print("collector: Jaeger (an OTLP collector) answers on %s: traces go there too; "
               "open its UI at http://localhost:16686" % a.upstream, flush=True)
