@@ -12,9 +12,8 @@ set -u
 . "$(dirname "$0")/../lib/agent_helpers.sh"
 topo_require_root
 ag_need_binaries
-trap ag_cleanup EXIT
-
 topo_three "ag$$" || ag_fail "topology"
+trap ag_cleanup EXIT # after topo_*, which install their own trap
 S=$TOPO_S
 OUT=$AG_TMP/spans.jsonl
 CAP=$AG_TMP/capture.jsonl
