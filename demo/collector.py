@@ -202,6 +202,8 @@ def main():
         fq = queue.Queue()
         fwd_thread = threading.Thread(target=forwarder, args=(a.upstream, fq), daemon=True)
         fwd_thread.start()
+    elif a.no_upstream:
+        print("collector: forwarding off: traces stay in the demo's own trace view", flush=True)
     else:
         print("collector: no Jaeger on localhost:%d: traces stay in the demo's own trace view"
               % OTLP_PORT, flush=True)

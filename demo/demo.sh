@@ -20,7 +20,8 @@
 #
 # Environment: BUILD (build dir, default build), DEMO_ENTRY (node|nginx),
 # DEMO_OUT (output dir, default demo/out), DEMO_PREFIX (namespace prefix,
-# default clt-), DEMO_SKIP_DEPS=1 / DEMO_SKIP_BUILD=1 (already done).
+# default clt-), DEMO_SKIP_DEPS=1 / DEMO_SKIP_BUILD=1 (already done),
+# DEMO_NO_UPSTREAM=1 (never forward to a collector found on localhost:4318).
 set -u
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -212,6 +213,7 @@ start_services() {
 	local collector_ns="$NS_C $NS_A $NS_R" extra=() ns
 	local args=(--out "$OUT/spans.jsonl" --phases "$OUT/phases.txt" --ready "$OUT/collector.ready")
 	for ns in $collector_ns; do args+=(--ns "$ns"); done
+	[ -n "${DEMO_NO_UPSTREAM:-}" ] && args+=(--no-upstream)
 	if [ "$1" = up ]; then
 		extra=(--forward "$ATHOS_PORT=$NS_A:[::1]:$ATHOS_PORT" --ui-port "$UI_PORT")
 	fi
