@@ -24,3 +24,6 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all bench-tools
 	@BUILD=$(BUILD) BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
+
+# tests/integration/bench_smoke.sh runs the tools: build them with the tests.
+tests: $(BENCH_TOOLS)

@@ -158,17 +158,30 @@ class Report:
                 f_int(per_ev) if per_ev else "—", f_int(hwm)))
             if kern > 0 and lost <= 0 and enob == 0 and (best is None or ach > best):
                 best, best_cpu = ach, per_ev
-        measured = ("%s ev/s, %s ns CPU/event" % (f_int(best), f_int(best_cpu or 0))
-                    if best else "loss at every rate")
-        ok = best is not None and best >= 200000
-        self.summary.append(("agent ingest: highest sent rate with zero loss (kernel events)",
-                             measured, "≥ 200,000 ev/s", "PASS" if ok else "**MISS**"))
+        lossy = [r for r in rates
+                 if (self.get("ingest", "kernel", str(r)).get("1") or 0) -
+                 (self.get("ingest", "agent", str(r)).get("1") or 0) > 0 or
+                 (self.get("ingest", "enobufs", str(r)).get("1") or 0) > 0]
+        sent_max = max((self.get("ingest", "achieved", str(r)).get("1") or 0) for r in rates)
+        if best is None:
+            measured, result = "loss at every rate", "**MISS**"
+        else:
+            measured = "%s ev/s; agent CPU %s ns/event (one core: ~%s ev/s)" % (
+                f_int(best), f_int(best_cpu or 0),
+                f_int(1e9 / best_cpu) if best_cpu else "?")
+            if best >= 200000:
+                result = "PASS"
+            elif lossy:
+                result = "**MISS**"
+            else:
+                result = "not shown: no loss, generator peaked at %s ev/s" % f_int(sent_max)
+        self.summary.append(("agent ingest: highest kernel event rate with zero loss",
+                             measured, "≥ 200,000 ev/s", result))
         note = ""
-        if rates and max(rates) >= 200000 and best is not None and best < 200000:
-            top = self.get("ingest", "achieved", str(max(rates))).get("1") or 0
-            if top < 0.95 * max(rates):
-                note = (" The generator itself reached only %s ev/s at the highest target "
-                        "(it shares the machine with the agent)." % f_int(top))
+        if not lossy and sent_max < 200000:
+            note = (" The agent lost nothing at any rate: the generator (the sending process "
+                    "pays for the kernel's IOAM processing and its netlink event delivery) "
+                    "peaked at %s ev/s on its core." % f_int(sent_max))
         self.details.append(
             "**3. Agent ingest** — %s. Lost = kernel events (IPv6 packets received in the "
             "namespace, each one IOAM event) − events the agent counted. Largest VmHWM: %s KiB.%s"

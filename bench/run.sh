@@ -6,6 +6,7 @@
 #   BUILD=build bench/run.sh            full run (about 5 minutes)
 #   BENCH_QUICK=1 bench/run.sh          short smoke run
 #   BENCH_ONLY="percall http" ...       a subset: http percall ingest offline export
+#   BENCH_RESULTS=DIR                   write raw.tsv, meta.txt, latest.md there
 #
 # Every comparison alternates its variants within one run (round 1: A B,
 # round 2: B A, ...) so that a change in the machine's load hits all of
@@ -21,7 +22,7 @@ case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
 ONLY=${BENCH_ONLY:-http percall ingest offline export}
-RES=$TOP/bench/results
+RES=${BENCH_RESULTS:-$TOP/bench/results}
 RAW=$RES/raw.tsv
 META=$RES/meta.txt
 SHIM=${BENCH_SHIM:-$BUILD/libcltshim.so}
