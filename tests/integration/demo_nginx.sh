@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# demo_nginx.sh - the demo with athos as a plain nginx reverse proxy (no
+# OpenTelemetry in it, make demo-nginx): checks that the client's traceparent
+# crossing the unmodified proxy is enough — every login's network span is a
+# child of the client's own span, with hops porthos and aramis, and the
+# congested logins show the 1 s porthos -> aramis hop.
+set -u
+cd "$(dirname "$0")/../.."
+TOP=$PWD
+. tests/lib/topo.sh
+topo_require_root
+BUILD=${BUILD:-build}
+ART=$TOP/tests/artifacts
+OUT=$ART/demo-nginx-out
+mkdir -p "$ART"
+
+log=$ART/demo-nginx.log
+DEMO_ENTRY=nginx DEMO_PREFIX="cn$$-" DEMO_OUT=$OUT DEMO_NO_UPSTREAM=1 BUILD=$BUILD \
+	demo/demo.sh run >"$log" 2>&1
+rc=$?
+sed 's/\x1b\[[0-9;]*m//g' "$log"
+if [ $rc -ne 0 ]; then
+	echo "FAIL: demo/demo.sh run (DEMO_ENTRY=nginx) exited $rc"
+	exit 1
+fi
+
+python3 - "$OUT/spans.jsonl" "$OUT/phases.txt" <<'EOF'
+import sys
+sys.path.insert(0, "demo")
+import waterfall
+traces = waterfall.build_traces(waterfall.load_spans(sys.argv[1]),
+                                waterfall.load_phases(sys.argv[2]))
+logins = [t for t in traces if t["user"] is not None]
+bad = 0
+def check(ok, what):
+    global bad
+    print(("ok: " if ok else "FAIL: ") + what)
+    bad += not ok
+check(len(logins) == 5, "5 login traces (got %d)" % len(logins))
+check(sorted(t["result"] for t in logins) == ["FAILED", "FAILED", "OK", "OK", "OK"],
+      "3 OK and 2 FAILED answers came back through nginx")
+for t in logins:
+    tag = "login %s (%s, %s)" % (t["trace_id"][:8], t["user"], t["phase"].split(":")[0])
+    svc = {r["service"] for r in t["rows"] if r["span"] is not None}
+    check(svc == {"client", "cltagent"}, tag + ": spans only from the client and cltagent %s"
+          % sorted(svc))
+    client = [r["span"] for r in t["rows"] if r["span"] and r["span"]["service"] == "client"]
+    nets = [r["span"] for r in t["rows"] if r["kind"] == "network"]
+    check(len(nets) == 1 and client and nets[0]["parentSpanId"] == client[0]["spanId"],
+          tag + ": the network span is a child of the client's span (through nginx)")
+    ar = [r for r in t["hops"] if r["span"]["attrs"].get("ioam.node.name") == "aramis"]
+    names = [r["span"]["attrs"].get("ioam.node.name") for r in t["hops"]]
+    check(names == ["porthos", "aramis"], tag + ": hops %s" % names)
+    if ar and ar[0]["delay"] is not None:
+        ms = ar[0]["delay"][1] / 1e6
+        if t["phase"].startswith("congested"):
+            check(ms >= 900, tag + ": porthos -> aramis %.1f ms >= 900 ms" % ms)
+        else:
+            check(ms < 100, tag + ": porthos -> aramis %.3f ms < 100 ms" % ms)
+    else:
+        check(False, tag + ": aramis hop has a measured delay")
+print("demo_nginx: %s" % ("all checks passed" if not bad else "%d check(s) failed" % bad))
+sys.exit(1 if bad else 0)
+EOF
