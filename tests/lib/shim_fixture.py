@@ -88,6 +88,7 @@ class Server6(ThreadingHTTPServer):
     address_family = socket.AF_INET6
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # the default 5 makes the kernel reset bursts of connects
 
 
 class RawHandler(socketserver.BaseRequestHandler):
@@ -105,6 +106,7 @@ class Raw6(socketserver.ThreadingTCPServer):
     address_family = socket.AF_INET6
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256
 
 
 def server(port):
