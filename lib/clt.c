@@ -133,14 +133,6 @@ int clt_have_cap_net_raw(void)
 	return (data[CAP_TO_INDEX(CAP_NET_RAW)].effective & CAP_TO_MASK(CAP_NET_RAW)) != 0;
 }
 
-/* Hook for the agent backend (cltagent applies the option on behalf of
- * unprivileged programs): selected before "off" once it exists. */
-static int clt_agent_probe(const char **why)
-{
-	*why = "agent backend: not available yet";
-	return -EOPNOTSUPP;
-}
-
 static void clt_set_reason(struct clt_ctx *ctx, const char *a, const char *b)
 {
 	if (ctx != NULL)
@@ -158,6 +150,8 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 	int err, genl;
 
 	err = clt_resolve(opts, &cfg, why);
+	if (err == 0)
+		err = clt_agent_check(opts, why);
 	if (err < 0)
 		return err;
 	if (ctx != NULL)
@@ -197,7 +191,15 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 		}
 		return 0;
 	case CLT_BACKEND_AGENT:
-		return clt_agent_probe(why);
+		/* Like hopopts: opens even if the agent is not up yet; each
+		 * request then fails (and the shim lets it pass untagged). */
+		if (ctx != NULL) {
+			err = clt_agent_setup(ctx, opts, 0, why);
+			if (err < 0)
+				return err;
+			clt_set_reason(ctx, "agent: requested", from);
+		}
+		return 0;
 	case CLT_BACKEND_AUTO:
 		break;
 	}
@@ -218,14 +220,17 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 			return 0;
 		}
 	}
-	if (clt_agent_probe(&agent_why) == 0) {
-		/* The agent backend slots in here. */
+	if (clt_agent_setup(ctx, opts, 1, &agent_why) == 0) {
+		snprintf(ctx->reason, sizeof(ctx->reason),
+			 "agent: no CAP_NET_RAW; cltagent applies the option (%s)", clt_agent_path(ctx));
+		return 0;
 	}
 	ctx->ops = &clt_backend_off_ops;
 	clt_set_reason(ctx,
-		       "off: no CLT-patched kernel and no CAP_NET_RAW for the IPv6 hop-by-hop "
-		       "option; run with CAP_NET_RAW (as root, or setcap cap_net_raw+ep)",
-		       NULL);
+		       "off: no CLT-patched kernel, no CAP_NET_RAW for the IPv6 hop-by-hop "
+		       "option and no cltagent tag socket; run with CAP_NET_RAW or start "
+		       "cltagent; ",
+		       agent_why);
 	return 0;
 }
 
@@ -411,6 +416,10 @@ CLT_API const char *clt_strerror(int err)
 		return "only TCP and UDP sockets can be tagged";
 	case -EOPNOTSUPP:
 		return "not supported by this kernel or backend (genl needs the CLT kernel patch)";
+	case -ETIMEDOUT:
+		return "timed out: cltagent did not answer within CLT_AGENT_TIMEOUT_MS";
+	case -ECONNREFUSED:
+		return "cltagent's tag socket is not answering (agent backend: is cltagent running?)";
 	case -EINVAL:
 		return "invalid argument or CLT_* configuration";
 	}

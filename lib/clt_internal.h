@@ -54,11 +54,15 @@ struct clt_ctx {
 	bool genl_lock_init;
 	struct nl_sock *genl_sock;
 	int genl_family;
+
+	/* agent (backend_agent.c): the connection to cltagent's tag server */
+	struct clt_agent_conn *agent;
 };
 
 extern const struct clt_backend_ops clt_backend_off_ops;
 extern const struct clt_backend_ops clt_backend_hopopts_ops;
 extern const struct clt_backend_ops clt_backend_genl_ops;
+extern const struct clt_backend_ops clt_backend_agent_ops;
 
 /* hopopts: precompute the header template from ctx->hbh. */
 int clt_hopopts_setup(struct clt_ctx *ctx);
@@ -69,6 +73,15 @@ int clt_hopopts_setup(struct clt_ctx *ctx);
 int clt_genl_probe(const char **why);
 /* genl: open the netlink socket the context keeps. */
 int clt_genl_setup(struct clt_ctx *ctx);
+
+/* agent: validate CLT_AGENT_SOCKET / CLT_AGENT_TIMEOUT_MS (and the option). */
+int clt_agent_check(const struct clt_options *opts, const char **why);
+/* agent: set the backend up; with @probe, only if an agent accepts a
+ * connection now (auto-selection), else connect lazily. */
+int clt_agent_setup(struct clt_ctx *ctx, const struct clt_options *opts, int probe,
+		    const char **why);
+/* agent: the socket path in use. */
+const char *clt_agent_path(const struct clt_ctx *ctx);
 
 /* Checks that @fd is an IPv6 TCP or UDP socket. */
 int clt_check_socket(int fd);

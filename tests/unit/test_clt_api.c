@@ -29,6 +29,7 @@ static void clear_env(void)
 	unsetenv("CLT_NAMESPACE");
 	unsetenv("CLT_TRACE_TYPE");
 	unsetenv("CLT_HOPS");
+	unsetenv("CLT_AGENT_SOCKET");
 }
 
 static int setup(void **state)
@@ -137,13 +138,18 @@ static void test_options(void **state)
 	clt_close(NULL);
 	clear_env();
 
-	/* The agent backend is not there yet. */
+	/* The agent backend opens without an agent (it connects per request);
+	 * a relative socket path is a configuration error. */
 	memset(&o, 0, sizeof(o));
 	o.backend = CLT_BACKEND_AGENT;
-	assert_int_equal(clt_check_options(&o, &why), -EOPNOTSUPP);
-	print_message("agent: %s\n", why);
+	o.agent_socket = "/nonexistent/clt-tag.sock";
+	assert_int_equal(clt_check_options(&o, &why), 0);
+	assert_int_equal(clt_open(&ctx, &o), 0);
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_AGENT);
+	clt_close(ctx);
+	o.agent_socket = "relative.sock";
 	ctx = (struct clt_ctx *)1;
-	assert_int_equal(clt_open(&ctx, &o), -EOPNOTSUPP);
+	assert_int_equal(clt_open(&ctx, &o), -EINVAL);
 	assert_null(ctx);
 	assert_int_equal(clt_open(NULL, &o), -EINVAL);
 }
@@ -185,6 +191,8 @@ static void test_auto_selection(void **state)
 	int fd;
 
 	clear_env();
+	/* No agent either (a cltagent may be serving the default path). */
+	setenv("CLT_AGENT_SOCKET", "/nonexistent/clt-tag.sock", 1);
 	/* Without CAP_NET_RAW (and no patched kernel): off, saying why. */
 	if (cap_net_raw_effective(0) == 0) {
 		assert_int_equal(clt_open(&ctx, NULL), 0);

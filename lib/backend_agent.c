@@ -1,0 +1,349 @@
+/*
+ * backend_agent.c - stock kernels, unprivileged programs: hand the socket
+ * to the local cltagent over a Unix socket (SCM_RIGHTS) and let it apply
+ * the sticky IOAM option with its own CAP_NET_RAW (include/clt/tagproto.h).
+ *
+ * One connection per context, opened lazily and again after any error,
+ * never shared with a forked child. Requests are serialised by a mutex:
+ * each waits for its answer, at most CLT_AGENT_TIMEOUT_MS, so that the
+ * caller's next write carries the IDs. A timeout or error is returned as
+ * a negative errno (the shim then lets the write proceed untagged).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clt/tagproto.h"
+#include "clt_internal.h"
+
+/* After a failed connect, fail fast for this long instead of trying the
+ * agent again on every request. */
+#define AGENT_RETRY_MS 1000
+#define AGENT_TIMEOUT_MAX_MS 10000
+
+struct clt_agent_conn {
+	pthread_mutex_t lock;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int timeout_ms;
+	int fd;       /* -1: not connected */
+	pid_t pid;    /* process that opened fd */
+	dev_t dev;    /* identity of fd, in case the program closed and reused the number */
+	ino_t ino;
+	uint32_t seq;
+	uint64_t retry_after_ms;
+	int last_err;
+	atomic_ulong timeouts;
+	atomic_ulong errors;
+};
+
+static uint64_t agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The socket path and timeout: options, then CLT_AGENT_*, then defaults. */
+static int agent_resolve(const struct clt_options *opts, char *path, size_t cap, int *timeout_ms,
+			 const char **why)
+{
+	const char *p = NULL, *env;
+	int use_env = opts == NULL || !opts->ignore_env;
+	unsigned long v;
+	char *end = NULL;
+	size_t len;
+
+	if (opts != NULL && opts->agent_socket != NULL && opts->agent_socket[0] != '\0')
+		p = opts->agent_socket;
+	else if (use_env && (env = getenv("CLT_AGENT_SOCKET")) != NULL && *env != '\0')
+		p = env;
+	else
+		p = CLT_TAG_DEFAULT_SOCKET;
+	len = strlen(p);
+	if (len >= cap || p[0] != '/') {
+		*why = "CLT_AGENT_SOCKET: expected an absolute Unix socket path of at most 107 octets";
+		return -EINVAL;
+	}
+	memcpy(path, p, len + 1);
+
+	*timeout_ms = CLT_TAG_DEFAULT_TIMEOUT_MS;
+	if (use_env && (env = getenv("CLT_AGENT_TIMEOUT_MS")) != NULL) {
+		if (env[0] < '0' || env[0] > '9')
+			goto bad_timeout;
+		errno = 0;
+		v = strtoul(env, &end, 10);
+		if (errno != 0 || *end != '\0' || v < 1 || v > AGENT_TIMEOUT_MAX_MS)
+			goto bad_timeout;
+		*timeout_ms = (int)v;
+	}
+	return 0;
+bad_timeout:
+	*why = "CLT_AGENT_TIMEOUT_MS: expected milliseconds 1..10000";
+	return -EINVAL;
+}
+
+int clt_agent_check(const struct clt_options *opts, const char **why)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int timeout_ms;
+
+	return agent_resolve(opts, path, sizeof(path), &timeout_ms, why);
+}
+
+static void agent_disconnect(struct clt_agent_conn *c)
+{
+	struct stat st;
+
+	/* Close only what is still ours: after fork the parent keeps it; if
+	 * the program closed our number and reused it, it is not ours. */
+	if (c->fd >= 0 && c->pid == getpid() && fstat(c->fd, &st) == 0 && st.st_dev == c->dev &&
+	    st.st_ino == c->ino)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static int agent_connect(struct clt_agent_conn *c)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	uint64_t now = agent_now_ms();
+	int fd, err;
+
+	if (now < c->retry_after_ms)
+		return c->last_err;
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	/* Non-blocking: a full backlog (agent overloaded) fails with EAGAIN
+	 * instead of blocking the program. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || fstat(fd, &st) != 0) {
+		err = -errno;
+		close(fd);
+		goto fail;
+	}
+	c->fd = fd;
+	c->pid = getpid();
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	c->retry_after_ms = 0;
+	return 0;
+fail:
+	c->last_err = err;
+	c->retry_after_ms = now + AGENT_RETRY_MS;
+	return err;
+}
+
+/* A usable connection: reconnect after fork or if our descriptor is gone. */
+static int agent_ensure(struct clt_agent_conn *c)
+{
+	struct stat st;
+
+	if (c->fd >= 0 && (c->pid != getpid() || fstat(c->fd, &st) != 0 || st.st_dev != c->dev ||
+			   st.st_ino != c->ino))
+		agent_disconnect(c);
+	if (c->fd >= 0)
+		return 0;
+	return agent_connect(c);
+}
+
+static int agent_send(struct clt_agent_conn *c, const struct clt_tag_req *req, int sock)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {.iov_base = (void *)req, .iov_len = sizeof(*req)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&u, 0, sizeof(u));
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &sock, sizeof(int));
+	/* MSG_NOSIGNAL: a dead agent must never kill the program with SIGPIPE. */
+	n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(*req) ? 0 : -EPROTO;
+}
+
+/* Wait for the answer to @seq; answers to earlier (timed-out) requests are skipped. */
+static int agent_wait(struct clt_agent_conn *c, uint32_t seq)
+{
+	uint64_t deadline = agent_now_ms() + (uint64_t)c->timeout_ms;
+	struct clt_tag_resp resp;
+	struct pollfd pfd;
+	ssize_t n;
+
+	for (;;) {
+		uint64_t now = agent_now_ms();
+		int rc;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, (int)(deadline - now));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return -errno;
+		if (rc == 0)
+			return -ETIMEDOUT;
+		n = recv(c->fd, &resp, sizeof(resp), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		if (n != (ssize_t)sizeof(resp) || resp.magic != CLT_TAG_MAGIC ||
+		    resp.version != CLT_TAG_VERSION)
+			return -EPROTO;
+		if (resp.seq != seq)
+			continue;
+		if (resp.status > 0 || resp.status < -4095)
+			return -EPROTO;
+		return resp.status;
+	}
+}
+
+static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_t *trace_id,
+			 const uint8_t *span_id)
+{
+	struct clt_agent_conn *c = ctx->agent;
+	struct clt_tag_req req;
+	int err, attempt;
+
+	memset(&req, 0, sizeof(req));
+	req.magic = CLT_TAG_MAGIC;
+	req.version = CLT_TAG_VERSION;
+	req.op = op;
+	if (trace_id != NULL)
+		memcpy(req.trace_id, trace_id, sizeof(req.trace_id));
+	if (span_id != NULL)
+		memcpy(req.span_id, span_id, sizeof(req.span_id));
+
+	pthread_mutex_lock(&c->lock);
+	for (attempt = 0; attempt < 2; attempt++) {
+		int fresh = c->fd < 0;
+
+		err = agent_ensure(c);
+		if (err < 0)
+			break;
+		req.seq = ++c->seq;
+		err = agent_send(c, &req, sock);
+		if (err == 0)
+			err = agent_wait(c, req.seq);
+		if (err == -ETIMEDOUT || err == -EPROTO || err == -ECONNRESET || err == -EPIPE ||
+		    err == -ENOTCONN || err == -EAGAIN || err == -ECONNREFUSED) {
+			/* The connection is in an unknown state: drop it so that a
+			 * late answer can never be taken for the next request's. */
+			agent_disconnect(c);
+		}
+		/* The agent may have restarted (or closed an idle connection)
+		 * since the last request: one retry on a fresh connection. */
+		if ((err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN) && !fresh)
+			continue;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (err == -ETIMEDOUT)
+		atomic_fetch_add(&c->timeouts, 1);
+	else if (err < 0)
+		atomic_fetch_add(&c->errors, 1);
+	return err;
+}
+
+static int agent_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
+			const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	return agent_request(ctx, fd, CLT_TAG_OP_ENABLE, trace_id, span_id);
+}
+
+static int agent_disable(struct clt_ctx *ctx, int fd)
+{
+	return agent_request(ctx, fd, CLT_TAG_OP_DISABLE, NULL, NULL);
+}
+
+static void agent_close(struct clt_ctx *ctx)
+{
+	struct clt_agent_conn *c = ctx->agent;
+
+	if (c == NULL)
+		return;
+	agent_disconnect(c);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	ctx->agent = NULL;
+}
+
+int clt_agent_setup(struct clt_ctx *ctx, const struct clt_options *opts, int probe,
+		    const char **why)
+{
+	struct clt_agent_conn *c;
+	struct stat st;
+	int err;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->fd = -1;
+	err = agent_resolve(opts, c->path, sizeof(c->path), &c->timeout_ms, why);
+	if (err < 0)
+		goto fail;
+	if (probe) {
+		/* Auto-selection: only when an agent answers there now. */
+		if (stat(c->path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+			*why = "agent: no socket at CLT_AGENT_SOCKET (default " CLT_TAG_DEFAULT_SOCKET ")";
+			err = -ENOENT;
+			goto fail;
+		}
+		err = agent_connect(c);
+		if (err < 0) {
+			*why = "agent: cannot connect to CLT_AGENT_SOCKET (is cltagent running with "
+			       "--tag-socket, and may this user connect?)";
+			goto fail;
+		}
+	}
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		err = -ENOMEM;
+		agent_disconnect(c);
+		goto fail;
+	}
+	ctx->agent = c;
+	ctx->ops = &clt_backend_agent_ops;
+	return 0;
+fail:
+	free(c);
+	return err;
+}
+
+const char *clt_agent_path(const struct clt_ctx *ctx)
+{
+	return ctx->agent != NULL ? ctx->agent->path : "";
+}
+
+const struct clt_backend_ops clt_backend_agent_ops = {
+	.id = CLT_BACKEND_AGENT,
+	.enable = agent_enable,
+	.disable = agent_disable,
+	.close = agent_close,
+};
