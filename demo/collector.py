@@ -156,7 +156,7 @@ def tcp_forward(listen_port, ns_name, addr, port):
     threading.Thread(target=loop, daemon=True).start()
 
 
-def ui_server(port, out_path, phases_path):
+def ui_server(port, out_path, phases_path, subtitle):
     class UI(http.server.BaseHTTPRequestHandler):
         def log_message(self, fmt, *args):
             pass
@@ -165,7 +165,7 @@ def ui_server(port, out_path, phases_path):
             spans = otlp_receiver.load_spans(out_path)
             phases = waterfall.load_phases(phases_path)
             page = waterfall.render_html(waterfall.build_traces(spans, phases),
-                                         refresh=3).encode()
+                                         refresh=3, subtitle=subtitle).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(page)))
@@ -187,6 +187,7 @@ def main():
     ap.add_argument("--forward", action="append", default=[], metavar="PORT=NS:ADDR:PORT")
     ap.add_argument("--ui-port", type=int)
     ap.add_argument("--phases", default="", help="phase file for the live view")
+    ap.add_argument("--subtitle", default="", help="a line under the live view's title")
     ap.add_argument("--ready", help="file to create once every listener is up")
     a = ap.parse_args()
 
@@ -236,7 +237,7 @@ def main():
         taddr, tport = target.rsplit(":", 1)
         tcp_forward(int(lport), ns, taddr.strip("[]"), int(tport))
     if a.ui_port:
-        ui_server(a.ui_port, a.out, a.phases)
+        ui_server(a.ui_port, a.out, a.phases, a.subtitle)
 
     print("collector: listening on [::1]:%d and 127.0.0.1:%d in %s"
           % (OTLP_PORT, OTLP_PORT, ", ".join(a.ns)), flush=True)

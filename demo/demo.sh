@@ -40,6 +40,9 @@ ARAMIS_ADDR=db02::2
 CLT_DOMAIN_DEMO=db01::/16,db02::/16
 NODE_NAMES="--node-name 1=athos --node-name 2=porthos --node-name 3=aramis"
 LOGIN_URL="http://[$ATHOS_ADDR]:$ATHOS_PORT/api/login"
+ATHOS_WHAT="Node.js + OpenTelemetry SDK"
+[ "${DEMO_ENTRY:-node}" = nginx ] && ATHOS_WHAT="nginx, no OpenTelemetry"
+SUBTITLE="client → athos (IOAM node 1; $ATHOS_WHAT; under libcltshim.so) → porthos (node 2, router) → aramis (node 3, login server + cltagent)"
 
 # shellcheck source=../tests/lib/topo.sh
 . "$TOP/tests/lib/topo.sh"
@@ -211,7 +214,8 @@ EOF
 
 start_services() {
 	local collector_ns="$NS_C $NS_A $NS_R" extra=() ns
-	local args=(--out "$OUT/spans.jsonl" --phases "$OUT/phases.txt" --ready "$OUT/collector.ready")
+	local args=(--out "$OUT/spans.jsonl" --phases "$OUT/phases.txt" --ready "$OUT/collector.ready"
+		--subtitle "$SUBTITLE")
 	for ns in $collector_ns; do args+=(--ns "$ns"); done
 	[ -n "${DEMO_NO_UPSTREAM:-}" ] && args+=(--no-upstream)
 	if [ "$1" = up ]; then
@@ -325,7 +329,7 @@ finish() {
 	say "traces (one waterfall per login)"
 	echo
 	python3 demo/waterfall.py "$OUT/spans.jsonl" --phases "$OUT/phases.txt" \
-		--html "$OUT/traces.html" || die "waterfall failed"
+		--subtitle "$SUBTITLE" --html "$OUT/traces.html" || die "waterfall failed"
 	echo "Open the HTML view: file://$OUT/traces.html"
 	if grep -q "Jaeger (an OTLP" "$OUT/logs/collector.log"; then
 		echo "The same traces are in Jaeger: http://localhost:16686"

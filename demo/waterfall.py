@@ -235,15 +235,18 @@ td.bar{width:42%} .track{position:relative;height:14px;background:#f0f2f5;border
 """
 
 
-def render_html(traces, refresh=None, title="CLT login demo: traces"):
+def render_html(traces, refresh=None, title="CLT login demo: traces", subtitle=""):
     e = html.escape
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
              "<title>%s</title><style>%s</style>" % (e(title), CSS)]
     if refresh:
         parts.append("<meta http-equiv='refresh' content='%d'>" % refresh)
     parts.append("</head><body><h1>%s</h1>" % e(title))
+    if subtitle:
+        parts.append("<p class='sub'>%s</p>" % e(subtitle))
     parts.append("<p class='sub'>Application spans (OpenTelemetry), the network span and one "
-                 "row per IOAM node, from cltagent. %d trace(s).</p>" % len(traces))
+                 "row per IOAM node with its one-way delay from the previous node, from "
+                 "cltagent. %d trace(s).</p>" % len(traces))
     for i, t in enumerate(traces):
         total = max(t["end"] - t["start"], 1)
         cls = "trace slow" if t["slow"] else "trace"
@@ -297,6 +300,7 @@ def main():
     ap.add_argument("--phases")
     ap.add_argument("--html")
     ap.add_argument("--color", action="store_true", help="ANSI colours (default: when a tty)")
+    ap.add_argument("--subtitle", default="", help="a line under the HTML page's title")
     a = ap.parse_args()
     traces = build_traces(load_spans(a.spans), load_phases(a.phases))
     if not traces:
@@ -305,7 +309,7 @@ def main():
     print(render_text(traces, color=a.color or sys.stdout.isatty()))
     if a.html:
         with open(a.html, "w") as f:
-            f.write(render_html(traces))
+            f.write(render_html(traces, subtitle=a.subtitle))
         print("waterfall: wrote %s" % a.html)
     return 0
 
