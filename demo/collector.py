@@ -23,7 +23,6 @@ Optional, for a person at a browser (make demo-up):
 import argparse
 import ctypes
 import http.server
-import json
 import os
 import queue
 import signal

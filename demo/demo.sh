@@ -23,7 +23,7 @@
 # default clt-), DEMO_SKIP_DEPS=1 / DEMO_SKIP_BUILD=1 (already done),
 # DEMO_NO_UPSTREAM=1 (never forward to a collector found on localhost:4318).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 TOP=$PWD
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
@@ -44,7 +44,7 @@ ATHOS_WHAT="Node.js + OpenTelemetry SDK"
 [ "${DEMO_ENTRY:-node}" = nginx ] && ATHOS_WHAT="nginx, no OpenTelemetry"
 SUBTITLE="client → athos (IOAM node 1; $ATHOS_WHAT; under libcltshim.so) → porthos (node 2, router) → aramis (node 3, login server + cltagent)"
 
-# shellcheck source=../tests/lib/topo.sh
+# shellcheck source=tests/lib/topo.sh
 . "$TOP/tests/lib/topo.sh"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -53,7 +53,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 # Stop what an earlier run left: our own processes by pid file, then
 # anything still inside our namespaces, then the namespaces.
 demo_down() {
-	local f pid ns pids=() i
+	local f pid ns pids=()
 	for f in "$OUT"/pids/*.pid; do
 		[ -f "$f" ] || continue
 		pid=$(cat "$f")
@@ -61,7 +61,7 @@ demo_down() {
 		rm -f "$f"
 	done
 	for pid in "${pids[@]}"; do
-		for i in $(seq 1 30); do
+		for _ in $(seq 1 30); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
@@ -131,8 +131,7 @@ topology() {
 	topo_ioam_if "$NS_P" eth0 21 1
 	topo_ioam_if "$NS_P" eth1 22 0
 	topo_ioam_if "$NS_R" eth0 31 1
-	local i
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		ip netns exec "$NS_A" ping -6 -c1 -W1 -q "$ARAMIS_ADDR" >/dev/null 2>&1 &&
 			ip netns exec "$NS_C" ping -6 -c1 -W1 -q "$ATHOS_ADDR" >/dev/null 2>&1 && return 0
 		sleep 0.1
@@ -158,10 +157,10 @@ pid_of() { cat "$OUT/pids/$1.pid" 2>/dev/null; }
 
 # stop NAME [SECONDS]: SIGTERM (programs flush on it), wait, then SIGKILL.
 stop() {
-	local pid i
+	local pid
 	pid=$(pid_of "$1") || return 0
 	kill "$pid" 2>/dev/null || { rm -f "$OUT/pids/$1.pid"; return 0; }
-	for i in $(seq 1 $((${2:-10} * 10))); do
+	for _ in $(seq 1 $((${2:-10} * 10))); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done

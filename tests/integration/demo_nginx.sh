@@ -5,7 +5,7 @@
 # child of the client's own span, with hops porthos and aramis, and the
 # congested logins show the 1 s porthos -> aramis hop.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 TOP=$PWD
 . tests/lib/topo.sh
 topo_require_root

@@ -6,7 +6,7 @@
 # then render the HTML page in headless Chromium and check it shows the
 # traces (screenshot kept as tests/artifacts/demo.png).
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 TOP=$PWD
 . tests/lib/topo.sh
 topo_require_root
@@ -88,6 +88,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 	exit 1
 fi
 profile=$(mktemp -d)
+# The window size is one argument: 1280,1600.
+# shellcheck disable=SC2054
 flags=(--headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking
 	--disable-component-update --disable-sync --user-data-dir="$profile" --window-size=1280,1600)
 rm -f "$ART/demo.png"
