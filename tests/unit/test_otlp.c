@@ -284,6 +284,38 @@ static void test_empty_batch_and_ids(void **state)
 	otlp_free(enc);
 }
 
+/* Names come from the command line and the environment: escaped, never breaking the JSON. */
+static void test_escaping(void **state)
+{
+	static const struct otlp_node_name odd[] = {{2, (char *)"r\"1\\x\n\x01é"}};
+	static const struct otlp_kv odd_res[] = {{(char *)"k\"", (char *)"v\t"}};
+	struct otlp_config cfg = {.service_name = "s\"q", .resource = odd_res, .n_resource = 1,
+				  .names = odd, .n_names = 1};
+	struct otlp_encoder *enc = otlp_new(&cfg);
+	struct agg_request r;
+	size_t len, n;
+	char *body;
+	json_object *doc, *rs, *spans, *hop, *rattrs;
+
+	fill_request(&r);
+	assert_int_equal(otlp_add_request(enc, &r), 3);
+	body = otlp_finish(enc, &len, &n);
+	assert_non_null(body);
+	doc = json_tokener_parse(body);
+	free(body);
+	assert_non_null(doc);
+	rs = json_object_array_get_idx(get(doc, "resourceSpans"), 0);
+	rattrs = get(get(rs, "resource"), "attributes");
+	assert_string_equal(str(get(json_object_array_get_idx(rattrs, 0), "value"), "stringValue"), "s\"q");
+	assert_string_equal(str(json_object_array_get_idx(rattrs, 1), "key"), "k\"");
+	assert_string_equal(str(get(json_object_array_get_idx(rattrs, 1), "value"), "stringValue"), "v\t");
+	spans = get(json_object_array_get_idx(get(rs, "scopeSpans"), 0), "spans");
+	hop = json_object_array_get_idx(spans, 1);
+	assert_string_equal(str(hop, "name"), "hop 1: r\"1\\x\n\x01é");
+	json_object_put(doc);
+	otlp_free(enc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_untagged_root_span),
 		cmocka_unit_test(test_per_packet_tagged),
 		cmocka_unit_test(test_empty_batch_and_ids),
+		cmocka_unit_test(test_escaping),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
