@@ -59,6 +59,19 @@ static const char usage_text[] =
 	"                           429, 502, 503, 504 and network errors, with backoff,\n"
 	"                           honouring Retry-After\n"
 	"\n"
+	"Tagging for unprivileged programs (libclt's agent backend):\n"
+	"      --tag-socket PATH    Unix socket on which sockets are tagged on behalf of\n"
+	"                           programs without CAP_NET_RAW (default\n"
+	"                           /run/cltagent/tag.sock; none: off)\n"
+	"      --tag-group GROUP    socket mode 0660, group GROUP: its members may ask\n"
+	"                           (default: the agent's group)\n"
+	"      --tag-allow-uid LIST also check the peer's uid (SO_PEERCRED) against LIST,\n"
+	"                           user names or uids, comma-separated\n"
+	"      --tag-rate N         requests per second per connection (default 2000)\n"
+	"      --tag-max-conns N    connections at most (default 256)\n"
+	"                           The IOAM option is set by CLT_NAMESPACE, CLT_TRACE_TYPE,\n"
+	"                           CLT_HOPS in the agent's environment (libclt defaults).\n"
+	"\n"
 	"Operation:\n"
 	"      --stats-interval D   print a stats line every D, 0 = only at exit (default 0)\n"
 	"      --shutdown-timeout D on SIGTERM/SIGINT, flush and export for at most D\n"
@@ -98,6 +111,11 @@ enum {
 	OPT_RETRY_MAX,
 	OPT_STATS_INTERVAL,
 	OPT_SHUTDOWN_TIMEOUT,
+	OPT_TAG_SOCKET,
+	OPT_TAG_GROUP,
+	OPT_TAG_ALLOW,
+	OPT_TAG_RATE,
+	OPT_TAG_MAX_CONNS,
 };
 
 static const struct option long_opts[] = {
@@ -125,6 +143,11 @@ static const struct option long_opts[] = {
 	{"retry-max-time", required_argument, NULL, OPT_RETRY_MAX},
 	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
 	{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+	{"tag-socket", required_argument, NULL, OPT_TAG_SOCKET},
+	{"tag-group", required_argument, NULL, OPT_TAG_GROUP},
+	{"tag-allow-uid", required_argument, NULL, OPT_TAG_ALLOW},
+	{"tag-rate", required_argument, NULL, OPT_TAG_RATE},
+	{"tag-max-conns", required_argument, NULL, OPT_TAG_MAX_CONNS},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -608,6 +631,25 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv)
 			if (parse_duration_ms(optarg, &cfg->shutdown_ms) < 0)
 				return bad("--shutdown-timeout", optarg);
 			break;
+		case OPT_TAG_SOCKET:
+			if (strcmp(optarg, "none") != 0 && optarg[0] != '\0' && optarg[0] != '/')
+				return bad("--tag-socket", optarg);
+			rc = set_str(&cfg->tag_socket, strcmp(optarg, "none") == 0 ? "" : optarg);
+			break;
+		case OPT_TAG_GROUP:
+			rc = set_str(&cfg->tag_group, optarg);
+			break;
+		case OPT_TAG_ALLOW:
+			rc = set_str(&cfg->tag_allow, optarg);
+			break;
+		case OPT_TAG_RATE:
+			if (agent_config_parse_u32(optarg, 1, 1000000, &cfg->tag_rate) < 0)
+				return bad("--tag-rate", optarg);
+			break;
+		case OPT_TAG_MAX_CONNS:
+			if (agent_config_parse_u32(optarg, 1, 65536, &cfg->tag_max_conns) < 0)
+				return bad("--tag-max-conns", optarg);
+			break;
 		case 'v':
 			cfg->verbose++;
 			break;
@@ -661,6 +703,9 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->output);
 	free(cfg->service_name);
 	free(cfg->cacert);
+	free(cfg->tag_socket);
+	free(cfg->tag_group);
+	free(cfg->tag_allow);
 	kv_free(cfg->headers, cfg->n_headers);
 	kv_free(cfg->resource, cfg->n_resource);
 	for (size_t i = 0; i < cfg->n_names; i++)

@@ -44,6 +44,12 @@ struct agent_config {
 	uint32_t shutdown_ms;
 	uint32_t rcvbuf;       /**< netlink receive buffer, bytes */
 	int verbose;
+	/* Tag server (tagserver.h): tagging for unprivileged programs. */
+	char *tag_socket;      /**< NULL: the default path; "" : disabled */
+	char *tag_group;       /**< NULL: the agent's group */
+	char *tag_allow;       /**< NULL: any peer that can connect; else uids/names, comma-separated */
+	uint32_t tag_rate;     /**< requests per second per connection */
+	uint32_t tag_max_conns;
 };
 
 enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK = 1 };

@@ -11,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+
+#include "clt/tagproto.h"
 
 #include "agg.h"
 #include "agent_config.h"
@@ -23,6 +26,7 @@
 #include "otlp.h"
 #include "source.h"
 #include "stats.h"
+#include "tagserver.h"
 
 #define BATCH_EVENTS 1024
 
@@ -33,6 +37,7 @@ struct agent {
 	struct otlp_encoder *enc;
 	struct exporter *ex;
 	struct export_stats ex_final;
+	struct tagserver *tag; /* NULL: not tagging for unprivileged programs */
 	uint64_t untagged;
 	uint64_t batch_started_ms;
 	uint64_t last_ts_ns; /* newest arrival time seen (offline: packet time) */
@@ -119,6 +124,54 @@ static void print_stats(struct agent *a, bool final)
 	s.failed = es.spans_failed;
 	stats_format(line, sizeof(line), &s);
 	fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+	if (a->tag) {
+		struct tagserver_stats ts;
+
+		tagserver_get_stats(a->tag, &ts);
+		tagserver_format_stats(line, sizeof(line), &ts);
+		fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+	}
+}
+
+/* The tag server, unless disabled or reading a file. The default path
+ * is best effort (another agent may serve it); an explicit one must work. */
+static int tag_start(struct agent *a)
+{
+	struct tagserver_config tc = {0};
+	const char *path = a->cfg.tag_socket;
+	int rc;
+
+	if ((path && !*path) || strncmp(a->cfg.source, "pcap:", 5) == 0)
+		return 0;
+	tc.quiet = path == NULL;
+	tc.path = path ? path : CLT_TAG_DEFAULT_SOCKET;
+	if (tc.quiet && mkdir(CLT_TAG_DEFAULT_DIR, 0755) < 0 && errno != EEXIST)
+		return 0;
+	if (a->cfg.tag_group) {
+		if (tagserver_parse_group(a->cfg.tag_group, &tc.gid) < 0) {
+			fprintf(stderr, "cltagent: --tag-group: no group '%.64s'\n", a->cfg.tag_group);
+			return -EINVAL;
+		}
+		tc.set_gid = true;
+	}
+	if (a->cfg.tag_allow && tagserver_parse_uids(a->cfg.tag_allow, &tc) < 0) {
+		fprintf(stderr, "cltagent: --tag-allow-uid: bad user list '%.64s'\n", a->cfg.tag_allow);
+		return -EINVAL;
+	}
+	tc.rate = a->cfg.tag_rate;
+	tc.burst = a->cfg.tag_rate ? (a->cfg.tag_rate + 3) / 4 : 0;
+	tc.max_conns = a->cfg.tag_max_conns;
+	tc.verbose = a->cfg.verbose;
+	rc = tagserver_open(&a->tag, &tc);
+	if (rc < 0 && !tc.quiet) {
+		fprintf(stderr, "cltagent: --tag-socket %s: %s\n", tc.path,
+			rc == -EADDRINUSE ? "another agent serves it" : strerror(-rc));
+		return rc;
+	}
+	if (rc < 0 || a->cfg.verbose)
+		fprintf(stderr, "cltagent: tagging for unprivileged programs %s %s\n",
+			rc < 0 ? "off: cannot serve" : "on", tc.path);
+	return 0;
 }
 
 /* Periodic work: expire requests, send a batch that waited long enough. */
@@ -126,6 +179,8 @@ static void tick(struct agent *a)
 {
 	if (!a->src->offline)
 		agg_expire(a->agg, realtime_ns());
+	if (a->tag)
+		tagserver_tick(a->tag, export_now_ms());
 	if (otlp_pending(a->enc) && export_now_ms() - a->batch_started_ms >= a->cfg.batch_ms)
 		flush_batch(a);
 }
@@ -168,7 +223,7 @@ static bool got_signal(int sfd)
 static int run(struct agent *a, int sfd, int tfd)
 {
 	uint64_t next_stats = a->cfg.stats_interval_s ? export_now_ms() + a->cfg.stats_interval_s * 1000ull : 0;
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	int rc = 0;
 
 	for (;;) {
@@ -198,6 +253,8 @@ static int run(struct agent *a, int sfd, int tfd)
 			pfd[nfd++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 			pfd[nfd++] = (struct pollfd){.fd = tfd, .events = POLLIN};
 			pfd[nfd++] = (struct pollfd){.fd = source_fd(a->src), .events = POLLIN};
+			if (a->tag)
+				pfd[nfd++] = (struct pollfd){.fd = tagserver_fd(a->tag), .events = POLLIN};
 			n = poll(pfd, (nfds_t)nfd, -1);
 			if (n < 0 && errno != EINTR) {
 				rc = -errno;
@@ -215,6 +272,9 @@ static int run(struct agent *a, int sfd, int tfd)
 					break;
 				}
 			}
+			/* Bounded work per round on each side: neither starves the other. */
+			if (a->tag && (pfd[3].revents & POLLIN))
+				tagserver_process(a->tag, export_now_ms());
 			if (pfd[1].revents & POLLIN) {
 				uint64_t ticks;
 
@@ -274,6 +334,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cltagent: out of memory\n");
 		goto out;
 	}
+	/* Before any thread starts: the socket is created under a temporary umask. */
+	if (tag_start(&a) < 0)
+		goto out;
 	so.layout = a.cfg.layout;
 	so.rcvbuf = a.cfg.rcvbuf;
 	so.verbose = a.cfg.verbose;
@@ -319,6 +382,7 @@ out:
 		close(sfd);
 	if (tfd >= 0)
 		close(tfd);
+	tagserver_close(a.tag);
 	source_close(a.src);
 	otlp_free(a.enc);
 	agg_free(a.agg);

@@ -15,7 +15,8 @@
 
 #define CLT_TAG_MAGIC 0x43544147u /* "CTAG" */
 #define CLT_TAG_VERSION 1
-#define CLT_TAG_DEFAULT_SOCKET "/run/cltagent/tag.sock"
+#define CLT_TAG_DEFAULT_DIR "/run/cltagent"
+#define CLT_TAG_DEFAULT_SOCKET CLT_TAG_DEFAULT_DIR "/tag.sock"
 #define CLT_TAG_DEFAULT_TIMEOUT_MS 20
 
 enum clt_tag_op {
