@@ -177,6 +177,24 @@ static int gzip_body(const char *in, size_t len, char **out, size_t *out_len)
 	return 0;
 }
 
+static bool stopping_past(struct exporter *ex, uint64_t when_ms)
+{
+	bool past;
+
+	pthread_mutex_lock(&ex->mu);
+	past = ex->stopping && when_ms >= ex->deadline_ms;
+	pthread_mutex_unlock(&ex->mu);
+	return past;
+}
+
+/* Abort a transfer still running past the stop deadline (curl calls this
+ * at least once a second), so that shutdown stays bounded. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	return stopping_past(arg, export_now_ms()) ? 1 : 0;
+}
+
 static bool header_ok(const char *s)
 {
 	for (; *s; s++)
@@ -220,19 +238,12 @@ static int curl_setup(struct exporter *ex)
 	curl_easy_setopt(ex->curl, CURLOPT_HEADERDATA, ex);
 	curl_easy_setopt(ex->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->timeout_ms < 5000 ? c->timeout_ms : 5000));
 	curl_easy_setopt(ex->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(ex->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(ex->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(ex->curl, CURLOPT_XFERINFODATA, ex);
 	if (c->cacert)
 		curl_easy_setopt(ex->curl, CURLOPT_CAINFO, c->cacert);
 	return 0;
-}
-
-static bool stopping_past(struct exporter *ex, uint64_t when_ms)
-{
-	bool past;
-
-	pthread_mutex_lock(&ex->mu);
-	past = ex->stopping && when_ms >= ex->deadline_ms;
-	pthread_mutex_unlock(&ex->mu);
-	return past;
 }
 
 /* Sleep until @until_ms unless stop is asked with an earlier deadline. */

@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -126,6 +130,37 @@ static void test_stop_is_bounded(void **state)
 	curl_global_cleanup();
 }
 
+/* A receiver that accepts the connection (through the backlog) and never
+ * answers: a stop must not wait for the 10 s request timeout. */
+static void test_stop_aborts_hung_request(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct export_config cfg = {.timeout_ms = 10000, .queue_size = 4, .retry_max_ms = 60000};
+	struct exporter *ex;
+	struct export_stats st;
+	char url[64];
+	uint64_t t0;
+
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/traces", ntohs(sa.sin_port));
+	cfg.endpoint = url;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	assert_int_equal(export_start(&ex, &cfg), 0);
+	assert_int_equal(export_submit(ex, strdup("{}"), 2, 3), 0);
+	usleep(300 * 1000);
+	t0 = export_now_ms();
+	export_stop(ex, t0 + 500, &st);
+	assert_true(export_now_ms() - t0 < 2500);
+	assert_int_equal(st.spans_failed, 3);
+	close(lfd);
+	curl_global_cleanup();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_queue_drops_and_gives_up),
 		cmocka_unit_test(test_stop_is_bounded),
+		cmocka_unit_test(test_stop_aborts_hung_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
