@@ -4,7 +4,8 @@
 #   receiver down at start and up later: spans arrive (retried)
 #   receiver answering 500, 400: not retried, counted as failed
 #   receiver answering 429 then 503 with Retry-After: retried, spans arrive
-#   SIGTERM with requests held: exported before exit, exit 0 within the bound
+#     (endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)
+#   SIGTERM with requests held: exported (gzip bodies) before exit, exit 0 within the bound
 set -u
 . "$(dirname "$0")/../lib/topo.sh"
 . "$(dirname "$0")/../lib/agent_helpers.sh"
@@ -60,8 +61,9 @@ done
 
 # --- 429 then 503 with Retry-After: 1, then 200 ---------------------------
 ag_receiver "$S" 4429 "$AG_TMP/r429.jsonl" --status 429,503,200 --retry-after 1
-ag_agent "$S" "$AG_TMP/a429.log" -e "http://[::1]:4429/v1/traces" --idle-timeout 200ms \
-	--batch-timeout 100ms
+# The endpoint from the OpenTelemetry variable: /v1/traces is appended.
+OTEL_EXPORTER_OTLP_ENDPOINT="http://[::1]:4429" ag_agent "$S" "$AG_TMP/a429.log" \
+	--idle-timeout 200ms --batch-timeout 100ms
 t0=$(date +%s%N)
 send 3333333333333333
 ag_wait_spans "$AG_TMP/r429.jsonl" 2 15 || { cat "$AG_TMP/a429.log"; ag_fail "429/503: spans never accepted"; }
@@ -76,7 +78,7 @@ stop_receiver
 # --- SIGTERM with requests held -------------------------------------------
 ag_receiver "$S" 4499 "$AG_TMP/rterm.jsonl"
 ag_agent "$S" "$AG_TMP/aterm.log" -e "http://[::1]:4499/v1/traces" --idle-timeout 60s \
-	--max-age 120s --batch-timeout 60s --shutdown-timeout 5s
+	--max-age 120s --batch-timeout 60s --shutdown-timeout 5s --gzip
 send 4444444444444444
 send 5555555555555555
 sleep 1
@@ -86,6 +88,6 @@ ag_stop_agent
 [ "$AG_STOP_S" -le 6 ] || ag_fail "SIGTERM: took $AG_STOP_S s"
 c=$(ag_count_spans "$AG_TMP/rterm.jsonl")
 [ "$c" = 4 ] || ag_fail "SIGTERM: $c spans exported, want 4 (2 requests x (network + 1 hop))"
-echo "checked: SIGTERM with 2 requests held: 4 spans exported before exit, exit 0 in ${AG_STOP_S}s"
+echo "checked: SIGTERM with 2 requests held: 4 spans exported (gzip) before exit, exit 0 in ${AG_STOP_S}s"
 stop_receiver
 echo PASS
