@@ -32,7 +32,7 @@
 
 #define TS_EVENTS_PER_CALL 64
 #define TS_MSGS_PER_CONN 16 /* per call: one busy client cannot monopolise a round */
-#define TS_ACCEPTS_PER_CALL 16
+#define TS_ACCEPTS_PER_CALL 64
 #define TS_MAX_FDS 16       /* control buffer: more descriptors arrive as MSG_CTRUNC */
 #define TS_LISTENER_TAG UINT32_MAX
 
@@ -177,7 +177,7 @@ static int ts_listen(struct tagserver *ts)
 		return -errno;
 	if (chmod(ts->path, ts->cfg.mode) != 0)
 		return -errno;
-	if (listen(ts->lfd, 64) != 0)
+	if (listen(ts->lfd, 256) != 0)
 		return -errno;
 	return 0;
 }
