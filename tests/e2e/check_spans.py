@@ -83,6 +83,9 @@ def main():
     ap.add_argument("--origin", required=True, help="origin server request log")
     ap.add_argument("--app", help="application spans, OTLP JSON lines")
     ap.add_argument("--expect", nargs="*", default=[], help="traceparents the client sent")
+    ap.add_argument("--chain", nargs="*", default=[],
+                    help="with --app: traceparents the client sent to the application; each one's "
+                    "trace must read client -> app SERVER -> app CLIENT -> network span")
     ap.add_argument("--nodes", default="2,3", help="IOAM node ids each network span must show")
     ap.add_argument("--allow-missing", type=int, default=0)
     ap.add_argument("--allow-dup", type=int, default=0,
@@ -130,8 +133,12 @@ def main():
                 "in its own trace (missing %d%s)" % (len(expected), len(missing),
                                                      ": %s-%s" % missing[0] if missing else ""))
     if a.allow_dup:
-        c.check(len(dup) <= a.allow_dup, "at most %d requests have a second network span (%d do: "
-                "packets sent after the idle timeout, e.g. the connection's close)" % (a.allow_dup, len(dup)))
+        c.check(len(dup) <= a.allow_dup, "at most %d requests have a second network span (%d do)"
+                % (a.allow_dup, len(dup)))
+        if dup:
+            print("KNOWN LIMIT: %d request(s) got a second network span: a kept-alive connection "
+                  "closed after the agent's idle timeout sends its FIN with the last request's IDs"
+                  % len(dup))
     else:
         c.check(not dup, "no request has more than one network span (%d duplicated)" % len(dup))
     c.check(not extra, "no network span without a matching traced request (%d unexpected%s)"
@@ -162,6 +169,17 @@ def main():
         c.check(network and orphan == 0,
                 "every network span (%d) is the child of the application's own CLIENT span, "
                 "same trace (%d are not)" % (len(network), orphan))
+
+        for tp in a.chain:
+            trace_id, parent = parse_tp(tp)
+            nets = [s for s in network if s["traceId"] == trace_id]
+            ok = len(nets) >= 1  # more than one only as allowed by --allow-dup above
+            for net in nets:
+                cli = app.get(net["parentSpanId"])
+                srv = app.get(cli["parentSpanId"]) if cli else None
+                ok = ok and bool(srv) and srv["parentSpanId"] == parent and srv["traceId"] == trace_id
+            c.check(ok, "trace %s: client span %s -> app SERVER -> app CLIENT -> network span"
+                    % (trace_id, parent))
 
     return 1 if c.failed else 0
 
