@@ -67,7 +67,7 @@ static const char usage_text[] =
 	"                           (default: the agent's group)\n"
 	"      --tag-allow-uid LIST also check the peer's uid (SO_PEERCRED) against LIST,\n"
 	"                           user names or uids, comma-separated\n"
-	"      --tag-rate N         requests per second per connection (default 2000)\n"
+	"      --tag-rate N         requests per second per connection (default 20000)\n"
 	"      --tag-max-conns N    connections at most (default 256)\n"
 	"                           The IOAM option is set by CLT_NAMESPACE, CLT_TRACE_TYPE,\n"
 	"                           CLT_HOPS in the agent's environment (libclt defaults).\n"

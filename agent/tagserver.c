@@ -203,9 +203,9 @@ int tagserver_open(struct tagserver **out, const struct tagserver_config *cfg)
 	if (ts->cfg.mode == 0)
 		ts->cfg.mode = 0660;
 	if (ts->cfg.rate == 0)
-		ts->cfg.rate = 2000;
+		ts->cfg.rate = 20000;
 	if (ts->cfg.burst == 0)
-		ts->cfg.burst = 500;
+		ts->cfg.burst = 5000;
 	if (ts->cfg.max_conns == 0)
 		ts->cfg.max_conns = 256;
 	if (ts->cfg.idle_ms == 0)

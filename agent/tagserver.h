@@ -26,8 +26,8 @@ struct tagserver_config {
 	mode_t mode;          /**< socket file mode (0660 when 0) */
 	uid_t allow_uids[TAGSERVER_MAX_ALLOW]; /**< peers allowed by SO_PEERCRED; empty: any that can connect */
 	size_t n_allow_uids;
-	uint32_t rate;        /**< requests per second per connection (default 2000) */
-	uint32_t burst;       /**< token bucket depth (default 500) */
+	uint32_t rate;        /**< requests per second per connection (default 20000) */
+	uint32_t burst;       /**< token bucket depth (default 5000) */
 	uint32_t max_conns;   /**< connections at most; the least recently active is closed (default 256) */
 	uint32_t idle_ms;     /**< close connections idle this long (default 300000) */
 	/* IOAM option applied: 0 = the agent's CLT_* environment, then libclt's defaults. */
