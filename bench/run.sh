@@ -62,9 +62,13 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 
 # topo_single installs its own EXIT trap; put ours back (it calls topo's).
+# TCP uses cubic inside: BBR (a common host default) paces even on
+# loopback, so a write() sometimes transmits at once and sometimes only
+# queues for the pacing timer, and per-call figures become bimodal.
 bench_ns() { # name
 	topo_single "$1" || { echo "bench: cannot build namespace $1" >&2; exit 1; }
 	trap bench_cleanup EXIT
+	ip netns exec "$1" sysctl -qw net.ipv4.tcp_congestion_control=cubic 2>/dev/null || true
 }
 
 rec() { # section metric variant round value
@@ -207,7 +211,7 @@ bench_percall() {
 	have_shim || return 0
 	local ns="bn$$p" port=9000 r v out
 	bench_ns "$ns"
-	ip netns exec "$ns" taskset -c "$CPU_B" "$TOOLS/percall" sink "$port" >"$TMP/sink.out" 2>&1 &
+	ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/percall" sink "$port" >"$TMP/sink.out" 2>&1 &
 	BG_PIDS+=($!)
 	disown
 	topo_wait_port "$ns" "$port" || return 1
@@ -219,14 +223,14 @@ bench_percall() {
 			out=$(ip netns exec "$ns" env "${env[@]}" taskset -c "$CPU_A" \
 				"$TOOLS/percall" run "$port" "$PERCALL_ITERS") ||
 				{ echo "bench: percall ($v) failed: $out" >&2; return 1; }
-			while read -r c fastest median; do
-				rec percall "$c" "$v" "$r" "$fastest"
-				rec percall_median "$c" "$v" "$r" "$median"
+			while read -r c cpu wall; do
+				rec percall "$c" "$v" "$r" "$cpu"
+				rec percall_wall "$c" "$v" "$r" "$wall"
 			done <<<"$out"
 			echo "bench: percall round $r $v: $(echo $out)"
 		done
 	done
-	note percall.setup "$PERCALL_ITERS write() calls of about 100 octets per case in 10 blocks (CPU $CPU_A), sink on CPU $CPU_B, $PERCALL_ROUNDS rounds"
+	note percall.setup "$PERCALL_ITERS write() calls of about 100 octets per case in 20 blocks (CPU $CPU_A), sink on the same CPU, $PERCALL_ROUNDS rounds"
 }
 
 # --- 3. agent ingest: kernel IOAM events at increasing rates -------------
@@ -323,17 +327,17 @@ bench_export() {
 	"$TOOLS/pcapgen" "$small" 1 1 2 >/dev/null || return 1
 	for r in $(seq 1 "$AGENT_ROUNDS"); do
 		for v in $(order2 "$r" one held); do
-			local f=$small
-			[ "$v" = held ] && f=$big
+			local f=$small max=1
+			[ "$v" = held ] && f=$big max=$MEM_REQ
 			# shellcheck disable=SC2086
 			rstat "$TMP/rstat" "$AGENT" --source "pcap:$f" --output /dev/null $hold \
-				--max-requests $((MEM_REQ * 2)) >"$TMP/agent.out" 2>&1
+				--max-requests "$max" >"$TMP/agent.out" 2>&1
 			read -r u s m w rc <"$TMP/rstat"
 			rec memory maxrss_kb "$v" "$r" "$m"
 		done
 	done
 	note memory.requests "$MEM_REQ"
-	note memory.setup "peak RSS (ru_maxrss) holding $MEM_REQ requests (capture, idle timeout 10 min) minus holding 1"
+	note memory.setup "peak RSS (ru_maxrss) holding $MEM_REQ requests (capture, idle timeout 10 min, --max-requests $MEM_REQ) minus holding 1 (--max-requests 1), so that memory reserved per slot counts"
 	rm -f "$pcap" "$big" "$small"
 }
 
