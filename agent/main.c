@@ -168,9 +168,11 @@ static int tag_start(struct agent *a)
 			rc == -EADDRINUSE ? "another agent serves it" : strerror(-rc));
 		return rc;
 	}
-	if (rc < 0 || a->cfg.verbose)
-		fprintf(stderr, "cltagent: tagging for unprivileged programs %s %s\n",
-			rc < 0 ? "off: cannot serve" : "on", tc.path);
+	/* Another agent on the default path is normal (one per host): say so only when asked. */
+	if ((rc < 0 && rc != -EADDRINUSE) || a->cfg.verbose)
+		fprintf(stderr, "cltagent: tagging for unprivileged programs %s %s%s%s\n",
+			rc < 0 ? "off: cannot serve" : "on", tc.path, rc < 0 ? ": " : "",
+			rc == -EADDRINUSE ? "another agent serves it" : rc < 0 ? strerror(-rc) : "");
 	return 0;
 }
 
