@@ -487,7 +487,11 @@ static void test_tag_client(void **state)
 	int s, rc, status;
 	pid_t pid;
 
-	ts = open_server(NULL);
+	/* One connection at most: the child's connection evicts the parent's,
+	 * whose next request must reconnect by itself. */
+	struct tagserver_config one = {.max_conns = 1};
+
+	ts = open_server(&one);
 	atomic_store(&stop, 0);
 	assert_int_equal(pthread_create(&th, NULL, server_thread, ts), 0);
 	o.backend = CLT_BACKEND_AGENT;
@@ -514,7 +518,7 @@ static void test_tag_client(void **state)
 		_exit(clt_enable(ctx, s, tid, sid) == rc ? 0 : 1);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	assert_int_equal(clt_enable(ctx, s, tid, sid), rc);
+	assert_int_equal(clt_enable(ctx, s, tid, sid), rc); /* evicted: reconnects */
 	clt_close(ctx);
 
 	/* Auto: without CAP_NET_RAW in this thread, the agent is picked. */
