@@ -283,14 +283,14 @@ bench_offline() {
 	load_note offline
 	for r in $(seq 1 "$AGENT_ROUNDS"); do
 		rstat "$TMP/rstat" taskset -c "$CPU_B" "$AGENT" --source "pcap:$pcap" \
-			--output /dev/null --max-requests 2000000 >"$TMP/agent.out" 2>&1
+			--output /dev/null >"$TMP/agent.out" 2>&1
 		read -r u s m w rc <"$TMP/rstat"
 		rec offline events all "$r" "$(agent_stat "$TMP/agent.out" events)"
 		rec offline cpu_s all "$r" "$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')"
 		rec offline wall_s all "$r" "$w"
 		echo "bench: offline round $r: rc $rc user $u sys $s wall $w; $(grep 'stats events=' "$TMP/agent.out" | tail -1)"
 	done
-	note offline.setup "$((OFFLINE_REQ * OFFLINE_EV)) packets ($OFFLINE_REQ requests x $OFFLINE_EV), 2 nodes filled; cltagent --source pcap:FILE --output /dev/null (CPU $CPU_B)"
+	note offline.setup "$((OFFLINE_REQ * OFFLINE_EV)) packets ($OFFLINE_REQ requests x $OFFLINE_EV), 2 nodes filled, 1000 requests in flight at a time; cltagent --source pcap:FILE --output /dev/null, default settings (CPU $CPU_B)"
 	rm -f "$pcap"
 }
 
@@ -307,7 +307,7 @@ bench_export() {
 		topo_wait_port "$ns" "$port" || return 1
 		rstat "$TMP/rstat" ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" \
 			--source "pcap:$pcap" --endpoint "http://[::1]:$port/v1/traces" \
-			--max-requests 2000000 >"$TMP/agent.out" 2>&1
+			>"$TMP/agent.out" 2>&1
 		kill -TERM "$sink"
 		wait "$sink"
 		read -r u s m w rc <"$TMP/rstat"
