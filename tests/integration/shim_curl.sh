@@ -9,12 +9,16 @@ cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
 topo_require_root
 . tests/lib/shim_common.sh
+case "${SHIM_PRELOAD:-}" in *libasan*)
+	echo "SKIP: curl deadlocks in setlocale() whenever libasan is preloaded (shim or not); shim_asan covers the sanitizer shim"
+	exit 77 ;;
+esac
 shim_setup "sh$$"
 
 T1=0af7651916cd43dd8448eb211c80319c S1=b7ad6b7169203331
 T2=4bf92f3577b34da6a3ce929d0e0e4736 S2=00f067aa0ba902b7
 URL="http://[::1]:$SHIM_PORT/"
-curl_() { under_shim curl -sf -o /dev/null "$@"; }
+curl_() { under_shim curl -m 20 -sf -o /dev/null "$@"; }
 
 # 1. The "done when": curl -H traceparent.
 events_start "$TMP/ev1"

@@ -15,6 +15,10 @@ shim_setup "sh$$"
 MB=${SHIM_UPLOAD_MB:-24}
 THREADS=${SHIM_THREADS:-16}
 PER_THREAD=${SHIM_PER_THREAD:-8}
+# curl deadlocks in setlocale() whenever libasan is preloaded, shim or not:
+# under the sanitizer shim, Python stands in for it.
+EXEC_PROG=curl
+case "${SHIM_PRELOAD:-}" in *libasan*) EXEC_PROG=python ;; esac
 
 # 1. Large uploads.
 events_start "$TMP/ev1"
@@ -23,9 +27,11 @@ rc=$?
 SHOW_EVENTS=0 events_stop
 check "uploads of $MB MiB through the shim arrive intact" [ $rc -eq 0 ]
 check "upload packets were tagged ($(events_tagged) events)" [ "$(events_tagged)" -ge 1 ]
-out=$(dd if=/dev/urandom of="$TMP/blob" bs=1M count=8 2>/dev/null &&
-	under_shim curl -sf --data-binary @"$TMP/blob" -H 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' "http://[::1]:$SHIM_PORT/up")
-check "curl --data-binary 8 MiB: server sha256 equals the file's" [ "$out" = "$(sha256sum <"$TMP/blob" | cut -d' ' -f1)" ]
+if [ "$EXEC_PROG" = curl ]; then
+	out=$(dd if=/dev/urandom of="$TMP/blob" bs=1M count=8 2>/dev/null &&
+		under_shim curl -m 60 -sf --data-binary @"$TMP/blob" -H 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' "http://[::1]:$SHIM_PORT/up")
+	check "curl --data-binary 8 MiB: server sha256 equals the file's" [ "$out" = "$(sha256sum <"$TMP/blob" | cut -d' ' -f1)" ]
+fi
 
 # 2. A non-HTTP protocol (TLS-like first bytes, later HTTP-like text).
 events_start "$TMP/ev2"
@@ -52,13 +58,13 @@ check "no event carries IDs that no request sent ($foreign)" [ "$foreign" -eq 0 
 
 # 4. fork and exec.
 events_start "$TMP/ev4"
-under_shim python3 "$FIXTURE" forkexec "$SHIM_PORT" curl >"$TMP/ids4"
+under_shim python3 "$FIXTURE" forkexec "$SHIM_PORT" "$EXEC_PROG" >"$TMP/ids4"
 rc=$?
 SHOW_EVENTS=0 events_stop
 check "fork + exec client succeeds" [ $rc -eq 0 ]
 n=0
 while read -r t s; do [ "$(events_with "$t" "$s")" -ge 1 ] && n=$((n + 1)); done <"$TMP/ids4"
-check "parent before fork, child, exec'd curl, parent after fork: $n of 4 tagged" [ $n -eq 4 ]
+check "parent before fork, child, exec'd $EXEC_PROG, parent after fork: $n of 4 tagged" [ $n -eq 4 ]
 
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"

@@ -13,6 +13,11 @@ EVENTS_TOOL=$PWD/$BUILD/tests/tools/ioam_events
 FIXTURE=$PWD/tests/lib/shim_fixture.py
 SHIM_PORT=8080
 fails=0
+# A shim built with SANITIZE=1 needs the ASan runtime loaded before it.
+if readelf -d "$SHIM" 2>/dev/null | grep -q 'NEEDED.*libasan'; then
+	SHIM_PRELOAD=${SHIM_PRELOAD:-"$(gcc -print-file-name=libasan.so) $SHIM"}
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+fi
 
 check() {
 	local what=$1

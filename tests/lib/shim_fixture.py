@@ -15,6 +15,7 @@ tests (tests/integration/shim_*.sh). Standard library only.
   threads PORT N M           N threads x M requests, each on its own connection with its
                              own traceparent; prints the trace ids used, one per line
   forkexec PORT CURL         requests before/after fork, in the child, and from an exec'd curl
+                             (CURL "python": exec this script's "get PORT TRACE SPAN" instead)
 """
 import hashlib
 import http.client
@@ -267,7 +268,9 @@ def forkexec(port, curl):
     if pid == 0:
         try:
             one_request(port, *ids[1]).close()
-            os.execvp(curl, [curl, "-sf", "-o", "/dev/null", "-H", "traceparent: " + tp(*ids[2]), "http://[::1]:%d/x" % port])
+            if curl == "python":
+                os.execv(sys.executable, [sys.executable, __file__, "get", str(port), *ids[2]])
+            os.execvp(curl, [curl, "-m", "20", "-sf", "-o", "/dev/null", "-H", "traceparent: " + tp(*ids[2]), "http://[::1]:%d/x" % port])
         finally:
             os._exit(3)
     _, status = os.waitpid(pid, 0)
@@ -292,6 +295,8 @@ def main():
         raw(int(args[0]))
     elif cmd == "threads":
         threads(int(args[0]), int(args[1]), int(args[2]))
+    elif cmd == "get":
+        one_request(int(args[0]), args[1], args[2]).close()
     elif cmd == "forkexec":
         forkexec(int(args[0]), args[1])
     else:
