@@ -49,6 +49,12 @@ void http_init(struct http_tracker *t, const uint8_t *order, size_t n)
 			t->order[t->n_order++] = order[i];
 }
 
+void http_copy(struct http_tracker *dst, const struct http_tracker *src)
+{
+	memcpy(dst, src, offsetof(struct http_tracker, line));
+	memcpy(dst->line, src->line, src->line_len);
+}
+
 static void give_up(struct http_tracker *t)
 {
 	t->state = ST_DEAD;

@@ -72,6 +72,9 @@ struct http_tracker {
  */
 void http_init(struct http_tracker *t, const uint8_t *order, size_t n);
 
+/* Copy a tracker (only the used part of the line buffer: most writes carry none). */
+void http_copy(struct http_tracker *dst, const struct http_tracker *src);
+
 /* Feed bytes the application wrote (and the kernel accepted). */
 void http_feed(struct http_tracker *t, const void *data, size_t len);
 

@@ -334,7 +334,7 @@ static bool tx_begin(struct shim_tx *tx, int fd)
 	}
 	tx->sock->refs++;
 	tx->seq = tx->sock->http.seq;
-	tx->peek = tx->sock->http;
+	http_copy(&tx->peek, &tx->sock->http);
 	return true;
 }
 
@@ -380,7 +380,7 @@ static void tx_commit_iov(struct shim_tx *tx, int fd, const struct iovec *iov, s
 	tx_lock();
 	if (rc > 0) {
 		if ((size_t)rc == total && tx->sock->http.seq == tx->seq)
-			tx->sock->http = tx->peek; /* the look-ahead was exactly right */
+			http_copy(&tx->sock->http, &tx->peek); /* the look-ahead was exactly right */
 		else
 			http_feed_iov(&tx->sock->http, iov, iovcnt, (size_t)rc);
 	}
