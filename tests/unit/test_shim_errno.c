@@ -8,6 +8,7 @@
  * Uses IPv6 loopback (inside the default CLT_DOMAIN), so the tracked path
  * is exercised; needs no root (the backend then is "off" or fails open).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -265,7 +266,7 @@ static int run(const char *self, const char *preload, char *out, size_t outlen)
 int main(int argc, char **argv)
 {
 	static char plain[16384], shimmed[16384];
-	char self[PATH_MAX], shim[PATH_MAX];
+	char self[PATH_MAX], shim[PATH_MAX], preload[2 * PATH_MAX + 2];
 	const char *top = getenv("CLT_TOP"), *build = getenv("BUILD");
 	ssize_t n;
 	int rc1, rc2;
@@ -281,8 +282,18 @@ int main(int argc, char **argv)
 		printf("FAIL: %s missing\n", shim);
 		return 1;
 	}
+	{
+		/* A sanitizer build: the ASan runtime must come first in LD_PRELOAD. */
+		void *asan = dlsym(RTLD_DEFAULT, "__asan_init");
+		Dl_info info;
+
+		if (asan && dladdr(asan, &info) && info.dli_fname && strstr(info.dli_fname, "libasan"))
+			snprintf(preload, sizeof(preload), "%s %s", info.dli_fname, shim);
+		else
+			snprintf(preload, sizeof(preload), "%s", shim);
+	}
 	rc1 = run(self, NULL, plain, sizeof(plain));
-	rc2 = run(self, shim, shimmed, sizeof(shimmed));
+	rc2 = run(self, preload, shimmed, sizeof(shimmed));
 	printf("--- without the shim (exit %d):\n%s--- with %s (exit %d):\n%s", rc1, plain, shim, rc2,
 	       shimmed);
 	if (rc1 == 77) {
