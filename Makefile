@@ -17,6 +17,10 @@ LIBDIR ?= $(PREFIX)/lib
 INCDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+PCDIR ?= $(LIBDIR)/pkgconfig
+# libclt's ABI: the soname is libclt.so.$(CLT_SOVERSION) (lib/lib.mk).
+CLT_VERSION := 1.0.0
+CLT_SOVERSION := 1
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
@@ -64,20 +68,41 @@ include tests/tests.mk
 deps:
 	@scripts/deps.sh build
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/clt $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+# libclt.pc lets applications build with `pkg-config --cflags --libs libclt`.
+$(BUILD)/libclt.pc: lib/libclt.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+		-e 's|@VERSION@|$(CLT_VERSION)|g' $< > $@
+
+# The installed cltagent.service names the installed binary.
+$(BUILD)/cltagent.service: agent/cltagent.service Makefile
+	@mkdir -p $(dir $@)
+	sed 's|@BINDIR@|$(BINDIR)|g' $< > $@
+
+# The libclt.pc and unit are generated at install time, not by "make": PREFIX
+# and the directories are only known then.
+.PHONY: $(BUILD)/libclt.pc $(BUILD)/cltagent.service
+
+install: all $(BUILD)/libclt.pc $(BUILD)/cltagent.service
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/clt $(DESTDIR)$(PCDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0644 include/clt/clt.h include/clt/ioam.h include/clt/traceparent.h $(DESTDIR)$(INCDIR)/clt/
 	install -m 0644 $(BUILD)/libclt.a $(DESTDIR)$(LIBDIR)/
-	install -m 0755 $(BUILD)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so
+	install -m 0755 $(BUILD)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_VERSION)
+	ln -sf libclt.so.$(CLT_VERSION) $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_SOVERSION)
+	ln -sf libclt.so.$(CLT_SOVERSION) $(DESTDIR)$(LIBDIR)/libclt.so
+	install -m 0644 $(BUILD)/libclt.pc $(DESTDIR)$(PCDIR)/libclt.pc
 	install -m 0755 $(BUILD)/libcltshim.so $(DESTDIR)$(LIBDIR)/libcltshim.so
 	install -m 0755 $(BUILD)/cltagent $(DESTDIR)$(BINDIR)/cltagent
-	if [ -f agent/cltagent.8 ]; then install -m 0644 agent/cltagent.8 $(DESTDIR)$(MANDIR)/man8/; fi
-	if [ -f agent/cltagent.service ]; then sed 's|@BINDIR@|$(BINDIR)|g' agent/cltagent.service > $(DESTDIR)$(UNITDIR)/cltagent.service; fi
+	install -m 0644 agent/cltagent.8 $(DESTDIR)$(MANDIR)/man8/cltagent.8
+	install -m 0644 $(BUILD)/cltagent.service $(DESTDIR)$(UNITDIR)/cltagent.service
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libclt.a $(DESTDIR)$(LIBDIR)/libclt.so $(DESTDIR)$(LIBDIR)/libcltshim.so
+	rm -f $(DESTDIR)$(LIBDIR)/libclt.a $(DESTDIR)$(LIBDIR)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_SOVERSION) \
+		$(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_VERSION) $(DESTDIR)$(LIBDIR)/libcltshim.so $(DESTDIR)$(PCDIR)/libclt.pc
 	rm -f $(DESTDIR)$(BINDIR)/cltagent $(DESTDIR)$(MANDIR)/man8/cltagent.8 $(DESTDIR)$(UNITDIR)/cltagent.service
-	rm -rf $(DESTDIR)$(INCDIR)/clt
+	rm -f $(DESTDIR)$(INCDIR)/clt/clt.h $(DESTDIR)$(INCDIR)/clt/ioam.h $(DESTDIR)$(INCDIR)/clt/traceparent.h
+	rmdir $(DESTDIR)$(INCDIR)/clt 2>/dev/null || true
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

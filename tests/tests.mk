@@ -21,6 +21,10 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(TEST_ARCHIVES)
 
 tests: $(UNIT_BINS) $(TEST_TOOLS)
 
+# The objects are intermediates of the pattern rules above: keep them, or
+# make deletes them after each build and recompiles every test next time.
+.SECONDARY: $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(TEST_TOOL_SRCS:%.c=$(BUILD)/%.o)
+
 # The README's test command. Installs what is missing, builds, runs all.
 check:
 	@scripts/deps.sh test
