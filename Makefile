@@ -18,9 +18,11 @@ INCDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 PCDIR ?= $(LIBDIR)/pkgconfig
-# libclt's ABI: the soname is libclt.so.$(CLT_SOVERSION) (lib/lib.mk).
-CLT_VERSION := 1.0.0
+# The release (as cltagent --version says) and libclt's ABI: the soname is
+# libclt.so.$(CLT_SOVERSION) (lib/lib.mk), the file libclt.so.$(CLT_ABI_VERSION).
+CLT_VERSION := 0.1.0
 CLT_SOVERSION := 1
+CLT_ABI_VERSION := $(CLT_SOVERSION).0.0
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
@@ -88,8 +90,8 @@ install: all $(BUILD)/libclt.pc $(BUILD)/cltagent.service
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0644 include/clt/clt.h include/clt/ioam.h include/clt/traceparent.h $(DESTDIR)$(INCDIR)/clt/
 	install -m 0644 $(BUILD)/libclt.a $(DESTDIR)$(LIBDIR)/
-	install -m 0755 $(BUILD)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_VERSION)
-	ln -sf libclt.so.$(CLT_VERSION) $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_SOVERSION)
+	install -m 0755 $(BUILD)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_ABI_VERSION)
+	ln -sf libclt.so.$(CLT_ABI_VERSION) $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_SOVERSION)
 	ln -sf libclt.so.$(CLT_SOVERSION) $(DESTDIR)$(LIBDIR)/libclt.so
 	install -m 0644 $(BUILD)/libclt.pc $(DESTDIR)$(PCDIR)/libclt.pc
 	install -m 0755 $(BUILD)/libcltshim.so $(DESTDIR)$(LIBDIR)/libcltshim.so
@@ -99,7 +101,7 @@ install: all $(BUILD)/libclt.pc $(BUILD)/cltagent.service
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libclt.a $(DESTDIR)$(LIBDIR)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_SOVERSION) \
-		$(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_VERSION) $(DESTDIR)$(LIBDIR)/libcltshim.so $(DESTDIR)$(PCDIR)/libclt.pc
+		$(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_ABI_VERSION) $(DESTDIR)$(LIBDIR)/libcltshim.so $(DESTDIR)$(PCDIR)/libclt.pc
 	rm -f $(DESTDIR)$(BINDIR)/cltagent $(DESTDIR)$(MANDIR)/man8/cltagent.8 $(DESTDIR)$(UNITDIR)/cltagent.service
 	rm -f $(DESTDIR)$(INCDIR)/clt/clt.h $(DESTDIR)$(INCDIR)/clt/ioam.h $(DESTDIR)$(INCDIR)/clt/traceparent.h
 	rmdir $(DESTDIR)$(INCDIR)/clt 2>/dev/null || true
