@@ -4,7 +4,8 @@
  * the sticky IOAM option with its own CAP_NET_RAW (include/clt/tagproto.h).
  *
  * One connection per context, opened lazily and again after any error,
- * never shared with a forked child. Requests are serialised by a mutex:
+ * never shared with a forked child (whose lock is initialised afresh: a
+ * thread of the parent may have held it at fork). Requests are serialised by a mutex:
  * each waits for its answer, at most CLT_AGENT_TIMEOUT_MS, so that the
  * caller's next write carries the IDs. A timeout or error is returned as
  * a negative errno (the shim then lets the write proceed untagged).
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +32,7 @@
 
 struct clt_agent_conn {
 	pthread_mutex_t lock;
+	atomic_int lock_owner; /* pid whose lock this is (clt_fork_reset_begin) */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int timeout_ms;
 	int fd;       /* -1: not connected */
@@ -42,6 +45,113 @@ struct clt_agent_conn {
 	atomic_ulong timeouts;
 	atomic_ulong errors;
 };
+
+/* Where a request failed: it decides what the message tells the user. */
+enum agent_stage {
+	AGENT_STAGE_CONNECT = 1, /* reaching the tag socket */
+	AGENT_STAGE_EXCHANGE,    /* sending the request, waiting for the answer */
+	AGENT_STAGE_ANSWER,      /* cltagent answered with this error */
+};
+
+/* This thread's last agent-backend failure, for clt_strerror(). */
+static __thread struct {
+	int err;
+	enum agent_stage stage;
+	int timeout_ms;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char msg[384];
+} agent_last;
+
+static void agent_note(const struct clt_agent_conn *c, int err, enum agent_stage stage)
+{
+	agent_last.err = err;
+	if (err >= 0)
+		return;
+	agent_last.stage = stage;
+	agent_last.timeout_ms = c->timeout_ms;
+	memcpy(agent_last.path, c->path, sizeof(agent_last.path));
+}
+
+const char *clt_agent_strerror(int err)
+{
+	const char *p = agent_last.path, *what;
+	char *m = agent_last.msg;
+	size_t cap = sizeof(agent_last.msg);
+
+	if (err >= 0 || err != agent_last.err)
+		return NULL;
+	what = strerrordesc_np(-err);
+	if (what == NULL)
+		what = "unknown error";
+	switch (agent_last.stage) {
+	case AGENT_STAGE_CONNECT:
+		if (err == -ENOENT)
+			snprintf(m, cap,
+				 "cltagent's tag socket %s not found: is cltagent running? "
+				 "(CLT_AGENT_SOCKET names another path)",
+				 p);
+		else if (err == -ECONNREFUSED)
+			snprintf(m, cap,
+				 "cltagent's tag socket %s refuses connections: cltagent is not "
+				 "running (a stale socket file)? start cltagent",
+				 p);
+		else if (err == -EACCES || err == -EPERM)
+			snprintf(m, cap,
+				 "no permission to connect to cltagent's tag socket %s: run as a "
+				 "member of its group (cltagent --tag-group)",
+				 p);
+		else if (err == -EAGAIN)
+			snprintf(m, cap,
+				 "cltagent's tag socket %s is overloaded (its connection backlog is "
+				 "full)",
+				 p);
+		else
+			snprintf(m, cap, "cannot connect to cltagent's tag socket %s: %s", p, what);
+		break;
+	case AGENT_STAGE_EXCHANGE:
+		if (err == -ETIMEDOUT)
+			snprintf(m, cap,
+				 "cltagent (tag socket %s) did not answer within %d ms "
+				 "(CLT_AGENT_TIMEOUT_MS): is it overloaded?",
+				 p, agent_last.timeout_ms);
+		else if (err == -ECONNRESET || err == -EPIPE || err == -ENOTCONN)
+			snprintf(m, cap,
+				 "cltagent (tag socket %s) closed the connection: it restarted, or "
+				 "refused this user (--tag-allow-uid) or connection (--tag-max-conns)",
+				 p);
+		else if (err == -EPROTO)
+			snprintf(m, cap,
+				 "cltagent (tag socket %s) answered with a malformed message: do "
+				 "libclt and cltagent come from the same version?",
+				 p);
+		else
+			snprintf(m, cap, "talking to cltagent (tag socket %s): %s", p, what);
+		break;
+	case AGENT_STAGE_ANSWER:
+		if (err == -EPERM)
+			snprintf(m, cap,
+				 "cltagent (tag socket %s) could not set the IPv6 hop-by-hop option: "
+				 "cltagent itself needs CAP_NET_RAW",
+				 p);
+		else if (err == -EBUSY)
+			snprintf(m, cap,
+				 "cltagent (tag socket %s) rate-limited this connection "
+				 "(cltagent --tag-rate)",
+				 p);
+		else if (err == -EINVAL)
+			snprintf(m, cap,
+				 "cltagent (tag socket %s) refused the request as malformed: do "
+				 "libclt and cltagent come from the same version?",
+				 p);
+		else
+			snprintf(m, cap, "cltagent (tag socket %s) could not tag the socket: %s", p,
+				 what);
+		break;
+	default:
+		return NULL;
+	}
+	return m;
+}
 
 static uint64_t agent_now_ms(void)
 {
@@ -184,7 +294,7 @@ static int agent_send(struct clt_agent_conn *c, const struct clt_tag_req *req, i
 }
 
 /* Wait for the answer to @seq; answers to earlier (timed-out) requests are skipped. */
-static int agent_wait(struct clt_agent_conn *c, uint32_t seq)
+static int agent_wait(struct clt_agent_conn *c, uint32_t seq, enum agent_stage *stage)
 {
 	uint64_t deadline = agent_now_ms() + (uint64_t)c->timeout_ms;
 	struct clt_tag_resp resp;
@@ -221,6 +331,7 @@ static int agent_wait(struct clt_agent_conn *c, uint32_t seq)
 			continue;
 		if (resp.status > 0 || resp.status < -4095)
 			return -EPROTO;
+		*stage = AGENT_STAGE_ANSWER;
 		return resp.status;
 	}
 }
@@ -229,8 +340,9 @@ static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_
 			 const uint8_t *span_id)
 {
 	struct clt_agent_conn *c = ctx->agent;
+	enum agent_stage stage = AGENT_STAGE_CONNECT;
 	struct clt_tag_req req;
-	int err, attempt;
+	int err, attempt, me;
 
 	memset(&req, 0, sizeof(req));
 	req.magic = CLT_TAG_MAGIC;
@@ -241,17 +353,26 @@ static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_
 	if (span_id != NULL)
 		memcpy(req.span_id, span_id, sizeof(req.span_id));
 
+	if (clt_fork_reset_begin(&c->lock_owner, &me)) {
+		/* First request in a forked child: no thread here holds the
+		 * lock, whatever the parent's threads did; agent_ensure() then
+		 * replaces the parent's connection. */
+		pthread_mutex_init(&c->lock, NULL);
+		clt_fork_reset_done(&c->lock_owner, me);
+	}
 	pthread_mutex_lock(&c->lock);
 	for (attempt = 0; attempt < 2; attempt++) {
 		int fresh = c->fd < 0;
 
+		stage = AGENT_STAGE_CONNECT;
 		err = agent_ensure(c);
 		if (err < 0)
 			break;
+		stage = AGENT_STAGE_EXCHANGE;
 		req.seq = ++c->seq;
 		err = agent_send(c, &req, sock);
 		if (err == 0)
-			err = agent_wait(c, req.seq);
+			err = agent_wait(c, req.seq, &stage);
 		if (err == -ETIMEDOUT || err == -EPROTO || err == -ECONNRESET || err == -EPIPE ||
 		    err == -ENOTCONN || err == -EAGAIN || err == -ECONNREFUSED) {
 			/* The connection is in an unknown state: drop it so that a
@@ -264,6 +385,7 @@ static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_
 			continue;
 		break;
 	}
+	agent_note(c, err, stage);
 	pthread_mutex_unlock(&c->lock);
 	if (err == -ETIMEDOUT)
 		atomic_fetch_add(&c->timeouts, 1);
@@ -328,6 +450,7 @@ int clt_agent_setup(struct clt_ctx *ctx, const struct clt_options *opts, int pro
 		agent_disconnect(c);
 		goto fail;
 	}
+	atomic_store(&c->lock_owner, (int)getpid());
 	ctx->agent = c;
 	ctx->ops = &clt_backend_agent_ops;
 	return 0;

@@ -5,9 +5,11 @@
  *
  * Support is detected from the family's operation list (controller
  * CTRL_CMD_GETFAMILY, CTRL_ATTR_OPS), never by trying a command. The
- * context's netlink socket is shared by all threads under genl_lock.
+ * context's netlink socket is shared by all threads under genl_lock; a
+ * forked child opens its own (see genl_after_fork).
  */
 #include <errno.h>
+#include <unistd.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
@@ -172,6 +174,7 @@ int clt_genl_setup(struct clt_ctx *ctx)
 		goto fail;
 	}
 	ctx->genl_lock_init = true;
+	atomic_store(&ctx->genl_owner, (int)getpid());
 	ctx->ops = &clt_backend_genl_ops;
 	return 0;
 fail:
@@ -189,13 +192,50 @@ static uint64_t genl_be64(const uint8_t *p)
 	return v;
 }
 
+/*
+ * First command in a forked child. The socket inherited from the parent is
+ * the parent's too: the same netlink port, one receive queue, so each
+ * process could read the other's acknowledgements (a sequence mismatch at
+ * best, a hang at worst). Open a socket of our own; the family id is the
+ * kernel's and stays valid. The lock may have been held by a thread that
+ * does not exist here: initialise it afresh (no thread of this process can
+ * hold it, all wait in clt_fork_reset_begin).
+ */
+static int genl_after_fork(struct clt_ctx *ctx)
+{
+	struct nl_sock *sk;
+	int err;
+
+	pthread_mutex_init(&ctx->genl_lock, NULL);
+	if (ctx->genl_sock != NULL)
+		nl_socket_free(ctx->genl_sock); /* closes this process's copy only */
+	ctx->genl_sock = NULL;
+	sk = nl_socket_alloc();
+	if (sk == NULL)
+		return -ENOMEM;
+	err = genl_connect(sk);
+	if (err < 0) {
+		nl_socket_free(sk);
+		return genl_errno(err);
+	}
+	ctx->genl_sock = sk;
+	return 0;
+}
+
 /* Send one command and wait for the kernel's acknowledgement. */
 static int genl_command(struct clt_ctx *ctx, uint8_t cmd, int fd, const uint8_t *trace_id,
 			const uint8_t *span_id)
 {
 	struct nl_msg *msg;
-	int err;
+	int err, me;
 
+	if (clt_fork_reset_begin(&ctx->genl_owner, &me)) {
+		err = genl_after_fork(ctx);
+		/* On failure the next command tries again. */
+		clt_fork_reset_done(&ctx->genl_owner, err < 0 ? 0 : me);
+		if (err < 0)
+			return err;
+	}
 	msg = nlmsg_alloc();
 	if (msg == NULL)
 		return -ENOMEM;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,32 @@ int clt_have_cap_net_raw(void)
 	if (syscall(SYS_capget, &hdr, data) != 0)
 		return 0;
 	return (data[CAP_TO_INDEX(CAP_NET_RAW)].effective & CAP_TO_MASK(CAP_NET_RAW)) != 0;
+}
+
+/* Between begin and done, *owner is CLT_FORK_RESETTING. */
+#define CLT_FORK_RESETTING (-1)
+
+int clt_fork_reset_begin(atomic_int *owner, int *me)
+{
+	int cur = atomic_load_explicit(owner, memory_order_acquire);
+
+	*me = (int)getpid();
+	while (cur != *me) {
+		if (cur == CLT_FORK_RESETTING) {
+			sched_yield();
+			cur = atomic_load_explicit(owner, memory_order_acquire);
+			continue;
+		}
+		if (atomic_compare_exchange_weak_explicit(owner, &cur, CLT_FORK_RESETTING,
+							  memory_order_acq_rel, memory_order_acquire))
+			return 1;
+	}
+	return 0;
+}
+
+void clt_fork_reset_done(atomic_int *owner, int me)
+{
+	atomic_store_explicit(owner, me, memory_order_release);
 }
 
 static void clt_set_reason(struct clt_ctx *ctx, const char *a, const char *b)
@@ -402,6 +429,11 @@ CLT_API const char *clt_strerror(int err)
 {
 	const char *s;
 
+	/* The agent backend's failures name the tag socket and what to do;
+	 * only this thread's last one is known in that detail. */
+	s = clt_agent_strerror(err);
+	if (s != NULL)
+		return s;
 	switch (err) {
 	case 0:
 		return "success";

@@ -7,6 +7,7 @@
 #define CLT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +55,7 @@ struct clt_ctx {
 	bool genl_lock_init;
 	struct nl_sock *genl_sock;
 	int genl_family;
+	atomic_int genl_owner; /* pid that opened genl_sock (clt_fork_reset_begin) */
 
 	/* agent (backend_agent.c): the connection to cltagent's tag server */
 	struct clt_agent_conn *agent;
@@ -89,6 +91,22 @@ int clt_check_socket(int fd);
 /* After a failed setsockopt(IPPROTO_IPV6, ...) with @err (negative),
  * turn the kernel's answer into the most useful errno. */
 int clt_classify_sockopt_error(int fd, int err);
+
+/*
+ * Fork safety for the state a backend keeps per process (a socket, a
+ * lock). A forked child must not use its parent's netlink socket (the
+ * kernel would hand either process the other's answers), and a lock held
+ * by one of the parent's other threads at fork() stays locked forever in
+ * the child. @owner holds the pid that set the state up. The first call in
+ * a new process gets 1 and must reset the state, then call
+ * clt_fork_reset_done(); concurrent callers wait for it. Otherwise 0.
+ */
+int clt_fork_reset_begin(atomic_int *owner, int *me);
+void clt_fork_reset_done(atomic_int *owner, int me);
+
+/* agent: a message for @err naming the tag socket, when @err is this
+ * thread's last agent-backend failure; NULL otherwise. */
+const char *clt_agent_strerror(int err);
 
 /* Non-zero when CAP_NET_RAW is in this thread's effective set. */
 int clt_have_cap_net_raw(void);

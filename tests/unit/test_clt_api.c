@@ -10,10 +10,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,6 +32,7 @@ static void clear_env(void)
 	unsetenv("CLT_TRACE_TYPE");
 	unsetenv("CLT_HOPS");
 	unsetenv("CLT_AGENT_SOCKET");
+	unsetenv("CLT_AGENT_TIMEOUT_MS");
 }
 
 static int setup(void **state)
@@ -167,8 +170,63 @@ static void test_names_and_errors(void **state)
 	assert_non_null(strstr(clt_strerror(-EPERM), "CAP_NET_RAW"));
 	assert_non_null(strstr(clt_strerror(-EAFNOSUPPORT), "IPv6"));
 	assert_non_null(strstr(clt_strerror(-EPROTONOSUPPORT), "TCP and UDP"));
+	/* No agent-backend failure in this thread yet: plain wording. */
 	assert_string_equal(clt_strerror(-ENOENT), "No such file or directory");
 	assert_string_equal(clt_strerror(-100000), "unknown error");
+}
+
+/* clt_enable() through the agent backend at @path; @return its error and
+ * the message clt_strerror() gives for it. */
+static int agent_enable_error(const char *path, const char **msg)
+{
+	struct clt_options o;
+	struct clt_ctx *ctx = NULL;
+	int fd, rc;
+
+	memset(&o, 0, sizeof(o));
+	o.backend = CLT_BACKEND_AGENT;
+	o.agent_socket = path;
+	o.ignore_env = 1;
+	assert_int_equal(clt_open(&ctx, &o), 0);
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	errno = 4321;
+	rc = clt_enable(ctx, fd, tid, sid);
+	assert_int_equal(errno, 4321); /* errno survives the failure too */
+	*msg = clt_strerror(rc);
+	print_message("agent at %s: %d: %s\n", path, rc, *msg);
+	close(fd);
+	clt_close(ctx);
+	return rc;
+}
+
+/* With the agent stopped, the one warning a program logs must say what
+ * to do, not "No such file or directory". */
+static void test_agent_messages(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *msg;
+	int lfd;
+
+	assert_int_equal(agent_enable_error("/nonexistent/clt-tag.sock", &msg), -ENOENT);
+	assert_non_null(strstr(msg, "cltagent's tag socket /nonexistent/clt-tag.sock not found"));
+	assert_non_null(strstr(msg, "is cltagent running?"));
+
+	/* A socket file nobody listens on: an agent that died. */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/clt-test-api-%d.sock", (int)getpid());
+	unlink(sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(agent_enable_error(sa.sun_path, &msg), -ECONNREFUSED);
+	assert_non_null(strstr(msg, sa.sun_path));
+	assert_non_null(strstr(msg, "not running"));
+	close(lfd);
+	unlink(sa.sun_path);
+
+	/* The detail is for that error only; others keep the plain wording. */
+	assert_string_equal(clt_strerror(-ENOENT), "No such file or directory");
+	assert_non_null(strstr(clt_strerror(-EPERM), "CAP_NET_RAW"));
 }
 
 static int cap_net_raw_effective(int on)
@@ -295,6 +353,7 @@ int main(void)
 		cmocka_unit_test_setup(test_names_and_errors, setup),
 		cmocka_unit_test_setup(test_auto_selection, setup),
 		cmocka_unit_test_setup(test_socket_checks, setup),
+		cmocka_unit_test_setup(test_agent_messages, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
