@@ -3,10 +3,15 @@
  *
  *   percall sink PORT          drain every connection to 127.0.0.1:PORT
  *                              and [::1]:PORT until killed
- *   percall run PORT ITERS     time ITERS write() calls of each case and
- *                              print "CASE CPU_NS WALL_NS" lines: per
- *                              call, the median block's thread CPU time
- *                              and the fastest block's wall time
+ *   percall run PORT ITERS [CASES]
+ *                              time ITERS write() calls of each case (or
+ *                              of the comma-separated CASES) and print
+ *                              "CASE CPU_NS WALL_NS WALL_MED_NS" lines:
+ *                              per call, the median block's thread CPU
+ *                              time, the fastest block's wall time and
+ *                              the median block's wall time (the figure
+ *                              for the agent backend, whose work runs in
+ *                              another process while the writer waits)
  *
  * bench/run.sh runs "percall run" pinned to one CPU, alternately with and
  * without LD_PRELOAD=libcltshim.so, against a sink pinned to the same CPU
@@ -289,12 +294,29 @@ static int percall_time(const char *name, int fd, const char *buf, size_t len,
 	}
 	percall_sort(cpu_ns, PERCALL_BLOCKS);
 	percall_sort(wall_ns, PERCALL_BLOCKS);
-	printf("%s %.1f %.1f\n", name, cpu_ns[PERCALL_BLOCKS / 2], wall_ns[0]);
+	printf("%s %.1f %.1f %.1f\n", name, cpu_ns[PERCALL_BLOCKS / 2], wall_ns[0],
+	       wall_ns[PERCALL_BLOCKS / 2]);
 	fflush(stdout);
 	return 0;
 }
 
-static int percall_run(unsigned short port, unsigned long iters)
+/* Whether @name is in the comma-separated @cases (NULL: every case). */
+static int percall_wanted(const char *cases, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = cases;
+
+	if (!cases)
+		return 1;
+	while ((p = strstr(p, name)) != NULL) {
+		if ((p == cases || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+static int percall_run(unsigned short port, unsigned long iters, const char *cases)
 {
 	static char ring[PERCALL_RING][128];
 	static size_t ring_len[PERCALL_RING];
@@ -310,38 +332,54 @@ static int percall_run(unsigned short port, unsigned long iters)
 			return 1;
 	}
 
-	fd = mkstemp(tmpl);
-	if (fd < 0) {
-		perror("percall: mkstemp");
-		return 1;
+	fd = -1;
+	if (percall_wanted(cases, "file")) {
+		fd = mkstemp(tmpl);
+		if (fd < 0) {
+			perror("percall: mkstemp");
+			return 1;
+		}
+		unlink(tmpl);
+		if (percall_time("file", fd, body, sizeof(body), NULL, NULL, iters, 1) < 0)
+			goto out;
+		close(fd);
+		fd = -1;
 	}
-	unlink(tmpl);
-	if (percall_time("file", fd, body, sizeof(body), NULL, NULL, iters, 1) < 0)
-		goto out;
-	close(fd);
 
-	fd = percall_connect(AF_INET, port);
-	if (fd < 0 || percall_time("untracked", fd, body, sizeof(body), NULL, NULL, iters, 0) < 0)
-		goto out;
-	close(fd);
+	if (percall_wanted(cases, "untracked")) {
+		fd = percall_connect(AF_INET, port);
+		if (fd < 0 ||
+		    percall_time("untracked", fd, body, sizeof(body), NULL, NULL, iters, 0) < 0)
+			goto out;
+		close(fd);
+		fd = -1;
+	}
 
 	/* One request with a huge body: every later write is body octets. */
-	fd = percall_connect(AF_INET6, port);
-	len = percall_request(req, sizeof(req), 0, "Content-Length: 999999999999\r\n");
-	if (fd < 0 || len == 0 || percall_write(fd, req, len) < 0 ||
-	    percall_time("body", fd, body, sizeof(body), NULL, NULL, iters, 0) < 0)
-		goto out;
-	close(fd);
+	if (percall_wanted(cases, "body")) {
+		fd = percall_connect(AF_INET6, port);
+		len = percall_request(req, sizeof(req), 0, "Content-Length: 999999999999\r\n");
+		if (fd < 0 || len == 0 || percall_write(fd, req, len) < 0 ||
+		    percall_time("body", fd, body, sizeof(body), NULL, NULL, iters, 0) < 0)
+			goto out;
+		close(fd);
+		fd = -1;
+	}
 
-	fd = percall_connect(AF_INET6, port);
-	if (fd < 0 ||
-	    percall_time("same_ctx", fd, ring[0], ring_len[0], NULL, NULL, iters, 0) < 0)
-		goto out;
-	close(fd);
+	if (percall_wanted(cases, "same_ctx")) {
+		fd = percall_connect(AF_INET6, port);
+		if (fd < 0 ||
+		    percall_time("same_ctx", fd, ring[0], ring_len[0], NULL, NULL, iters, 0) < 0)
+			goto out;
+		close(fd);
+		fd = -1;
+	}
 
-	fd = percall_connect(AF_INET6, port);
-	if (fd < 0 || percall_time("new_ctx", fd, NULL, 0, ring, ring_len, iters, 0) < 0)
-		goto out;
+	if (percall_wanted(cases, "new_ctx")) {
+		fd = percall_connect(AF_INET6, port);
+		if (fd < 0 || percall_time("new_ctx", fd, NULL, 0, ring, ring_len, iters, 0) < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	if (rc)
@@ -358,10 +396,10 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "sink") == 0 &&
 	    percall_parse_ulong(argv[2], &port) == 0 && port < 65536)
 		return percall_sink((unsigned short)port);
-	if (argc == 4 && strcmp(argv[1], "run") == 0 &&
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "run") == 0 &&
 	    percall_parse_ulong(argv[2], &port) == 0 && port < 65536 &&
 	    percall_parse_ulong(argv[3], &iters) == 0)
-		return percall_run((unsigned short)port, iters);
-	fprintf(stderr, "usage: percall sink PORT | percall run PORT ITERS\n");
+		return percall_run((unsigned short)port, iters, argc == 5 ? argv[4] : NULL);
+	fprintf(stderr, "usage: percall sink PORT | percall run PORT ITERS [CASES]\n");
 	return 2;
 }

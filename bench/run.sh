@@ -35,7 +35,7 @@ if [ -n "$QUICK" ]; then
 	OFFLINE_REQ=20000 OFFLINE_EV=5 EXPORT_REQ=20000 MEM_REQ=20000 AGENT_ROUNDS=2
 else
 	ROUNDS=8 HTTP_SECS=3 PERCALL_ROUNDS=10 PERCALL_ITERS=100000
-	INGEST_RATES="50000 100000 150000 200000 250000 300000" INGEST_SECS=3
+	INGEST_RATES="50000 100000 150000 200000 250000 300000 350000 400000" INGEST_SECS=3
 	OFFLINE_REQ=100000 OFFLINE_EV=10 EXPORT_REQ=100000 MEM_REQ=100000 AGENT_ROUNDS=3
 fi
 HTTP_CONNS=8
@@ -50,6 +50,8 @@ fi
 
 CPU_A=0 CPU_B=1
 [ "$(nproc)" -lt 2 ] && CPU_B=0
+INGEST_CPUS=$CPU_A,$CPU_B
+[ "$CPU_A" = "$CPU_B" ] && INGEST_CPUS=$CPU_A
 TMP=$(mktemp -d /dev/shm/clt-bench.XXXXXX 2>/dev/null || mktemp -d)
 BG_PIDS=()
 
@@ -109,12 +111,12 @@ order2() { # round a b
 	if [ $(($1 % 2)) -eq 1 ]; then echo "$2 $3"; else echo "$3 $2"; fi
 }
 
-# Four variants rotated by one position per round.
-order4() { # round v1 v2 v3 v4
+# N variants rotated by one position per round.
+order_rot() { # round v1 v2 ...
 	local r=$1
 	shift
 	local v=("$@") i out=""
-	for i in 0 1 2 3; do out="$out ${v[$(((i + r) % 4))]}"; done
+	for i in "${!v[@]}"; do out="$out ${v[$(((i + r) % ${#v[@]}))]}"; done
 	echo "$out"
 }
 
@@ -172,7 +174,7 @@ EOF
 
 	load_note http
 	for r in $(seq 1 "$ROUNDS"); do
-		for v in $(order4 "$r" base shim base_tp shim_tp); do
+		for v in $(order_rot "$r" base shim base_tp shim_same shim_tp); do
 			http_wrk "$ns" "$port" "$v" "$r" "$HTTP_SECS" || return 1
 		done
 	done
@@ -183,7 +185,8 @@ http_wrk() { # ns port variant round seconds
 	local ns=$1 port=$2 v=$3 r=$4 secs=$5 script=$TOP/bench/wrk_plain.lua out line
 	local env=()
 	case $v in shim*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;; esac
-	case $v in *_tp) script=$TOP/bench/wrk_tp.lua ;; esac
+	case $v in *_tp | *_same) script=$TOP/bench/wrk_tp.lua ;; esac
+	case $v in *_same) env+=(BENCH_TP_SAME=1) ;; esac
 	rstat "$TMP/wrk.rstat" ip netns exec "$ns" env "${env[@]}" taskset -c "$CPU_A" wrk -t1 \
 		-c"$HTTP_CONNS" -d"${secs}s" -s "$script" "http://[::1]:$port/" >"$TMP/wrk.out" 2>&1
 	out=$(cat "$TMP/wrk.out")
@@ -215,21 +218,55 @@ bench_percall() {
 	BG_PIDS+=($!)
 	disown
 	topo_wait_port "$ns" "$port" || return 1
+	# The agent backend: a private tag socket, and a rate limit far above
+	# what one writer asks for, so that every context change is served.
+	local tag=$TMP/tag.sock apid variants="base shim"
+	if have_agent; then
+		ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" --source netlink --output /dev/null \
+			--tag-socket "$tag" --tag-rate 1000000 >"$TMP/tagagent.out" 2>&1 &
+		apid=$!
+		BG_PIDS+=("$apid")
+		for _ in $(seq 1 50); do [ -S "$tag" ] && break; sleep 0.1; done
+		if [ -S "$tag" ]; then
+			variants="base shim agent"
+		else
+			echo "bench: the agent's tag socket did not appear: agent backend skipped" >&2
+		fi
+	fi
 	load_note percall
 	for r in $(seq 1 "$PERCALL_ROUNDS"); do
-		for v in $(order2 "$r" base shim); do
-			local env=()
-			[ "$v" = shim ] && env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts)
+		for v in $(order_rot "$r" $variants); do
+			local env=() cases=""
+			case $v in
+			shim) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;;
+			agent)
+				env=(LD_PRELOAD="$SHIM" CLT_BACKEND=agent CLT_AGENT_SOCKET="$tag" CLT_LOG=warn)
+				cases=same_ctx,new_ctx
+				;;
+			esac
 			out=$(ip netns exec "$ns" env "${env[@]}" taskset -c "$CPU_A" \
-				"$TOOLS/percall" run "$port" "$PERCALL_ITERS") ||
-				{ echo "bench: percall ($v) failed: $out" >&2; return 1; }
-			while read -r c cpu wall; do
+				"$TOOLS/percall" run "$port" "$PERCALL_ITERS" $cases 2>"$TMP/percall.err") ||
+				{ echo "bench: percall ($v) failed: $out $(cat "$TMP/percall.err")" >&2; return 1; }
+			# A warning from the shim means a write went untagged (agent
+			# timeout or error): such a round would time the fallback.
+			if [ -s "$TMP/percall.err" ]; then
+				echo "bench: percall ($v) round $r: $(head -3 "$TMP/percall.err")" >&2
+				rec percall_warn all "$v" "$r" 1
+			fi
+			while read -r c cpu wall wmed; do
 				rec percall "$c" "$v" "$r" "$cpu"
 				rec percall_wall "$c" "$v" "$r" "$wall"
+				rec percall_wmed "$c" "$v" "$r" "$wmed"
 			done <<<"$out"
 			echo "bench: percall round $r $v: $(echo $out)"
 		done
 	done
+	if [ -n "${apid:-}" ]; then
+		kill -TERM "$apid" 2>/dev/null
+		wait "$apid" 2>/dev/null
+		note percall.agent_cpu "$CPU_B"
+		note percall.agent_stats "$(grep 'tag requests=' "$TMP/tagagent.out" | tail -1 | sed 's/^cltagent: //')"
+	fi
 	note percall.setup "$PERCALL_ITERS write() calls of about 100 octets per case in 20 blocks (CPU $CPU_A), sink on the same CPU, $PERCALL_ROUNDS rounds"
 }
 
@@ -253,7 +290,12 @@ bench_ingest() {
 		kill -0 "$pid" 2>/dev/null || { echo "bench: agent died:" >&2; cat "$TMP/agent.out" >&2; return 1; }
 		k0=$(ip netns exec "$ns" awk '$1 == "Ip6InReceives" {print $2}' /proc/net/snmp6)
 		c0=$(cpu_ns "$pid")
-		out=$(ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/udpgen" "$port" "$rate" "$INGEST_SECS")
+		# One sending thread per CPU, claiming batches from one schedule:
+		# a single core cannot offer 200,000 events/s (it pays for the
+		# kernel's receive path, IOAM and the netlink event included).
+		rstat "$TMP/gen.rstat" ip netns exec "$ns" "$TOOLS/udpgen" "$port" "$rate" \
+			"$INGEST_SECS" 100 "$INGEST_CPUS" >"$TMP/gen.out"
+		out=$(cat "$TMP/gen.out")
 		sleep 1 # let the agent drain its socket
 		k1=$(ip netns exec "$ns" awk '$1 == "Ip6InReceives" {print $2}' /proc/net/snmp6)
 		c1=$(cpu_ns "$pid")
@@ -270,9 +312,11 @@ bench_ingest() {
 		rec ingest enobufs "$rate" 1 "$(agent_stat "$TMP/agent.out" loss)"
 		rec ingest cpu_ns "$rate" 1 "$((c1 - c0))"
 		rec ingest hwm_kb "$rate" 1 "$hwm"
+		read -r u s _ <"$TMP/gen.rstat"
+		rec ingest gen_cpu_ns "$rate" 1 "$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.0f", (u + s) * 1e9}')"
 		echo "bench: ingest $rate/s: $out; kernel $((k1 - k0)); agent: $(grep 'stats events=' "$TMP/agent.out" | tail -1)"
 	done
-	note ingest.setup "udpgen (CPU $CPU_A) -> [::1] with the hopopts header ($INGEST_SECS s per rate); cltagent --source netlink --output /dev/null (CPU $CPU_B)"
+	note ingest.setup "udpgen, one sending thread on each of CPUs $INGEST_CPUS -> [::1] with the hopopts header, sendmmsg batches of 32 ($INGEST_SECS s per rate); cltagent --source netlink --output /dev/null (CPU $CPU_B)"
 }
 
 # --- 4. offline decode + aggregate + encode from a capture file ----------

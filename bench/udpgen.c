@@ -4,18 +4,28 @@
  * (the hopopts backend's header), in a namespace where lo has IOAM
  * enabled, so that every datagram is one IOAM6_EVENT_TRACE.
  *
- *   udpgen PORT RATE SECONDS [IDS_EVERY]
+ *   udpgen PORT RATE SECONDS [IDS_EVERY [CPUS]]
  *
  * Sends RATE datagrams per second for SECONDS, paced against the clock in
  * batches (sendmmsg), and changes the trace-id every IDS_EVERY datagrams
- * (default 100) so the agent sees many requests. The port is bound by a
- * socket that is never read: datagrams are dropped after IPv6 processed
- * the option, and no ICMP error is generated. Prints one line:
- *   udpgen: sent N errors E seconds S rate R
+ * (default 100) so the agent sees many requests. CPUS (e.g. "0,1") runs
+ * one sending thread pinned to each listed CPU: the threads claim batches
+ * from one shared schedule, so whichever CPU has time sends the next
+ * batch. One core cannot offer much more than 190,000 events/s, because
+ * the sender pays for the kernel's whole receive path on loopback: IOAM
+ * trace fill and the netlink event included.
+ *
+ * The port is bound by a socket that is never read: datagrams are
+ * dropped after IPv6 processed the option, and no ICMP error is
+ * generated. Prints one line:
+ *   udpgen: sent N errors E seconds S rate R threads T
  * Needs CAP_NET_RAW (IPV6_HOPOPTS).
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +38,28 @@
 #include "clt/clt.h"
 #include "clt/ioam.h"
 
-#define UDPGEN_BATCH 16
+#define UDPGEN_BATCH 32
 #define UDPGEN_PAYLOAD 16
+#define UDPGEN_MAX_THREADS 16
+
+struct udpgen_shared {
+	struct sockaddr_in6 dst;
+	unsigned long rate;
+	unsigned long every;
+	uint64_t t0;
+	uint64_t t_end;
+	atomic_ullong claimed; /* datagrams handed out to the threads */
+	atomic_ullong sent;
+	atomic_ullong errors;
+	atomic_ullong seq; /* next IDs */
+	atomic_int failed;
+};
+
+struct udpgen_thread {
+	pthread_t tid;
+	int cpu; /* -1: not pinned */
+	struct udpgen_shared *sh;
+};
 
 static int udpgen_parse(const char *s, unsigned long *out)
 {
@@ -38,6 +68,29 @@ static int udpgen_parse(const char *s, unsigned long *out)
 	errno = 0;
 	*out = strtoul(s, &end, 10);
 	return (errno || end == s || *end || *out == 0) ? -EINVAL : 0;
+}
+
+/* "0,1,3" -> cpus[]; returns the count or -EINVAL. */
+static int udpgen_parse_cpus(const char *s, int *cpus, int cap)
+{
+	int n = 0;
+
+	while (*s) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (errno || end == s || v >= CPU_SETSIZE || n == cap)
+			return -EINVAL;
+		cpus[n++] = (int)v;
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -EINVAL;
+		s = end;
+	}
+	return n ? n : -EINVAL;
 }
 
 static uint64_t udpgen_now_ns(void)
@@ -77,42 +130,62 @@ static int udpgen_set_ids(int fd, uint64_t seq)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Claim up to UDPGEN_BATCH datagrams that are due now; 0 when none is due
+ * yet (after sleeping until the next one is), -1 when the run is over. */
+static int udpgen_claim(struct udpgen_shared *sh)
 {
-	struct sockaddr_in6 dst = {.sin6_family = AF_INET6};
-	struct mmsghdr msgs[UDPGEN_BATCH];
-	struct iovec iov = {0};
-	char payload[UDPGEN_PAYLOAD];
-	unsigned long port, rate, seconds, every = 100;
-	unsigned long long sent = 0, errors = 0, next_ids;
-	uint64_t t0, t_end, now, seq = 0;
-	int rx, tx, rcvbuf = 4096, i;
+	for (;;) {
+		uint64_t now = udpgen_now_ns();
+		unsigned long long due, cur;
+		unsigned int n;
 
-	if (argc < 4 || argc > 5 || udpgen_parse(argv[1], &port) || port > 65535 ||
-	    udpgen_parse(argv[2], &rate) || udpgen_parse(argv[3], &seconds) ||
-	    (argc == 5 && udpgen_parse(argv[4], &every))) {
-		fprintf(stderr, "usage: udpgen PORT RATE SECONDS [IDS_EVERY]\n");
-		return 2;
+		if (now >= sh->t_end || atomic_load(&sh->failed))
+			return -1;
+		due = (unsigned long long)((double)(now - sh->t0) * (double)sh->rate / 1e9);
+		cur = atomic_load(&sh->claimed);
+		if (cur >= due) {
+			/* Sleep until the next batch is due. */
+			uint64_t wake = sh->t0 + (uint64_t)((double)(cur + UDPGEN_BATCH) * 1e9 /
+							    (double)sh->rate);
+			struct timespec ts = {.tv_sec = (time_t)(wake / 1000000000ULL),
+					      .tv_nsec = (long)(wake % 1000000000ULL)};
+
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+			return 0;
+		}
+		n = (due - cur) > UDPGEN_BATCH ? UDPGEN_BATCH : (unsigned int)(due - cur);
+		if (atomic_compare_exchange_weak(&sh->claimed, &cur, cur + n))
+			return (int)n;
 	}
-	/* Short sleeps must stay short for the pacing to be smooth. */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-	dst.sin6_addr = in6addr_loopback;
-	dst.sin6_port = htons((unsigned short)port);
-	rx = socket(AF_INET6, SOCK_DGRAM, 0);
+}
+
+static void *udpgen_thread_main(void *arg)
+{
+	struct udpgen_thread *t = arg;
+	struct udpgen_shared *sh = t->sh;
+	struct mmsghdr msgs[UDPGEN_BATCH];
+	struct iovec iov;
+	char payload[UDPGEN_PAYLOAD];
+	unsigned long long mine = 0, next_ids;
+	int tx, i, n;
+
+	if (t->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(t->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+			fprintf(stderr, "udpgen: cannot pin to CPU %d\n", t->cpu);
+	}
 	tx = socket(AF_INET6, SOCK_DGRAM, 0);
-	if (rx < 0 || tx < 0) {
-		perror("udpgen: socket");
-		return 1;
+	if (tx < 0 || connect(tx, (const struct sockaddr *)&sh->dst, sizeof(sh->dst)) < 0 ||
+	    udpgen_set_ids(tx, atomic_fetch_add(&sh->seq, 1)) < 0) {
+		perror("udpgen: sender socket");
+		atomic_store(&sh->failed, 1);
+		if (tx >= 0)
+			close(tx);
+		return NULL;
 	}
-	setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if (bind(rx, (struct sockaddr *)&dst, sizeof(dst)) < 0 ||
-	    connect(tx, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
-		perror("udpgen: bind/connect");
-		return 1;
-	}
-	if (udpgen_set_ids(tx, seq++) < 0)
-		return 1;
-	next_ids = every;
 	memset(payload, 'u', sizeof(payload));
 	iov.iov_base = payload;
 	iov.iov_len = sizeof(payload);
@@ -121,42 +194,85 @@ int main(int argc, char **argv)
 		msgs[i].msg_hdr.msg_iov = &iov;
 		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
-
-	t0 = udpgen_now_ns();
-	t_end = t0 + (uint64_t)seconds * 1000000000ULL;
-	while ((now = udpgen_now_ns()) < t_end) {
-		unsigned long long due = (unsigned long long)((double)(now - t0) * (double)rate / 1e9);
-		unsigned int n;
+	next_ids = sh->every;
+	while ((n = udpgen_claim(sh)) >= 0) {
 		int r;
 
-		if (sent >= due) {
-			/* Sleep until the next batch is due. */
-			uint64_t wake = t0 + (uint64_t)((double)(sent + UDPGEN_BATCH) * 1e9 / (double)rate);
-			struct timespec ts = {.tv_sec = (time_t)(wake / 1000000000ULL),
-					      .tv_nsec = (long)(wake % 1000000000ULL)};
-
-			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		if (n == 0)
 			continue;
-		}
-		n = (due - sent) > UDPGEN_BATCH ? UDPGEN_BATCH : (unsigned int)(due - sent);
-		if (sent + n > next_ids)
-			n = (unsigned int)(next_ids - sent);
-		r = sendmmsg(tx, msgs, n, 0);
+		r = sendmmsg(tx, msgs, (unsigned int)n, 0);
 		if (r < 0) {
-			errors++;
+			atomic_fetch_add(&sh->errors, 1);
 			continue;
 		}
-		sent += (unsigned long long)r;
-		if (sent >= next_ids) {
-			if (udpgen_set_ids(tx, seq++) < 0)
-				return 1;
-			next_ids += every;
+		mine += (unsigned long long)r;
+		atomic_fetch_add(&sh->sent, (unsigned long long)r);
+		if (mine >= next_ids) {
+			if (udpgen_set_ids(tx, atomic_fetch_add(&sh->seq, 1)) < 0) {
+				atomic_store(&sh->failed, 1);
+				break;
+			}
+			next_ids += sh->every;
 		}
 	}
-	now = udpgen_now_ns();
-	printf("udpgen: sent %llu errors %llu seconds %.3f rate %.0f\n", sent, errors,
-	       (double)(now - t0) / 1e9, (double)sent * 1e9 / (double)(now - t0));
 	close(tx);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static struct udpgen_shared sh;
+	struct udpgen_thread th[UDPGEN_MAX_THREADS];
+	int cpus[UDPGEN_MAX_THREADS] = {-1};
+	unsigned long port, rate, seconds, every = 100;
+	int rx, rcvbuf = 4096, nthreads = 1, i, started = 0;
+	uint64_t now;
+
+	if (argc < 4 || argc > 6 || udpgen_parse(argv[1], &port) || port > 65535 ||
+	    udpgen_parse(argv[2], &rate) || udpgen_parse(argv[3], &seconds) ||
+	    (argc >= 5 && udpgen_parse(argv[4], &every)) ||
+	    (argc == 6 && (nthreads = udpgen_parse_cpus(argv[5], cpus, UDPGEN_MAX_THREADS)) < 0)) {
+		fprintf(stderr, "usage: udpgen PORT RATE SECONDS [IDS_EVERY [CPUS]]\n");
+		return 2;
+	}
+	/* Short sleeps must stay short for the pacing to be smooth. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	sh.dst.sin6_family = AF_INET6;
+	sh.dst.sin6_addr = in6addr_loopback;
+	sh.dst.sin6_port = htons((unsigned short)port);
+	sh.rate = rate;
+	sh.every = every;
+	rx = socket(AF_INET6, SOCK_DGRAM, 0);
+	if (rx < 0) {
+		perror("udpgen: socket");
+		return 1;
+	}
+	setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(rx, (struct sockaddr *)&sh.dst, sizeof(sh.dst)) < 0) {
+		perror("udpgen: bind");
+		return 1;
+	}
+	sh.t0 = udpgen_now_ns();
+	sh.t_end = sh.t0 + (uint64_t)seconds * 1000000000ULL;
+	for (i = 0; i < nthreads; i++) {
+		th[i].cpu = cpus[i];
+		th[i].sh = &sh;
+		if (pthread_create(&th[i].tid, NULL, udpgen_thread_main, &th[i]) != 0) {
+			fprintf(stderr, "udpgen: pthread_create failed\n");
+			atomic_store(&sh.failed, 1);
+			break;
+		}
+		started++;
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(th[i].tid, NULL);
+	now = udpgen_now_ns();
 	close(rx);
+	if (atomic_load(&sh.failed))
+		return 1;
+	printf("udpgen: sent %llu errors %llu seconds %.3f rate %.0f threads %d\n",
+	       (unsigned long long)atomic_load(&sh.sent),
+	       (unsigned long long)atomic_load(&sh.errors), (double)(now - sh.t0) / 1e9,
+	       (double)atomic_load(&sh.sent) * 1e9 / (double)(now - sh.t0), nthreads);
 	return 0;
 }

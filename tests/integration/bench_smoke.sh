@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench_smoke.sh - make bench's machinery works end to end on a reduced
-# set (per-call cost under the shim, offline agent decoding): the runner
+# set (per-call cost under the shim with the hopopts and the agent
+# backends, offline agent decoding): the runner
 # builds its namespace, the tools run, and the report carries a figure
 # and a verdict for every targeted row. Figures are not judged here.
 set -u
@@ -32,6 +33,7 @@ check() { # description pattern
 check "regular-file write ratio with verdict" '^\| write\(\) on regular file, shim .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
 check "untracked-socket write ratio with verdict" '^\| write\(\) on untracked socket .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
 check "new-traceparent row measured" '^\| request, new traceparent \| [0-9]'
+check "context change through the agent backend measured" '^\| context change through the agent backend .*\| [0-9.]+ .*µs vs [0-9.]+ .*µs; [0-9.]+'
 check "offline events/s with verdict" '^\| offline decode .* \| [0-9,]+ .*\| (PASS|\*\*MISS\*\*) \|$'
 check "machine and load recorded" 'CPUs, .*Load average'
 if [ $fail -ne 0 ]; then
