@@ -313,7 +313,7 @@ CLT_API void clt_close(struct clt_ctx *ctx)
 
 int clt_check_socket(int fd)
 {
-	int v = 0;
+	int v = 0, proto;
 	socklen_t len = sizeof(v);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0)
@@ -323,7 +323,12 @@ int clt_check_socket(int fd)
 	len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) != 0)
 		return -errno;
-	if (v != IPPROTO_TCP && v != IPPROTO_UDP)
+	proto = v;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0)
+		return -errno;
+	/* The protocol alone is not enough: a raw socket may name TCP or UDP. */
+	if (!(proto == IPPROTO_TCP && v == SOCK_STREAM) && !(proto == IPPROTO_UDP && v == SOCK_DGRAM))
 		return -EPROTONOSUPPORT;
 	return 0;
 }

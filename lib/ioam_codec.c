@@ -82,6 +82,13 @@ int ioam_hbh_check(const struct ioam_hbh_config *cfg, const char **why)
 		msg = "trace type bit 23 is reserved and must be 0";
 		goto out;
 	}
+	/* RFC 9197 4.4.1: "An IOAM encapsulating node MUST set the value of
+	 * each of these bits to 0"; transit nodes then fill 0xffffffff. */
+	if (cfg->trace_type & IOAM_TT_UNDEFINED) {
+		msg = "trace type bits 12-21 are undefined: a source must leave them 0 "
+		      "(RFC 9197 4.4.1)";
+		goto out;
+	}
 	node_len = ioam_node_data_len(cfg->trace_type);
 	if (node_len == 0) {
 		msg = "trace type selects no node data (node length 0)";

@@ -88,6 +88,8 @@ static void test_env_strict(void **state)
 	expect_env_error("CLT_TRACE_TYPE", "0", "CLT_TRACE_TYPE");
 	expect_env_error("CLT_TRACE_TYPE", "0x800002", "opaque");
 	expect_env_error("CLT_TRACE_TYPE", "0x800001", "reserved");
+	expect_env_error("CLT_TRACE_TYPE", "0xf20800", "undefined"); /* bit 12 */
+	expect_env_error("CLT_TRACE_TYPE", "0x800004", "undefined"); /* bit 21 */
 	expect_env_error("CLT_NAMESPACE", "65536", "CLT_NAMESPACE");
 	expect_env_error("CLT_NAMESPACE", "abc", "CLT_NAMESPACE");
 	expect_env_error("CLT_BACKEND", "bogus", "CLT_BACKEND");
@@ -324,6 +326,20 @@ static void test_socket_checks(void **state)
 		close(fd6);
 	} else {
 		print_message("no ICMPv6 socket allowed: EPROTONOSUPPORT not checked\n");
+	}
+
+	/* A raw socket naming UDP or TCP as its protocol is not a UDP or TCP socket. */
+	fd6 = socket(AF_INET6, SOCK_RAW, IPPROTO_UDP);
+	if (fd6 >= 0) {
+		assert_int_equal(clt_enable(ctx, fd6, tid, sid), -EPROTONOSUPPORT);
+		assert_int_equal(clt_disable(ctx, fd6), -EPROTONOSUPPORT);
+		close(fd6);
+		fd6 = socket(AF_INET6, SOCK_RAW, IPPROTO_TCP);
+		assert_true(fd6 >= 0);
+		assert_int_equal(clt_enable(ctx, fd6, tid, sid), -EPROTONOSUPPORT);
+		close(fd6);
+	} else {
+		print_message("no raw socket allowed: raw UDP/TCP not checked\n");
 	}
 
 	/* IPv6 UDP and TCP qualify; the result then depends on CAP_NET_RAW. */

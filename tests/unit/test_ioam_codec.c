@@ -234,6 +234,12 @@ static void test_hbh_check_limits(void **state)
 	cfg.trace_type = IOAM_TT_HOP_NODE | IOAM_TT_RESERVED;
 	assert_int_equal(ioam_hbh_check(&cfg, &why), -EINVAL);
 	assert_non_null(strstr(why, "reserved"));
+	cfg.trace_type = IOAM_TT_HOP_NODE | IOAM_BIT(12);
+	assert_int_equal(ioam_hbh_check(&cfg, &why), -EINVAL);
+	print_message("bit 12: %s\n", why);
+	assert_non_null(strstr(why, "undefined"));
+	cfg.trace_type = IOAM_TT_HOP_NODE | IOAM_BIT(21);
+	assert_int_equal(ioam_hbh_check(&cfg, &why), -EINVAL);
 	cfg.trace_type = 0x1800000;
 	assert_int_equal(ioam_hbh_check(&cfg, &why), -EINVAL);
 	assert_int_equal(ioam_hbh_size(&cfg), 0);
@@ -251,7 +257,21 @@ static void roundtrip(uint32_t tt, unsigned int hops, unsigned int n_fill)
 	size_t opt_len, data_off;
 	int len;
 
-	len = ioam_hbh_build(buf, sizeof(buf), &cfg, trace_id, span_id);
+	if (tt & IOAM_TT_UNDEFINED) {
+		/* A source may not set bits 12-21 (ioam_hbh_check refuses),
+		 * but transit nodes must cope: build an array of the same size
+		 * with a one-word type, then write the real type and NodeLen. */
+		cfg.trace_type = IOAM_TT_HOP_NODE;
+		cfg.hops = hops * ioam_node_data_len(tt) / 4;
+		len = ioam_hbh_build(buf, sizeof(buf), &cfg, trace_id, span_id);
+		assert_true(len > 0);
+		buf[10] = (uint8_t)(ioam_node_data_len(tt) / 4 << 3);
+		buf[12] = (uint8_t)(tt >> 16);
+		buf[13] = (uint8_t)(tt >> 8);
+		buf[14] = (uint8_t)tt;
+	} else {
+		len = ioam_hbh_build(buf, sizeof(buf), &cfg, trace_id, span_id);
+	}
 	assert_true(len > 0);
 	for (i = 0; i < n_fill; i++)
 		fill_hbh(buf, i + 1);
