@@ -33,6 +33,12 @@ static const char usage_text[] =
 	"      --max-age D          emit a request at this age even if active (default 10s)\n"
 	"      --max-requests N     requests held at most; the least recently active is\n"
 	"                           emitted early when full (default 16384)\n"
+	"      --late-window D      traces of an emitted request (a kept-alive socket keeps\n"
+	"                           its IDs: the close, the next request's first bytes)\n"
+	"                           up to D after its last packet are counted late, not\n"
+	"                           exported as a second request (default 30s, 0 = off)\n"
+	"      --late-max N         emitted requests remembered for that at most, oldest\n"
+	"                           forgotten first (default 65536)\n"
 	"      --span-per-packet    one span per IOAM trace, node data in strings (the\n"
 	"                           original CLT model) instead of request aggregation\n"
 	"      --export-untagged    export traces without CLT IDs as root spans\n"
@@ -97,6 +103,8 @@ enum {
 	OPT_IDLE,
 	OPT_MAX_AGE,
 	OPT_MAX_REQUESTS,
+	OPT_LATE_WINDOW,
+	OPT_LATE_MAX,
 	OPT_SPAN_PER_PACKET,
 	OPT_EXPORT_UNTAGGED,
 	OPT_NODE_NAME,
@@ -126,6 +134,8 @@ static const struct option long_opts[] = {
 	{"idle-timeout", required_argument, NULL, OPT_IDLE},
 	{"max-age", required_argument, NULL, OPT_MAX_AGE},
 	{"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
+	{"late-window", required_argument, NULL, OPT_LATE_WINDOW},
+	{"late-max", required_argument, NULL, OPT_LATE_MAX},
 	{"span-per-packet", no_argument, NULL, OPT_SPAN_PER_PACKET},
 	{"export-untagged", no_argument, NULL, OPT_EXPORT_UNTAGGED},
 	{"node-name", required_argument, NULL, OPT_NODE_NAME},
@@ -442,6 +452,8 @@ static void config_defaults(struct agent_config *cfg)
 	cfg->idle_ms = 500;
 	cfg->max_age_ms = 10000;
 	cfg->max_requests = 16384;
+	cfg->late_window_ms = 30000;
+	cfg->late_max = 65536;
 	cfg->frac_unit_ns = 1000;
 	cfg->shutdown_ms = 5000;
 	cfg->rcvbuf = 8u << 20;
@@ -560,6 +572,14 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv)
 		case OPT_MAX_REQUESTS:
 			if (agent_config_parse_u32(optarg, 1, 1u << 24, &cfg->max_requests) < 0)
 				return bad("--max-requests", optarg);
+			break;
+		case OPT_LATE_WINDOW:
+			if (parse_duration_ms(optarg, &cfg->late_window_ms) < 0)
+				return bad("--late-window", optarg);
+			break;
+		case OPT_LATE_MAX:
+			if (agent_config_parse_u32(optarg, 1, 1u << 24, &cfg->late_max) < 0)
+				return bad("--late-max", optarg);
 			break;
 		case OPT_SPAN_PER_PACKET:
 			cfg->span_per_packet = true;

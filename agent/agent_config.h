@@ -35,6 +35,8 @@ struct agent_config {
 	uint32_t idle_ms;
 	uint32_t max_age_ms;
 	uint32_t max_requests;
+	uint32_t late_window_ms; /**< traces of an emitted request within this are late; 0 = off */
+	uint32_t late_max;     /**< emitted requests remembered */
 	uint32_t frac_unit_ns; /**< 1000 usec, 1 nsec, 0 ptp */
 	struct otlp_node_name *names;
 	size_t n_names;

@@ -1,15 +1,27 @@
 /*
  * agg.c - aggregation of IOAM traces by (trace-id, span-id).
  *
- * A fixed pool of requests, a chained hash table over it (indices, not
+ * A pool of requests, a chained hash table over it (indices, not
  * pointers, to keep records small), and two intrusive lists: one ordered
  * by last activity (idle flush, eviction of the least recently active)
  * and one by creation (maximum age). Everything is O(1) per trace.
+ *
+ * Memory follows the load: the pool and the tables are anonymous mappings
+ * reserved at the bound and never initialised, records are handed out in
+ * order (recycled ones first), and bucket heads are stored as index + 1 so
+ * that an untouched (zero) page already means "empty". A table of 16384
+ * requests reserves 16 MiB but costs only what is in use.
+ *
+ * The "recently emitted" set (late traces) is a ring of fingerprints in
+ * emission order with its own chained hash: the oldest is forgotten when
+ * the ring is full, and a fingerprint older than the window no longer
+ * counts.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "agg.h"
 
@@ -19,19 +31,49 @@ struct agg_list {
 	uint32_t head, tail;
 };
 
+/* One emitted request: a 64-bit fingerprint of its IDs (a collision
+ * between live requests is about n / 2^64 per trace), its last packet. */
+struct agg_late {
+	uint64_t fp;
+	uint64_t last_ns;
+	uint32_t hnext; /* chain, NIL-terminated */
+};
+
 struct agg {
 	struct agg_config cfg;
 	agg_emit_fn emit;
 	void *arg;
 	struct agg_request *pool;
-	uint32_t *buckets;
+	uint32_t *buckets;  /* index + 1, 0 = empty */
 	uint32_t mask;
-	uint32_t free_head; /* free list through hnext */
+	uint32_t free_head; /* recycled records, through hnext */
+	uint32_t unused;    /* records from here on were never used */
 	struct agg_list lru, age;
 	struct agg_stats st;
+	/* Recently emitted requests. */
+	struct agg_late *late;
+	uint32_t *late_buckets; /* index + 1, 0 = empty */
+	uint32_t late_mask;
+	uint32_t late_oldest, late_n;
+	size_t pool_size, buckets_size, late_size, late_buckets_size;
 };
 
-static uint32_t agg_hash(const uint8_t trace_id[16], const uint8_t span_id[8])
+/* Zeroed memory whose pages cost nothing until written. */
+static void *agg_reserve(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void agg_unreserve(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size);
+}
+
+static uint64_t agg_hash64(const uint8_t trace_id[16], const uint8_t span_id[8])
 {
 	uint64_t a, b, c;
 
@@ -42,7 +84,13 @@ static uint32_t agg_hash(const uint8_t trace_id[16], const uint8_t span_id[8])
 	a ^= b * 0x9e3779b97f4a7c15ull ^ c * 0xc2b2ae3d27d4eb4full;
 	a ^= a >> 29;
 	a *= 0xbf58476d1ce4e5b9ull;
-	return (uint32_t)(a >> 32);
+	a ^= a >> 32;
+	return a;
+}
+
+static uint32_t agg_hash(const uint8_t trace_id[16], const uint8_t span_id[8])
+{
+	return (uint32_t)agg_hash64(trace_id, span_id);
 }
 
 /* The two lists use different link fields of the same record. */
@@ -83,12 +131,23 @@ static void list_append(struct agg *agg, struct agg_list *l, uint32_t i, bool lr
 	l->tail = i;
 }
 
+static uint32_t table_size(uint32_t n)
+{
+	uint32_t nb = 1;
+
+	/* Load factor at most 1/2: chains stay short. */
+	while (nb < n * 2u)
+		nb <<= 1;
+	return nb;
+}
+
 struct agg *agg_new(const struct agg_config *cfg, agg_emit_fn emit, void *arg)
 {
 	struct agg *agg;
-	uint32_t nb = 1;
+	uint32_t nb;
 
-	if (!cfg || cfg->max_requests == 0 || cfg->max_requests > (1u << 26) || !emit)
+	if (!cfg || cfg->max_requests == 0 || cfg->max_requests > (1u << 26) ||
+	    cfg->late_max > (1u << 26) || !emit)
 		return NULL;
 	agg = calloc(1, sizeof(*agg));
 	if (!agg)
@@ -96,18 +155,25 @@ struct agg *agg_new(const struct agg_config *cfg, agg_emit_fn emit, void *arg)
 	agg->cfg = *cfg;
 	agg->emit = emit;
 	agg->arg = arg;
-	while (nb < cfg->max_requests * 2u)
-		nb <<= 1;
+	nb = table_size(cfg->max_requests);
 	agg->mask = nb - 1;
-	agg->pool = calloc(cfg->max_requests, sizeof(*agg->pool));
-	agg->buckets = malloc((size_t)nb * sizeof(*agg->buckets));
+	agg->pool_size = (size_t)cfg->max_requests * sizeof(*agg->pool);
+	agg->buckets_size = (size_t)nb * sizeof(*agg->buckets);
+	agg->pool = agg_reserve(agg->pool_size);
+	agg->buckets = agg_reserve(agg->buckets_size);
 	if (!agg->pool || !agg->buckets)
 		goto fail;
-	for (uint32_t i = 0; i < nb; i++)
-		agg->buckets[i] = NIL;
-	for (uint32_t i = 0; i < cfg->max_requests; i++)
-		agg->pool[i].hnext = i + 1 < cfg->max_requests ? i + 1 : NIL;
-	agg->free_head = 0;
+	if (cfg->late_window_ns && cfg->late_max) {
+		nb = table_size(cfg->late_max);
+		agg->late_mask = nb - 1;
+		agg->late_size = (size_t)cfg->late_max * sizeof(*agg->late);
+		agg->late_buckets_size = (size_t)nb * sizeof(*agg->late_buckets);
+		agg->late = agg_reserve(agg->late_size);
+		agg->late_buckets = agg_reserve(agg->late_buckets_size);
+		if (!agg->late || !agg->late_buckets)
+			goto fail;
+	}
+	agg->free_head = NIL;
 	agg->lru.head = agg->lru.tail = NIL;
 	agg->age.head = agg->age.tail = NIL;
 	return agg;
@@ -120,14 +186,16 @@ void agg_free(struct agg *agg)
 {
 	if (!agg)
 		return;
-	free(agg->pool);
-	free(agg->buckets);
+	agg_unreserve(agg->pool, agg->pool_size);
+	agg_unreserve(agg->buckets, agg->buckets_size);
+	agg_unreserve(agg->late, agg->late_size);
+	agg_unreserve(agg->late_buckets, agg->late_buckets_size);
 	free(agg);
 }
 
 static uint32_t agg_find(struct agg *agg, const uint8_t tid[16], const uint8_t sid[8], uint32_t h)
 {
-	for (uint32_t i = agg->buckets[h & agg->mask]; i != NIL; i = agg->pool[i].hnext) {
+	for (uint32_t i = agg->buckets[h & agg->mask] - 1; i != NIL; i = agg->pool[i].hnext) {
 		const struct agg_request *r = &agg->pool[i];
 
 		if (memcmp(r->span_id, sid, 8) == 0 && memcmp(r->trace_id, tid, 16) == 0)
@@ -136,15 +204,86 @@ static uint32_t agg_find(struct agg *agg, const uint8_t tid[16], const uint8_t s
 	return NIL;
 }
 
+/* Unlink @i from the chain starting at *head (stored as index + 1). */
+static void chain_remove(uint32_t *head, uint32_t i, uint32_t next_of_i, uint32_t *(*next)(void *, uint32_t),
+			 void *base)
+{
+	uint32_t j = *head - 1;
+
+	if (j == i) {
+		*head = next_of_i + 1;
+		return;
+	}
+	while (j != NIL) {
+		uint32_t *pn = next(base, j);
+
+		if (*pn == i) {
+			*pn = next_of_i;
+			return;
+		}
+		j = *pn;
+	}
+}
+
+static uint32_t *pool_next(void *base, uint32_t i)
+{
+	return &((struct agg_request *)base)[i].hnext;
+}
+
+static uint32_t *late_next(void *base, uint32_t i)
+{
+	return &((struct agg_late *)base)[i].hnext;
+}
+
+/* Remember an emitted request; the oldest is forgotten when full. */
+static void late_remember(struct agg *agg, const struct agg_request *r)
+{
+	uint64_t fp = agg_hash64(r->trace_id, r->span_id);
+	uint32_t i, *head;
+	struct agg_late *e;
+
+	if (agg->late_n == agg->cfg.late_max) {
+		i = agg->late_oldest;
+		e = &agg->late[i];
+		chain_remove(&agg->late_buckets[e->fp & agg->late_mask], i, e->hnext, late_next,
+			     agg->late);
+		agg->late_oldest = agg->late_oldest + 1 == agg->cfg.late_max ? 0 : agg->late_oldest + 1;
+		agg->late_n--;
+	}
+	i = agg->late_oldest + agg->late_n;
+	if (i >= agg->cfg.late_max)
+		i -= agg->cfg.late_max;
+	e = &agg->late[i];
+	head = &agg->late_buckets[fp & agg->late_mask];
+	e->fp = fp;
+	e->last_ns = r->last_seen_ns;
+	e->hnext = *head - 1;
+	*head = i + 1;
+	agg->late_n++;
+}
+
+/* Whether a trace of (@tid, @sid) seen at @now_ns belongs to a request emitted within the window. */
+static bool late_check(const struct agg *agg, const uint8_t tid[16], const uint8_t sid[8], uint64_t now_ns)
+{
+	uint64_t fp = agg_hash64(tid, sid);
+
+	for (uint32_t i = agg->late_buckets[fp & agg->late_mask] - 1; i != NIL; i = agg->late[i].hnext) {
+		const struct agg_late *e = &agg->late[i];
+
+		/* Newest first: the first match decides. A clock going back counts as within. */
+		if (e->fp == fp)
+			return now_ns < e->last_ns || now_ns - e->last_ns <= agg->cfg.late_window_ns;
+	}
+	return false;
+}
+
 /* Emit request @i and return its record to the free list. */
 static void agg_release(struct agg *agg, uint32_t i, enum agg_reason why)
 {
 	struct agg_request *r = &agg->pool[i];
-	uint32_t *pp = &agg->buckets[agg_hash(r->trace_id, r->span_id) & agg->mask];
 
-	while (*pp != i)
-		pp = &agg->pool[*pp].hnext;
-	*pp = r->hnext;
+	chain_remove(&agg->buckets[agg_hash(r->trace_id, r->span_id) & agg->mask], i, r->hnext, pool_next,
+		     agg->pool);
 	list_unlink(agg, &agg->lru, i, true);
 	list_unlink(agg, &agg->age, i, false);
 	agg->st.emitted++;
@@ -152,6 +291,9 @@ static void agg_release(struct agg *agg, uint32_t i, enum agg_reason why)
 		agg->st.evicted++;
 	agg->st.held--;
 	agg->emit(agg->arg, r, why);
+	/* At its maximum age a request is still active: what follows is a continuation, not late. */
+	if (agg->late && why != AGG_MAX_AGE)
+		late_remember(agg, r);
 	r->hnext = agg->free_head;
 	agg->free_head = i;
 }
@@ -254,7 +396,7 @@ static void agg_merge(struct agg *agg, struct agg_request *r, const struct ioam_
 
 int agg_add(struct agg *agg, const struct ioam_trace *t, uint64_t now_ns)
 {
-	uint32_t h, i;
+	uint32_t h, i, *head;
 	struct agg_request *r;
 
 	if (!t->has_ids)
@@ -269,16 +411,25 @@ int agg_add(struct agg *agg, const struct ioam_trace *t, uint64_t now_ns)
 		agg->st.traces++;
 		return 0;
 	}
-	if (agg->free_head == NIL)
+	if (agg->late && late_check(agg, t->trace_id, t->span_id, now_ns)) {
+		agg->st.late++;
+		return -EALREADY;
+	}
+	if (agg->free_head == NIL && agg->unused == agg->cfg.max_requests)
 		agg_release(agg, agg->lru.head, AGG_EVICTED);
-	i = agg->free_head;
+	if (agg->free_head != NIL) {
+		i = agg->free_head;
+		agg->free_head = agg->pool[i].hnext;
+	} else {
+		i = agg->unused++;
+	}
 	r = &agg->pool[i];
-	agg->free_head = r->hnext;
 	memset(r, 0, offsetof(struct agg_request, hnext));
 	memcpy(r->trace_id, t->trace_id, 16);
 	memcpy(r->span_id, t->span_id, 8);
-	r->hnext = agg->buckets[h & agg->mask];
-	agg->buckets[h & agg->mask] = i;
+	head = &agg->buckets[h & agg->mask];
+	r->hnext = *head - 1;
+	*head = i + 1;
 	r->lru_prev = r->lru_next = r->age_prev = r->age_next = NIL;
 	list_append(agg, &agg->lru, i, true);
 	list_append(agg, &agg->age, i, false);

@@ -7,7 +7,15 @@
  * request to a callback after it has been idle for a while, once it
  * reaches a maximum age, when it is evicted because the table is full, or
  * on an explicit flush. Pure: time is passed in, nothing is allocated
- * after agg_new().
+ * after agg_new(); the tables are reserved there but only the records in
+ * use are ever touched, so memory follows the load, not the bound.
+ *
+ * A request's IDs stay on a kept-alive socket after its answer, so packets
+ * sent later (the FIN and ACKs of the close, the next request's first bytes
+ * before the IDs change) carry a finished request's IDs. The aggregator
+ * remembers the requests it emitted for a while (bounded, oldest
+ * forgotten first) and counts such traces as "late" instead of starting a
+ * second request for them.
  */
 #ifndef CLT_AGENT_AGG_H
 #define CLT_AGENT_AGG_H
@@ -72,6 +80,9 @@ struct agg_config {
 	uint64_t idle_ns;       /**< flush after this long without a packet */
 	uint64_t max_age_ns;    /**< flush at this age even if still active */
 	uint32_t frac_unit_ns;  /**< timestamp fraction unit (see ioam_node_time_ns) */
+	uint64_t late_window_ns; /**< traces of an emitted request this long after its
+				      last packet are late; 0 = off (a new request) */
+	uint32_t late_max;      /**< emitted requests remembered at most (0 = off) */
 };
 
 struct agg_stats {
@@ -80,6 +91,7 @@ struct agg_stats {
 	uint64_t emitted;   /**< requests handed to the callback */
 	uint64_t evicted;   /**< of which emitted early because the table was full */
 	uint64_t held;      /**< requests currently held */
+	uint64_t late;      /**< traces of an already emitted request, not aggregated */
 };
 
 typedef void (*agg_emit_fn)(void *arg, const struct agg_request *req, enum agg_reason why);
@@ -92,7 +104,9 @@ void agg_free(struct agg *agg);
 
 /**
  * Add one decoded trace seen at @now_ns.
- * @return 0, or -ENOENT when the trace has no CLT IDs (not aggregated).
+ * @return 0, -ENOENT when the trace has no CLT IDs, or -EALREADY when it
+ * belongs to a request emitted less than late_window_ns ago (counted as
+ * late); in both cases it is not aggregated.
  */
 int agg_add(struct agg *agg, const struct ioam_trace *trace, uint64_t now_ns);
 

@@ -118,6 +118,7 @@ static void print_stats(struct agent *a, bool final)
 	s.requests = as.requests;
 	s.held = as.held;
 	s.evicted = as.evicted;
+	s.late = as.late;
 	s.spans = es.spans_exported;
 	s.retries = es.retries;
 	s.dropped = es.spans_dropped;
@@ -323,6 +324,8 @@ int main(int argc, char **argv)
 	ac.idle_ns = (uint64_t)a.cfg.idle_ms * 1000000ull;
 	ac.max_age_ns = (uint64_t)a.cfg.max_age_ms * 1000000ull;
 	ac.frac_unit_ns = a.cfg.frac_unit_ns;
+	ac.late_window_ns = (uint64_t)a.cfg.late_window_ms * 1000000ull;
+	ac.late_max = a.cfg.late_max;
 	a.agg = agg_new(&ac, on_request, &a);
 	oc.service_name = a.cfg.service_name;
 	oc.resource = a.cfg.resource;

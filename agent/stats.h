@@ -16,6 +16,7 @@ struct stats_line {
 	uint64_t requests;  /**< requests aggregated */
 	uint64_t held;      /**< requests held now */
 	uint64_t evicted;   /**< requests emitted early because the table was full */
+	uint64_t late;      /**< traces of an already emitted request (not exported again) */
 	uint64_t spans;     /**< spans exported (accepted by the endpoint or written) */
 	uint64_t retries;   /**< export attempts retried */
 	uint64_t dropped;   /**< spans dropped: exporter queue full */

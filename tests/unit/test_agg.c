@@ -1,13 +1,16 @@
 /*
  * test_agg.c - request aggregation: path order and per-hop figures,
- * idle and max-age flushes, eviction, untagged traces, all with an
- * injected clock.
+ * idle and max-age flushes, eviction, untagged traces, late traces of
+ * emitted requests, all with an injected clock; and that the table's
+ * memory follows the requests held, not the bound (VmRSS).
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -237,6 +240,164 @@ static void test_many_requests(void **state)
 	agg_free(agg);
 }
 
+static const struct agg_config late_cfg = {
+	.max_requests = 4,
+	.idle_ns = 100 * MS,
+	.max_age_ns = 1000 * MS,
+	.frac_unit_ns = 1000,
+	.late_window_ns = 30000 * MS,
+	.late_max = 2,
+};
+
+static void test_late_traces(void **state)
+{
+	struct seen s = {0};
+	struct agg *agg = agg_new(&late_cfg, on_emit, &s);
+	struct ioam_trace t;
+	struct agg_stats st;
+
+	assert_non_null(agg);
+	make_trace(&t, 1, 2, 1, 0, 10);
+	assert_int_equal(agg_add(agg, &t, 0), 0);
+	assert_int_equal(agg_expire(agg, 200 * MS), 1);
+	/* The close's FIN, 5 s later, with the same IDs: late, no second request. */
+	assert_int_equal(agg_add(agg, &t, 5000 * MS), -EALREADY);
+	assert_int_equal(agg_add(agg, &t, 30000 * MS), -EALREADY);
+	assert_int_equal(agg_expire(agg, 31000 * MS), 0);
+	assert_int_equal(agg_flush(agg), 0);
+	agg_get_stats(agg, &st);
+	assert_int_equal(st.late, 2);
+	assert_int_equal(st.requests, 1);
+	assert_int_equal(st.traces, 1);
+	assert_int_equal(s.n, 1);
+	/* After the window: the IDs are a new request (reused IDs, a clock far off). */
+	assert_int_equal(agg_add(agg, &t, 30001 * MS), 0);
+	assert_int_equal(agg_flush(agg), 1);
+	assert_int_equal(s.n, 2);
+	/* Other IDs are never late. */
+	make_trace(&t, 9, 2, 1, 0, 10);
+	assert_int_equal(agg_add(agg, &t, 30002 * MS), 0);
+	agg_free(agg);
+}
+
+static void test_late_bounded(void **state)
+{
+	struct seen s = {0};
+	struct agg *agg = agg_new(&late_cfg, on_emit, &s);
+	struct ioam_trace t;
+	struct agg_stats st;
+
+	/* Three requests emitted, two remembered: the oldest is forgotten. */
+	for (uint8_t tag = 1; tag <= 3; tag++) {
+		make_trace(&t, tag, 1, 1, 0, 0);
+		assert_int_equal(agg_add(agg, &t, tag * MS), 0);
+		assert_int_equal(agg_flush(agg), 1);
+	}
+	make_trace(&t, 1, 1, 1, 0, 0);
+	assert_int_equal(agg_add(agg, &t, 10 * MS), 0);
+	make_trace(&t, 2, 1, 1, 0, 0);
+	assert_int_equal(agg_add(agg, &t, 10 * MS), -EALREADY);
+	make_trace(&t, 3, 1, 1, 0, 0);
+	assert_int_equal(agg_add(agg, &t, 10 * MS), -EALREADY);
+	agg_get_stats(agg, &st);
+	assert_int_equal(st.late, 2);
+	/* Churn through the ring: chains stay consistent. */
+	for (unsigned int i = 0; i < 1000; i++) {
+		s.n = 0;
+		make_trace(&t, 4, 1, 1, 0, 0);
+		t.span_id[0] = (uint8_t)i;
+		t.span_id[1] = (uint8_t)(i >> 8);
+		assert_int_equal(agg_add(agg, &t, 20 * MS + i), 0);
+		assert_int_equal(agg_add(agg, &t, 20 * MS + i), 0);
+		agg_flush(agg);
+		assert_int_equal(agg_add(agg, &t, 21 * MS + i), -EALREADY);
+	}
+	agg_get_stats(agg, &st);
+	assert_int_equal(st.late, 1002);
+	agg_free(agg);
+}
+
+static void test_late_not_after_max_age(void **state)
+{
+	struct seen s = {0};
+	struct agg *agg = agg_new(&late_cfg, on_emit, &s);
+	struct agg_config off = late_cfg;
+	struct ioam_trace t;
+
+	/* At its maximum age a request is still active: what follows continues it. */
+	make_trace(&t, 3, 1, 1, 0, 0);
+	agg_add(agg, &t, 0);
+	agg_add(agg, &t, 990 * MS);
+	assert_int_equal(agg_expire(agg, 1000 * MS), 1);
+	assert_int_equal(s.why[0], AGG_MAX_AGE);
+	assert_int_equal(agg_add(agg, &t, 1010 * MS), 0);
+	agg_free(agg);
+	/* A zero window turns it off. */
+	off.late_window_ns = 0;
+	s.n = 0;
+	agg = agg_new(&off, on_emit, &s);
+	agg_add(agg, &t, 0);
+	agg_flush(agg);
+	assert_int_equal(agg_add(agg, &t, 1 * MS), 0);
+	agg_free(agg);
+}
+
+/* Resident memory of this process, KiB (0 if unknown). */
+static long rss_kib(void)
+{
+	char line[128];
+	long kib = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kib = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kib;
+}
+
+static unsigned int drop_emit_n;
+
+static void drop_emit(void *arg, const struct agg_request *r, enum agg_reason why)
+{
+	drop_emit_n++;
+}
+
+static void test_memory_follows_load(void **state)
+{
+	struct agg_config cfg = late_cfg;
+	struct agg *agg;
+	struct ioam_trace t;
+	long before, idle, loaded;
+
+	/* 2^20 requests of < 1 KiB and as many remembered ones: ~1.1 GiB reserved. */
+	cfg.max_requests = 1u << 20;
+	cfg.late_max = 1u << 20;
+	before = rss_kib();
+	agg = agg_new(&cfg, drop_emit, NULL);
+	assert_non_null(agg);
+	idle = rss_kib();
+	make_trace(&t, 1, 2, 1, 0, 5);
+	for (unsigned int i = 0; i < 2000; i++) {
+		t.trace_id[0] = (uint8_t)i;
+		t.trace_id[1] = (uint8_t)(i >> 8);
+		assert_int_equal(agg_add(agg, &t, i), 0);
+	}
+	loaded = rss_kib();
+	agg_flush(agg);
+	print_message("VmRSS: %ld KiB before, %ld after agg_new(2^20), %ld holding 2000 requests\n",
+		      before, idle, loaded);
+	assert_int_equal(drop_emit_n, 2000);
+	if (before > 0) {
+		assert_true(idle - before < 1024);
+		/* 2000 records of < 1 KiB, plus page and bucket overhead. */
+		assert_true(loaded - before < 2000 + 8192);
+	}
+	agg_free(agg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +408,10 @@ int main(void)
 		cmocka_unit_test(test_untagged_and_truncated),
 		cmocka_unit_test(test_request_size),
 		cmocka_unit_test(test_many_requests),
+		cmocka_unit_test(test_late_traces),
+		cmocka_unit_test(test_late_bounded),
+		cmocka_unit_test(test_late_not_after_max_age),
+		cmocka_unit_test(test_memory_follows_load),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
