@@ -88,9 +88,6 @@ def main():
                     "trace must read client -> app SERVER -> app CLIENT -> network span")
     ap.add_argument("--nodes", default="2,3", help="IOAM node ids each network span must show")
     ap.add_argument("--allow-missing", type=int, default=0)
-    ap.add_argument("--allow-dup", type=int, default=0,
-                    help="requests that may have a second network span (known limit: the "
-                    "last request of a connection closed after the agent's idle timeout)")
     ap.add_argument("--min-requests", type=int, default=1)
     ap.add_argument("--path-prefix", default="", help="only origin requests under this path")
     a = ap.parse_args()
@@ -132,15 +129,11 @@ def main():
         c.check(not missing, "every traced request (%d) has a network span under its own parent, "
                 "in its own trace (missing %d%s)" % (len(expected), len(missing),
                                                      ": %s-%s" % missing[0] if missing else ""))
-    if a.allow_dup:
-        c.check(len(dup) <= a.allow_dup, "at most %d requests have a second network span (%d do)"
-                % (a.allow_dup, len(dup)))
-        if dup:
-            print("KNOWN LIMIT: %d request(s) got a second network span: a kept-alive connection "
-                  "closed after the agent's idle timeout sends its FIN with the last request's IDs"
-                  % len(dup))
-    else:
-        c.check(not dup, "no request has more than one network span (%d duplicated)" % len(dup))
+    # Packets sent after a request's answer with its IDs still on the socket
+    # (the close, or the next request's first bytes) must not make a second
+    # network span: the agent counts them as late.
+    c.check(not dup, "no request has more than one network span (%d duplicated%s)"
+            % (len(dup), ": parent %s-%s" % dup[0] if dup else ""))
     c.check(not extra, "no network span without a matching traced request (%d unexpected%s)"
             % (len(extra), ": parent %s-%s" % extra[0] if extra else ""))
     distinct = len(set(by_parent) & expected)
@@ -173,7 +166,7 @@ def main():
         for tp in a.chain:
             trace_id, parent = parse_tp(tp)
             nets = [s for s in network if s["traceId"] == trace_id]
-            ok = len(nets) >= 1  # more than one only as allowed by --allow-dup above
+            ok = len(nets) == 1
             for net in nets:
                 cli = app.get(net["parentSpanId"])
                 srv = app.get(cli["parentSpanId"]) if cli else None

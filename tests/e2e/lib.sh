@@ -130,7 +130,7 @@ e2e_agent_start() {
 	e2e_receiver "$TOPO_S" "$E2E_OTLP_PORT" "$E2E_W/agent.jsonl"
 	# shellcheck disable=SC2086
 	ip netns exec "$TOPO_S" env OTEL_EXPORTER_OTLP_ENDPOINT="http://[::1]:$E2E_OTLP_PORT" \
-		OTEL_SERVICE_NAME=cltagent "$E2E_AGENT" ${E2E_AGENT_ARGS:-} >"$E2E_W/agent.log" 2>&1 &
+		OTEL_SERVICE_NAME=cltagent "$E2E_AGENT" --tag-socket none ${E2E_AGENT_ARGS:-} >"$E2E_W/agent.log" 2>&1 &
 	E2E_AGENT_PID=$!
 	# Ready once it holds the IOAM event group membership; give it a moment.
 	local i

@@ -23,7 +23,7 @@ ag_sink "$S" "$TOPO_S_ADDR" 8081 udp
 ag_agent "$S" "$AG_TMP/agent.log" -e "http://[::1]:4318/v1/traces" --idle-timeout 300ms \
 	--batch-timeout 200ms --node-name 2=router --node-name 3=server
 AGENT1=$AG_PID
-ip netns exec "$S" "$AG_AGENT" --source capture:s0 --output "$CAP" --idle-timeout 300ms \
+ip netns exec "$S" "$AG_AGENT" --tag-socket none --source capture:s0 --output "$CAP" --idle-timeout 300ms \
 	--batch-timeout 200ms 2>"$AG_TMP/capture.log" &
 CAP_PID=$!
 AG_PIDS+=("$CAP_PID")

@@ -43,10 +43,12 @@ ag_receiver() {
 }
 
 # ag_agent NS LOG [cltagent flags...]: start the agent in NS, logging to LOG.
+# No tag socket unless the flags name one: the default path belongs to the
+# host's own agent, not to a test's.
 ag_agent() {
 	local ns=$1 log=$2
 	shift 2
-	ip netns exec "$ns" "$AG_AGENT" "$@" 2>"$log" &
+	ip netns exec "$ns" "$AG_AGENT" --tag-socket none "$@" 2>"$log" &
 	AG_PID=$!
 	AG_PIDS+=("$AG_PID")
 	sleep 0.3
