@@ -52,13 +52,22 @@ static inline bool guard_active(void)
 	return guard_depth != 0;
 }
 
+/*
+ * The guard is also what makes the shim safe against signal handlers: a
+ * handler that interrupts this thread inside the shim (lock held) and
+ * sends on a socket finds the guard set and goes straight to libc instead
+ * of waiting for a lock its own thread holds. The fences keep the compiler
+ * from moving the guard's update past the locked work.
+ */
 static inline void guard_enter(void)
 {
 	guard_depth++;
+	atomic_signal_fence(memory_order_seq_cst);
 }
 
 static inline void guard_exit(void)
 {
+	atomic_signal_fence(memory_order_seq_cst);
 	guard_depth--;
 }
 

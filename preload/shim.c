@@ -16,6 +16,10 @@
  * Tracked state lives in one refcounted object per socket, shared by
  * dup()s, touched only under shim_lock; the lock is never held across a
  * real send, so a blocked writer never blocks close() in another thread.
+ *
+ * Signals: a send from a signal handler that interrupts its own thread
+ * inside the shim (guard set, maybe lock held) passes straight to libc:
+ * not read, not tagged, counted (shim_reentered) and reported at debug.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +72,8 @@ static bool ctx_stale;           /* set in a fork child */
 static bool kernel_off;          /* the backend cannot work in this process */
 static atomic_flag once_tag_fail = ATOMIC_FLAG_INIT;
 static atomic_flag once_alloc_fail = ATOMIC_FLAG_INIT;
+static atomic_ulong shim_reentered; /* sends on tracked sockets made from inside the shim */
+static unsigned long reentered_logged; /* under shim_lock */
 
 static void atfork_prepare(void)
 {
@@ -355,6 +361,18 @@ static void tx_lock(void)
 	pthread_mutex_lock(&shim_lock);
 }
 
+/* Say (at debug) how many sends were made from signal handlers inside the shim. Lock held. */
+static void reentered_report(void)
+{
+	unsigned long n = atomic_load_explicit(&shim_reentered, memory_order_relaxed);
+
+	/* At 1, 2, 4, 8, ...: a count, not a line per send. */
+	if (n == reentered_logged || (reentered_logged > 0 && n < 2 * reentered_logged))
+		return;
+	reentered_logged = n;
+	slog(SLOG_DEBUG, "%lu send(s) from signal handlers interrupting the shim passed untagged", n);
+}
+
 /* After the commit: give up on dead streams, drop the reference, unlock. */
 static void tx_end(struct shim_tx *tx, int fd)
 {
@@ -369,6 +387,7 @@ static void tx_end(struct shim_tx *tx, int fd)
 		}
 	}
 	sock_unref(s);
+	reentered_report();
 	pthread_mutex_unlock(&shim_lock);
 	guard_exit();
 }
@@ -403,6 +422,25 @@ static bool iov_ok(const struct iovec *iov, size_t iovcnt, size_t *total)
 	}
 	*total = t;
 	return true;
+}
+
+/*
+ * The lock-free test every send starts with: true when @fd passes straight
+ * to libc (ignored, or the call comes from inside the shim itself - its
+ * own I/O or a signal handler that interrupted this thread in the shim).
+ */
+static inline bool pass_through(int fd)
+{
+	enum fd_class c = fdstate_class(fd);
+
+	if (c == FD_IGNORED)
+		return true;
+	if (__builtin_expect(guard_active(), 0)) {
+		if (c == FD_TRACKED)
+			atomic_fetch_add_explicit(&shim_reentered, 1, memory_order_relaxed);
+		return true;
+	}
+	return false;
 }
 
 enum op_kind { OP_WRITE, OP_SEND, OP_SENDTO, OP_WRITEV, OP_SENDMSG };
@@ -461,7 +499,7 @@ static ssize_t op_buf(struct op *o)
 	struct iovec iov;
 
 	shim_ensure();
-	if (fdstate_class(o->fd) == FD_IGNORED || guard_active())
+	if (pass_through(o->fd))
 		return op_real(o);
 	iov.iov_base = (void *)o->buf;
 	iov.iov_len = o->len;
@@ -496,7 +534,7 @@ ssize_t shim_writev(int fd, const struct iovec *iov, int iovcnt)
 	struct op o = { .kind = OP_WRITEV, .fd = fd, .iov = iov, .iovcnt = iovcnt };
 
 	shim_ensure();
-	if (fdstate_class(fd) == FD_IGNORED || guard_active() || iovcnt < 0)
+	if (pass_through(fd) || iovcnt < 0)
 		return op_real(&o);
 	return op_tracked(&o, iov, (size_t)iovcnt);
 }
@@ -506,7 +544,7 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
 	struct op o = { .kind = OP_SENDMSG, .fd = fd, .msg = msg, .flags = flags };
 
 	shim_ensure();
-	if (fdstate_class(fd) == FD_IGNORED || guard_active() || !msg)
+	if (pass_through(fd) || !msg)
 		return op_real(&o);
 	return op_tracked(&o, msg->msg_iov, msg->msg_iovlen);
 }
@@ -519,7 +557,7 @@ int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	int rc, saved;
 
 	shim_ensure();
-	if (fdstate_class(fd) == FD_IGNORED || guard_active() || !vec)
+	if (pass_through(fd) || !vec)
 		return real.sendmmsg(fd, vec, vlen, flags);
 	for (i = 0; i < n; i++)
 		if (!iov_ok(vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen, &total))
@@ -570,7 +608,7 @@ pass:
 ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
 	shim_ensure();
-	if (fdstate_class(out_fd) == FD_IGNORED || guard_active())
+	if (pass_through(out_fd))
 		return real.sendfile(out_fd, in_fd, offset, count);
 	return sendfile_tracked(out_fd, in_fd, offset, count, false);
 }
@@ -578,7 +616,7 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 {
 	shim_ensure();
-	if (fdstate_class(out_fd) == FD_IGNORED || guard_active())
+	if (pass_through(out_fd))
 		return real.sendfile64(out_fd, in_fd, offset, count);
 	return sendfile_tracked(out_fd, in_fd, offset, count, true);
 }
