@@ -23,10 +23,14 @@
 #define IPV6_HDR_LEN 40
 #define NEXTHDR_HOP_ 0
 #define SNAPLEN 1024
+/* Offline reads: libpcap reads a file through stdio, 4 KiB per read(2) by
+ * default; one 1 MiB buffer cuts the system calls 256-fold. */
+#define OFFLINE_BUF (1u << 20)
 
 struct pcap_source {
 	struct source base;
 	pcap_t *p;
+	char *filebuf; /* the stdio buffer of an offline file, freed after pcap_close() */
 	int dlt;
 	bool live;
 	source_cb cb;
@@ -165,7 +169,8 @@ static void pc_close(struct source *src)
 	struct pcap_source *ps = (struct pcap_source *)src;
 
 	if (ps->p)
-		pcap_close(ps->p);
+		pcap_close(ps->p); /* also closes the FILE */
+	free(ps->filebuf);
 	free(ps);
 }
 
@@ -202,6 +207,30 @@ static int open_live(struct pcap_source *ps, const char *iface, char *err)
 	return 0;
 }
 
+/* A capture file ("-": standard input) read through a large stdio buffer. */
+static int open_file(struct pcap_source *ps, const char *path, char *err)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe");
+
+	if (!f) {
+		snprintf(err, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
+		return -errno;
+	}
+	ps->filebuf = malloc(OFFLINE_BUF);
+	/* Without the buffer, stdio's default one still works. */
+	if (ps->filebuf && setvbuf(f, ps->filebuf, _IOFBF, OFFLINE_BUF) != 0) {
+		free(ps->filebuf);
+		ps->filebuf = NULL;
+	}
+	ps->p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, err);
+	if (!ps->p) {
+		if (f != stdin)
+			fclose(f);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int source_pcap_open(struct source **out, const char *what, bool live,
 		     const struct source_options *opt)
 {
@@ -218,9 +247,7 @@ int source_pcap_open(struct source **out, const char *what, bool live,
 	if (live) {
 		rc = open_live(ps, what, err);
 	} else {
-		ps->p = pcap_open_offline_with_tstamp_precision(what, PCAP_TSTAMP_PRECISION_NANO, err);
-		if (!ps->p)
-			rc = -ENOENT;
+		rc = open_file(ps, what, err);
 	}
 	if (rc < 0) {
 		fprintf(stderr, "cltagent: %s %s: %s\n", live ? "capture" : "pcap", what, err);
