@@ -135,6 +135,21 @@ class Report:
                 spread(list(cpu[v].values()), f_3),
                 "baseline" if rel[v] is None else spread(c_rel, f_3)))
         errs = sum(sum(self.get("http", "errors", v).values()) for v in rps)
+
+        def diff_us(a, b):  # per round: client CPU µs per request, a - b
+            return [cpu[a][r] - cpu[b][r] for r in cpu[a] if r in cpu[b]]
+
+        f_2 = lambda x: "%.2f" % x
+        if cpu["shim_same"] and cpu["shim_tp"]:
+            rows_note = ("\n\nIn wrk's CPU time per request: the shim without a traceparent "
+                         "adds %s µs; with the same traceparent on every request %s µs (IOAM "
+                         "on every request packet, plus the shim's header parsing); a new "
+                         "traceparent adds %s µs more (the tagging call)." % (
+                             spread(diff_us("shim", "base"), f_2),
+                             spread(diff_us("shim_same", "base_tp"), f_2),
+                             spread(diff_us("shim_tp", "shim_same"), f_2)))
+        else:
+            rows_note = ""
         text = ("**1. HTTP client overhead** — %s. The traceparent variants are compared with "
                 "a baseline that builds the same per-request header in wrk's Lua without the "
                 "shim (shim with new traceparents ÷ static no-shim baseline: %s). "
@@ -146,7 +161,7 @@ class Report:
                 "IOAM-tagged packets seen in the probe before the rounds: %s. wrk errors: %d.\n\n"
                 % (self.meta.get("http.setup", ""), spread(r_tp_static, f_3),
                    self.meta.get("http.tagged_packets_seen", "?"), errs))
-        self.details.append(text + "\n".join(rows))
+        self.details.append(text + "\n".join(rows) + rows_note)
 
     def percall(self):
         cases = [("file", "regular file", True), ("untracked", "untracked socket (IPv4 TCP)", True),
