@@ -288,6 +288,19 @@ class Report:
                 "sender pays for the kernel's receive path on loopback, IOAM trace fill and "
                 "netlink event delivery included, which is why one core cannot offer much "
                 "more than 190,000 events/s.")
+        top = str(rates[-1])
+        g_top = self.get("ingest", "gen_cpu_ns", top).get("1")
+        k_top = self.get("ingest", "kernel", top).get("1")
+        a_top = self.get("ingest", "cpu_ns", top).get("1")
+        n_top = self.get("ingest", "agent", top).get("1")
+        if g_top and k_top and a_top and n_top:
+            g_ev, a_ev = g_top / k_top, a_top / n_top
+            ncpu = len(self.meta.get("ingest.cpus", "0,1").split(","))
+            note += (" CPU per event at the highest rate: generator %s ns + agent %s ns, so %d "
+                     "free cores could offer at most about %s ev/s, while the agent alone "
+                     "needs one core for about %s ev/s." % (
+                         f_int(g_ev), f_int(a_ev), ncpu, f_int(ncpu * 1e9 / (g_ev + a_ev)),
+                         f_int(1e9 / a_ev)))
         if not lossy and sent_max < 0.95 * rates[-1]:
             note += (" The agent lost nothing at any rate; the offered rate levelled off at "
                      "%s ev/s, where the two cores (generator threads + agent + the machine's "

@@ -316,6 +316,7 @@ bench_ingest() {
 		rec ingest gen_cpu_ns "$rate" 1 "$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.0f", (u + s) * 1e9}')"
 		echo "bench: ingest $rate/s: $out; kernel $((k1 - k0)); agent: $(grep 'stats events=' "$TMP/agent.out" | tail -1)"
 	done
+	note ingest.cpus "$INGEST_CPUS"
 	note ingest.setup "udpgen, one sending thread on each of CPUs $INGEST_CPUS -> [::1] with the hopopts header, sendmmsg batches of 32 ($INGEST_SECS s per rate); cltagent --source netlink --output /dev/null (CPU $CPU_B)"
 }
 
