@@ -394,12 +394,25 @@ static void agg_merge(struct agg *agg, struct agg_request *r, const struct ioam_
 	r->namespace_id = t->namespace_id;
 }
 
+static bool nonzero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return true;
+	return false;
+}
+
+bool agg_trace_tagged(const struct ioam_trace *t)
+{
+	return t->has_ids && nonzero(t->trace_id, 16) && nonzero(t->span_id, 8);
+}
+
 int agg_add(struct agg *agg, const struct ioam_trace *t, uint64_t now_ns)
 {
 	uint32_t h, i, *head;
 	struct agg_request *r;
 
-	if (!t->has_ids)
+	if (!agg_trace_tagged(t))
 		return -ENOENT;
 	h = agg_hash(t->trace_id, t->span_id);
 	i = agg_find(agg, t->trace_id, t->span_id, h);

@@ -103,8 +103,14 @@ struct agg *agg_new(const struct agg_config *cfg, agg_emit_fn emit, void *arg);
 void agg_free(struct agg *agg);
 
 /**
+ * Whether a trace has usable CLT IDs: present and, as OpenTelemetry
+ * requires, neither the trace-id nor the span-id all zero.
+ */
+bool agg_trace_tagged(const struct ioam_trace *t);
+
+/**
  * Add one decoded trace seen at @now_ns.
- * @return 0, -ENOENT when the trace has no CLT IDs, or -EALREADY when it
+ * @return 0, -ENOENT when the trace has no usable CLT IDs, or -EALREADY when it
  * belongs to a request emitted less than late_window_ns ago (counted as
  * late); in both cases it is not aggregated.
  */

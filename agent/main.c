@@ -84,7 +84,7 @@ static void on_trace(void *arg, const struct ioam_trace *t, uint64_t ts_ns)
 
 	if (ts_ns > a->last_ts_ns)
 		a->last_ts_ns = ts_ns;
-	if (!t->has_ids) {
+	if (!agg_trace_tagged(t)) {
 		a->untagged++;
 		if (!a->cfg.export_untagged)
 			return;
@@ -301,6 +301,7 @@ int main(int argc, char **argv)
 	struct otlp_config oc = {0};
 	struct export_config ec = {0};
 	struct source_options so = {0};
+	char host[256] = "";
 	uint32_t period;
 	int sfd = -1, tfd = -1, rc;
 	int status = 1;
@@ -334,6 +335,10 @@ int main(int argc, char **argv)
 	oc.n_names = a.cfg.n_names;
 	oc.frac_unit_ns = a.cfg.frac_unit_ns;
 	oc.version = CLT_AGENT_VERSION;
+	oc.service_version = CLT_AGENT_VERSION;
+	if (gethostname(host, sizeof(host) - 1) == 0)
+		oc.host_name = host;
+	oc.pid = getpid();
 	a.enc = otlp_new(&oc);
 	if (!a.agg || !a.enc) {
 		fprintf(stderr, "cltagent: out of memory\n");

@@ -69,7 +69,41 @@ static void jb_put(struct jbuf *b, const char *s, size_t n)
 
 #define JB_LIT(b, lit) jb_put((b), (lit), sizeof(lit) - 1)
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
+/* Length of the valid UTF-8 sequence at @s (of @n octets), 0 if invalid
+ * (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string: quotes, backslashes and control characters escaped, and
+ * invalid UTF-8 (names from the environment, a name cut by truncation)
+ * replaced by U+FFFD, since protobuf's JSON mapping rejects it.
+ */
 static void jb_str(struct jbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -80,12 +114,14 @@ static void jb_str(struct jbuf *b, const char *s)
 		return;
 	o = b->p + b->len;
 	*o++ = '"';
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n;) {
 		unsigned char c = (unsigned char)s[i];
+		size_t u;
 
 		if (c == '"' || c == '\\') {
 			*o++ = '\\';
 			*o++ = (char)c;
+			i++;
 		} else if (c < 0x20 || c == 0x7f) {
 			*o++ = '\\';
 			*o++ = 'u';
@@ -93,8 +129,16 @@ static void jb_str(struct jbuf *b, const char *s)
 			*o++ = '0';
 			*o++ = hex[c >> 4];
 			*o++ = hex[c & 15];
+			i++;
+		} else if ((u = utf8_len((const unsigned char *)s + i, n - i)) != 0) {
+			memcpy(o, s + i, u);
+			o += u;
+			i += u;
 		} else {
-			*o++ = (char)c;
+			/* 3 output octets for 1 input octet: within the n * 6 reserved. */
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
 		}
 	}
 	*o++ = '"';
@@ -141,28 +185,55 @@ static void kv_attr_begin(struct jbuf *b, bool *first, const char *key)
 	JB_LIT(b, ",\"value\":{");
 }
 
+static bool resource_has(const struct otlp_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->n_resource; i++)
+		if (strcmp(cfg->resource[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+static void resource_str(struct jbuf *b, bool *first, const char *key, const char *val)
+{
+	kv_attr_begin(b, first, key);
+	JB_LIT(b, "\"stringValue\":");
+	jb_str(b, val);
+	JB_LIT(b, "}}");
+}
+
+/*
+ * The resource is the agent itself: service.name (OTEL_SERVICE_NAME wins
+ * over OTEL_RESOURCE_ATTRIBUTES, as the SDKs do), the attributes given,
+ * then what the agent knows of itself unless given: service.version,
+ * host.name, process.pid. No telemetry.sdk.*: cltagent is not an SDK.
+ */
 static void build_prefix(struct otlp_encoder *enc)
 {
+	const struct otlp_config *cfg = &enc->cfg;
 	struct jbuf *b = &enc->prefix;
 	bool first = true;
 
 	JB_LIT(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
-	kv_attr_begin(b, &first, "service.name");
-	JB_LIT(b, "\"stringValue\":");
-	jb_str(b, enc->cfg.service_name);
-	JB_LIT(b, "}}");
-	for (size_t i = 0; i < enc->cfg.n_resource; i++) {
-		if (strcmp(enc->cfg.resource[i].key, "service.name") == 0)
+	resource_str(b, &first, "service.name", cfg->service_name);
+	for (size_t i = 0; i < cfg->n_resource; i++) {
+		if (strcmp(cfg->resource[i].key, "service.name") == 0)
 			continue;
-		kv_attr_begin(b, &first, enc->cfg.resource[i].key);
-		JB_LIT(b, "\"stringValue\":");
-		jb_str(b, enc->cfg.resource[i].value);
+		resource_str(b, &first, cfg->resource[i].key, cfg->resource[i].value);
+	}
+	if (cfg->service_version && !resource_has(cfg, "service.version"))
+		resource_str(b, &first, "service.version", cfg->service_version);
+	if (cfg->host_name && *cfg->host_name && !resource_has(cfg, "host.name"))
+		resource_str(b, &first, "host.name", cfg->host_name);
+	if (cfg->pid > 0 && !resource_has(cfg, "process.pid")) {
+		kv_attr_begin(b, &first, "process.pid");
+		JB_LIT(b, "\"intValue\":");
+		jb_u64(b, (uint64_t)cfg->pid);
 		JB_LIT(b, "}}");
 	}
 	JB_LIT(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"" OTLP_SCOPE_NAME "\"");
-	if (enc->cfg.version) {
+	if (cfg->version) {
 		JB_LIT(b, ",\"version\":");
-		jb_str(b, enc->cfg.version);
+		jb_str(b, cfg->version);
 	}
 	JB_LIT(b, "},\"spans\":[");
 }
@@ -196,6 +267,14 @@ void otlp_free(struct otlp_encoder *enc)
 size_t otlp_pending(const struct otlp_encoder *enc)
 {
 	return enc->n_spans;
+}
+
+bool otlp_id_valid(const uint8_t *id, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id[i])
+			return true;
+	return false;
 }
 
 void otlp_random_id(uint8_t *out, size_t n)
@@ -270,10 +349,17 @@ static void attr_hex32(struct otlp_encoder *enc, const char *key, uint32_t val)
 	attr_str(enc, key, buf);
 }
 
-/* Open a span up to its attribute list; @parent NULL makes a root span. */
+/*
+ * Open a span up to its attribute list; @parent NULL makes a root span.
+ * @remote: the parent is in another process (the request's own span).
+ */
 static void span_begin(struct otlp_encoder *enc, const uint8_t trace_id[16], const uint8_t span_id[8],
-		       const uint8_t *parent, const char *name, uint64_t start, uint64_t end)
+		       const uint8_t *parent, bool remote, const char *name, uint64_t start, uint64_t end)
 {
+	/* Exported, so recorded: sampled. The trailer does not carry the request's own flags. */
+	uint32_t flags = OTLP_FLAG_SAMPLED;
+	char tmp[16];
+
 	struct jbuf *b = &enc->spans;
 
 	enc->mark = b->len;
@@ -292,6 +378,11 @@ static void span_begin(struct otlp_encoder *enc, const uint8_t trace_id[16], con
 	JB_LIT(b, ",\"name\":");
 	jb_str(b, name);
 	/* kind and status code are enums: integers in OTLP/JSON. */
+	if (parent)
+		flags |= OTLP_FLAG_HAS_IS_REMOTE | (remote ? OTLP_FLAG_IS_REMOTE : 0);
+	/* fixed32: a JSON number. */
+	snprintf(tmp, sizeof(tmp), ",\"flags\":%u", flags);
+	jb_put(b, tmp, strlen(tmp));
 	JB_LIT(b, ",\"kind\":1,\"startTimeUnixNano\":");
 	jb_u64(b, start);
 	JB_LIT(b, ",\"endTimeUnixNano\":");
@@ -404,7 +495,7 @@ int otlp_add_request(struct otlp_encoder *enc, const struct agg_request *r)
 			 otlp_node_label(enc, hop_id(&r->hops[0]), b1, sizeof(b1)),
 			 otlp_node_label(enc, hop_id(&r->hops[r->n_hops - 1]), b2, sizeof(b2)));
 	otlp_random_id(net_id, 8);
-	span_begin(enc, r->trace_id, net_id, r->span_id, name, start, end);
+	span_begin(enc, r->trace_id, net_id, r->span_id, true, name, start, end);
 	attr_str(enc, "network.type", "ipv6");
 	attr_int(enc, "ioam.namespace", r->namespace_id);
 	attr_hex32(enc, "ioam.trace_type", r->trace_type);
@@ -425,7 +516,7 @@ int otlp_add_request(struct otlp_encoder *enc, const struct agg_request *r)
 
 		snprintf(name, sizeof(name), "hop %u: %s", i + 1, label);
 		otlp_random_id(hop_span, 8);
-		span_begin(enc, r->trace_id, hop_span, net_id, name, hs, he);
+		span_begin(enc, r->trace_id, hop_span, net_id, false, name, hs, he);
 		hop_attrs(enc, h, i + 1, label);
 		if (span_end(enc) < 0)
 			return -ENOMEM;
@@ -440,6 +531,8 @@ int otlp_add_trace(struct otlp_encoder *enc, const struct ioam_trace *t, uint64_
 	uint8_t trace_id[16], span_id[8];
 	uint64_t start = UINT64_MAX, end = 0;
 	char key[32], val[256];
+	/* All-zero IDs are invalid in OpenTelemetry: such a trace is untagged. */
+	bool tagged = t->has_ids && otlp_id_valid(t->trace_id, 16) && otlp_id_valid(t->span_id, 8);
 
 	for (unsigned int i = 0; i < t->n_nodes; i++) {
 		uint64_t ts = ioam_node_time_ns(&t->nodes[i], enc->cfg.frac_unit_ns);
@@ -451,17 +544,17 @@ int otlp_add_trace(struct otlp_encoder *enc, const struct ioam_trace *t, uint64_
 	}
 	if (!end)
 		start = end = now_ns;
-	if (t->has_ids)
+	if (tagged)
 		memcpy(trace_id, t->trace_id, 16);
 	else
 		otlp_random_id(trace_id, 16);
 	otlp_random_id(span_id, 8);
-	span_begin(enc, trace_id, span_id, t->has_ids ? t->span_id : NULL, "ioam trace", start, end);
+	span_begin(enc, trace_id, span_id, tagged ? t->span_id : NULL, true, "ioam trace", start, end);
 	attr_str(enc, "network.type", "ipv6");
 	attr_int(enc, "ioam.namespace", t->namespace_id);
 	attr_hex32(enc, "ioam.trace_type", t->trace_type);
 	attr_int(enc, "ioam.hops", t->n_nodes);
-	attr_bool(enc, "ioam.tagged", t->has_ids);
+	attr_bool(enc, "ioam.tagged", tagged);
 	if (t->flags & IOAM_FLAG_OVERFLOW)
 		attr_bool(enc, "ioam.overflow", true);
 	for (unsigned int i = 0; i < t->n_nodes; i++) {

@@ -19,6 +19,11 @@
 #define OTLP_SCOPE_NAME "clt"
 #define OTLP_SPAN_KIND_INTERNAL 1 /* opentelemetry.proto.trace.v1.Span.SpanKind */
 #define OTLP_STATUS_UNSET 0
+/* Span.flags (fixed32, OTLP >= 1.1): W3C trace flags in bits 0-7, then
+ * whether the parent's remoteness is known (bit 8) and it is remote (bit 9). */
+#define OTLP_FLAG_SAMPLED 0x01u
+#define OTLP_FLAG_HAS_IS_REMOTE 0x100u
+#define OTLP_FLAG_IS_REMOTE 0x200u
 
 struct otlp_kv {
 	char *key;
@@ -38,6 +43,11 @@ struct otlp_config {
 	size_t n_names;
 	uint32_t frac_unit_ns;              /**< for per-packet spans (see ioam_node_time_ns) */
 	const char *version;                /**< scope version */
+	/* Resource attributes of the agent itself (OpenTelemetry semantic
+	 * conventions), each unless set in @resource; NULL / 0 = omitted. */
+	const char *service_version;        /**< service.version */
+	const char *host_name;              /**< host.name */
+	int64_t pid;                        /**< process.pid */
 };
 
 struct otlp_encoder;
@@ -67,6 +77,9 @@ char *otlp_finish(struct otlp_encoder *enc, size_t *len, size_t *spans);
 
 /** The readable label of a node: its configured name or "node ID". */
 const char *otlp_node_label(const struct otlp_encoder *enc, uint64_t id, char *buf, size_t cap);
+
+/** Whether @id (@n octets) is valid for OpenTelemetry: not all zero. */
+bool otlp_id_valid(const uint8_t *id, size_t n);
 
 /** A random, non-zero 64-bit span id (getrandom, buffered). */
 void otlp_random_id(uint8_t *out, size_t n);

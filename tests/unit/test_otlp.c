@@ -1,8 +1,8 @@
 /*
  * test_otlp.c - OTLP/JSON encoding checked field by field against the
  * OTLP JSON rules: lowercase hex ids of the right length, 64-bit
- * integers as decimal strings, enums as integers, parent links, resource
- * and scope.
+ * integers as decimal strings, enums as integers, span flags, parent
+ * links, resource (semantic conventions) and scope, valid UTF-8.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,6 +59,14 @@ static json_object *attr(json_object *span, const char *key)
 			return get(kv, "value");
 	}
 	return NULL;
+}
+
+static int span_flags(json_object *span)
+{
+	json_object *v = get(span, "flags");
+
+	assert_true(json_object_is_type(v, json_type_int)); /* fixed32: a number */
+	return json_object_get_int(v);
 }
 
 static const char *attr_int(json_object *span, const char *key)
@@ -177,6 +185,9 @@ static void test_request_spans(void **state)
 	assert_string_equal(str(net, "startTimeUnixNano"), "1700000000000000000");
 	assert_string_equal(str(net, "endTimeUnixNano"), "1700000000250000000");
 	assert_int_equal(json_object_get_int(get(get(net, "status"), "code")), 0);
+	/* Sampled; the parent (the request's span) is in another process. */
+	assert_int_equal(span_flags(net), 0x301);
+	assert_int_equal(span_flags(h1), 0x101);
 	assert_string_equal(str(attr(net, "network.type"), "stringValue"), "ipv6");
 	assert_string_equal(attr_int(net, "ioam.namespace"), "123");
 	assert_string_equal(attr_int(net, "ioam.packets"), "4");
@@ -231,6 +242,7 @@ static void test_untagged_root_span(void **state)
 	assert_true(is_lower_hex(str(s, "traceId"), 32));
 	assert_true(is_lower_hex(str(s, "spanId"), 16));
 	assert_false(json_object_object_get_ex(s, "parentSpanId", &v)); /* a root span */
+	assert_int_equal(span_flags(s), 0x01);
 	assert_string_equal(str(s, "startTimeUnixNano"), "1234567890123456789");
 	assert_string_equal(str(attr(s, "ioam.node.1"), "stringValue"), "id=42 hop_limit=9");
 	assert_non_null(attr(s, "ioam.tagged"));
@@ -261,6 +273,7 @@ static void test_per_packet_tagged(void **state)
 	s = json_object_array_get_idx(spans, 0);
 	assert_string_equal(str(s, "traceId"), "11111111111111111111111111111111");
 	assert_string_equal(str(s, "parentSpanId"), "2222222222222222");
+	assert_int_equal(span_flags(s), 0x301);
 	assert_string_equal(str(s, "startTimeUnixNano"), "10000100000");
 	assert_string_equal(str(s, "endTimeUnixNano"), "10001000000");
 	assert_non_null(attr(s, "ioam.node.2"));
@@ -316,6 +329,104 @@ static void test_escaping(void **state)
 	otlp_free(enc);
 }
 
+/* All-zero IDs are invalid in OpenTelemetry: such a trace becomes an untagged root span. */
+static void test_zero_ids_untagged(void **state)
+{
+	struct otlp_encoder *enc = new_encoder();
+	struct ioam_trace t;
+	json_object *doc, *spans, *s, *v;
+
+	memset(&t, 0, sizeof(t));
+	t.has_ids = true;
+	memset(t.span_id, 0x22, 8); /* trace-id all zero */
+	assert_int_equal(otlp_add_trace(enc, &t, 5), 1);
+	doc = finish(enc, 1, &spans);
+	s = json_object_array_get_idx(spans, 0);
+	assert_true(is_lower_hex(str(s, "traceId"), 32));
+	assert_false(json_object_object_get_ex(s, "parentSpanId", &v));
+	assert_false(json_object_get_boolean(get(attr(s, "ioam.tagged"), "boolValue")));
+	json_object_put(doc);
+	otlp_free(enc);
+}
+
+/* The resource attribute @key's value object, or NULL. */
+static json_object *res_attr(json_object *doc, const char *key)
+{
+	json_object *rs = json_object_array_get_idx(get(doc, "resourceSpans"), 0);
+	json_object *a = get(get(rs, "resource"), "attributes");
+
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *kv = json_object_array_get_idx(a, i);
+
+		if (strcmp(str(kv, "key"), key) == 0)
+			return get(kv, "value");
+	}
+	return NULL;
+}
+
+static json_object *one_batch(const struct otlp_config *cfg)
+{
+	struct otlp_encoder *enc = otlp_new(cfg);
+	struct agg_request r;
+	size_t len, n;
+	char *body;
+	json_object *doc;
+
+	assert_non_null(enc);
+	fill_request(&r);
+	assert_int_equal(otlp_add_request(enc, &r), 3);
+	body = otlp_finish(enc, &len, &n);
+	assert_non_null(body);
+	doc = json_tokener_parse(body);
+	free(body);
+	assert_non_null(doc);
+	otlp_free(enc);
+	return doc;
+}
+
+static void test_resource_conventions(void **state)
+{
+	static const struct otlp_kv given[] = {{(char *)"host.name", (char *)"given-host"},
+					       {(char *)"service.name", (char *)"ignored"}};
+	struct otlp_config cfg = {.service_name = "cltagent", .service_version = "1.2.3",
+				  .host_name = "h1", .pid = 4242};
+	json_object *doc = one_batch(&cfg), *v;
+
+	assert_string_equal(str(res_attr(doc, "service.name"), "stringValue"), "cltagent");
+	assert_string_equal(str(res_attr(doc, "service.version"), "stringValue"), "1.2.3");
+	assert_string_equal(str(res_attr(doc, "host.name"), "stringValue"), "h1");
+	assert_string_equal(str(res_attr(doc, "process.pid"), "intValue"), "4242");
+	assert_null(res_attr(doc, "telemetry.sdk.name")); /* not an SDK */
+	json_object_put(doc);
+	/* Given attributes win over what the agent knows; service.name has its own rule. */
+	cfg.resource = given;
+	cfg.n_resource = 2;
+	cfg.pid = 0;
+	doc = one_batch(&cfg);
+	assert_string_equal(str(res_attr(doc, "host.name"), "stringValue"), "given-host");
+	assert_string_equal(str(res_attr(doc, "service.name"), "stringValue"), "cltagent");
+	assert_null(res_attr(doc, "process.pid"));
+	v = get(get(json_object_array_get_idx(get(doc, "resourceSpans"), 0), "resource"), "attributes");
+	assert_int_equal(json_object_array_length(v), 3); /* one host.name, one service.name */
+	json_object_put(doc);
+}
+
+/* Invalid UTF-8 (a name from the environment, a cut sequence) becomes U+FFFD. */
+static void test_invalid_utf8(void **state)
+{
+	static const struct otlp_node_name bad[] = {{2, (char *)"a\xff\xc3(\xe2\x82\xf0\x9f\x98\x80\xed\xa0\x80z"}};
+	struct otlp_config cfg = {.service_name = "x\xc0\xafy", .names = bad, .n_names = 1};
+	json_object *doc = one_batch(&cfg);
+	json_object *spans = get(json_object_array_get_idx(get(json_object_array_get_idx(
+		get(doc, "resourceSpans"), 0), "scopeSpans"), 0), "spans");
+
+	/* Overlong (c0 af), lone continuation, truncated, surrogate (ed a0 80): replaced; 4-octet emoji kept. */
+	assert_string_equal(str(res_attr(doc, "service.name"), "stringValue"), "x\uFFFD\uFFFDy");
+	assert_string_equal(str(json_object_array_get_idx(spans, 1), "name"),
+			    "hop 1: a\uFFFD\uFFFD(\uFFFD\uFFFD\U0001F600\uFFFD\uFFFD\uFFFDz");
+	json_object_put(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +435,9 @@ int main(void)
 		cmocka_unit_test(test_per_packet_tagged),
 		cmocka_unit_test(test_empty_batch_and_ids),
 		cmocka_unit_test(test_escaping),
+		cmocka_unit_test(test_zero_ids_untagged),
+		cmocka_unit_test(test_resource_conventions),
+		cmocka_unit_test(test_invalid_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
