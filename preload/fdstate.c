@@ -12,6 +12,7 @@
 
 _Atomic uint8_t *fdstate_class_tab;
 unsigned int fdstate_size;
+_Atomic unsigned int fdstate_high;
 static void **fdstate_obj_tab;
 static pthread_once_t fdstate_once = PTHREAD_ONCE_INIT;
 static int fdstate_err;

@@ -1,10 +1,12 @@
 /*
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
- * send path and descriptor lifecycle, each a one-line forward into the
- * shim core (shim.c). Nothing else belongs here.
+ * send path and descriptor lifecycle (creation, duplication and every
+ * way of closing: close, close_range, closefrom, fclose), each a one-line
+ * forward into the shim core (shim.c). Nothing else belongs here.
  */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -106,4 +108,39 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 EXPORT pid_t fork(void)
 {
 	return shim_fork();
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+	return shim_socket(domain, type, protocol);
+}
+
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+	return shim_socketpair(domain, type, protocol, sv);
+}
+
+EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *len)
+{
+	return shim_accept(fd, addr.__sockaddr__, len);
+}
+
+EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len, int flags)
+{
+	return shim_accept4(fd, addr.__sockaddr__, len, flags);
+}
+
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	return shim_close_range(first, last, flags);
+}
+
+EXPORT void closefrom(int lowfd)
+{
+	shim_closefrom(lowfd);
+}
+
+EXPORT int fclose(FILE *fp)
+{
+	return shim_fclose(fp);
 }

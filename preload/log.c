@@ -129,3 +129,11 @@ void slog_fd_gone(int fd)
 	if (fd >= 0 && fd == cur)
 		atomic_compare_exchange_strong(&log_fd, &cur, -1);
 }
+
+void slog_fd_range_gone(unsigned int first, unsigned int last)
+{
+	int cur = atomic_load(&log_fd);
+
+	if (cur >= 0 && (unsigned int)cur >= first && (unsigned int)cur <= last)
+		atomic_compare_exchange_strong(&log_fd, &cur, -1);
+}

@@ -33,4 +33,7 @@ void slog_once(atomic_flag *once, enum slog_level level, const char *fmt, ...)
 /* The application closed or replaced @fd: stop writing to it if it is the log file. */
 void slog_fd_gone(int fd);
 
+/* The same for every descriptor in [@first, @last] (close_range, closefrom). */
+void slog_fd_range_gone(unsigned int first, unsigned int last);
+
 #endif /* CLT_SHIM_LOG_H */

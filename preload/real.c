@@ -22,6 +22,12 @@ static int missing_int(void)
 	return -1;
 }
 
+/* closefrom() returns nothing: without libc's, do what it would (best effort). */
+static void missing_closefrom(int lowfd)
+{
+	(void)lowfd;
+}
+
 static void *bind_one(const char *name)
 {
 	void *p = dlsym(RTLD_NEXT, name);
@@ -49,10 +55,19 @@ static void bind_all(void)
 	BIND(fcntl);
 	BIND(fcntl64);
 	BIND(fork);
+	BIND(socket);
+	BIND(socketpair);
+	BIND(accept);
+	BIND(accept4);
+	BIND(close_range);
+	BIND(closefrom);
+	BIND(fclose);
 #undef BIND
 	/* Older libcs have no fcntl64: the plain one takes the same arguments on LP64. */
 	if (real.fcntl64 == (void *)missing_int)
 		real.fcntl64 = real.fcntl;
+	if (real.closefrom == (void *)missing_int)
+		real.closefrom = missing_closefrom;
 	if (real.sendfile64 == (void *)missing_int)
 		*(void **)&real.sendfile64 = (void *)real.sendfile;
 	atomic_store_explicit(&real_ready, true, memory_order_release);

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 
 #include <clt/clt.h>
 
@@ -50,6 +51,8 @@ enum applied {
 
 struct shim_sock {
 	unsigned int refs; /* descriptors + in-flight sends */
+	dev_t dev;         /* identity of the kernel socket (fstat), to notice a */
+	ino_t ino;         /* descriptor number reused behind the shim's back */
 	uint8_t applied;
 	struct http_ids applied_ids;
 	struct http_tracker http;
@@ -58,6 +61,7 @@ struct shim_sock {
 struct shim_tx {
 	struct shim_sock *sock;
 	uint64_t seq;
+	int err; /* errno of the real call, 0 if it succeeded */
 	struct http_tracker peek;
 };
 
@@ -170,6 +174,29 @@ static struct clt_ctx *ctx_get(void)
 	return shim_ctx;
 }
 
+/* @fd no longer names @s's socket: stop following it; it is looked at again at next use. Lock held. */
+static void sock_detach(struct shim_sock *s, int fd)
+{
+	if (fdstate_obj(fd) != s)
+		return;
+	fdstate_set_obj(fd, NULL);
+	fdstate_set_class(fd, FD_UNKNOWN);
+	s->refs--; /* the descriptor's reference; the caller's keeps @s alive */
+}
+
+/*
+ * Is @fd still the socket @s was created for? Only asked before setting
+ * IDs (a kernel call anyway): IDs meant for a connection inside the domain
+ * must never land on another socket that took over the number through a
+ * close and a creation the shim could not see (libc-internal calls).
+ */
+static bool sock_same(const struct shim_sock *s, int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_ino == s->ino && st.st_dev == s->dev;
+}
+
 /* Make the socket's IDs @want / @ids; a kernel call only on change. Lock and guard held. */
 static void apply_ids(struct shim_sock *s, int fd, bool want, const struct http_ids *ids)
 {
@@ -181,16 +208,29 @@ static void apply_ids(struct shim_sock *s, int fd, bool want, const struct http_
 		return;
 	if (!want && s->applied == APPLIED_NONE)
 		return;
+	ctx = ctx_get();
+	saved = errno;
+	if (want && ctx && !kernel_off && !sock_same(s, fd)) {
+		slog(SLOG_DEBUG, "fd %d: another socket now: looked at again", fd);
+		sock_detach(s, fd);
+		errno = saved;
+		return;
+	}
 	/* Recorded even if the kernel call fails: retrying on every write would cost a syscall each. */
 	s->applied = want ? APPLIED_SET : APPLIED_NONE;
 	if (want)
 		s->applied_ids = *ids;
-	ctx = ctx_get();
-	if (!ctx || kernel_off)
+	if (!ctx || kernel_off) {
+		errno = saved;
 		return;
-	saved = errno;
-	rc = want ? clt_enable(ctx, fd, ids->trace, ids->span) : clt_disable(ctx, fd);
-	if (rc < 0) {
+	}
+	/* The socket was classified as IPv6 TCP when it was tracked: no need to check again. */
+	rc = want ? clt_enable_trusted(ctx, fd, ids->trace, ids->span) : clt_disable(ctx, fd);
+	if (rc == -EBADF || rc == -ENOTSOCK || rc == -EAFNOSUPPORT || rc == -EPROTONOSUPPORT) {
+		/* Not (any more) the IPv6 TCP socket it was: a property of @fd, not of the process. */
+		slog(SLOG_DEBUG, "fd %d: %s: looked at again", fd, clt_strerror(rc));
+		sock_detach(s, fd);
+	} else if (rc < 0) {
 		slog_once(&once_tag_fail, SLOG_WARN, "fd %d: cannot %s IDs: %s (reported once)", fd,
 			  want ? "set" : "clear", clt_strerror(rc));
 		if (rc == -EPERM || rc == -EOPNOTSUPP || rc == -ENOSYS) {
@@ -226,6 +266,7 @@ static void fd_release(int fd)
 static bool fd_track(int fd, enum applied applied)
 {
 	struct shim_sock *s = calloc(1, sizeof(*s));
+	struct stat st;
 
 	fd_release(fd);
 	if (!s) {
@@ -235,6 +276,10 @@ static bool fd_track(int fd, enum applied applied)
 	}
 	s->refs = 1;
 	s->applied = (uint8_t)applied;
+	if (fstat(fd, &st) == 0) {
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
 	http_init(&s->http, shim_cfg.order, shim_cfg.n_order);
 	fdstate_set_obj(fd, s);
 	fdstate_set_class(fd, FD_TRACKED);
@@ -244,7 +289,9 @@ static bool fd_track(int fd, enum applied applied)
 
 static void fd_ignore(int fd)
 {
-	if (fdstate_class(fd) == FD_TRACKED) {
+	enum fd_class c = fdstate_class(fd);
+
+	if (c == FD_TRACKED || c == FD_STALE) {
 		guard_enter();
 		pthread_mutex_lock(&shim_lock);
 		fd_release(fd);
@@ -265,6 +312,30 @@ static bool is_tcp(int fd)
 		return false;
 	l = sizeof(proto);
 	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 && proto == IPPROTO_TCP;
+}
+
+/* @fd no longer names what it named (closed, or now a new socket): class @to. */
+static void fd_reset(int fd, enum fd_class to)
+{
+	enum fd_class c = fdstate_class(fd);
+
+	if (c != FD_TRACKED && c != FD_STALE) {
+		if (c != to)
+			fdstate_set_class(fd, to);
+		return;
+	}
+	if (guard_active()) {
+		/* The shim's own call, or a signal handler inside the shim: the lock may be
+		 * this thread's. Released at the descriptor's next use instead. */
+		fdstate_set_class(fd, FD_STALE);
+		return;
+	}
+	guard_enter();
+	pthread_mutex_lock(&shim_lock);
+	fd_release(fd);
+	fdstate_set_class(fd, to);
+	pthread_mutex_unlock(&shim_lock);
+	guard_exit();
 }
 
 static void track_or_ignore(int fd, const struct in6_addr *peer, enum applied applied)
@@ -326,6 +397,10 @@ static bool tx_begin(struct shim_tx *tx, int fd)
 {
 	enum fd_class c = fdstate_class(fd);
 
+	if (c == FD_STALE) {
+		fd_reset(fd, FD_UNKNOWN);
+		c = FD_UNKNOWN;
+	}
 	if (c == FD_UNKNOWN)
 		c = classify(fd);
 	if (c != FD_TRACKED)
@@ -339,6 +414,7 @@ static bool tx_begin(struct shim_tx *tx, int fd)
 		return false; /* closed meanwhile by another thread */
 	}
 	tx->sock->refs++;
+	tx->err = 0;
 	tx->seq = tx->sock->http.seq;
 	http_copy(&tx->peek, &tx->sock->http);
 	return true;
@@ -378,7 +454,10 @@ static void tx_end(struct shim_tx *tx, int fd)
 {
 	struct shim_sock *s = tx->sock;
 
-	if (http_dead(&s->http)) {
+	if (tx->err == EBADF || tx->err == ENOTSOCK) {
+		/* Closed (or replaced by a non-socket) behind the shim's back. */
+		sock_detach(s, fd);
+	} else if (http_dead(&s->http)) {
 		/* Not HTTP/1.x: clear the IDs and let this descriptor pass straight through. */
 		apply_ids(s, fd, false, NULL);
 		if (fdstate_obj(fd) == s) {
@@ -489,6 +568,7 @@ static ssize_t op_tracked(const struct op *o, const struct iovec *iov, size_t io
 	tx_apply(&tx, o->fd);
 	rc = op_real(o);
 	saved = errno;
+	tx.err = rc < 0 ? saved : 0;
 	tx_commit_iov(&tx, o->fd, iov, iovcnt, rc, total);
 	errno = saved;
 	return rc;
@@ -569,6 +649,7 @@ int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	tx_apply(&tx, fd);
 	rc = real.sendmmsg(fd, vec, vlen, flags);
 	saved = errno;
+	tx.err = rc < 0 ? saved : 0;
 	tx_lock();
 	for (i = 0; rc > 0 && i < (unsigned int)rc && i < n; i++)
 		http_feed_iov(&tx.sock->http, vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen,
@@ -594,6 +675,7 @@ static ssize_t sendfile_tracked(int out_fd, int in_fd, void *offset, size_t coun
 	rc = is64 ? real.sendfile64(out_fd, in_fd, offset, count)
 		  : real.sendfile(out_fd, in_fd, offset, count);
 	saved = errno;
+	tx.err = rc < 0 ? saved : 0;
 	tx_lock();
 	if (rc > 0)
 		http_skip(&tx.sock->http, (uint64_t)rc);
@@ -642,22 +724,6 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	return rc;
 }
 
-/* @fd no longer names what it named. */
-static void fd_forget(int fd)
-{
-	enum fd_class c = fdstate_class(fd);
-
-	if (c == FD_TRACKED && !guard_active()) {
-		guard_enter();
-		pthread_mutex_lock(&shim_lock);
-		fd_release(fd);
-		fdstate_set_class(fd, FD_UNKNOWN);
-		pthread_mutex_unlock(&shim_lock);
-		guard_exit();
-	} else if (c == FD_IGNORED) {
-		fdstate_set_class(fd, FD_UNKNOWN);
-	}
-}
 
 int shim_close(int fd)
 {
@@ -665,7 +731,7 @@ int shim_close(int fd)
 
 	shim_ensure();
 	saved = errno;
-	fd_forget(fd);
+	fd_reset(fd, FD_UNKNOWN);
 	slog_fd_gone(fd);
 	errno = saved;
 	return real.close(fd);
@@ -674,13 +740,17 @@ int shim_close(int fd)
 /* @newfd now names the same open file as @oldfd: share the socket state. */
 static void fd_copy(int oldfd, int newfd)
 {
-	enum fd_class c = fdstate_class(oldfd);
+	enum fd_class c = fdstate_class(oldfd), nc = fdstate_class(newfd);
 	struct shim_sock *s;
 	int saved = errno;
 
 	slog_fd_gone(newfd);
-	if (c != FD_TRACKED && fdstate_class(newfd) != FD_TRACKED) {
-		fdstate_set_class(newfd, c);
+	if (guard_active()) {
+		fd_reset(newfd, FD_UNKNOWN);
+		goto out;
+	}
+	if (c != FD_TRACKED && nc != FD_TRACKED && nc != FD_STALE) {
+		fdstate_set_class(newfd, c == FD_STALE ? FD_UNKNOWN : c);
 		goto out;
 	}
 	guard_enter();
@@ -706,7 +776,7 @@ int shim_dup(int fd)
 
 	shim_ensure();
 	rc = real.dup(fd);
-	if (rc >= 0 && !guard_active())
+	if (rc >= 0)
 		fd_copy(fd, rc);
 	return rc;
 }
@@ -717,7 +787,7 @@ int shim_dup2(int oldfd, int newfd)
 
 	shim_ensure();
 	rc = real.dup2(oldfd, newfd);
-	if (rc >= 0 && oldfd != newfd && !guard_active())
+	if (rc >= 0 && oldfd != newfd)
 		fd_copy(oldfd, rc);
 	return rc;
 }
@@ -728,7 +798,7 @@ int shim_dup3(int oldfd, int newfd, int flags)
 
 	shim_ensure();
 	rc = real.dup3(oldfd, newfd, flags);
-	if (rc >= 0 && !guard_active())
+	if (rc >= 0)
 		fd_copy(oldfd, rc);
 	return rc;
 }
@@ -739,7 +809,7 @@ static int fcntl_common(int fd, int cmd, void *arg, bool is64)
 
 	shim_ensure();
 	rc = is64 ? real.fcntl64(fd, cmd, arg) : real.fcntl(fd, cmd, arg);
-	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !guard_active())
+	if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
 		fd_copy(fd, rc);
 	return rc;
 }
@@ -759,4 +829,144 @@ pid_t shim_fork(void)
 	/* Initialising first registers the atfork handlers that keep the lock consistent. */
 	shim_ensure();
 	return real.fork();
+}
+
+/* A descriptor number that a new socket now holds starts over. */
+static bool is_tcp6(int domain, int type, int protocol)
+{
+	return domain == AF_INET6 && (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM &&
+	       (protocol == 0 || protocol == IPPROTO_TCP);
+}
+
+int shim_socket(int domain, int type, int protocol)
+{
+	int fd, saved;
+
+	shim_ensure();
+	fd = real.socket(domain, type, protocol);
+	if (fd < 0)
+		return fd;
+	saved = errno;
+	/* Anything but IPv6 TCP is settled now: its sends need no look at all. */
+	fd_reset(fd, is_tcp6(domain, type, protocol) ? FD_UNKNOWN : FD_IGNORED);
+	errno = saved;
+	return fd;
+}
+
+int shim_socketpair(int domain, int type, int protocol, int sv[2])
+{
+	int rc, saved;
+
+	shim_ensure();
+	rc = real.socketpair(domain, type, protocol, sv);
+	if (rc < 0 || !sv)
+		return rc;
+	saved = errno;
+	/* Never IPv6 (the kernel has no AF_INET6 pairs): nothing to tag. */
+	fd_reset(sv[0], FD_IGNORED);
+	fd_reset(sv[1], FD_IGNORED);
+	errno = saved;
+	return rc;
+}
+
+static int accepted(int fd)
+{
+	int saved = errno;
+
+	/* Classified at its first send, like any socket the shim did not see connect. */
+	if (fd >= 0)
+		fd_reset(fd, FD_UNKNOWN);
+	errno = saved;
+	return fd;
+}
+
+int shim_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	shim_ensure();
+	return accepted(real.accept(fd, addr, len));
+}
+
+int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	shim_ensure();
+	return accepted(real.accept4(fd, addr, len, flags));
+}
+
+/* Forget every descriptor in [@first, @last]; only the used part of the table is scanned. */
+static void fd_reset_range(unsigned int first, unsigned int last)
+{
+	unsigned int high = atomic_load_explicit(&fdstate_high, memory_order_relaxed), fd;
+	bool inside = guard_active(), locked = false;
+
+	slog_fd_range_gone(first, last);
+	if (high == 0)
+		return;
+	if (last > high - 1)
+		last = high - 1;
+	for (fd = first; fd <= last; fd++) {
+		enum fd_class c = fdstate_class((int)fd);
+
+		if (c == FD_UNKNOWN)
+			continue;
+		if (c == FD_IGNORED) {
+			fdstate_set_class((int)fd, FD_UNKNOWN);
+			continue;
+		}
+		if (inside) {
+			fdstate_set_class((int)fd, FD_STALE);
+			continue;
+		}
+		if (!locked) {
+			guard_enter();
+			pthread_mutex_lock(&shim_lock);
+			locked = true;
+		}
+		fd_release((int)fd);
+		fdstate_set_class((int)fd, FD_UNKNOWN);
+	}
+	if (locked) {
+		pthread_mutex_unlock(&shim_lock);
+		guard_exit();
+	}
+}
+
+int shim_close_range(unsigned int first, unsigned int last, int flags)
+{
+	int saved;
+
+	shim_ensure();
+	saved = errno;
+	/* Before the real call, as close(): a number closed is free for another thread at once. */
+	if (first <= last && !(flags & CLOSE_RANGE_CLOEXEC))
+		fd_reset_range(first, last);
+	errno = saved;
+	return real.close_range(first, last, flags);
+}
+
+void shim_closefrom(int lowfd)
+{
+	int saved;
+
+	shim_ensure();
+	saved = errno;
+	if (lowfd >= 0)
+		fd_reset_range((unsigned int)lowfd, UINT_MAX);
+	errno = saved;
+	real.closefrom(lowfd);
+}
+
+int shim_fclose(FILE *fp)
+{
+	int fd, saved;
+
+	shim_ensure();
+	saved = errno;
+	/* stdio closes its descriptor with libc's internal close, which the shim never sees. */
+	fd = fp ? fileno(fp) : -1;
+	if (fd >= 0) {
+		fd_reset(fd, FD_UNKNOWN);
+		slog_fd_gone(fd);
+	}
+	errno = saved;
+	return real.fclose(fp);
 }

@@ -6,6 +6,7 @@
 #ifndef CLT_SHIM_SHIM_H
 #define CLT_SHIM_SHIM_H
 
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -28,5 +29,12 @@ int shim_dup3(int oldfd, int newfd, int flags);
 int shim_fcntl(int fd, int cmd, void *arg);
 int shim_fcntl64(int fd, int cmd, void *arg);
 pid_t shim_fork(void);
+int shim_socket(int domain, int type, int protocol);
+int shim_socketpair(int domain, int type, int protocol, int sv[2]);
+int shim_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int shim_close_range(unsigned int first, unsigned int last, int flags);
+void shim_closefrom(int lowfd);
+int shim_fclose(FILE *fp);
 
 #endif /* CLT_SHIM_SHIM_H */
