@@ -262,29 +262,47 @@ static void trim(const char **b, const char **e)
 		(*e)--;
 }
 
+/* Entries kept per list (resource attributes, headers): the environment is
+ * not trusted to be small, and each entry is compared with the others. */
+#define KV_MAX 128
+#define KV_MAX_LEN 4096
+
 static int kv_push(struct otlp_kv **list, size_t *n, char *k, char *v)
 {
-	struct otlp_kv *nl = realloc(*list, (*n + 1) * sizeof(**list));
+	struct otlp_kv *nl;
 
+	if (strlen(k) > KV_MAX_LEN || strlen(v) > KV_MAX_LEN) {
+		fprintf(stderr, "cltagent: ignoring '%.32s': longer than %d octets\n", k, KV_MAX_LEN);
+		goto skip;
+	}
+	/* A later entry with the same key replaces the earlier one. */
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp((*list)[i].key, k) == 0) {
+			free((*list)[i].value);
+			free(k);
+			(*list)[i].value = v;
+			return 0;
+		}
+	}
+	if (*n >= KV_MAX) {
+		fprintf(stderr, "cltagent: ignoring '%.32s': more than %d entries\n", k, KV_MAX);
+		goto skip;
+	}
+	nl = realloc(*list, (*n + 1) * sizeof(**list));
 	if (!nl) {
 		free(k);
 		free(v);
 		return -ENOMEM;
 	}
 	*list = nl;
-	/* A later entry with the same key replaces the earlier one. */
-	for (size_t i = 0; i < *n; i++) {
-		if (strcmp(nl[i].key, k) == 0) {
-			free(nl[i].value);
-			free(k);
-			nl[i].value = v;
-			return 0;
-		}
-	}
 	nl[*n].key = k;
 	nl[*n].value = v;
 	(*n)++;
 	return 1;
+skip:
+	free(k);
+	free(v);
+	return 0;
 }
 
 int agent_config_parse_kvlist(const char *s, struct otlp_kv **list, size_t *n)
@@ -380,6 +398,12 @@ static int load_node_names(struct agent_config *cfg, const char *path)
 
 		lineno++;
 		e = b + strlen(b);
+		/* A line longer than the buffer would be read as several: refuse it. */
+		if (e > b && e[-1] != '\n' && !feof(f)) {
+			fprintf(stderr, "cltagent: %s:%u: line too long\n", path, lineno);
+			rc = -EINVAL;
+			break;
+		}
 		while (e > b && isspace((unsigned char)e[-1]))
 			*--e = '\0';
 		while (isspace((unsigned char)*b))

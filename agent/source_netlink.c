@@ -47,6 +47,7 @@ struct nl_source {
 	int family;
 	struct mmsghdr msgs[NL_BATCH];
 	struct iovec iov[NL_BATCH];
+	struct sockaddr_nl from[NL_BATCH];
 	uint8_t buf[NL_BATCH][NL_BUF_SIZE];
 };
 
@@ -121,6 +122,8 @@ static int nlsrc_next(struct source *src, source_cb cb, void *arg, unsigned int 
 			memset(&ns->msgs[i].msg_hdr, 0, sizeof(ns->msgs[i].msg_hdr));
 			ns->msgs[i].msg_hdr.msg_iov = &ns->iov[i];
 			ns->msgs[i].msg_hdr.msg_iovlen = 1;
+			ns->msgs[i].msg_hdr.msg_name = &ns->from[i];
+			ns->msgs[i].msg_hdr.msg_namelen = sizeof(ns->from[i]);
 		}
 		got = recvmmsg(ns->fd, ns->msgs, want, MSG_DONTWAIT, NULL);
 		if (got < 0) {
@@ -140,7 +143,11 @@ static int nlsrc_next(struct source *src, source_cb cb, void *arg, unsigned int 
 			struct nlmsghdr *nlh = (struct nlmsghdr *)ns->buf[i];
 			int rem = (int)ns->msgs[i].msg_len;
 
-			if (ns->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			/* Events come from the kernel (port 0); a datagram from a process
+			 * (a privileged one could send to our port) is not an event. */
+			if ((ns->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+			    ns->msgs[i].msg_hdr.msg_namelen < sizeof(struct sockaddr_nl) ||
+			    ns->from[i].nl_family != AF_NETLINK || ns->from[i].nl_pid != 0) {
 				src->st.events++;
 				src->st.malformed++;
 				continue;

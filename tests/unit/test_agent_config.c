@@ -1,6 +1,7 @@
 /*
  * test_agent_config.c - cltagent configuration: OTEL_* environment,
- * flags overriding it, percent-decoding, durations and bad values.
+ * flags overriding it, percent-decoding, durations and bad values,
+ * bounds on what the environment and files may hold.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -182,7 +183,7 @@ static void test_flags(void **state)
 			      "--node-name", "3=aramis", "--node-name", "2=router",
 			      "--stats-interval", "10", "--shutdown-timeout", "1s", "--gzip",
 			      "--batch-size", "7", "--queue-size", "3", "--retry-max-time", "5s",
-			      NULL),
+			      "--late-window", "2s", "--late-max", "100", NULL),
 			 CONFIG_RUN);
 	assert_string_equal(c.source, "pcap:x.pcap");
 	assert_int_equal(c.layout, IOAM_LAYOUT_PATCHED);
@@ -202,6 +203,12 @@ static void test_flags(void **state)
 	assert_int_equal(c.batch_size, 7);
 	assert_int_equal(c.queue_size, 3);
 	assert_int_equal(c.retry_max_ms, 5000);
+	assert_int_equal(c.late_window_ms, 2000);
+	assert_int_equal(c.late_max, 100);
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "--late-window", "0", NULL), CONFIG_RUN);
+	assert_int_equal(c.late_window_ms, 0);
+	assert_int_equal(c.late_max, 65536);
 	agent_config_free(&c);
 }
 
@@ -213,6 +220,7 @@ static void test_bad_values(void **state)
 		{"--max-requests", "0"}, {"--max-requests", "99999999999"},
 		{"--node-name", "x=y"}, {"--node-name", "3="}, {"--node-name", "=a"},
 		{"--header", "novalue"}, {"--batch-size", "1e3"}, {"--timeout", ""},
+		{"--late-window", "x"}, {"--late-max", "0"}, {"--late-max", "99999999999"},
 	};
 	struct agent_config c;
 	FILE *saved = stderr;
@@ -250,6 +258,54 @@ static void test_node_names_file(void **state)
 	unlink(path);
 }
 
+/* A line longer than the reader's buffer is refused, not read as several lines. */
+static void test_node_names_long_line(void **state)
+{
+	char path[] = "/tmp/clt-names-XXXXXX";
+	int fd = mkstemp(path);
+	struct agent_config c;
+	FILE *f, *saved = stderr;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("2=a", f);
+	for (int i = 0; i < 300; i++)
+		fputc('x', f);
+	fputs("5=injected\n3=b\n", f);
+	fclose(f);
+	stderr = fopen("/dev/null", "w");
+	assert_int_equal(load(&c, "--node-names", path, NULL), -EINVAL);
+	fclose(stderr);
+	stderr = saved;
+	agent_config_free(&c);
+	unlink(path);
+}
+
+/* The environment is not trusted to be small: lists are bounded. */
+static void test_env_bounds(void **state)
+{
+	char *big = malloc(600 * 16 + 8200), *p = big;
+	struct agent_config c;
+	FILE *saved = stderr;
+
+	assert_non_null(big);
+	for (int i = 0; i < 600; i++)
+		p += snprintf(p, 16, "k%d=v,", i);
+	p += snprintf(p, 8, "long=");
+	memset(p, 'v', 8192);
+	p[8192] = '\0';
+	setenv("OTEL_RESOURCE_ATTRIBUTES", big, 1);
+	stderr = fopen("/dev/null", "w");
+	assert_int_equal(load(&c, NULL), CONFIG_RUN);
+	fclose(stderr);
+	stderr = saved;
+	assert_int_equal(c.n_resource, 128);
+	assert_string_equal(c.resource[0].key, "k0");
+	assert_null(kv_get(c.resource, c.n_resource, "long"));
+	agent_config_free(&c);
+	free(big);
+}
+
 static void test_help_version(void **state)
 {
 	struct agent_config c;
@@ -276,6 +332,8 @@ int main(void)
 		cmocka_unit_test_setup(test_flags, clean_env),
 		cmocka_unit_test_setup(test_bad_values, clean_env),
 		cmocka_unit_test_setup(test_node_names_file, clean_env),
+		cmocka_unit_test_setup(test_node_names_long_line, clean_env),
+		cmocka_unit_test_setup(test_env_bounds, clean_env),
 		cmocka_unit_test_setup(test_help_version, clean_env),
 	};
 
