@@ -109,6 +109,12 @@ static void test_future_version(void **state)
 	assert_int_equal(tp.version, 0xcc);
 	assert_int_equal(tp.flags, 1);
 	assert_int_equal(tp.trace_id[0], 0x0a);
+	/* A future version may end right after the '-' that follows the flags. */
+	assert_int_equal(parse(&tp, "fe-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-"), 0);
+	assert_int_equal(tp.version, 0xfe);
+	/* ... but still needs the version 00 fields in full. */
+	assert_int_equal(parse(&tp, "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0-x"), -EINVAL);
+	assert_int_equal(parse(&tp, "01-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01-x"), -EINVAL);
 }
 
 static void test_format_roundtrip(void **state)
