@@ -5,7 +5,8 @@
  *
  * This is the only header an application needs. All functions are
  * thread-safe; every piece of state lives in a struct clt_ctx that the
- * caller owns. Errors are negative errno values; clt_strerror() explains.
+ * caller owns, and a context keeps working in a child after fork(). Errors
+ * are negative errno values; clt_strerror() explains.
  */
 #ifndef CLT_CLT_H
 #define CLT_CLT_H
@@ -74,9 +75,19 @@ void clt_close(struct clt_ctx *ctx);
 
 /**
  * Make every later packet of socket @fd carry @trace_id and @span_id.
- * Only connected-or-not IPv6 TCP and UDP sockets qualify.
- * @return 0; -ENOTSOCK, -EAFNOSUPPORT (not IPv6), -EPROTONOSUPPORT (not
- *         TCP/UDP), -EPERM (hopopts needs CAP_NET_RAW), -EOPNOTSUPP, ...
+ * Only connected-or-not IPv6 TCP (stream) and UDP (datagram) sockets qualify.
+ * @return 0, or:
+ *   -EINVAL (NULL argument, @fd < 0), -EBADF, -ENOTSOCK,
+ *   -EAFNOSUPPORT (not IPv6), -EPROTONOSUPPORT (not a TCP stream or UDP
+ *   datagram socket);
+ *   hopopts: -EPERM (needs CAP_NET_RAW);
+ *   genl: -EOPNOTSUPP (no CLT kernel patch), -EIO (netlink trouble);
+ *   agent: -ENOENT, -ECONNREFUSED, -EACCES, -EAGAIN (cltagent's socket
+ *   missing, dead, forbidden, overloaded), -ETIMEDOUT (no answer within
+ *   CLT_AGENT_TIMEOUT_MS), -ECONNRESET, -EPIPE, -EPROTO (connection or
+ *   protocol trouble), -EBUSY (rate-limited), or cltagent's own error
+ *   (e.g. -EPERM: cltagent lacks CAP_NET_RAW).
+ * clt_strerror() explains each; errno is left untouched.
  */
 int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 	       const uint8_t span_id[CLT_SPAN_ID_LEN]);
@@ -105,7 +116,13 @@ const char *clt_backend_name(enum clt_backend backend);
 /** Parse a backend name; @return the backend or -EINVAL. */
 int clt_backend_parse(const char *name);
 
-/** Message for a negative errno returned by this library (CLT-specific wording where useful). */
+/**
+ * Message for a negative errno returned by this library (CLT-specific
+ * wording where useful). When @err is the calling thread's last failure of
+ * the agent backend, the message names cltagent's socket and what to do;
+ * it then lives in thread-local storage until that thread's next failing
+ * agent-backend call.
+ */
 const char *clt_strerror(int err);
 
 #ifdef __cplusplus
