@@ -235,11 +235,13 @@ start_services() {
 	bg aramis "$NS_R" python3 -u demo/aramis/server.py --port 80
 	# A congested request's last packets (ACK, FIN) come a second after its
 	# first: a longer idle timeout keeps them in the request's one span.
+	# athos runs as root and tags its own sockets, so the agent serves no
+	# tag socket (the machine-wide default path stays free).
 	say "aramis: cltagent sidecar ($NODE_NAMES --idle-timeout 3s)"
 	# shellcheck disable=SC2086
 	bg agent "$NS_R" env OTEL_SERVICE_NAME=cltagent \
 		OTEL_EXPORTER_OTLP_ENDPOINT="http://localhost:4318" \
-		"$BUILD/cltagent" $NODE_NAMES --idle-timeout 3s --output "$OUT/agent.jsonl"
+		"$BUILD/cltagent" $NODE_NAMES --idle-timeout 3s --tag-socket none --output "$OUT/agent.jsonl"
 	topo_wait_port "$NS_R" 80 10 || die "aramis did not start"
 
 	local shim=(env LD_PRELOAD="$BUILD/libcltshim.so" CLT_DOMAIN="$CLT_DOMAIN_DEMO" CLT_LOG=info)
