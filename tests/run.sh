@@ -3,16 +3,32 @@
 # closing line "N passed, N failed, N skipped". Exit status is non-zero
 # when any test failed. A test exits 77 to skip; it must print why.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 export BUILD
 export CLT_TOP=$PWD
+# A sanitizer build (make check SANITIZE=1): programs the tests run under
+# LD_PRELOAD=$BUILD/libcltshim.so are not built with ASan, so its runtime
+# loads after libc and ASan would refuse to start. Let it run: the shim's
+# own code keeps its instrumentation (full ASan coverage of the shim under
+# real programs is shim_asan.sh's job, which preloads the runtime first).
+if [ -f "$BUILD/libcltshim.so" ] && readelf -d "$BUILD/libcltshim.so" 2>/dev/null | grep -q 'libasan'; then
+	export ASAN_OPTIONS="verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+	# Node.js crashes at start (a null interceptor) when the runtime comes
+	# after libc; these run in the normal build.
+	SAN_SKIP="integration/e2e_node integration/demo_run"
+fi
 which=${1:-all}
 
 pass=0 fail=0 skip=0 failed=()
 run_one() { # name, command...
 	local name=$1; shift
 	local log
+	case " ${SAN_SKIP:-} " in *" $name "*)
+		skip=$((skip + 1))
+		printf 'SKIP  %-40s %s\n' "$name" "SKIP: Node.js cannot start with the ASan-built shim preloaded after libc; runs in the normal build"
+		return ;;
+	esac
 	log=$(mktemp)
 	local start=$SECONDS
 	"$@" >"$log" 2>&1
