@@ -9,7 +9,7 @@
 #   make demo            the CLT login demo (see README)
 #   make bench           benchmarks (see README)
 #   make fuzz            run the libFuzzer targets for a bounded time
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (and make uninstall, same variables)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -110,6 +110,6 @@ format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
