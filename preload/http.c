@@ -62,12 +62,14 @@ static void give_up(struct http_tracker *t)
 	t->stats.dead = 1;
 }
 
-/* RFC 9110 5.6.2 tchar. */
-static bool is_tchar(unsigned char c)
+/* RFC 9110 5.6.2 tchar, one bit per byte value: no call per byte of a method. */
+static const uint32_t tchar_bits[8] = {
+	0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff, 0, 0, 0, 0,
+};
+
+static inline bool is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return (tchar_bits[c >> 5] >> (c & 31)) & 1;
 }
 
 static void request_start(struct http_tracker *t)
@@ -202,29 +204,67 @@ static void header_te(struct http_tracker *t, const char *v, size_t n)
 	t->chunked = len == 7 && strncasecmp(last, "chunked", 7) == 0;
 }
 
-static bool name_is(const char *name, size_t len, const char *want)
+/* The header names the tracker reads; everything else is skipped after two compares. */
+enum hdr {
+	HDR_OTHER = 0,
+	HDR_CONTENT_LENGTH,
+	HDR_TRANSFER_ENCODING,
+	HDR_TRACEPARENT,
+	HDR_B3,
+	HDR_B3_TRACEID,
+	HDR_B3_SPANID,
+	HDR_UBER,
+};
+
+/* Length and first letter first: most headers (Host, Accept, ...) stop there. */
+static enum hdr header_kind(const char *n, size_t len)
 {
-	return strlen(want) == len && strncasecmp(name, want, len) == 0;
+	switch (len) {
+	case 2:
+		return (n[0] | 0x20) == 'b' && n[1] == '3' ? HDR_B3 : HDR_OTHER;
+	case 11:
+		if ((n[0] | 0x20) == 't')
+			return strncasecmp(n, "traceparent", 11) == 0 ? HDR_TRACEPARENT : HDR_OTHER;
+		if ((n[0] | 0x20) == 'x')
+			return strncasecmp(n, "x-b3-spanid", 11) == 0 ? HDR_B3_SPANID : HDR_OTHER;
+		return HDR_OTHER;
+	case 12:
+		return (n[0] | 0x20) == 'x' && strncasecmp(n, "x-b3-traceid", 12) == 0 ? HDR_B3_TRACEID
+											 : HDR_OTHER;
+	case 13:
+		return (n[0] | 0x20) == 'u' && strncasecmp(n, "uber-trace-id", 13) == 0 ? HDR_UBER
+											  : HDR_OTHER;
+	case 14:
+		return (n[0] | 0x20) == 'c' && strncasecmp(n, "content-length", 14) == 0
+			       ? HDR_CONTENT_LENGTH
+			       : HDR_OTHER;
+	case 17:
+		return (n[0] | 0x20) == 't' && strncasecmp(n, "transfer-encoding", 17) == 0
+			       ? HDR_TRANSFER_ENCODING
+			       : HDR_OTHER;
+	default:
+		return HDR_OTHER;
+	}
 }
 
-/* One complete header line (without CRLF) in t->line. */
-static void header_line(struct http_tracker *t)
+/* One complete header line @l of @len bytes (without CRLF, at most HTTP_LINE_MAX). */
+static void header_line(struct http_tracker *t, const char *l, size_t len)
 {
-	const char *l = t->line, *colon, *v;
-	size_t len = t->line_len, nlen, vlen;
+	const char *colon, *v;
+	size_t nlen, vlen;
 	struct http_ids ids;
+	enum hdr kind;
 	int ok;
 
-	if (t->line_long) {
-		t->stats.long_lines++;
-		return;
-	}
 	if (l[0] == ' ' || l[0] == '\t')
 		return; /* obsolete line folding: not a header of ours */
 	colon = memchr(l, ':', len);
 	if (!colon)
 		return; /* malformed; the server answers 400 */
 	nlen = (size_t)(colon - l);
+	kind = header_kind(l, nlen);
+	if (kind == HDR_OTHER)
+		return;
 	v = colon + 1;
 	vlen = len - nlen - 1;
 	while (vlen > 0 && (*v == ' ' || *v == '\t')) {
@@ -234,7 +274,7 @@ static void header_line(struct http_tracker *t)
 	while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
 		vlen--;
 
-	if (name_is(l, nlen, "content-length")) {
+	if (kind == HDR_CONTENT_LENGTH) {
 		uint64_t cl;
 
 		if (parse_content_length(v, vlen, &cl) < 0 || (t->has_cl && cl != t->cl)) {
@@ -243,30 +283,30 @@ static void header_line(struct http_tracker *t)
 		}
 		t->cl = cl;
 		t->has_cl = true;
-	} else if (name_is(l, nlen, "transfer-encoding")) {
+	} else if (kind == HDR_TRANSFER_ENCODING) {
 		header_te(t, v, vlen);
-	} else if (name_is(l, nlen, "traceparent")) {
+	} else if (kind == HDR_TRACEPARENT) {
 		if (prop_enabled(t, HTTP_PROP_TRACECONTEXT))
 			header_traceparent(t, v, vlen);
-	} else if (name_is(l, nlen, "b3")) {
+	} else if (kind == HDR_B3) {
 		if (!prop_enabled(t, HTTP_PROP_B3))
 			return;
 		ok = prop_parse_b3(v, vlen, &ids) == 0;
 		if (ok)
 			t->cand[HTTP_PROP_B3] = ids;
 		found_once(t, 1u << HTTP_PROP_B3, HTTP_PROP_B3, ok);
-	} else if (name_is(l, nlen, "x-b3-traceid")) {
+	} else if (kind == HDR_B3_TRACEID) {
 		if (!prop_enabled(t, HTTP_PROP_B3MULTI))
 			return;
 		ok = prop_parse_hex_id(v, vlen, t->cand[HTTP_PROP_B3MULTI].trace, 16, false) == 0;
 		found_once(t, FOUND_B3M_TRACE, HTTP_PROP_B3MULTI, ok);
-	} else if (name_is(l, nlen, "x-b3-spanid")) {
+	} else if (kind == HDR_B3_SPANID) {
 		if (!prop_enabled(t, HTTP_PROP_B3MULTI))
 			return;
 		ok = vlen == 16 &&
 		     prop_parse_hex_id(v, vlen, t->cand[HTTP_PROP_B3MULTI].span, 8, false) == 0;
 		found_once(t, FOUND_B3M_SPAN, HTTP_PROP_B3MULTI, ok);
-	} else if (name_is(l, nlen, "uber-trace-id")) {
+	} else if (kind == HDR_UBER) {
 		if (!prop_enabled(t, HTTP_PROP_JAEGER))
 			return;
 		ok = prop_parse_jaeger(v, vlen, &ids) == 0;
@@ -352,12 +392,9 @@ static void line_reset(struct http_tracker *t)
 	t->count = 0;
 }
 
-/* "... HTTP/1.x" at the end of the request line. */
-static bool reqline_ok(const struct http_tracker *t)
+/* "... HTTP/1.x" at the end of the request line @l (CR stripped). */
+static bool reqline_ok(const char *l, size_t n)
 {
-	const char *l = t->line;
-	size_t n = t->line_len;
-
 	if (n < 9)
 		return false;
 	l += n - 9;
@@ -424,36 +461,91 @@ void http_feed(struct http_tracker *t, const void *data, size_t len)
 			}
 			request_start(t);
 			break;
-		case ST_METHOD: {
-			uint8_t c = p[pos++];
-
-			if (c == ' ' && t->count > 0) {
-				t->stats.requests++;
-				t->state = ST_REQLINE;
-				line_reset(t);
-			} else if (!is_tchar(c) || ++t->count > HTTP_METHOD_MAX) {
+		case ST_METHOD:
+			/* The whole token in one pass: a table lookup per byte, no call. */
+			while (pos < len && is_tchar(p[pos]) && t->count <= HTTP_METHOD_MAX) {
+				pos++;
+				t->count++;
+			}
+			if (pos == len && t->count <= HTTP_METHOD_MAX)
+				break;
+			if (t->count > HTTP_METHOD_MAX || p[pos] != ' ' || t->count == 0) {
 				give_up(t); /* TLS, SSH, HTTP/2, ...: never looked at again */
+				break;
 			}
+			pos++;
+			t->stats.requests++;
+			t->state = ST_REQLINE;
+			line_reset(t);
 			break;
-		}
-		case ST_REQLINE:
-			if (!line_take(t, p, len, &pos, true)) {
-				if (t->count > HTTP_REQLINE_MAX)
+		case ST_REQLINE: {
+			const uint8_t *lf;
+
+			if (t->line_len == 0 && !t->line_long &&
+			    (lf = memchr(p + pos, '\n', len - pos)) != NULL) {
+				/* The whole request line is in this buffer: check it in place. */
+				size_t n = (size_t)(lf - (p + pos));
+				bool ok;
+
+				if (n > 0 && p[pos + n - 1] == '\r')
+					n--;
+				ok = reqline_ok((const char *)p + pos, n);
+				pos = (size_t)(lf - p) + 1;
+				if (!ok) {
 					give_up(t);
-				break;
-			}
-			if (!reqline_ok(t)) {
-				give_up(t);
-				break;
+					break;
+				}
+			} else {
+				if (!line_take(t, p, len, &pos, true)) {
+					if (t->count > HTTP_REQLINE_MAX)
+						give_up(t);
+					break;
+				}
+				if (!reqline_ok(t->line, t->line_len)) {
+					give_up(t);
+					break;
+				}
 			}
 			t->state = ST_HEADER;
 			t->block = 0;
 			line_reset(t);
 			break;
+		}
 		case ST_HEADER:
 		case ST_TRAILER: {
 			uint32_t before = t->count;
-			bool done = line_take(t, p, len, &pos, false);
+			const uint8_t *lf;
+			bool done;
+
+			if (t->line_len == 0 && !t->line_long &&
+			    (lf = memchr(p + pos, '\n', len - pos)) != NULL) {
+				/* The common case: the whole line is in this buffer, read in place. */
+				const char *l = (const char *)p + pos;
+				size_t raw = (size_t)(lf - (p + pos)), n = raw;
+
+				pos += raw + 1;
+				if (raw > HTTP_HEADER_MAX || t->block + raw + 1 > HTTP_HEADER_MAX) {
+					give_up(t);
+					break;
+				}
+				t->block += (uint32_t)raw + 1;
+				if (n > 0 && l[n - 1] == '\r')
+					n--;
+				if (n == 0) {
+					if (t->state == ST_HEADER)
+						headers_done(t);
+					else
+						t->state = ST_START;
+					line_reset(t);
+				} else if (t->state == ST_HEADER) {
+					if (raw > HTTP_LINE_MAX)
+						t->stats.long_lines++;
+					else
+						header_line(t, l, n);
+				}
+				break;
+			}
+			done = line_take(t, p, len, &pos, false);
 
 			t->block += t->count - before + (done ? 1 : 0);
 			if (t->block > HTTP_HEADER_MAX) {
@@ -470,8 +562,12 @@ void http_feed(struct http_tracker *t, const void *data, size_t len)
 				line_reset(t);
 				break;
 			}
-			if (t->state == ST_HEADER)
-				header_line(t);
+			if (t->state == ST_HEADER) {
+				if (t->line_long)
+					t->stats.long_lines++;
+				else
+					header_line(t, t->line, t->line_len);
+			}
 			line_reset(t);
 			break;
 		}
@@ -581,4 +677,9 @@ bool http_dead(const struct http_tracker *t)
 bool http_idle(const struct http_tracker *t)
 {
 	return t->state == ST_START;
+}
+
+bool http_in_body(const struct http_tracker *t, uint64_t n)
+{
+	return (t->state == ST_BODY || t->state == ST_CHUNK_DATA) && n <= t->remaining;
 }

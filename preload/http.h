@@ -93,6 +93,9 @@ bool http_current_ids(const struct http_tracker *t, struct http_ids *out);
 /* True once the stream was given up (not HTTP/1.x, or lost framing). */
 bool http_dead(const struct http_tracker *t);
 
+/* True when the next @n bytes all fall inside the current body or chunk (nothing to parse). */
+bool http_in_body(const struct http_tracker *t, uint64_t n);
+
 /* True when the next byte would start a new request (between requests). */
 bool http_idle(const struct http_tracker *t);
 

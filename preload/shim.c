@@ -61,7 +61,8 @@ struct shim_sock {
 struct shim_tx {
 	struct shim_sock *sock;
 	uint64_t seq;
-	int err; /* errno of the real call, 0 if it succeeded */
+	int err;        /* errno of the real call, 0 if it succeeded */
+	bool body_only; /* every byte is body: no look-ahead copy, only counted */
 	struct http_tracker peek;
 };
 
@@ -390,10 +391,12 @@ out:
 }
 
 /*
- * Begin a tracked send: on success the lock and guard are held, the
- * socket is referenced and tx->peek is a copy of its tracker.
+ * Begin a tracked send of @total bytes: on success the lock and guard are
+ * held, the socket is referenced and tx->peek is a copy of its tracker -
+ * unless all the bytes are body (tx->body_only): then nothing is parsed or
+ * copied and the IDs stay as they are.
  */
-static bool tx_begin(struct shim_tx *tx, int fd)
+static bool tx_begin(struct shim_tx *tx, int fd, size_t total)
 {
 	enum fd_class c = fdstate_class(fd);
 
@@ -416,7 +419,9 @@ static bool tx_begin(struct shim_tx *tx, int fd)
 	tx->sock->refs++;
 	tx->err = 0;
 	tx->seq = tx->sock->http.seq;
-	http_copy(&tx->peek, &tx->sock->http);
+	tx->body_only = total > 0 && http_in_body(&tx->sock->http, total);
+	if (!tx->body_only)
+		http_copy(&tx->peek, &tx->sock->http);
 	return true;
 }
 
@@ -424,8 +429,15 @@ static bool tx_begin(struct shim_tx *tx, int fd)
 static void tx_apply(struct shim_tx *tx, int fd)
 {
 	struct http_ids ids;
-	bool want = http_current_ids(&tx->peek, &ids);
+	bool want;
 
+	if (tx->body_only) {
+		/* The current request's body: its IDs are in place already. */
+		pthread_mutex_unlock(&shim_lock);
+		guard_exit();
+		return;
+	}
+	want = http_current_ids(&tx->peek, &ids);
 	apply_ids(tx->sock, fd, want, &ids);
 	pthread_mutex_unlock(&shim_lock);
 	guard_exit();
@@ -476,7 +488,9 @@ static void tx_commit_iov(struct shim_tx *tx, int fd, const struct iovec *iov, s
 			  ssize_t rc, size_t total)
 {
 	tx_lock();
-	if (rc > 0) {
+	if (rc > 0 && tx->body_only) {
+		http_skip(&tx->sock->http, (uint64_t)rc); /* gives up if another thread moved it */
+	} else if (rc > 0) {
 		if ((size_t)rc == total && tx->sock->http.seq == tx->seq)
 			http_copy(&tx->sock->http, &tx->peek); /* the look-ahead was exactly right */
 		else
@@ -562,9 +576,10 @@ static ssize_t op_tracked(const struct op *o, const struct iovec *iov, size_t io
 	ssize_t rc;
 	int saved;
 
-	if (!iov_ok(iov, iovcnt, &total) || !tx_begin(&tx, o->fd))
+	if (!iov_ok(iov, iovcnt, &total) || !tx_begin(&tx, o->fd, total))
 		return op_real(o);
-	http_feed_iov(&tx.peek, iov, iovcnt, total);
+	if (!tx.body_only)
+		http_feed_iov(&tx.peek, iov, iovcnt, total);
 	tx_apply(&tx, o->fd);
 	rc = op_real(o);
 	saved = errno;
@@ -642,7 +657,7 @@ int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 	for (i = 0; i < n; i++)
 		if (!iov_ok(vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen, &total))
 			return real.sendmmsg(fd, vec, vlen, flags);
-	if (!tx_begin(&tx, fd))
+	if (!tx_begin(&tx, fd, 0))
 		return real.sendmmsg(fd, vec, vlen, flags);
 	for (i = 0; i < n; i++)
 		http_feed_iov(&tx.peek, vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen, SIZE_MAX);
@@ -669,7 +684,7 @@ static ssize_t sendfile_tracked(int out_fd, int in_fd, void *offset, size_t coun
 	ssize_t rc;
 	int saved;
 
-	if (!tx_begin(&tx, out_fd))
+	if (!tx_begin(&tx, out_fd, 0))
 		goto pass;
 	tx_apply(&tx, out_fd); /* the current request's IDs: the bytes are its body */
 	rc = is64 ? real.sendfile64(out_fd, in_fd, offset, count)
