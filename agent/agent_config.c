@@ -82,6 +82,9 @@ static const char usage_text[] =
 	"      --stats-interval D   print a stats line every D, 0 = only at exit (default 0)\n"
 	"      --shutdown-timeout D on SIGTERM/SIGINT, flush and export for at most D\n"
 	"                           (default 5s)\n"
+	"      --ready-file FILE    create FILE (holding the agent's pid) once the source\n"
+	"                           is open, the tag socket listens and the exporter runs;\n"
+	"                           removed at exit\n"
 	"  -v, --verbose            log more (repeat for more)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            version\n"
@@ -124,6 +127,7 @@ enum {
 	OPT_TAG_ALLOW,
 	OPT_TAG_RATE,
 	OPT_TAG_MAX_CONNS,
+	OPT_READY_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -158,6 +162,7 @@ static const struct option long_opts[] = {
 	{"tag-allow-uid", required_argument, NULL, OPT_TAG_ALLOW},
 	{"tag-rate", required_argument, NULL, OPT_TAG_RATE},
 	{"tag-max-conns", required_argument, NULL, OPT_TAG_MAX_CONNS},
+	{"ready-file", required_argument, NULL, OPT_READY_FILE},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -694,6 +699,11 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv)
 			if (agent_config_parse_u32(optarg, 1, 65536, &cfg->tag_max_conns) < 0)
 				return bad("--tag-max-conns", optarg);
 			break;
+		case OPT_READY_FILE:
+			if (!optarg[0])
+				return bad("--ready-file", optarg);
+			rc = set_str(&cfg->ready_file, optarg);
+			break;
 		case 'v':
 			cfg->verbose++;
 			break;
@@ -750,6 +760,7 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->tag_socket);
 	free(cfg->tag_group);
 	free(cfg->tag_allow);
+	free(cfg->ready_file);
 	kv_free(cfg->headers, cfg->n_headers);
 	kv_free(cfg->resource, cfg->n_resource);
 	for (size_t i = 0; i < cfg->n_names; i++)

@@ -45,6 +45,7 @@ struct agent_config {
 	uint32_t stats_interval_s;
 	uint32_t shutdown_ms;
 	uint32_t rcvbuf;       /**< netlink receive buffer, bytes */
+	char *ready_file;      /**< NULL, or created once running (a readiness signal for supervisors) */
 	int verbose;
 	/* Tag server (tagserver.h): tagging for unprivileged programs. */
 	char *tag_socket;      /**< NULL: the default path; "" : disabled */

@@ -4,6 +4,8 @@
  * ticks). No logic of its own beyond batching decisions.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -177,6 +179,35 @@ static int tag_start(struct agent *a)
 	return 0;
 }
 
+/*
+ * --ready-file: written under a temporary name and renamed, so whoever sees
+ * the file (a test, a supervisor) sees it whole. Created only after every
+ * startup step that can fail or that a client depends on: the source is
+ * open (for netlink: the event group joined), the tag socket listens.
+ */
+static int ready_file_create(const char *path)
+{
+	char tmp[PATH_MAX], pid[32];
+	int fd, n, len, rc = 0;
+
+	len = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	if (len < 0 || (size_t)len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, pid, (size_t)n) != n)
+		rc = errno ? -errno : -EIO;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
 /* Periodic work: expire requests, send a batch that waited long enough. */
 static void tick(struct agent *a)
 {
@@ -305,6 +336,7 @@ int main(int argc, char **argv)
 	uint32_t period;
 	int sfd = -1, tfd = -1, rc;
 	int status = 1;
+	bool ready_created = false;
 	sigset_t sigs;
 
 	block_signals(&sigs);
@@ -377,6 +409,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cltagent: source %s, exporting to %s%s%s\n", a.cfg.source,
 			a.cfg.endpoint ? a.cfg.endpoint : "", a.cfg.endpoint && a.cfg.output ? " and " : "",
 			a.cfg.output ? a.cfg.output : "");
+	if (a.cfg.ready_file) {
+		rc = ready_file_create(a.cfg.ready_file);
+		if (rc < 0) {
+			fprintf(stderr, "cltagent: --ready-file %.200s: %s\n", a.cfg.ready_file, strerror(-rc));
+			goto out;
+		}
+		ready_created = true;
+	}
+	if (a.cfg.verbose)
+		fprintf(stderr, "cltagent: ready (source %s, tag socket %s)\n", a.cfg.source,
+			a.tag ? (a.cfg.tag_socket ? a.cfg.tag_socket : CLT_TAG_DEFAULT_SOCKET) : "off");
 	rc = run(&a, sfd, tfd);
 	/* Shutdown: everything held becomes spans, then the exporter gets a bounded time. */
 	agg_flush(a.agg);
@@ -386,6 +429,8 @@ int main(int argc, char **argv)
 	print_stats(&a, true);
 	status = rc < 0 ? 1 : 0;
 out:
+	if (ready_created)
+		unlink(a.cfg.ready_file);
 	if (a.ex)
 		export_stop(a.ex, export_now_ms(), NULL);
 	if (sfd >= 0)
