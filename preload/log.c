@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 
 #include "log.h"
 #include "real.h"
+
+/* In libcltshim.so only (backtrace.c needs libunwind); absent from the unit tests' archive. */
+#pragma weak slog_backtrace
 
 static int log_level;
 static atomic_int log_fd = -1;
@@ -49,9 +53,22 @@ static void log_setup(void)
 		level = SLOG_WARN;
 	file = secure_getenv("CLT_LOG_FILE");
 	if (file && *file) {
-		fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+		/* O_NONBLOCK: a FIFO without a reader must not hang the program at its first log line. */
+		fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+			  0600);
 		if (fd < 0)
 			return; /* asked for a file we cannot open: stay silent rather than pollute stderr */
+		if (fd <= STDERR_FILENO) {
+			/* The program closed a standard descriptor: keep its number free for it. */
+			int hi;
+
+			real_ensure();
+			hi = real.fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+			real.close(fd);
+			if (hi < 0)
+				return;
+			fd = hi;
+		}
 	} else {
 		fd = STDERR_FILENO;
 	}
@@ -73,9 +90,9 @@ int slog_enabled(enum slog_level level)
 	return level != SLOG_NONE && (int)level <= log_level && atomic_load(&log_fd) >= 0;
 }
 
-static void vlog(enum slog_level level, const char *fmt, va_list ap)
+static void vlog(enum slog_level level, bool bt, const char *fmt, va_list ap)
 {
-	char buf[512];
+	char buf[1024];
 	int n, m, fd, saved = errno;
 
 	if (!slog_enabled(level))
@@ -89,6 +106,20 @@ static void vlog(enum slog_level level, const char *fmt, va_list ap)
 	n += m;
 	if ((size_t)n >= sizeof(buf) - 1)
 		n = (int)sizeof(buf) - 2; /* truncated */
+	if (bt && log_level >= SLOG_DEBUG && slog_backtrace && (size_t)n + 32 < sizeof(buf)) {
+		/* Where the application was when the shim failed: its own frames, not ours. */
+		static const char pre[] = "; called from ";
+		size_t room = sizeof(buf) - (size_t)n - sizeof(pre) - 1, got;
+
+		real_ensure();
+		guard_enter();
+		got = slog_backtrace(buf + n + sizeof(pre) - 1, room);
+		guard_exit();
+		if (got > 0) {
+			memcpy(buf + n, pre, sizeof(pre) - 1);
+			n += (int)(sizeof(pre) - 1 + got);
+		}
+	}
 	buf[n++] = '\n';
 	fd = atomic_load(&log_fd);
 	real_ensure();
@@ -106,7 +137,16 @@ void slog(enum slog_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(level, fmt, ap);
+	vlog(level, false, fmt, ap);
+	va_end(ap);
+}
+
+void slog_fail(enum slog_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, true, fmt, ap);
 	va_end(ap);
 }
 
@@ -117,7 +157,7 @@ void slog_once(atomic_flag *once, enum slog_level level, const char *fmt, ...)
 	if (atomic_flag_test_and_set(once))
 		return;
 	va_start(ap, fmt);
-	vlog(level, fmt, ap);
+	vlog(level, true, fmt, ap);
 	va_end(ap);
 }
 

@@ -7,6 +7,7 @@
 #define CLT_SHIM_LOG_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 enum slog_level {
 	SLOG_NONE = 0,
@@ -26,7 +27,13 @@ int slog_enabled(enum slog_level level);
 
 void slog(enum slog_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Log only the first time @once is passed (a static flag at the call site). */
+/*
+ * An internal failure (the application's call proceeds untouched): at
+ * CLT_LOG=debug the line ends with the application's call site.
+ */
+void slog_fail(enum slog_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A failure logged only the first time @once is passed (a static flag at the call site); as slog_fail. */
 void slog_once(atomic_flag *once, enum slog_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -35,5 +42,11 @@ void slog_fd_gone(int fd);
 
 /* The same for every descriptor in [@first, @last] (close_range, closefrom). */
 void slog_fd_range_gone(unsigned int first, unsigned int last);
+
+/*
+ * Up to a few frames of the application's stack, outside the shim, as
+ * "func+0xoff (object) < ..." into @buf. @return the length written.
+ */
+size_t slog_backtrace(char *buf, size_t len);
 
 #endif /* CLT_SHIM_LOG_H */

@@ -165,7 +165,7 @@ static struct clt_ctx *ctx_get(void)
 	rc = clt_open(&shim_ctx, &opts);
 	if (rc < 0) {
 		shim_ctx = NULL;
-		slog(SLOG_ERROR, "libclt: %s; requests are not tagged", clt_strerror(rc));
+		slog_fail(SLOG_ERROR, "libclt: %s; requests are not tagged", clt_strerror(rc));
 		return NULL;
 	}
 	slog(SLOG_INFO, "backend %s: %s", clt_backend_name(clt_backend_get(shim_ctx)),
