@@ -11,6 +11,9 @@
 #include "config.h"
 #include "log.h"
 
+/* A bad value is quoted in the log only this far: the environment is not the log's to fill. */
+#define CONFIG_ECHO_MAX 128
+
 static void mask_prefix(struct in6_addr *a, unsigned int len)
 {
 	unsigned int i;
@@ -157,11 +160,11 @@ void config_load(struct shim_config *cfg, bool secure)
 	config_parse_propagators(cfg, CONFIG_PROPAGATORS_DEFAULT);
 	config_parse_domain(cfg, CONFIG_DOMAIN_DEFAULT);
 	if (dom && config_parse_domain(cfg, dom) < 0)
-		slog(SLOG_ERROR, "CLT_DOMAIN=\"%s\" is not a list of IPv6 prefixes: tagging nothing",
-		     dom);
+		slog(SLOG_ERROR, "CLT_DOMAIN=\"%.*s\" is not a list of at most %d IPv6 prefixes: tagging nothing",
+		     CONFIG_ECHO_MAX, dom, CONFIG_DOMAIN_MAX);
 	if (props && config_parse_propagators(cfg, props) < 0) {
-		slog(SLOG_ERROR, "CLT_PROPAGATORS=\"%s\": unknown format; using \"%s\"", props,
-		     CONFIG_PROPAGATORS_DEFAULT);
+		slog(SLOG_ERROR, "CLT_PROPAGATORS=\"%.*s\": unknown format; using \"%s\"",
+		     CONFIG_ECHO_MAX, props, CONFIG_PROPAGATORS_DEFAULT);
 		config_parse_propagators(cfg, CONFIG_PROPAGATORS_DEFAULT);
 	}
 }
