@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -130,8 +131,51 @@ static void test_stop_is_bounded(void **state)
 	curl_global_cleanup();
 }
 
-/* A receiver that accepts the connection (through the backlog) and never
- * answers: a stop must not wait for the 10 s request timeout. */
+/*
+ * Accept on @lfd and read until the whole request (headers and the 2-octet
+ * body) is in: from then on the exporter waits for an answer. A loaded
+ * machine may take long to get there, so this waits up to 20 s rather than
+ * assuming a fixed delay is enough. @return the connection, -1 on timeout.
+ */
+static int accept_whole_request(int lfd)
+{
+	struct pollfd p = {.fd = lfd, .events = POLLIN};
+	uint64_t deadline = export_now_ms() + 20000;
+	char buf[4096];
+	size_t got = 0;
+	int cfd;
+
+	if (poll(&p, 1, 20000) != 1)
+		return -1;
+	cfd = accept(lfd, NULL, NULL);
+	if (cfd < 0)
+		return -1;
+	p.fd = cfd;
+	while (export_now_ms() < deadline) {
+		const char *end;
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) < 0)
+			break;
+		if (!(p.revents & POLLIN))
+			continue;
+		n = recv(cfd, buf + got, sizeof(buf) - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		buf[got] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		if (end && strlen(end + 4) >= 2)
+			return cfd;
+		if (got == sizeof(buf) - 1)
+			break;
+	}
+	close(cfd);
+	return -1;
+}
+
+/* A receiver that accepts the connection and never answers: a stop must
+ * not wait for the 10 s request timeout. */
 static void test_stop_aborts_hung_request(void **state)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -142,6 +186,7 @@ static void test_stop_aborts_hung_request(void **state)
 	struct export_stats st;
 	char url[64];
 	uint64_t t0;
+	int cfd;
 
 	assert_true(lfd >= 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -152,11 +197,14 @@ static void test_stop_aborts_hung_request(void **state)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	assert_int_equal(export_start(&ex, &cfg), 0);
 	assert_int_equal(export_submit(ex, strdup("{}"), 2, 3), 0);
-	usleep(300 * 1000);
+	/* The request must be in flight, or this would test an idle stop. */
+	cfd = accept_whole_request(lfd);
+	assert_true(cfd >= 0);
 	t0 = export_now_ms();
 	export_stop(ex, t0 + 500, &st);
 	assert_true(export_now_ms() - t0 < 2500);
 	assert_int_equal(st.spans_failed, 3);
+	close(cfd);
 	close(lfd);
 	curl_global_cleanup();
 }
