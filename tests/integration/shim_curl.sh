@@ -51,7 +51,9 @@ events_start "$TMP/ev5"
 CLT_PROPAGATORS=b3,tracecontext curl_ -H "b3: $T2-$S2-1" "$URL"
 events_stop
 check "CLT_PROPAGATORS=b3: events carry the b3 IDs ($(events_with $T2 $S2))" \
-	[ "$(events_with $T2 $S2)" -ge 1 ] && [ "$(events_with $T2 $S2)" -eq "$(events_all)" ]
+	[ "$(events_with $T2 $S2)" -ge 1 ]
+check "CLT_PROPAGATORS=b3: every event of that connection carries them" \
+	[ "$(events_with $T2 $S2)" -eq "$(events_all)" ]
 events_start "$TMP/ev6"
 CLT_PROPAGATORS=jaeger curl_ -H "uber-trace-id: ${T1:16}:$S1:0:1" "$URL"
 events_stop
