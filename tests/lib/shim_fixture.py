@@ -123,12 +123,13 @@ def count_lines(path):
 
 def settle(events):
     """Wait until the event file stops growing (the request's packets are all in)."""
-    time.sleep(0.3)
     last = count_lines(events)
-    for _ in range(20):
+    stable = 0
+    for _ in range(100):  # at most 10 s; settled after 0.5 s without growth
         time.sleep(0.1)
         n = count_lines(events)
-        if n == last:
+        stable = stable + 1 if n == last else 0
+        if stable >= 5:
             return n
         last = n
     return last
