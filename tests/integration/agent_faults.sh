@@ -27,11 +27,23 @@ stop_receiver() {
 	wait "$AG_RCV_PID" 2>/dev/null
 }
 
-# --- receiver down at start, up 2 s later -------------------------------
+# wait_log FILE PATTERN WHAT: wait (at most AG_WAIT_S) for a line matching
+# PATTERN in FILE, the agent's own account of what it did (-v).
+wait_log() {
+	local i
+	for i in $(seq 1 $((AG_WAIT_S * 10))); do
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	cat "$1"
+	ag_fail "$3: no '$2' in the agent's log within $AG_WAIT_S s"
+}
+
+# --- receiver down at start, up after the agent's first attempt failed ---
 ag_agent "$S" "$AG_TMP/a1.log" -e "http://[::1]:4401/v1/traces" --idle-timeout 200ms \
-	--batch-timeout 100ms --retry-max-time 30s
+	--batch-timeout 100ms --retry-max-time 60s -v
 send 1111111111111111
-sleep 2
+wait_log "$AG_TMP/a1.log" 'export: .*(connect|Connection refused)' "receiver down"
 ag_receiver "$S" 4401 "$AG_TMP/r1.jsonl"
 ag_wait_spans "$AG_TMP/r1.jsonl" 2 20 || { cat "$AG_TMP/a1.log"; ag_fail "spans did not arrive after the receiver came up"; }
 ag_stop_agent
@@ -46,9 +58,11 @@ for code in 500 400; do
 	port=$((4400 + code / 100))
 	ag_receiver "$S" $port "$AG_TMP/r$code.jsonl" --status $code
 	ag_agent "$S" "$AG_TMP/a$code.log" -e "http://[::1]:$port/v1/traces" --idle-timeout 200ms \
-		--batch-timeout 100ms
+		--batch-timeout 100ms -v
 	send 2222222222222222
-	sleep 1.5
+	# The agent's verdict on the answer, not a guess at how long it takes.
+	# A wrongly retried batch would not be given up before the 30 s limit.
+	wait_log "$AG_TMP/a$code.log" 'export: gave up a batch' "HTTP $code"
 	ag_stop_agent
 	stop_receiver
 	r=$(ag_stat "$AG_TMP/a$code.log" retries) f=$(ag_stat "$AG_TMP/a$code.log" failed)
@@ -66,7 +80,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT="http://[::1]:4429" ag_agent "$S" "$AG_TMP/a429.log"
 	--idle-timeout 200ms --batch-timeout 100ms
 t0=$(date +%s%N)
 send 3333333333333333
-ag_wait_spans "$AG_TMP/r429.jsonl" 2 15 || { cat "$AG_TMP/a429.log"; ag_fail "429/503: spans never accepted"; }
+ag_wait_spans "$AG_TMP/r429.jsonl" 2 "$AG_WAIT_S" || { cat "$AG_TMP/a429.log"; ag_fail "429/503: spans never accepted"; }
 took=$((($(date +%s%N) - t0) / 1000000))
 ag_stop_agent
 r=$(ag_stat "$AG_TMP/a429.log" retries) f=$(ag_stat "$AG_TMP/a429.log" failed)
@@ -78,10 +92,16 @@ stop_receiver
 # --- SIGTERM with requests held -------------------------------------------
 ag_receiver "$S" 4499 "$AG_TMP/rterm.jsonl"
 ag_agent "$S" "$AG_TMP/aterm.log" -e "http://[::1]:4499/v1/traces" --idle-timeout 60s \
-	--max-age 120s --batch-timeout 60s --shutdown-timeout 5s --gzip
+	--max-age 120s --batch-timeout 60s --shutdown-timeout 5s --gzip --stats-interval 1s
 send 4444444444444444
 send 5555555555555555
-sleep 1
+# Both requests held: the periodic stats line says so once the agent has
+# read their events (a signal with events still unread would lose them).
+for i in $(seq 1 $((AG_WAIT_S * 10))); do
+	[ "$(ag_stat "$AG_TMP/aterm.log" held)" = 2 ] && break
+	sleep 0.1
+done
+[ "$(ag_stat "$AG_TMP/aterm.log" held)" = 2 ] || { cat "$AG_TMP/aterm.log"; ag_fail "SIGTERM: the 2 requests never held"; }
 [ "$(ag_count_spans "$AG_TMP/rterm.jsonl")" = 0 ] || ag_fail "spans exported before SIGTERM"
 ag_stop_agent
 [ "$AG_RC" = 0 ] || ag_fail "SIGTERM: exit $AG_RC"

@@ -24,10 +24,12 @@ ag_agent "$S" "$AG_TMP/agent.log" -e "http://[::1]:4318/v1/traces" --idle-timeou
 	--batch-timeout 200ms --node-name 2=router --node-name 3=server
 AGENT1=$AG_PID
 ip netns exec "$S" "$AG_AGENT" --tag-socket none --source capture:s0 --output "$CAP" --idle-timeout 300ms \
-	--batch-timeout 200ms 2>"$AG_TMP/capture.log" &
+	--batch-timeout 200ms --ready-file "$AG_TMP/capture.ready" 2>"$AG_TMP/capture.log" &
 CAP_PID=$!
 AG_PIDS+=("$CAP_PID")
-sleep 0.5
+# Ready once the capture is active on s0: packets sent after that are seen.
+ag_wait_file "$AG_TMP/capture.ready" "$CAP_PID" "capturing cltagent" "$AG_TMP/capture.log"
+echo "checked: both agents ready (event group joined, capture active)"
 
 TRACE=4bf92f3577b34da6a3ce929d0e0e4736
 SPAN=00f067aa0ba902b7

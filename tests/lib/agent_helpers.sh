@@ -9,6 +9,11 @@ AG_AGENT=$AG_BUILD/cltagent
 AG_SEND=$AG_BUILD/tests/tools/clt_send
 AG_TMP=$(mktemp -d /tmp/cltagent-test.XXXXXX)
 AG_PIDS=()
+AG_N=0
+# Upper bound, in seconds, for anything a test waits on (readiness, spans):
+# generous, because a loaded CI machine is slow, and a wait that ends early
+# on its signal costs nothing when the machine is idle.
+AG_WAIT_S=${AG_WAIT_S:-20}
 
 ag_fail() {
 	echo "FAIL: $*"
@@ -39,20 +44,41 @@ ag_receiver() {
 		--out "$out" --ready "$AG_TMP/ready.$port" "$@" 2>>"$AG_TMP/receiver.$port.log" &
 	AG_RCV_PID=$!
 	AG_PIDS+=("$AG_RCV_PID")
-	topo_wait_port "$ns" "$port" 10 || ag_fail "receiver did not start"
+	ag_wait_file "$AG_TMP/ready.$port" "$AG_RCV_PID" "OTLP receiver on port $port" \
+		"$AG_TMP/receiver.$port.log"
+	topo_wait_port "$ns" "$port" "$AG_WAIT_S" || ag_fail "receiver on port $port does not listen"
 }
 
-# ag_agent NS LOG [cltagent flags...]: start the agent in NS, logging to LOG.
+# ag_wait_file FILE PID WHAT [LOG]: wait until FILE exists; fail (showing
+# LOG) if PID exits first or AG_WAIT_S passes.
+ag_wait_file() {
+	local i
+	for i in $(seq 1 $((AG_WAIT_S * 10))); do
+		[ -e "$1" ] && return 0
+		if ! kill -0 "$2" 2>/dev/null; then
+			[ -n "${4:-}" ] && cat "$4"
+			ag_fail "$3 exited at start"
+		fi
+		sleep 0.1
+	done
+	[ -n "${4:-}" ] && cat "$4"
+	ag_fail "$3 not ready within $AG_WAIT_S s"
+}
+
+# ag_agent NS LOG [cltagent flags...]: start the agent in NS, logging to LOG,
+# and return once it is ready (--ready-file: event group joined, exporter
+# running), so that no event sent afterwards is missed.
 # No tag socket unless the flags name one: the default path belongs to the
 # host's own agent, not to a test's.
 ag_agent() {
-	local ns=$1 log=$2
+	local ns=$1 log=$2 ready
 	shift 2
-	ip netns exec "$ns" "$AG_AGENT" --tag-socket none "$@" 2>"$log" &
+	AG_N=$((AG_N + 1))
+	ready=$AG_TMP/agent.$AG_N.ready
+	ip netns exec "$ns" "$AG_AGENT" --tag-socket none --ready-file "$ready" "$@" 2>"$log" &
 	AG_PID=$!
 	AG_PIDS+=("$AG_PID")
-	sleep 0.3
-	kill -0 "$AG_PID" 2>/dev/null || { cat "$log"; ag_fail "cltagent exited at start"; }
+	ag_wait_file "$ready" "$AG_PID" cltagent "$log"
 }
 
 # ag_stop_agent: SIGTERM, wait; sets AG_RC and AG_STOP_S (seconds taken).
@@ -64,23 +90,28 @@ ag_stop_agent() {
 	AG_STOP_S=$((SECONDS - t0))
 }
 
-# ag_sink NS ADDR PORT tcp|udp: swallow whatever arrives.
+# ag_sink NS ADDR PORT tcp|udp: swallow whatever arrives. Returns once the
+# socket is bound (UDP) or listening (TCP): the sink creates a file then.
 ag_sink() {
+	local ready=$AG_TMP/sink.$4.$3.ready
+	rm -f "$ready"
 	ip netns exec "$1" python3 -c '
 import socket, sys, threading
-addr, port, proto = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+addr, port, proto, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 if proto == "udp":
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind((addr, port))
+    open(ready, "w").close()
     while True: s.recv(65535)
 s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((addr, port)); s.listen(16)
+open(ready, "w").close()
 def drain(c):
     while c.recv(65535): pass
 while True:
     c, _ = s.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()
-' "$2" "$3" "$4" &
+' "$2" "$3" "$4" "$ready" &
 	AG_PIDS+=("$!")
-	if [ "$4" = tcp ]; then topo_wait_port "$1" "$3" 10 || ag_fail "sink did not start"; else sleep 0.3; fi
+	ag_wait_file "$ready" "$!" "$4 sink on port $3"
 }
 
 # ag_wait_spans FILE MIN SECONDS: wait until FILE holds at least MIN spans.
