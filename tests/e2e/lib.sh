@@ -28,6 +28,9 @@ E2E_OTLP_PORT=4318
 E2E_PIDS=()
 E2E_AGENT_PID=
 E2E_CAPTURE_PID=
+# Upper bound, in seconds, of every readiness wait: generous for a loaded CI
+# machine; a wait ends as soon as its signal comes.
+E2E_WAIT_S=${E2E_WAIT_S:-20}
 # shellcheck source=../lib/topo.sh
 . "$E2E_TOP/tests/lib/topo.sh"
 
@@ -111,7 +114,7 @@ e2e_origin() { # port [ns]
 		--log "$E2E_W/origin.$port.jsonl" --ready "$E2E_W/origin.$port.ready" \
 		2>"$E2E_W/origin.$port.stderr" &
 	E2E_PIDS+=($!)
-	e2e_wait_file "$E2E_W/origin.$port.ready" 10 && topo_wait_port "$ns" "$port" ||
+	e2e_wait_file "$E2E_W/origin.$port.ready" "$E2E_WAIT_S" && topo_wait_port "$ns" "$port" "$E2E_WAIT_S" ||
 		e2e_fail "origin server on port $port did not start"
 	: >>"$E2E_W/origin.$port.jsonl"
 }
@@ -120,7 +123,7 @@ e2e_receiver() { # ns port out
 	ip netns exec "$1" "$E2E_PY" "$E2E_TOP/tests/lib/otlp_receiver.py" --host ::1 --port "$2" \
 		--out "$3" --ready "$E2E_W/receiver.$1.$2.ready" 2>"$E2E_W/receiver.$2.stderr" &
 	E2E_PIDS+=($!)
-	e2e_wait_file "$E2E_W/receiver.$1.$2.ready" 10 || e2e_fail "OTLP receiver on port $2 did not start"
+	e2e_wait_file "$E2E_W/receiver.$1.$2.ready" "$E2E_WAIT_S" || e2e_fail "OTLP receiver on port $2 did not start"
 	: >>"$3"
 }
 
@@ -128,18 +131,21 @@ e2e_receiver() { # ns port out
 # output is $E2E_W/agent.jsonl. Extra agent arguments: $E2E_AGENT_ARGS.
 e2e_agent_start() {
 	e2e_receiver "$TOPO_S" "$E2E_OTLP_PORT" "$E2E_W/agent.jsonl"
+	local ready=$E2E_W/agent.ready i
+	rm -f "$ready"
 	# shellcheck disable=SC2086
 	ip netns exec "$TOPO_S" env OTEL_EXPORTER_OTLP_ENDPOINT="http://[::1]:$E2E_OTLP_PORT" \
-		OTEL_SERVICE_NAME=cltagent "$E2E_AGENT" --tag-socket none ${E2E_AGENT_ARGS:-} >"$E2E_W/agent.log" 2>&1 &
+		OTEL_SERVICE_NAME=cltagent "$E2E_AGENT" --tag-socket none --ready-file "$ready" \
+		${E2E_AGENT_ARGS:-} >"$E2E_W/agent.log" 2>&1 &
 	E2E_AGENT_PID=$!
-	# Ready once it holds the IOAM event group membership; give it a moment.
-	local i
-	for i in $(seq 1 20); do
+	# Ready once it holds the IOAM event group membership (--ready-file):
+	# an event the kernel sends before that is lost to it.
+	for i in $(seq 1 $((E2E_WAIT_S * 10))); do
+		[ -e "$ready" ] && return 0
 		kill -0 "$E2E_AGENT_PID" 2>/dev/null || e2e_fail "the agent exited at start: $(tail -3 "$E2E_W/agent.log")"
-		grep -qiE 'listening|ready|subscribed|started' "$E2E_W/agent.log" 2>/dev/null && return 0
 		sleep 0.1
 	done
-	return 0
+	e2e_fail "the agent was not ready within $E2E_WAIT_S s: $(tail -3 "$E2E_W/agent.log")"
 }
 
 # SIGTERM flushes: the agent posts what it aggregated, then exits 0.
