@@ -62,7 +62,13 @@ ip netns exec "$NS" env LD_PRELOAD="$SHIM" CLT_AGENT_SOCKET="$SOCK" CLT_LOG=info
 	nginx -c "$W/nginx.conf" -p "$W" 2>"$W/nginx.stderr" &
 NGINX_PID=$!
 topo_wait_port "$NS" "$NGINX_PORT" || { echo "FAIL: nginx did not start: $(cat "$W/nginx.stderr" "$W/error.log")"; exit 1; }
-sleep 0.3
+# The workers exist, and have dropped to their user, some time after the
+# port listens: wait (at most 20 s) until both of the configured workers
+# run as someone other than root, rather than sleeping.
+for i in $(seq 1 200); do
+	[ "$(ps -o user= --ppid "$NGINX_PID" | grep -cv '^root')" -ge 2 ] && break
+	sleep 0.1
+done
 workers=$(ps -o user= --ppid "$NGINX_PID" | sort -u | tr '\n' ' ')
 check "nginx workers run as www-data ($workers)" [ "$workers" = "www-data " ]
 wpid=$(pgrep -P "$NGINX_PID" | head -1)
