@@ -10,6 +10,10 @@
 
 #include "fdstate.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 _Atomic uint8_t *fdstate_class_tab;
 unsigned int fdstate_size;
 _Atomic unsigned int fdstate_high;
@@ -41,6 +45,11 @@ static void fdstate_alloc(void)
 		munmap(cls, n);
 		return;
 	}
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer does not scan anonymous mappings: without this, every
+	 * per-socket state this table points to would be reported as leaked. */
+	__lsan_register_root_region(obj, n * sizeof(void *));
+#endif
 	fdstate_class_tab = cls;
 	fdstate_obj_tab = obj;
 	/* Published last: until then every fd is "beyond the table" and passes through. */
