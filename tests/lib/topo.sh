@@ -33,6 +33,16 @@ topo_require_root() {
 		echo "SKIP: $(basename "$0"): this kernel has no IOAM6 support (net.ipv6.ioam6_id missing)"
 		exit 77
 	fi
+	# IOAM events (the ioam6_events netlink group) arrived in Linux 6.9.
+	local rel major minor
+	rel=$(uname -r)
+	major=${rel%%.*}
+	minor=${rel#*.}
+	minor=${minor%%[!0-9]*}
+	if [ "$major" -lt 6 ] || { [ "$major" -eq 6 ] && [ "${minor:-0}" -lt 9 ]; }; then
+		echo "SKIP: $(basename "$0"): needs Linux >= 6.9 for IOAM events; this is $rel"
+		exit 77
+	fi
 }
 
 topo_cleanup() {
