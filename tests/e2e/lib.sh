@@ -148,10 +148,47 @@ e2e_agent_start() {
 	e2e_fail "the agent was not ready within $E2E_WAIT_S s: $(tail -3 "$E2E_W/agent.log")"
 }
 
+# " INODE INODE ... ": the agent's sockets.
+e2e_agent_sockets() {
+	local f inodes=" "
+	for f in /proc/"$E2E_AGENT_PID"/fd/*; do
+		f=$(readlink "$f" 2>/dev/null) || continue
+		case $f in socket:\[*\]) f=${f#socket:[}; inodes="$inodes${f%]} " ;; esac
+	done
+	echo "$inodes"
+}
+
+# e2e_agent_queued SOCKETS: octets of IOAM events queued, not yet read, on
+# the agent's netlink sockets (the Rmem column of its namespace's
+# /proc/net/netlink).
+e2e_agent_queued() {
+	awk -v want="$1" 'NR > 1 && index(want, " " $10 " ") { q += $5 } END { print q + 0 }' \
+		/proc/"$E2E_AGENT_PID"/net/netlink 2>/dev/null || echo 0
+}
+
+# Wait until the agent has read every event: its netlink queue stays empty
+# for E2E_SETTLE seconds (0.5), at most E2E_WAIT_S. A SIGTERM while events
+# are still queued would lose them; a fixed sleep is too short when loaded.
+e2e_agent_settle() {
+	local i same=0 need socks
+	need=$(awk -v s="${E2E_SETTLE:-0.5}" 'BEGIN { n = int(s * 10); print n < 1 ? 1 : n }')
+	socks=$(e2e_agent_sockets)
+	for i in $(seq 1 $((E2E_WAIT_S * 10))); do
+		if [ "$(e2e_agent_queued "$socks")" = 0 ]; then
+			same=$((same + 1))
+			[ "$same" -ge "$need" ] && return 0
+		else
+			same=0
+		fi
+		sleep 0.1
+	done
+	e2e_fail "the agent still had unread events after $E2E_WAIT_S s"
+}
+
 # SIGTERM flushes: the agent posts what it aggregated, then exits 0.
 e2e_agent_stop() {
 	[ -n "$E2E_AGENT_PID" ] || return 0
-	sleep "${E2E_SETTLE:-1}"
+	e2e_agent_settle
 	kill -TERM "$E2E_AGENT_PID" 2>/dev/null
 	local rc=0
 	wait "$E2E_AGENT_PID" || rc=$?
@@ -182,6 +219,7 @@ e2e_check() {
 e2e_capture_start() { # ns ifname file
 	ip netns exec "$1" tcpdump -n -U --immediate-mode -i "$2" -w "$3" 2>"$E2E_W/tcpdump.stderr" &
 	E2E_CAPTURE_PID=$!
+	E2E_CAPTURE_FILE=$3
 	local i
 	for i in $(seq 1 50); do
 		grep -q "listening on" "$E2E_W/tcpdump.stderr" 2>/dev/null && return 0
@@ -190,9 +228,22 @@ e2e_capture_start() { # ns ifname file
 	e2e_fail "tcpdump did not start: $(cat "$E2E_W/tcpdump.stderr")"
 }
 
+# Stop once the capture file has not grown for 0.3 s (at most E2E_WAIT_S):
+# tcpdump writes each packet at once (-U), so a still file means it is done.
 e2e_capture_stop() {
 	[ -n "$E2E_CAPTURE_PID" ] || return 0
-	sleep 0.3
+	local i same=0 last=-1 now
+	for i in $(seq 1 $((E2E_WAIT_S * 10))); do
+		now=$(stat -c %s "$E2E_CAPTURE_FILE" 2>/dev/null || echo 0)
+		if [ "$now" = "$last" ]; then
+			same=$((same + 1))
+			[ $same -ge 3 ] && break
+		else
+			same=0
+			last=$now
+		fi
+		sleep 0.1
+	done
 	kill -INT "$E2E_CAPTURE_PID" 2>/dev/null
 	wait "$E2E_CAPTURE_PID" 2>/dev/null
 	E2E_CAPTURE_PID=
