@@ -12,43 +12,51 @@
 #include "clt/traceparent.h"
 #pragma GCC visibility pop
 
-/* Lowercase only: the specification says uppercase makes the value invalid. */
-static int tp_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+/*
+ * One table per digit position, giving the digit's value already shifted,
+ * plus a bit saying it is a lowercase hex digit (0 for anything else,
+ * uppercase too: the specification says it makes the value invalid).
+ * Tables, not a chain of comparisons: this runs on every traced request.
+ */
+#define TP_HI_OK 0x100u
+#define TP_LO_OK 0x200u
+static const uint16_t tp_hex_hi[256] = {
+	['0'] = TP_HI_OK | 0 << 4, ['1'] = TP_HI_OK | 1 << 4, ['2'] = TP_HI_OK | 2 << 4,
+	['3'] = TP_HI_OK | 3 << 4, ['4'] = TP_HI_OK | 4 << 4, ['5'] = TP_HI_OK | 5 << 4,
+	['6'] = TP_HI_OK | 6 << 4, ['7'] = TP_HI_OK | 7 << 4, ['8'] = TP_HI_OK | 8 << 4,
+	['9'] = TP_HI_OK | 9 << 4, ['a'] = TP_HI_OK | 10 << 4, ['b'] = TP_HI_OK | 11 << 4,
+	['c'] = TP_HI_OK | 12 << 4, ['d'] = TP_HI_OK | 13 << 4, ['e'] = TP_HI_OK | 14 << 4,
+	['f'] = TP_HI_OK | 15 << 4,
+};
+static const uint16_t tp_hex_lo[256] = {
+	['0'] = TP_LO_OK | 0, ['1'] = TP_LO_OK | 1, ['2'] = TP_LO_OK | 2, ['3'] = TP_LO_OK | 3,
+	['4'] = TP_LO_OK | 4, ['5'] = TP_LO_OK | 5, ['6'] = TP_LO_OK | 6, ['7'] = TP_LO_OK | 7,
+	['8'] = TP_LO_OK | 8, ['9'] = TP_LO_OK | 9, ['a'] = TP_LO_OK | 10, ['b'] = TP_LO_OK | 11,
+	['c'] = TP_LO_OK | 12, ['d'] = TP_LO_OK | 13, ['e'] = TP_LO_OK | 14, ['f'] = TP_LO_OK | 15,
+};
 
-static int tp_hex_decode(uint8_t *out, const char *in, size_t n_octets)
+/*
+ * Decode @n octets from 2 * @n characters at @in, validating in the same
+ * pass. @return 0 when a character was not a lowercase hex digit, else
+ * TP_HI_OK | TP_LO_OK plus the OR of the octets (low byte 0: all zero).
+ */
+static inline unsigned int tp_hex_decode(uint8_t *out, const unsigned char *in, size_t n)
 {
+	unsigned int all = TP_HI_OK | TP_LO_OK, any = 0;
 	size_t i;
 
-	for (i = 0; i < n_octets; i++) {
-		int hi = tp_hexval(in[2 * i]);
-		int lo = tp_hexval(in[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
-static bool tp_all_zero(const uint8_t *p, size_t n)
-{
-	size_t i;
-
+#pragma GCC unroll 16
 	for (i = 0; i < n; i++) {
-		if (p[i] != 0)
-			return false;
+		unsigned int x = tp_hex_hi[in[2 * i]] | tp_hex_lo[in[2 * i + 1]];
+
+		all &= x;
+		any |= x;
+		out[i] = (uint8_t)x;
 	}
-	return true;
+	return (all & (TP_HI_OK | TP_LO_OK)) == (TP_HI_OK | TP_LO_OK) ? any : 0;
 }
 
-static bool tp_is_ows(char c)
+static inline bool tp_is_ows(char c)
 {
 	return c == ' ' || c == '\t';
 }
@@ -56,6 +64,8 @@ static bool tp_is_ows(char c)
 int tp_parse(struct tp_context *out, const char *value, size_t len)
 {
 	struct tp_context tp;
+	const unsigned char *v;
+	unsigned int ver, tid, pid, flg;
 
 	if (out == NULL || value == NULL)
 		return -EINVAL;
@@ -67,20 +77,20 @@ int tp_parse(struct tp_context *out, const char *value, size_t len)
 		len--;
 	if (len < TP_VALUE_LEN)
 		return -EINVAL;
-	if (value[2] != '-' || value[35] != '-' || value[52] != '-')
+	v = (const unsigned char *)value;
+	if (v[2] != '-' || v[35] != '-' || v[52] != '-')
 		return -EINVAL;
-	if (tp_hex_decode(&tp.version, value, 1) < 0 || tp.version == 0xff)
-		return -EINVAL;
-	if (tp_hex_decode(tp.trace_id, value + 3, sizeof(tp.trace_id)) < 0 ||
-	    tp_hex_decode(tp.parent_id, value + 36, sizeof(tp.parent_id)) < 0 ||
-	    tp_hex_decode(&tp.flags, value + 53, 1) < 0)
-		return -EINVAL;
-	if (tp_all_zero(tp.trace_id, sizeof(tp.trace_id)) ||
-	    tp_all_zero(tp.parent_id, sizeof(tp.parent_id)))
+	ver = tp_hex_decode(&tp.version, v, 1);
+	tid = tp_hex_decode(tp.trace_id, v + 3, sizeof(tp.trace_id));
+	pid = tp_hex_decode(tp.parent_id, v + 36, sizeof(tp.parent_id));
+	flg = tp_hex_decode(&tp.flags, v + 53, 1);
+	/* A character that is not a lowercase hex digit, version ff, an all-zero id. */
+	if (ver == 0 || tid == 0 || pid == 0 || flg == 0 || tp.version == 0xff ||
+	    (tid & 0xff) == 0 || (pid & 0xff) == 0)
 		return -EINVAL;
 	/* Version 00 is exactly 55 characters; a later version may append
 	 * fields, but only after a '-' (W3C Trace Context, "Versioning"). */
-	if (len > TP_VALUE_LEN && (tp.version == 0 || value[TP_VALUE_LEN] != '-'))
+	if (len > TP_VALUE_LEN && (tp.version == 0 || v[TP_VALUE_LEN] != '-'))
 		return -EINVAL;
 	*out = tp;
 	return 0;
