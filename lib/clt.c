@@ -375,7 +375,7 @@ CLT_API int clt_enable_trusted(struct clt_ctx *ctx, int fd,
 	return clt_enable_common(ctx, fd, trace_id, span_id, 0);
 }
 
-CLT_API int clt_disable(struct clt_ctx *ctx, int fd)
+static int clt_disable_common(struct clt_ctx *ctx, int fd, int check)
 {
 	int saved = errno, err;
 
@@ -383,11 +383,21 @@ CLT_API int clt_disable(struct clt_ctx *ctx, int fd)
 		return -EINVAL;
 	if (ctx->ops->id == CLT_BACKEND_OFF)
 		return 0;
-	err = clt_check_socket(fd);
+	err = check ? clt_check_socket(fd) : 0;
 	if (err == 0)
 		err = ctx->ops->disable(ctx, fd);
 	errno = saved;
 	return err;
+}
+
+CLT_API int clt_disable(struct clt_ctx *ctx, int fd)
+{
+	return clt_disable_common(ctx, fd, 1);
+}
+
+CLT_API int clt_disable_trusted(struct clt_ctx *ctx, int fd)
+{
+	return clt_disable_common(ctx, fd, 0);
 }
 
 CLT_API enum clt_backend clt_backend_get(const struct clt_ctx *ctx)

@@ -226,7 +226,8 @@ static void apply_ids(struct shim_sock *s, int fd, bool want, const struct http_
 		return;
 	}
 	/* The socket was classified as IPv6 TCP when it was tracked: no need to check again. */
-	rc = want ? clt_enable_trusted(ctx, fd, ids->trace, ids->span) : clt_disable(ctx, fd);
+	rc = want ? clt_enable_trusted(ctx, fd, ids->trace, ids->span)
+		  : clt_disable_trusted(ctx, fd);
 	if (rc == -EBADF || rc == -ENOTSOCK || rc == -EAFNOSUPPORT || rc == -EPROTONOSUPPORT) {
 		/* Not (any more) the IPv6 TCP socket it was: a property of @fd, not of the process. */
 		slog(SLOG_DEBUG, "fd %d: %s: looked at again", fd, clt_strerror(rc));

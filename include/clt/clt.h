@@ -104,6 +104,14 @@ int clt_enable_trusted(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_T
 /** Stop tagging @fd's packets. @return 0 or a negative errno. */
 int clt_disable(struct clt_ctx *ctx, int fd);
 
+/**
+ * clt_disable() for callers that already know @fd is an IPv6 TCP or UDP
+ * socket, as clt_enable_trusted(): no validation, so on the hopopts
+ * backend exactly one setsockopt(). A wrong descriptor still fails
+ * cleanly (-EAFNOSUPPORT, -ENOTSOCK, ...).
+ */
+int clt_disable_trusted(struct clt_ctx *ctx, int fd);
+
 /** The backend in use (never CLT_BACKEND_AUTO). */
 enum clt_backend clt_backend_get(const struct clt_ctx *ctx);
 

@@ -304,6 +304,9 @@ static void test_socket_checks(void **state)
 	assert_int_equal(clt_enable(ctx, pfd[0], tid, sid), -ENOTSOCK);
 	assert_int_equal(clt_disable(ctx, pfd[0]), -ENOTSOCK);
 	assert_int_equal(clt_enable_trusted(ctx, pfd[0], tid, sid), -ENOTSOCK);
+	assert_int_equal(clt_disable_trusted(ctx, pfd[0]), -ENOTSOCK);
+	assert_int_equal(clt_disable_trusted(ctx, -1), -EINVAL);
+	assert_int_equal(clt_disable_trusted(NULL, pfd[0]), -EINVAL);
 	assert_int_equal(clt_enable(ctx, 1000000, tid, sid), -EBADF);
 	assert_int_equal(clt_enable(ctx, -1, tid, sid), -EINVAL);
 	assert_int_equal(clt_enable(NULL, pfd[0], tid, sid), -EINVAL);
@@ -314,6 +317,7 @@ static void test_socket_checks(void **state)
 	fd4 = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(clt_enable(ctx, fd4, tid, sid), -EAFNOSUPPORT);
 	assert_int_equal(clt_enable_trusted(ctx, fd4, tid, sid), -EAFNOSUPPORT);
+	assert_int_equal(clt_disable_trusted(ctx, fd4), -EAFNOSUPPORT);
 	close(fd4);
 	fdu = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_int_equal(clt_enable(ctx, fdu, tid, sid), -EAFNOSUPPORT);
@@ -352,6 +356,8 @@ static void test_socket_checks(void **state)
 		assert_int_equal(clt_enable(ctx, fd6, tid, sid), 0);
 		assert_int_equal(clt_enable_trusted(ctx, fd6, tid, sid), 0);
 		assert_int_equal(clt_disable(ctx, fd6), 0);
+		assert_int_equal(clt_enable_trusted(ctx, fd6, tid, sid), 0);
+		assert_int_equal(clt_disable_trusted(ctx, fd6), 0);
 	} else {
 		assert_int_equal(clt_enable(ctx, fd6, tid, sid), -EPERM);
 	}
