@@ -683,3 +683,28 @@ bool http_in_body(const struct http_tracker *t, uint64_t n)
 {
 	return (t->state == ST_BODY || t->state == ST_CHUNK_DATA) && n <= t->remaining;
 }
+
+void http_mark_get(const struct http_tracker *t, struct http_mark *m)
+{
+	m->state = t->state;
+	m->line_long = t->line_long;
+	m->line_len = t->line_len;
+	m->count = t->count;
+	m->remaining = t->remaining;
+}
+
+void http_mark_rewind(struct http_tracker *t, const struct http_mark *m)
+{
+	t->seq++;
+	t->state = m->state;
+	t->line_long = m->line_long;
+	t->line_len = m->line_len;
+	t->count = m->count;
+	t->remaining = m->remaining;
+}
+
+void http_give_up(struct http_tracker *t)
+{
+	t->seq++;
+	give_up(t);
+}

@@ -93,6 +93,26 @@ bool http_current_ids(const struct http_tracker *t, struct http_ids *out);
 /* True once the stream was given up (not HTTP/1.x, or lost framing). */
 bool http_dead(const struct http_tracker *t);
 
+/*
+ * Where a stream stands inside a body: enough to undo http_skip()s (and
+ * nothing else) made since, when fewer bytes left than were counted.
+ */
+struct http_mark {
+	uint8_t state;
+	bool line_long;
+	uint16_t line_len;
+	uint32_t count;
+	uint64_t remaining;
+};
+
+void http_mark_get(const struct http_tracker *t, struct http_mark *m);
+
+/* Back to @m, as if the http_skip()s since had not happened (seq still moves on). */
+void http_mark_rewind(struct http_tracker *t, const struct http_mark *m);
+
+/* Stop following the stream: its framing can no longer be known. */
+void http_give_up(struct http_tracker *t);
+
 /* True when the next @n bytes all fall inside the current body or chunk (nothing to parse). */
 bool http_in_body(const struct http_tracker *t, uint64_t n);
 

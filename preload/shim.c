@@ -5,17 +5,19 @@
  *
  * Ordering: the IDs must be in place before a request's first byte is
  * handed to the kernel, but the traceparent is only known once its header
- * line has been written. So before each real call the shim looks ahead
- * in a copy of the tracker over the bytes about to be written (usually
- * the whole header block is in one call) and sets the IDs the stream
- * will have at the end of those bytes; after the call the tracker
- * consumes exactly the bytes the kernel accepted. No application byte is
- * ever held back or rewritten.
+ * line has been written. So before each real call the shim feeds the
+ * socket's tracker the bytes about to be written (usually the whole
+ * header block is in one call), keeping the old tracker, and sets the IDs
+ * the stream will have at the end of those bytes; when the kernel
+ * accepts fewer bytes the tracker is wound back and fed exactly those.
+ * No application byte is ever held back or rewritten.
  *
  * Locking: the pass-through path takes no lock (fdstate class byte).
  * Tracked state lives in one refcounted object per socket, shared by
- * dup()s, touched only under shim_lock; the lock is never held across a
- * real send, so a blocked writer never blocks close() in another thread.
+ * dup()s, touched only under shim_lock (the reference count is atomic);
+ * a write(2)/send(2) whose bytes all leave takes the lock once. The lock
+ * is never held across a real send, so a blocked writer never blocks
+ * close() in another thread.
  *
  * Signals: a send from a signal handler that interrupts its own thread
  * inside the shim (guard set, maybe lock held) passes straight to libc:
@@ -50,7 +52,7 @@ enum applied {
 };
 
 struct shim_sock {
-	unsigned int refs; /* descriptors + in-flight sends */
+	atomic_uint refs; /* descriptors + in-flight sends; the last one may drop outside the lock */
 	dev_t dev;         /* identity of the kernel socket (fstat), to notice a */
 	ino_t ino;         /* descriptor number reused behind the shim's back */
 	uint8_t applied;
@@ -63,7 +65,9 @@ struct shim_tx {
 	uint64_t seq;
 	int err;        /* errno of the real call, 0 if it succeeded */
 	bool body_only; /* every byte is body: no look-ahead copy, only counted */
-	struct http_tracker peek;
+	bool settled;   /* committed ahead and nothing left to do if every byte leaves */
+	struct http_mark mark;     /* body_only: where the body stood before */
+	struct http_tracker peek;  /* the look-ahead; in op_tracked the tracker before */
 };
 
 static pthread_mutex_t shim_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -247,9 +251,10 @@ static void apply_ids(struct shim_sock *s, int fd, bool want, const struct http_
 	errno = saved;
 }
 
+/* Lock held, or not: the count is atomic, and at zero no descriptor or send can reach @s. */
 static void sock_unref(struct shim_sock *s)
 {
-	if (--s->refs == 0)
+	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
 		free(s);
 }
 
@@ -484,22 +489,6 @@ static void tx_end(struct shim_tx *tx, int fd)
 	guard_exit();
 }
 
-/* Commit @rc accepted bytes of @iov. Takes and releases the lock. */
-static void tx_commit_iov(struct shim_tx *tx, int fd, const struct iovec *iov, size_t iovcnt,
-			  ssize_t rc, size_t total)
-{
-	tx_lock();
-	if (rc > 0 && tx->body_only) {
-		http_skip(&tx->sock->http, (uint64_t)rc); /* gives up if another thread moved it */
-	} else if (rc > 0) {
-		if ((size_t)rc == total && tx->sock->http.seq == tx->seq)
-			http_copy(&tx->sock->http, &tx->peek); /* the look-ahead was exactly right */
-		else
-			http_feed_iov(&tx->sock->http, iov, iovcnt, (size_t)rc);
-	}
-	tx_end(tx, fd);
-}
-
 static bool iov_ok(const struct iovec *iov, size_t iovcnt, size_t *total)
 {
 	size_t i, t = 0;
@@ -569,6 +558,60 @@ static ssize_t op_real(const struct op *o)
 	}
 }
 
+/*
+ * Commit ahead: under the one lock of tx_begin() the socket's own tracker
+ * takes every byte of the send before the real call (the old tracker kept
+ * in tx->peek, or only the body position in tx->mark), and the IDs it
+ * ends with are set. When the kernel then accepts every byte - nearly
+ * always - nothing is left to do but drop the reference, without the
+ * lock. Otherwise the lock is taken again and the tracker wound back to
+ * what really left, or given up if another thread's send came in between
+ * (the order of the two sends' bytes is then unknown).
+ */
+static void tx_ahead(struct shim_tx *tx, int fd, const struct iovec *iov, size_t iovcnt,
+		     size_t total)
+{
+	struct shim_sock *s = tx->sock;
+	struct http_ids ids;
+	bool want;
+
+	if (tx->body_only) {
+		http_mark_get(&s->http, &tx->mark);
+		http_skip(&s->http, total);
+	} else {
+		http_feed_iov(&s->http, iov, iovcnt, total);
+		want = http_current_ids(&s->http, &ids);
+		apply_ids(s, fd, want, &ids);
+	}
+	tx->seq = s->http.seq;
+	/* A dead stream is released after the call, under the lock. */
+	tx->settled = !http_dead(&s->http);
+	reentered_report();
+	pthread_mutex_unlock(&shim_lock);
+	guard_exit();
+}
+
+/* The send took @rc of @total bytes (or failed): make the tracker say so. Lock held. */
+static void tx_wind_back(struct shim_tx *tx, const struct iovec *iov, size_t iovcnt, ssize_t rc)
+{
+	struct http_tracker *t = &tx->sock->http;
+	size_t done = rc > 0 ? (size_t)rc : 0;
+
+	if (t->seq != tx->seq) {
+		http_give_up(t);
+		return;
+	}
+	if (tx->body_only) {
+		http_mark_rewind(t, &tx->mark);
+		if (done > 0)
+			http_skip(t, done);
+		return;
+	}
+	http_copy(t, &tx->peek);
+	t->seq = tx->seq + 1; /* never back: another send's check must see the change */
+	http_feed_iov(t, iov, iovcnt, done);
+}
+
 /* A send of the bytes in @iov on a descriptor that is not known to be ignored. */
 static ssize_t op_tracked(const struct op *o, const struct iovec *iov, size_t iovcnt)
 {
@@ -579,13 +622,19 @@ static ssize_t op_tracked(const struct op *o, const struct iovec *iov, size_t io
 
 	if (!iov_ok(iov, iovcnt, &total) || !tx_begin(&tx, o->fd, total))
 		return op_real(o);
-	if (!tx.body_only)
-		http_feed_iov(&tx.peek, iov, iovcnt, total);
-	tx_apply(&tx, o->fd);
+	tx_ahead(&tx, o->fd, iov, iovcnt, total);
 	rc = op_real(o);
 	saved = errno;
+	if (tx.settled && rc >= 0 && (size_t)rc == total) {
+		sock_unref(tx.sock);
+		errno = saved;
+		return rc;
+	}
 	tx.err = rc < 0 ? saved : 0;
-	tx_commit_iov(&tx, o->fd, iov, iovcnt, rc, total);
+	tx_lock();
+	if (rc < 0 || (size_t)rc != total)
+		tx_wind_back(&tx, iov, iovcnt, rc);
+	tx_end(&tx, o->fd);
 	errno = saved;
 	return rc;
 }

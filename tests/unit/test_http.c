@@ -417,6 +417,56 @@ static void test_skip(void **state)
 	assert_true(http_dead(&t));
 }
 
+/* The shim counts a body send ahead and winds back what did not leave. */
+static void test_mark_rewind(void **state)
+{
+	struct http_tracker t;
+	struct http_mark m;
+	uint64_t seq;
+	const char *h = "POST / HTTP/1.1\r\nContent-Length: 100\r\ntraceparent: 00-" T1 "-" S1
+			"-01\r\n\r\n";
+	const char *c = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n";
+
+	(void)state;
+	http_init(&t, NULL, 0);
+	http_feed(&t, h, strlen(h));
+	/* The whole body counted, 30 bytes really left: 70 still to come. */
+	http_mark_get(&t, &m);
+	http_skip(&t, 100);
+	assert_true(http_idle(&t));
+	seq = t.seq;
+	http_mark_rewind(&t, &m);
+	assert_true(t.seq > seq);
+	http_skip(&t, 30);
+	assert_false(http_idle(&t));
+	assert_true(http_in_body(&t, 70));
+	assert_false(http_in_body(&t, 71));
+	assert_ids(&t, T1, S1);
+	http_skip(&t, 70);
+	assert_true(http_idle(&t));
+	http_feed(&t, "GET / HTTP/1.1\r\n\r\n", 18);
+	assert_ids(&t, NULL, NULL);
+	assert_int_equal(t.stats.requests, 2);
+
+	/* A chunk counted whole, nothing left: still inside the chunk. */
+	http_init(&t, NULL, 0);
+	http_feed(&t, c, strlen(c));
+	assert_true(http_in_body(&t, 16));
+	http_mark_get(&t, &m);
+	http_skip(&t, 16);
+	assert_false(http_in_body(&t, 1));
+	http_mark_rewind(&t, &m);
+	assert_true(http_in_body(&t, 16));
+	http_feed(&t, "0123456789abcdef\r\n0\r\n\r\n", 23);
+	assert_true(http_idle(&t));
+	assert_false(http_dead(&t));
+
+	/* Given up: dead, no IDs. */
+	http_give_up(&t);
+	assert_true(http_dead(&t));
+	assert_ids(&t, NULL, NULL);
+}
+
 static void test_propagators(void **state)
 {
 	static const uint8_t all[] = { HTTP_PROP_JAEGER, HTTP_PROP_B3, HTTP_PROP_B3MULTI,
@@ -472,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_not_http),
 		cmocka_unit_test(test_skip),
 		cmocka_unit_test(test_propagators),
+		cmocka_unit_test(test_mark_rewind),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
