@@ -254,6 +254,19 @@ static bool got_signal(int sfd)
 	return read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si);
 }
 
+/* On SIGTERM, what the kernel has already queued on the source belongs to
+ * requests that are about to be flushed: read it first, within a bound, so
+ * stopping the agent loses no event it was already given. */
+static void drain_source(struct agent *a)
+{
+	uint64_t deadline = export_now_ms() + 1000;
+
+	for (unsigned int round = 0; round < 1024 && export_now_ms() < deadline; round++) {
+		if (source_next(a->src, on_trace, a, BATCH_EVENTS) <= 0)
+			break;
+	}
+}
+
 static int run(struct agent *a, int sfd, int tfd)
 {
 	uint64_t next_stats = a->cfg.stats_interval_s ? export_now_ms() + a->cfg.stats_interval_s * 1000ull : 0;
@@ -421,6 +434,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cltagent: ready (source %s, tag socket %s)\n", a.cfg.source,
 			a.tag ? (a.cfg.tag_socket ? a.cfg.tag_socket : CLT_TAG_DEFAULT_SOCKET) : "off");
 	rc = run(&a, sfd, tfd);
+	if (rc == 0 && !a.src->offline)
+		drain_source(&a);
 	/* Shutdown: everything held becomes spans, then the exporter gets a bounded time. */
 	agg_flush(a.agg);
 	flush_batch(&a);
