@@ -52,6 +52,10 @@ size_t slog_backtrace(char *buf, size_t len)
 			name[1] = '\0';
 			off = 0;
 		}
+		/* A sanitizer runtime's interceptor stands between the application
+		 * and the shim in sanitizer builds: not the call site either. */
+		if (!shown && strncmp(name, "__interceptor_", 14) == 0)
+			continue;
 		n = snprintf(buf + used, len - used, "%s%s+0x%lx (%s)", shown ? " < " : "", name,
 			     (unsigned long)off, base_name(info.dli_fname));
 		if (n < 0 || (size_t)n >= len - used) {
