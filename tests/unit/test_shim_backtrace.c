@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "unit/shim_child.h"
+
 #define REQ                                                                              \
 	"GET / HTTP/1.1\r\nHost: a\r\n"                                                  \
 	"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n"
@@ -105,31 +107,13 @@ static int count_lines(const char *s, const char *needle)
 int main(int argc, char **argv)
 {
 	static char dbg[16384], quiet[4096];
-	char self[PATH_MAX], shim[PATH_MAX], preload[2 * PATH_MAX + 2];
-	const char *top = getenv("CLT_TOP"), *build = getenv("BUILD");
+	char self[PATH_MAX], shim[PATH_MAX], preload[SHIM_PRELOAD_MAX];
 	int rc, fails = 0;
-	ssize_t n;
 
 	if (argc > 1 && strcmp(argv[1], "--child") == 0)
 		return child();
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
+	if (shim_child_paths(self, shim, preload))
 		return 1;
-	self[n] = '\0';
-	snprintf(shim, sizeof(shim), "%s/%s/libcltshim.so", top ? top : ".", build ? build : "build");
-	if (access(shim, R_OK) < 0) {
-		printf("FAIL: %s missing\n", shim);
-		return 1;
-	}
-	{
-		void *asan = dlsym(RTLD_DEFAULT, "__asan_init");
-		Dl_info info;
-
-		if (asan && dladdr(asan, &info) && info.dli_fname && strstr(info.dli_fname, "libasan"))
-			snprintf(preload, sizeof(preload), "%s %s", info.dli_fname, shim);
-		else
-			snprintf(preload, sizeof(preload), "%s", shim);
-	}
 	rc = run(self, preload, "debug", dbg, sizeof(dbg));
 	printf("--- CLT_LOG=debug (exit %d):\n%s", rc, dbg);
 	if (rc == 77 || rc == 78) {

@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "unit/shim_child.h"
+
 #define TP "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
 #define REQ "GET /x HTTP/1.1\r\nHost: a\r\n" TP "\r\n"
 
@@ -266,32 +268,13 @@ static int run(const char *self, const char *preload, char *out, size_t outlen)
 int main(int argc, char **argv)
 {
 	static char plain[16384], shimmed[16384];
-	char self[PATH_MAX], shim[PATH_MAX], preload[2 * PATH_MAX + 2];
-	const char *top = getenv("CLT_TOP"), *build = getenv("BUILD");
-	ssize_t n;
+	char self[PATH_MAX], shim[PATH_MAX], preload[SHIM_PRELOAD_MAX];
 	int rc1, rc2;
 
 	if (argc > 1 && strcmp(argv[1], "--child") == 0)
 		return child();
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
+	if (shim_child_paths(self, shim, preload))
 		return 1;
-	self[n] = '\0';
-	snprintf(shim, sizeof(shim), "%s/%s/libcltshim.so", top ? top : ".", build ? build : "build");
-	if (access(shim, R_OK) < 0) {
-		printf("FAIL: %s missing\n", shim);
-		return 1;
-	}
-	{
-		/* A sanitizer build: the ASan runtime must come first in LD_PRELOAD. */
-		void *asan = dlsym(RTLD_DEFAULT, "__asan_init");
-		Dl_info info;
-
-		if (asan && dladdr(asan, &info) && info.dli_fname && strstr(info.dli_fname, "libasan"))
-			snprintf(preload, sizeof(preload), "%s %s", info.dli_fname, shim);
-		else
-			snprintf(preload, sizeof(preload), "%s", shim);
-	}
 	rc1 = run(self, NULL, plain, sizeof(plain));
 	rc2 = run(self, preload, shimmed, sizeof(shimmed));
 	printf("--- without the shim (exit %d):\n%s--- with %s (exit %d):\n%s", rc1, plain, shim, rc2,

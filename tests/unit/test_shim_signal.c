@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "unit/shim_child.h"
+
 #define TP1 "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
 #define TP2 "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
 #define REQ1 "GET /main HTTP/1.1\r\nHost: a\r\n" TP1 "\r\n"
@@ -200,33 +202,14 @@ static int child(void)
 
 int main(int argc, char **argv)
 {
-	char self[PATH_MAX], shim[PATH_MAX], preload[2 * PATH_MAX + 2];
-	const char *top = getenv("CLT_TOP"), *build = getenv("BUILD");
+	char self[PATH_MAX], shim[PATH_MAX], preload[SHIM_PRELOAD_MAX];
 	int st = 0, waited;
-	ssize_t n;
 	pid_t pid;
 
 	if (argc > 1 && strcmp(argv[1], "--child") == 0)
 		return child();
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
+	if (shim_child_paths(self, shim, preload))
 		return 1;
-	self[n] = '\0';
-	snprintf(shim, sizeof(shim), "%s/%s/libcltshim.so", top ? top : ".", build ? build : "build");
-	if (access(shim, R_OK) < 0) {
-		printf("FAIL: %s missing\n", shim);
-		return 1;
-	}
-	{
-		/* A sanitizer build: the ASan runtime must come first in LD_PRELOAD. */
-		void *asan = dlsym(RTLD_DEFAULT, "__asan_init");
-		Dl_info info;
-
-		if (asan && dladdr(asan, &info) && info.dli_fname && strstr(info.dli_fname, "libasan"))
-			snprintf(preload, sizeof(preload), "%s %s", info.dli_fname, shim);
-		else
-			snprintf(preload, sizeof(preload), "%s", shim);
-	}
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
