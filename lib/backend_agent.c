@@ -459,6 +459,34 @@ fail:
 	return err;
 }
 
+int clt_agent_defer(struct clt_ctx *ctx, const struct clt_options *opts)
+{
+	const char *why = NULL;
+	int err;
+
+	err = clt_agent_setup(ctx, opts, 0, &why);
+	if (err < 0)
+		return err;
+	/* Set up as for CLT_BACKEND=agent, but not the backend yet. */
+	ctx->ops = &clt_backend_off_ops;
+	return 0;
+}
+
+int clt_agent_reprobe(struct clt_ctx *ctx)
+{
+	struct clt_agent_conn *c = ctx->agent;
+	struct stat st;
+
+	if (c == NULL)
+		return -ENOENT;
+	/* No other thread uses @c before it becomes the backend, and the
+	 * caller's pacing replaces agent_connect()'s own. */
+	if (stat(c->path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return -ENOENT;
+	c->retry_after_ms = 0;
+	return agent_connect(c);
+}
+
 const char *clt_agent_path(const struct clt_ctx *ctx)
 {
 	return ctx->agent != NULL ? ctx->agent->path : "";

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clt_internal.h"
@@ -132,6 +133,20 @@ int clt_have_cap_net_raw(void)
 	if (syscall(SYS_capget, &hdr, data) != 0)
 		return 0;
 	return (data[CAP_TO_INDEX(CAP_NET_RAW)].effective & CAP_TO_MASK(CAP_NET_RAW)) != 0;
+}
+
+/* A deferred agent is probed again at most this often (clt_enable). */
+#define CLT_REPROBE_MS 1000
+/* reprobe_at_ms while one thread probes: later than any real time. */
+#define CLT_REPROBE_BUSY UINT_FAST64_MAX
+
+static uint64_t clt_now_ms(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC is read through the vDSO: no system call. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* Between begin and done, *owner is CLT_FORK_RESETTING. */
@@ -253,12 +268,58 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 		return 0;
 	}
 	ctx->ops = &clt_backend_off_ops;
+	/* Only the agent may still come (a service started before its
+	 * cltagent): keep its state and let clt_enable() probe again. */
+	if (clt_agent_defer(ctx, opts) == 0) {
+		atomic_store(&ctx->reprobe_at_ms, clt_now_ms() + CLT_REPROBE_MS);
+		clt_set_reason(ctx,
+			       "off: no CLT-patched kernel, no CAP_NET_RAW for the IPv6 hop-by-hop "
+			       "option and no cltagent tag socket yet (probed again every second); "
+			       "run with CAP_NET_RAW or start cltagent; ",
+			       agent_why);
+		return 0;
+	}
 	clt_set_reason(ctx,
 		       "off: no CLT-patched kernel, no CAP_NET_RAW for the IPv6 hop-by-hop "
 		       "option and no cltagent tag socket; run with CAP_NET_RAW or start "
 		       "cltagent; ",
 		       agent_why);
 	return 0;
+}
+
+/*
+ * An off context whose agent may still come: is it time to probe, and does
+ * the agent answer now? Then the context switches to the agent backend
+ * for good. Lock-free: one clock read while the interval runs; the thread
+ * that claims the probe does it, the others stay off meanwhile.
+ * @return non-zero if the context now uses the agent.
+ */
+static int clt_reprobe(struct clt_ctx *ctx)
+{
+	uint_fast64_t at = atomic_load_explicit(&ctx->reprobe_at_ms, memory_order_relaxed);
+	uint64_t now;
+
+	if (at == 0)
+		return 0;
+	now = clt_now_ms();
+	if (now < at)
+		return 0;
+	if (!atomic_compare_exchange_strong(&ctx->reprobe_at_ms, &at, CLT_REPROBE_BUSY))
+		return 0;
+	if (clt_agent_reprobe(ctx) != 0) {
+		atomic_store(&ctx->reprobe_at_ms, clt_now_ms() + CLT_REPROBE_MS);
+		return 0;
+	}
+	snprintf(ctx->reason_later, sizeof(ctx->reason_later),
+		 "agent: found later (no cltagent at start); no CAP_NET_RAW; cltagent applies the "
+		 "option (%s)",
+		 clt_agent_path(ctx));
+	/* reason_later before found_later before ops: whoever sees the agent
+	 * backend also sees why. */
+	atomic_store(&ctx->found_later, true);
+	atomic_store(&ctx->ops, &clt_backend_agent_ops);
+	atomic_store(&ctx->reprobe_at_ms, 0);
+	return 1;
 }
 
 CLT_API int clt_check_options(const struct clt_options *opts, const char **why)
@@ -307,6 +368,8 @@ CLT_API void clt_close(struct clt_ctx *ctx)
 		return;
 	if (ctx->ops != NULL && ctx->ops->close != NULL)
 		ctx->ops->close(ctx);
+	if (ctx->agent != NULL) /* deferred, never became the backend */
+		clt_backend_agent_ops.close(ctx);
 	free(ctx);
 	errno = saved;
 }
@@ -349,15 +412,24 @@ int clt_classify_sockopt_error(int fd, int err)
 static int clt_enable_common(struct clt_ctx *ctx, int fd, const uint8_t *trace_id,
 			     const uint8_t *span_id, int check)
 {
+	const struct clt_backend_ops *ops;
 	int saved = errno, err;
 
-	if (ctx == NULL || ctx->ops == NULL || trace_id == NULL || span_id == NULL || fd < 0)
+	if (ctx == NULL || trace_id == NULL || span_id == NULL || fd < 0)
 		return -EINVAL;
-	if (ctx->ops->id == CLT_BACKEND_OFF)
-		return 0;
+	ops = ctx->ops;
+	if (ops == NULL)
+		return -EINVAL;
+	if (ops->id == CLT_BACKEND_OFF) {
+		if (!clt_reprobe(ctx)) {
+			errno = saved;
+			return 0;
+		}
+		ops = &clt_backend_agent_ops;
+	}
 	err = check ? clt_check_socket(fd) : 0;
 	if (err == 0)
-		err = ctx->ops->enable(ctx, fd, trace_id, span_id);
+		err = ops->enable(ctx, fd, trace_id, span_id);
 	errno = saved;
 	return err;
 }
@@ -377,15 +449,20 @@ CLT_API int clt_enable_trusted(struct clt_ctx *ctx, int fd,
 
 static int clt_disable_common(struct clt_ctx *ctx, int fd, int check)
 {
+	const struct clt_backend_ops *ops;
 	int saved = errno, err;
 
-	if (ctx == NULL || ctx->ops == NULL || fd < 0)
+	if (ctx == NULL || fd < 0)
 		return -EINVAL;
-	if (ctx->ops->id == CLT_BACKEND_OFF)
+	ops = ctx->ops;
+	if (ops == NULL)
+		return -EINVAL;
+	/* Off, even if the agent may come later: nothing was set to clear. */
+	if (ops->id == CLT_BACKEND_OFF)
 		return 0;
 	err = check ? clt_check_socket(fd) : 0;
 	if (err == 0)
-		err = ctx->ops->disable(ctx, fd);
+		err = ops->disable(ctx, fd);
 	errno = saved;
 	return err;
 }
@@ -411,7 +488,16 @@ CLT_API const char *clt_backend_reason(const struct clt_ctx *ctx)
 {
 	if (ctx == NULL)
 		return "no context";
+	if (atomic_load((atomic_bool *)&ctx->found_later))
+		return ctx->reason_later;
 	return ctx->reason;
+}
+
+CLT_API int clt_backend_may_change(const struct clt_ctx *ctx)
+{
+	if (ctx == NULL)
+		return 0;
+	return atomic_load((atomic_uint_fast64_t *)&ctx->reprobe_at_ms) != 0;
 }
 
 static const char *const clt_backend_names[] = {

@@ -23,7 +23,7 @@
 /* Largest hop-by-hop header ioam_hbh_build() can produce within the
  * kernel limits (option length <= 255) is 264 octets; keep headroom. */
 #define CLT_HBH_MAX 512
-#define CLT_REASON_MAX 192
+#define CLT_REASON_MAX 256
 
 struct clt_ctx;
 
@@ -38,10 +38,19 @@ struct clt_backend_ops {
 };
 
 /* Everything a context needs; immutable after clt_open() except the
- * netlink state, which genl_lock guards. */
+ * netlink state, which genl_lock guards, and the one switch from off to
+ * agent when the agent is found later (clt.c: ops, found_later). */
 struct clt_ctx {
-	const struct clt_backend_ops *ops;
+	_Atomic(const struct clt_backend_ops *) ops;
 	char reason[CLT_REASON_MAX];
+
+	/* Auto fell to off only because cltagent's socket was not reachable:
+	 * clt_enable() probes it again. reprobe_at_ms is the monotonic time of
+	 * the next probe, 0 for never again, CLT_REPROBE_BUSY while one thread
+	 * probes. reason_later is written once, before found_later is set. */
+	atomic_uint_fast64_t reprobe_at_ms;
+	atomic_bool found_later;
+	char reason_later[CLT_REASON_MAX];
 
 	/* hopopts: the header built once with zero IDs; enable copies it to
 	 * the stack and patches the IDs in at trailer_off. */
@@ -82,6 +91,12 @@ int clt_agent_check(const struct clt_options *opts, const char **why);
  * connection now (auto-selection), else connect lazily. */
 int clt_agent_setup(struct clt_ctx *ctx, const struct clt_options *opts, int probe,
 		    const char **why);
+/* agent: keep the agent's connection state for a later probe without
+ * making it the backend (auto-selection found no agent yet). */
+int clt_agent_defer(struct clt_ctx *ctx, const struct clt_options *opts);
+/* agent: probe a deferred agent now; 0 when it accepted a connection (the
+ * caller then makes it the backend). Only one thread at a time. */
+int clt_agent_reprobe(struct clt_ctx *ctx);
 /* agent: the socket path in use. */
 const char *clt_agent_path(const struct clt_ctx *ctx);
 

@@ -79,6 +79,7 @@ static struct clt_ctx *shim_ctx; /* under shim_lock */
 static bool ctx_tried;           /* under shim_lock */
 static bool ctx_stale;           /* set in a fork child */
 static bool kernel_off;          /* the backend cannot work in this process */
+static bool ctx_waiting;         /* off, but libclt may find the agent later; under shim_lock */
 static atomic_flag once_tag_fail = ATOMIC_FLAG_INIT;
 static atomic_flag once_alloc_fail = ATOMIC_FLAG_INIT;
 static atomic_ulong shim_reentered; /* sends on tracked sockets made from inside the shim */
@@ -174,8 +175,15 @@ static struct clt_ctx *ctx_get(void)
 	}
 	slog(SLOG_INFO, "backend %s: %s", clt_backend_name(clt_backend_get(shim_ctx)),
 	     clt_backend_reason(shim_ctx));
-	if (clt_backend_get(shim_ctx) == CLT_BACKEND_OFF)
-		kernel_off = true;
+	/* Off for good, unless libclt may still find cltagent (started after
+	 * us): then keep calling clt_enable(), which stays cheap while off. */
+	ctx_waiting = false;
+	if (clt_backend_get(shim_ctx) == CLT_BACKEND_OFF) {
+		if (clt_backend_may_change(shim_ctx))
+			ctx_waiting = true;
+		else
+			kernel_off = true;
+	}
 	return shim_ctx;
 }
 
@@ -215,7 +223,9 @@ static void apply_ids(struct shim_sock *s, int fd, bool want, const struct http_
 		return;
 	ctx = ctx_get();
 	saved = errno;
-	if (want && ctx && !kernel_off && !sock_same(s, fd)) {
+	/* While off and waiting for the agent, no fstat per request. */
+	if (want && ctx && !kernel_off && !(ctx_waiting && clt_backend_get(ctx) == CLT_BACKEND_OFF) &&
+	    !sock_same(s, fd)) {
 		slog(SLOG_DEBUG, "fd %d: another socket now: looked at again", fd);
 		sock_detach(s, fd);
 		errno = saved;
@@ -232,6 +242,11 @@ static void apply_ids(struct shim_sock *s, int fd, bool want, const struct http_
 	/* The socket was classified as IPv6 TCP when it was tracked: no need to check again. */
 	rc = want ? clt_enable_trusted(ctx, fd, ids->trace, ids->span)
 		  : clt_disable_trusted(ctx, fd);
+	if (ctx_waiting && clt_backend_get(ctx) != CLT_BACKEND_OFF) {
+		ctx_waiting = false;
+		slog(SLOG_INFO, "tagging starts: backend %s: %s",
+		     clt_backend_name(clt_backend_get(ctx)), clt_backend_reason(ctx));
+	}
 	if (rc == -EBADF || rc == -ENOTSOCK || rc == -EAFNOSUPPORT || rc == -EPROTONOSUPPORT) {
 		/* Not (any more) the IPv6 TCP socket it was: a property of @fd, not of the process. */
 		slog(SLOG_DEBUG, "fd %d: %s: looked at again", fd, clt_strerror(rc));

@@ -118,6 +118,15 @@ enum clt_backend clt_backend_get(const struct clt_ctx *ctx);
 /** Human-readable reason the backend was chosen, e.g. for a log line. */
 const char *clt_backend_reason(const struct clt_ctx *ctx);
 
+/**
+ * Non-zero while clt_backend_get() may still change: auto-selection fell
+ * to "off" only because cltagent's tag socket was not reachable, and
+ * clt_enable() probes it again at most once a second; once it answers the
+ * context uses the agent backend for good (and this returns 0). Callers
+ * that skip clt_enable() on an off context should keep calling it then.
+ */
+int clt_backend_may_change(const struct clt_ctx *ctx);
+
 /** "auto", "off", "genl", "hopopts", "agent". */
 const char *clt_backend_name(enum clt_backend backend);
 

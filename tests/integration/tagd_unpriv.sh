@@ -4,7 +4,8 @@
 # socket: the kernel's IOAM events and the agent's spans carry the
 # request's IDs. Control: the same program with the hopopts backend gets
 # nothing (EPERM). With the agent stopped, the program works the same,
-# untagged, with exactly one warning.
+# untagged, with exactly one warning. A program started before the agent
+# is tagged once the agent is up.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
@@ -100,6 +101,54 @@ check "agent stopped: three connections, one warning ($(grep -c . "$TMP/log3") l
 check "agent stopped: no IOAM events ($(events_all))" [ "$(events_all)" -eq 0 ]
 as_nobody -- curl -sf -o /dev/null -H "traceparent: 00-$T1-$S1-01" "$URL"
 check "agent stopped, auto: request still succeeds" [ $? -eq 0 ]
+
+# A service started before its cltagent: auto picks off (no socket yet),
+# then the agent comes up; the same process's later requests, on the same
+# keep-alive connection, get tagged (libclt probes the agent again).
+T3=7a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d S3=3c4d5e6f70819203
+T4=8b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e S4=4d5e6f7081920314
+T5=9c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f S5=5e6f708192031425
+cat >"$W/client.py" <<PY
+import http.client, os, sys, time
+c = http.client.HTTPConnection("::1", $SHIM_PORT, timeout=10)
+def get(t, s):
+    c.request("GET", "/", headers={"traceparent": "00-%s-%s-01" % (t, s)})
+    r = c.getresponse()
+    r.read()
+    return r.status
+st = [get("$T3", "$S3")]
+for i in range(100):  # until the agent is up
+    if os.path.exists("$W/go"):
+        break
+    time.sleep(0.1)
+time.sleep(1.2)  # libclt probes again at most once a second
+st += [get("$T4", "$S4"), get("$T5", "$S5")]
+print(" ".join(map(str, st)))
+PY
+chmod 0644 "$W/client.py"
+events_start "$TMP/ev4"
+as_nobody CLT_LOG=info -- python3 "$W/client.py" >"$TMP/body4" 2>"$TMP/log4" &
+CLIENT_PID=$!
+for i in $(seq 1 50); do grep -q "backend off" "$TMP/log4" && break; sleep 0.1; done
+agent_start
+touch "$W/go"
+wait "$CLIENT_PID"
+rc=$?
+events_stop
+sed 's/^/# shim: /' "$TMP/log4"
+check "late agent: the program started first picked off, probing again" \
+	grep -q "backend off: .*probed again every second" "$TMP/log4"
+check "late agent: one info line when tagging starts ($(grep -c "tagging starts: backend agent: .*found later" "$TMP/log4"))" \
+	[ "$(grep -c "tagging starts: backend agent: .*found later" "$TMP/log4")" -eq 1 ]
+check "late agent: three requests on one connection succeed (rc=$rc, $(cat "$TMP/body4"))" \
+	[ $rc -eq 0 -a "$(cat "$TMP/body4")" = "200 200 200" ]
+check "late agent: the request before the agent is untagged ($(events_with $T3 $S3) events)" \
+	[ "$(events_with $T3 $S3)" -eq 0 ]
+check "late agent: later requests' IDs in kernel IOAM events ($(events_with $T4 $S4), $(events_with $T5 $S5)/$(events_all))" \
+	[ "$(events_with $T4 $S4)" -ge 1 -a "$(events_with $T5 $S5)" -ge 1 -a \
+		$(($(events_with $T4 $S4) + $(events_with $T5 $S5))) -eq "$(events_all)" ]
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID"
 
 [ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"

@@ -1,7 +1,8 @@
 /*
  * test_clt_api.c - the public CLT API: CLT_* environment and option
  * parsing (strict, with explanations), backend names, auto selection with
- * and without CAP_NET_RAW, and the socket checks of clt_enable().
+ * and without CAP_NET_RAW, an agent found after clt_open(), and the socket
+ * checks of clt_enable().
  */
 #include <errno.h>
 #include <linux/capability.h>
@@ -288,6 +289,111 @@ static void test_auto_selection(void **state)
 	}
 }
 
+/* A service started before its cltagent: auto picks off, then the agent's
+ * socket appears; clt_enable() probes again after a second, not before,
+ * and the context switches to the agent for good. */
+static void test_agent_found_later(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct clt_ctx *ctx = NULL;
+	int lfd, cfd, fd, rc;
+
+	if (cap_net_raw_effective(0) != 0) {
+		print_message("cannot drop CAP_NET_RAW here; not checked\n");
+		assert_int_not_equal(geteuid(), 0);
+		return;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/clt-test-later-%d.sock", (int)getpid());
+	unlink(sa.sun_path);
+	setenv("CLT_AGENT_SOCKET", sa.sun_path, 1);
+	setenv("CLT_AGENT_TIMEOUT_MS", "50", 1);
+	assert_int_equal(clt_open(&ctx, NULL), 0);
+	print_message("no agent yet: %s: %s\n", clt_backend_name(clt_backend_get(ctx)),
+		      clt_backend_reason(ctx));
+	if (clt_backend_get(ctx) == CLT_BACKEND_GENL) {
+		print_message("CLT-patched kernel: genl, no agent needed; not checked\n");
+		goto out;
+	}
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_OFF);
+	assert_int_equal(clt_backend_may_change(ctx), 1);
+	assert_non_null(strstr(clt_backend_reason(ctx), "probed again every second"));
+
+	/* The agent comes up after the program opened its context. */
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+
+	/* Within the same second: still off, and no connection attempted. */
+	assert_int_equal(clt_enable(ctx, fd, tid, sid), 0);
+	assert_int_equal(clt_enable_trusted(ctx, fd, tid, sid), 0);
+	assert_int_equal(clt_disable(ctx, fd), 0);
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_OFF);
+	assert_int_equal(clt_backend_may_change(ctx), 1);
+	assert_int_equal(accept(lfd, NULL, NULL), -1);
+	assert_int_equal(errno, EAGAIN);
+	print_message("same second: still off, no connection to the new socket\n");
+
+	/* After the second: probed, found, the agent backend from now on.
+	 * This fake agent never answers: the request itself times out. */
+	usleep(1100 * 1000);
+	rc = clt_enable(ctx, fd, tid, sid);
+	print_message("after 1.1 s: enable %d; %s: %s\n", rc,
+		      clt_backend_name(clt_backend_get(ctx)), clt_backend_reason(ctx));
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_AGENT);
+	assert_int_equal(clt_backend_may_change(ctx), 0);
+	assert_non_null(strstr(clt_backend_reason(ctx), "found later"));
+	assert_non_null(strstr(clt_backend_reason(ctx), sa.sun_path));
+	cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	/* For good: disable now goes to the agent too (and times out). */
+	assert_int_equal(clt_disable(ctx, fd), -ETIMEDOUT);
+	close(cfd);
+	close(fd);
+	close(lfd);
+out:
+	clt_close(ctx);
+	unlink(sa.sun_path);
+	clear_env();
+	cap_net_raw_effective(1);
+}
+
+/* The agent's socket never appears: every probe fails, the context stays
+ * off, and closing it releases what the later probe would have used. */
+static void test_agent_never_comes(void **state)
+{
+	struct clt_ctx *ctx = NULL;
+	int fd;
+
+	if (cap_net_raw_effective(0) != 0) {
+		print_message("cannot drop CAP_NET_RAW here; not checked\n");
+		assert_int_not_equal(geteuid(), 0);
+		return;
+	}
+	setenv("CLT_AGENT_SOCKET", "/nonexistent/clt-tag.sock", 1);
+	assert_int_equal(clt_open(&ctx, NULL), 0);
+	if (clt_backend_get(ctx) == CLT_BACKEND_OFF) {
+		fd = socket(AF_INET6, SOCK_DGRAM, 0);
+		assert_true(fd >= 0);
+		usleep(1100 * 1000);
+		assert_int_equal(clt_enable(ctx, fd, tid, sid), 0);
+		assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_OFF);
+		assert_int_equal(clt_backend_may_change(ctx), 1);
+		close(fd);
+	}
+	clt_close(ctx);
+	/* An explicit off never changes. */
+	setenv("CLT_BACKEND", "off", 1);
+	assert_int_equal(clt_open(&ctx, NULL), 0);
+	assert_int_equal(clt_backend_may_change(ctx), 0);
+	clt_close(ctx);
+	clear_env();
+	cap_net_raw_effective(1);
+}
+
 static void test_socket_checks(void **state)
 {
 	struct clt_options o;
@@ -379,6 +485,8 @@ int main(void)
 		cmocka_unit_test_setup(test_auto_selection, setup),
 		cmocka_unit_test_setup(test_socket_checks, setup),
 		cmocka_unit_test_setup(test_agent_messages, setup),
+		cmocka_unit_test_setup(test_agent_found_later, setup),
+		cmocka_unit_test_setup(test_agent_never_comes, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
