@@ -10,9 +10,11 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SHIM_PRELOAD_MAX (2 * PATH_MAX + 2)
@@ -42,6 +44,46 @@ static inline int shim_child_paths(char *self, char *shim, char *preload)
 	else
 		snprintf(preload, SHIM_PRELOAD_MAX, "%s", shim);
 	return 0;
+}
+
+/* Run "@self --child" with @preload in LD_PRELOAD (and CLT_BACKEND=@backend
+ * unless NULL, CLT_DOMAIN unset so the default domain applies); give it
+ * @timeout_s seconds. @return its exit status, or 1 after printing why. */
+static inline int shim_child_run(const char *self, const char *preload, const char *backend,
+				 int timeout_s)
+{
+	int st = 0, waited;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		setenv("LD_PRELOAD", preload, 1);
+		if (backend) {
+			setenv("CLT_BACKEND", backend, 1);
+			unsetenv("CLT_DOMAIN");
+		}
+		execl(self, self, "--child", (char *)NULL);
+		_exit(127);
+	}
+	for (waited = 0; waited < timeout_s * 10; waited++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		usleep(100000);
+	}
+	if (waited == timeout_s * 10) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		printf("FAIL: the child hung for %d s\n", timeout_s);
+		return 1;
+	}
+	if (!WIFEXITED(st)) {
+		printf("FAIL: the child died (signal %d)\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+		return 1;
+	}
+	return WEXITSTATUS(st);
 }
 
 #endif

@@ -167,28 +167,10 @@ static int child(void)
 int main(int argc, char **argv)
 {
 	char self[PATH_MAX], shim[PATH_MAX], preload[SHIM_PRELOAD_MAX];
-	int st = 0;
-	pid_t pid;
 
 	if (argc > 1 && strcmp(argv[1], "--child") == 0)
 		return child();
 	if (shim_child_paths(self, shim, preload))
 		return 1;
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		return 1;
-	if (pid == 0) {
-		setenv("LD_PRELOAD", preload, 1);
-		setenv("CLT_BACKEND", "hopopts", 1);
-		unsetenv("CLT_DOMAIN");
-		execl(self, self, "--child", (char *)NULL);
-		_exit(127);
-	}
-	waitpid(pid, &st, 0);
-	if (!WIFEXITED(st)) {
-		printf("FAIL: the child died (signal %d)\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-		return 1;
-	}
-	return WEXITSTATUS(st);
+	return shim_child_run(self, preload, "hopopts", 60);
 }

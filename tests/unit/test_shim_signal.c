@@ -203,36 +203,10 @@ static int child(void)
 int main(int argc, char **argv)
 {
 	char self[PATH_MAX], shim[PATH_MAX], preload[SHIM_PRELOAD_MAX];
-	int st = 0, waited;
-	pid_t pid;
 
 	if (argc > 1 && strcmp(argv[1], "--child") == 0)
 		return child();
 	if (shim_child_paths(self, shim, preload))
 		return 1;
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		return 1;
-	if (pid == 0) {
-		setenv("LD_PRELOAD", preload, 1);
-		execl(self, self, "--child", (char *)NULL);
-		_exit(127);
-	}
-	for (waited = 0; waited < TIMEOUT_S * 10; waited++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			break;
-		usleep(100000);
-	}
-	if (waited == TIMEOUT_S * 10) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		printf("FAIL: the child hung for %d s (deadlock in the shim)\n", TIMEOUT_S);
-		return 1;
-	}
-	if (!WIFEXITED(st)) {
-		printf("FAIL: the child died (signal %d)\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-		return 1;
-	}
-	return WEXITSTATUS(st);
+	return shim_child_run(self, preload, NULL, TIMEOUT_S);
 }
