@@ -73,20 +73,8 @@ events_during() {
 	[ -e "$TMP/ready" ] || { echo "FAIL: ioam_events did not subscribe: $(cat "$out.err")"; exit 1; }
 	"$@"
 	local rc=$?
-	# Let the last events arrive: wait until the count has held still for
-	# 0.5 s (at most 10 s), not a fixed sleep that a loaded machine outruns.
-	local last=-1 now same=0
-	for i in $(seq 1 100); do
-		now=$(wc -l <"$out")
-		if [ "$now" = "$last" ]; then
-			same=$((same + 1))
-			[ $same -ge 5 ] && break
-		else
-			same=0
-			last=$now
-		fi
-		sleep 0.1
-	done
+	# Let the last events arrive.
+	topo_wait_settled "$out"
 	kill "$ev" 2>/dev/null
 	wait "$ev" 2>/dev/null
 	return $rc

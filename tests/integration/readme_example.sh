@@ -90,25 +90,13 @@ run_traced() { # binary traceparent -> events in $TMP/events
 	rm -f "$TMP/ready"
 	ip netns exec "$NS" "$EVENTS" -t 30 -r "$TMP/ready" >"$TMP/events" 2>"$TMP/events.err" &
 	local ev=$!
-	local i last=-1 now same=0
+	local i
 	for i in $(seq 1 200); do [ -e "$TMP/ready" ] && break; sleep 0.1; done
 	[ -e "$TMP/ready" ] || { echo "FAIL: ioam_events did not subscribe within 20 s: $(cat "$TMP/events.err")"; exit 1; }
 	LD_LIBRARY_PATH=$LIB ip netns exec "$NS" env LD_LIBRARY_PATH="$LIB" "$1" $PORT "$2" 2>"$TMP/example.err"
 	local rc=$?
-	# Let the last events arrive: at least the two the checks want, then
-	# no new one for 0.5 s (at most 20 s), not a fixed sleep that a loaded
-	# machine outruns.
-	for i in $(seq 1 200); do
-		now=$(grep -c 'trace=' "$TMP/events")
-		if [ "$now" = "$last" ] && [ "$now" -ge 2 ]; then
-			same=$((same + 1))
-			[ $same -ge 5 ] && break
-		else
-			same=0
-			last=$now
-		fi
-		sleep 0.1
-	done
+	# Let the last events arrive: at least the two the checks want.
+	topo_wait_settled "$TMP/events" 2 20
 	kill "$ev" 2>/dev/null
 	wait "$ev" 2>/dev/null
 	return $rc

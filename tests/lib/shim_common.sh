@@ -61,16 +61,7 @@ events_start() { # file
 }
 
 events_stop() {
-	# The reader lags the kernel: wait until the event count has held still
-	# for 0.5 s (the last ACKs included), at most 10 s.
-	local i last=-1 now stable=0
-	for i in $(seq 1 100); do
-		now=$(wc -l <"$EVENTS_FILE")
-		if [ "$now" = "$last" ]; then stable=$((stable + 1)); else stable=0; fi
-		[ $stable -ge 5 ] && break
-		last=$now
-		sleep 0.1
-	done
+	topo_wait_settled "$EVENTS_FILE" # the last ACKs included
 	kill "$EVENTS_PID" 2>/dev/null
 	wait "$EVENTS_PID" 2>/dev/null
 	sed 's/^/# event: /' "$EVENTS_FILE" | head -${SHOW_EVENTS:-12}

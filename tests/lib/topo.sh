@@ -124,3 +124,23 @@ topo_wait_port() {
 	echo "topo_wait_port: nothing listens on port $2 in $1" >&2
 	return 1
 }
+
+# Wait until FILE's line count has held still for 0.5 s and is at least MIN
+# (default 0), at most SECONDS (default 10): readers of kernel events lag
+# the kernel, and a fixed sleep is outrun on a loaded machine.
+# topo_wait_settled FILE [MIN] [SECONDS]
+topo_wait_settled() {
+	local i last=-1 now same=0
+	for i in $(seq 1 $(( ${3:-10} * 10 ))); do
+		now=$(wc -l <"$1")
+		if [ "$now" = "$last" ] && [ "$now" -ge "${2:-0}" ]; then
+			same=$((same + 1))
+			[ $same -ge 5 ] && return 0
+		else
+			same=0
+			last=$now
+		fi
+		sleep 0.1
+	done
+	return 1
+}
