@@ -26,12 +26,18 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 TOP=$PWD
 BUILD=${BUILD:-build}
+# make gets the build folder as given: a target path with spaces (a checkout
+# under "/home/me/my projects") is more than make can name.
+MAKE_BUILD=$BUILD
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 ENTRY=${DEMO_ENTRY:-node}
 OUT=${DEMO_OUT:-$TOP/demo/out}
 case $OUT in /*) ;; *) OUT=$TOP/$OUT ;; esac
 P=${DEMO_PREFIX:-clt-}
 NS_C=${P}client NS_A=${P}athos NS_P=${P}porthos NS_R=${P}aramis
+# athos preloads a copy of the shim from here: LD_PRELOAD splits its value at
+# spaces and colons, so the build folder itself may not be preloadable.
+STAGE=/run/clt-demo-${P%-}
 ALL_NS="$NS_C $NS_A $NS_P $NS_R"
 ATHOS_PORT=15123
 UI_PORT=15124
@@ -74,6 +80,7 @@ demo_down() {
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
+	rm -rf "$STAGE"
 }
 
 need_root() {
@@ -95,11 +102,13 @@ prepare() {
 	fi
 	if [ -z "${DEMO_SKIP_BUILD:-}" ]; then
 		say "building (make all)"
-		make --no-print-directory BUILD="$BUILD" all >"$OUT/logs/build.log" 2>&1 ||
+		make --no-print-directory BUILD="$MAKE_BUILD" all >"$OUT/logs/build.log" 2>&1 ||
 			{ tail -20 "$OUT/logs/build.log"; die "build failed (log: $OUT/logs/build.log)"; }
 	fi
 	[ -f "$BUILD/libcltshim.so" ] || die "$BUILD/libcltshim.so is missing"
 	[ -x "$BUILD/cltagent" ] || die "$BUILD/cltagent is missing"
+	mkdir -p -m 0755 "$STAGE" && cp -f "$BUILD/libcltshim.so" "$STAGE/libcltshim.so" ||
+		die "cannot copy the shim into $STAGE"
 }
 
 topology() {
@@ -244,7 +253,7 @@ start_services() {
 		"$BUILD/cltagent" $NODE_NAMES --idle-timeout 3s --tag-socket none --output "$OUT/agent.jsonl"
 	topo_wait_port "$NS_R" 80 10 || die "aramis did not start"
 
-	local shim=(env LD_PRELOAD="$BUILD/libcltshim.so" CLT_DOMAIN="$CLT_DOMAIN_DEMO" CLT_LOG=info)
+	local shim=(env LD_PRELOAD="$STAGE/libcltshim.so" CLT_DOMAIN="$CLT_DOMAIN_DEMO" CLT_LOG=info)
 	if [ "$ENTRY" = nginx ]; then
 		say "athos: nginx reverse proxy (no OpenTelemetry) under the shim, CLT_DOMAIN=$CLT_DOMAIN_DEMO"
 		nginx_conf
