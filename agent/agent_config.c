@@ -85,6 +85,11 @@ static const char usage_text[] =
 	"      --ready-file FILE    create FILE (holding the agent's pid) once the source\n"
 	"                           is open, the tag socket listens and the exporter runs;\n"
 	"                           removed at exit\n"
+	"      --metrics ADDR:PORT  serve the counters in the Prometheus text format on\n"
+	"                           http://ADDR:PORT/metrics, e.g. [::1]:9464 (default off)\n"
+	"      --check              check what tracing needs (kernel, IOAM namespace and\n"
+	"                           interfaces, a running agent's capabilities, the tag\n"
+	"                           socket, the endpoint), one line each; exit 1 on a problem\n"
 	"  -v, --verbose            log more (repeat for more)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            version\n"
@@ -128,6 +133,8 @@ enum {
 	OPT_TAG_RATE,
 	OPT_TAG_MAX_CONNS,
 	OPT_READY_FILE,
+	OPT_CHECK,
+	OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -163,6 +170,8 @@ static const struct option long_opts[] = {
 	{"tag-rate", required_argument, NULL, OPT_TAG_RATE},
 	{"tag-max-conns", required_argument, NULL, OPT_TAG_MAX_CONNS},
 	{"ready-file", required_argument, NULL, OPT_READY_FILE},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"metrics", required_argument, NULL, OPT_METRICS},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -704,6 +713,14 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv)
 				return bad("--ready-file", optarg);
 			rc = set_str(&cfg->ready_file, optarg);
 			break;
+		case OPT_CHECK:
+			cfg->check = true;
+			break;
+		case OPT_METRICS:
+			if (!optarg[0])
+				return bad("--metrics", optarg);
+			rc = set_str(&cfg->metrics, optarg);
+			break;
 		case 'v':
 			cfg->verbose++;
 			break;
@@ -761,6 +778,7 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->tag_group);
 	free(cfg->tag_allow);
 	free(cfg->ready_file);
+	free(cfg->metrics);
 	kv_free(cfg->headers, cfg->n_headers);
 	kv_free(cfg->resource, cfg->n_resource);
 	for (size_t i = 0; i < cfg->n_names; i++)

@@ -53,6 +53,9 @@ struct agent_config {
 	char *tag_allow;       /**< NULL: any peer that can connect; else uids/names, comma-separated */
 	uint32_t tag_rate;     /**< requests per second per connection */
 	uint32_t tag_max_conns;
+	/* Operations. */
+	bool check;            /**< --check: report what tracing needs, then exit */
+	char *metrics;         /**< NULL, or ADDR:PORT of the Prometheus endpoint */
 };
 
 enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK = 1 };

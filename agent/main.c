@@ -24,6 +24,7 @@
 
 #include "agg.h"
 #include "agent_config.h"
+#include "check.h"
 #include "export.h"
 #include "otlp.h"
 #include "source.h"
@@ -364,6 +365,10 @@ int main(int argc, char **argv)
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "cltagent: cannot initialise libcurl\n");
+		goto out;
+	}
+	if (a.cfg.check) {
+		status = check_agent_run(&a.cfg, stdout);
 		goto out;
 	}
 	ac.max_requests = a.cfg.max_requests;
