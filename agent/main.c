@@ -26,6 +26,7 @@
 #include "agent_config.h"
 #include "check.h"
 #include "export.h"
+#include "metrics.h"
 #include "otlp.h"
 #include "source.h"
 #include "stats.h"
@@ -41,6 +42,7 @@ struct agent {
 	struct exporter *ex;
 	struct export_stats ex_final;
 	struct tagserver *tag; /* NULL: not tagging for unprivileged programs */
+	struct metrics *metrics; /* NULL: no --metrics */
 	uint64_t untagged;
 	uint64_t batch_started_ms;
 	uint64_t last_ts_ns; /* newest arrival time seen (offline: packet time) */
@@ -101,38 +103,62 @@ static void on_trace(void *arg, const struct ioam_trace *t, uint64_t ts_ns)
 	spans_added(a, before);
 }
 
-static void print_stats(struct agent *a, bool final)
+/* The counters of the stats lines, from the one thread that owns them. */
+static void collect_stats(struct agent *a, bool final, struct metrics_values *v)
 {
-	struct stats_line s = {0};
 	struct agg_stats as;
 	struct export_stats es;
-	char line[512];
+	struct stats_line *s = &v->s;
 
+	memset(v, 0, sizeof(*v));
 	agg_get_stats(a->agg, &as);
 	if (final)
 		es = a->ex_final;
 	else
 		export_get_stats(a->ex, &es);
-	s.events = a->src->st.events;
-	s.traces = a->src->st.decoded;
-	s.malformed = a->src->st.malformed;
-	s.loss = a->src->st.loss;
-	s.untagged = a->untagged;
-	s.requests = as.requests;
-	s.held = as.held;
-	s.evicted = as.evicted;
-	s.late = as.late;
-	s.spans = es.spans_exported;
-	s.retries = es.retries;
-	s.dropped = es.spans_dropped;
-	s.failed = es.spans_failed;
-	stats_format(line, sizeof(line), &s);
-	fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+	s->events = a->src->st.events;
+	s->traces = a->src->st.decoded;
+	s->malformed = a->src->st.malformed;
+	s->loss = a->src->st.loss;
+	s->untagged = a->untagged;
+	s->requests = as.requests;
+	s->held = as.held;
+	s->evicted = as.evicted;
+	s->late = as.late;
+	s->spans = es.spans_exported;
+	s->retries = es.retries;
+	s->dropped = es.spans_dropped;
+	s->failed = es.spans_failed;
+	v->queue_batches = final ? 0 : es.queued;
+	v->queue_capacity = a->cfg.queue_size;
 	if (a->tag) {
-		struct tagserver_stats ts;
+		v->tag_on = 1;
+		tagserver_get_stats(a->tag, &v->tag);
+	}
+}
 
-		tagserver_get_stats(a->tag, &ts);
-		tagserver_format_stats(line, sizeof(line), &ts);
+/* --metrics: a scrape shows what the next stats line would. */
+static void publish_metrics(struct agent *a)
+{
+	struct metrics_values v;
+
+	if (!a->metrics)
+		return;
+	collect_stats(a, false, &v);
+	metrics_publish(a->metrics, &v);
+}
+
+static void print_stats(struct agent *a, bool final)
+{
+	struct metrics_values v;
+	char line[512];
+
+	collect_stats(a, final, &v);
+	metrics_publish(a->metrics, &v);
+	stats_format(line, sizeof(line), &v.s);
+	fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+	if (v.tag_on) {
+		tagserver_format_stats(line, sizeof(line), &v.tag);
 		fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
 	}
 }
@@ -218,6 +244,7 @@ static void tick(struct agent *a)
 		tagserver_tick(a->tag, export_now_ms());
 	if (otlp_pending(a->enc) && export_now_ms() - a->batch_started_ms >= a->cfg.batch_ms)
 		flush_batch(a);
+	publish_metrics(a);
 }
 
 /* Block before any thread starts, so that only the signalfd sees them. */
@@ -414,6 +441,9 @@ int main(int argc, char **argv)
 	ec.verbose = a.cfg.verbose;
 	if (export_start(&a.ex, &ec) < 0)
 		goto out;
+	if (a.cfg.metrics && metrics_start(&a.metrics, a.cfg.metrics, a.cfg.verbose) < 0)
+		goto out;
+	publish_metrics(&a);
 	/* Tick fast enough for both the idle timeout and the batch timeout. */
 	period = a.cfg.idle_ms < a.cfg.batch_ms ? a.cfg.idle_ms : a.cfg.batch_ms;
 	period = period / 4;
@@ -453,6 +483,7 @@ out:
 		unlink(a.cfg.ready_file);
 	if (a.ex)
 		export_stop(a.ex, export_now_ms(), NULL);
+	metrics_stop(a.metrics);
 	if (sfd >= 0)
 		close(sfd);
 	if (tfd >= 0)

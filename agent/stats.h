@@ -24,6 +24,27 @@ struct stats_line {
 	uint64_t loss;      /**< netlink overruns (ENOBUFS) or capture drops */
 };
 
+/*
+ * Every field of struct stats_line, in stats-line order: the stats line
+ * and the Prometheus metrics (metrics.c) are both made from this table,
+ * so a counter added to the struct must be added here (stats.c checks
+ * the sizes at compile time) and then shows up in both.
+ */
+struct stats_field {
+	const char *name;   /**< key in the stats line; metric clt_agent_<name>[_total] */
+	size_t offset;      /**< of the uint64_t in struct stats_line */
+	int gauge;          /**< a level (held now), not a counter */
+	const char *help;
+};
+
+#define STATS_N_FIELDS 13
+extern const struct stats_field stats_fields[STATS_N_FIELDS];
+
+static inline uint64_t stats_value(const struct stats_line *s, const struct stats_field *f)
+{
+	return *(const uint64_t *)((const char *)s + f->offset);
+}
+
 /** Format "stats events=... loss=..." into @buf. @return the length (truncated to @cap - 1). */
 size_t stats_format(char *buf, size_t cap, const struct stats_line *s);
 
