@@ -37,6 +37,7 @@
 
 #include "agent_config.h"
 #include "check.h"
+#include "metrics.h"
 
 #define IOAM6_GENL_FAMILY "IOAM6"
 #define IOAM6_GENL_EVENTS "ioam6_events"
@@ -126,7 +127,7 @@ static bool kernel_at_least(unsigned int want_major, unsigned int want_minor, ch
 	return major > want_major || (major == want_major && minor >= want_minor);
 }
 
-void check_kernel(struct check_report *r, enum check_role role)
+void check_kernel(struct check_report *r, bool events_needed)
 {
 	char rel[128] = "?";
 	struct nl_sock *sk;
@@ -151,9 +152,9 @@ void check_kernel(struct check_report *r, enum check_role role)
 	if (grp >= 0)
 		check_line(r, CHECK_OK, "events",
 			   "Linux %s, generic netlink family " IOAM6_GENL_FAMILY " with group "
-			   IOAM6_GENL_EVENTS "%s", rel, role == CHECK_ROLE_AGENT ? "" : " (read by cltagent)");
+			   IOAM6_GENL_EVENTS "%s", rel, events_needed ? "" : " (read by cltagent --source netlink)");
 	else
-		check_line(r, role == CHECK_ROLE_AGENT ? CHECK_PROBLEM : CHECK_NOTE, "events",
+		check_line(r, events_needed ? CHECK_PROBLEM : CHECK_NOTE, "events",
 			   "Linux %s%s: %s; fix: Linux >= 6.9 for --source netlink, or run cltagent "
 			   "--source capture:IFACE", rel, new_enough ? "" : " (< 6.9)",
 			   family < 0 ? "no " IOAM6_GENL_FAMILY " generic netlink family"
@@ -751,6 +752,59 @@ static void check_endpoint(struct check_report *r, const struct agent_config *cf
 					 : "see the collector's log");
 }
 
+/* --metrics: a running agent answers there; otherwise the address is free to listen on. */
+static void check_metrics(struct check_report *r, const struct agent_config *cfg, pid_t pid)
+{
+	struct sockaddr_storage ss;
+	char url[128], errbuf[CURL_ERROR_SIZE] = "";
+	socklen_t len;
+	long code = 0;
+	CURLcode cc;
+	CURL *c;
+	int fd, rc = 0;
+
+	if (!cfg->metrics)
+		return;
+	if (metrics_parse_addr(cfg->metrics, &ss, &len) < 0) {
+		check_line(r, CHECK_PROBLEM, "metrics", "--metrics '%.64s': not ADDR:PORT; fix: e.g. [::1]:9464",
+			   cfg->metrics);
+		return;
+	}
+	snprintf(url, sizeof(url), "http://%s/metrics", cfg->metrics);
+	if (!pid) {
+		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (rc == 0)
+			check_line(r, CHECK_OK, "metrics", "%s is free: the agent can serve %s", cfg->metrics, url);
+		else
+			check_line(r, CHECK_PROBLEM, "metrics", "cannot listen on %s: %s; fix: %s", cfg->metrics,
+				   strerror(-rc), rc == -EADDRINUSE ? "another port (or stop what holds it)"
+								    : "an address of this host, e.g. [::1]:9464");
+		return;
+	}
+	c = curl_easy_init();
+	if (!c)
+		return;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	if (code == 200)
+		check_line(r, CHECK_OK, "metrics", "%s answers", url);
+	else
+		check_line(r, CHECK_NOTE, "metrics", "%s %s: agent pid %ld may run without --metrics %s",
+			   url, cc == CURLE_OK ? "answers with an error" : errbuf[0] ? errbuf : curl_easy_strerror(cc),
+			   (long)pid, cfg->metrics);
+}
+
 static void check_source(struct check_report *r, const struct agent_config *cfg)
 {
 	if (strncmp(cfg->source, "capture:", 8) == 0) {
@@ -774,7 +828,7 @@ int check_agent_run(const struct agent_config *cfg, FILE *out)
 	unsigned int others;
 	pid_t pid;
 
-	check_kernel(&r, CHECK_ROLE_AGENT);
+	check_kernel(&r, strcmp(cfg->source, "netlink") == 0);
 	check_node(&r, CHECK_ROLE_AGENT, check_namespace_id(), NULL);
 	check_source(&r, cfg);
 	pid = find_agent(cfg, how, sizeof(how), &others);
@@ -787,6 +841,7 @@ int check_agent_run(const struct agent_config *cfg, FILE *out)
 	check_agent_caps(&r, cfg, pid);
 	check_tag_socket(&r, cfg, pid);
 	check_endpoint(&r, cfg);
+	check_metrics(&r, cfg, pid);
 	fprintf(out, "result: %u problem%s, %u unknown%s\n", r.problems, r.problems == 1 ? "" : "s",
 		r.unknowns, r.unknowns == 1 ? "" : "s");
 	return r.problems ? 1 : 0;

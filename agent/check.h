@@ -44,8 +44,11 @@ struct check_report {
 void check_line(struct check_report *r, enum check_status st, const char *what, const char *fmt,
 		...) __attribute__((format(printf, 4, 5)));
 
-/** The kernel: IOAM6 sysctls; for the agent also IOAM events (Linux >= 6.9, genl group). */
-void check_kernel(struct check_report *r, enum check_role role);
+/**
+ * The kernel: IOAM6 sysctls, and IOAM events (Linux >= 6.9, the genl
+ * group), a problem only when @events_needed (an agent reading netlink).
+ */
+void check_kernel(struct check_report *r, bool events_needed);
 
 /**
  * This node: its IOAM id, whether IOAM namespace @ns is configured, and

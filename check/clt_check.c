@@ -339,7 +339,7 @@ int main(int argc, char **argv)
 		check_route(&r, &peer, peer_txt, ifname);
 	if (ctx && be != CLT_BACKEND_OFF)
 		check_tagging(&r, ctx, peer_txt ? &peer : NULL, peer_txt);
-	check_kernel(&r, CHECK_ROLE_SENDER);
+	check_kernel(&r, false);
 	check_node(&r, CHECK_ROLE_SENDER, check_namespace_id(), ifname);
 	if (peer_txt)
 		check_line(&r, CHECK_NOTE, "path",

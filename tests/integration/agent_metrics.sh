@@ -22,6 +22,7 @@ ag_sink "$NS" ::1 8080 tcp
 ag_agent "$NS" "$LOG" -e "http://[::1]:4318/v1/traces" --idle-timeout 200ms --batch-timeout 200ms \
 	--stats-interval 1s --metrics '[::1]:9464'
 
+READY=$AG_TMP/agent.$AG_N.ready
 scrape() { ip netns exec "$NS" curl -sS --max-time 5 "$@"; }
 # metric NAME FILE: the value of one sample.
 metric() { sed -n "s/^$1 //p" "$2"; }
@@ -91,6 +92,11 @@ done
 [ "$n" -ge 13 ] || ag_fail "only $n counters in the stats line"
 [ "$(metric clt_agent_events_total "$AG_TMP/m2")" -ge 20 ] || ag_fail "events not counted"
 echo "checked: after traffic, a scrape equals the next stats line on all $n counters ($next)"
+
+ip netns exec "$NS" "$AG_AGENT" --check --tag-socket none -e "http://[::1]:4318/v1/traces" \
+	--metrics '[::1]:9464' --ready-file "$READY" >"$AG_TMP/check.out" 2>&1 || { cat "$AG_TMP/check.out"; ag_fail "--check"; }
+grep -q '^ok      metrics: http://\[::1\]:9464/metrics answers' "$AG_TMP/check.out" || { cat "$AG_TMP/check.out"; ag_fail "--check metrics line"; }
+echo "checked: cltagent --check finds the running agent's metrics endpoint"
 
 # Errors: other paths and methods, malformed and oversized requests.
 [ "$(scrape -o /dev/null -w '%{http_code}' 'http://[::1]:9464/')" = 404 ] || ag_fail "GET / is not 404"
