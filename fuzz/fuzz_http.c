@@ -24,8 +24,7 @@ static void same(const struct http_tracker *a, const struct http_tracker *b)
 
 	if (ha != hb || a->stats.requests != b->stats.requests ||
 	    a->stats.with_ids != b->stats.with_ids || a->stats.unsampled != b->stats.unsampled ||
-	    a->stats.dead != b->stats.dead ||
-	    (ha && memcmp(&ia, &ib, sizeof(ia)) != 0))
+	    a->stats.dead != b->stats.dead || (ha && memcmp(&ia, &ib, sizeof(ia)) != 0))
 		abort();
 }
 

@@ -190,6 +190,6 @@ void config_load(struct shim_config *cfg, bool secure)
 	}
 	/* Unset or empty: the default. A typo must not flood the backend with orphan spans. */
 	if (unsampled && *unsampled && config_parse_bool(unsampled, &cfg->tag_unsampled) < 0)
-		slog(SLOG_ERROR, "CLT_TAG_UNSAMPLED=\"%.*s\" is not 1 or 0: tagging sampled requests only",
+		slog(SLOG_ERROR, "CLT_TAG_UNSAMPLED=\"%.*s\" is not 1 or 0: tagging sampled only",
 		     CONFIG_ECHO_MAX, unsampled);
 }

@@ -38,7 +38,7 @@ int config_parse_domain(struct shim_config *cfg, const char *s);
 /* "tracecontext,b3,b3multi,jaeger" in priority order. @return 0 or -EINVAL. */
 int config_parse_propagators(struct shim_config *cfg, const char *s);
 
-/* "1", "true", "yes", "on" / "0", "false", "no", "off" (any case). @return 0 or -EINVAL (*out untouched). */
+/* "1", "true", "yes", "on" / "0", "false", "no", "off", any case. @return 0 or -EINVAL. */
 int config_parse_bool(const char *s, bool *out);
 
 bool config_in_domain(const struct shim_config *cfg, const struct in6_addr *addr);

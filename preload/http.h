@@ -7,8 +7,9 @@
  * and pipelined requests are each seen, and tells which trace IDs the
  * current request is to be tagged with: those of the highest-priority
  * propagation header present, if that header says the trace is sampled
- * (or the tracker tags unsampled requests too). A stream whose first bytes are not an
- * HTTP/1.x request line is declared dead and never parsed again.
+ * (or the tracker tags unsampled requests too). A stream whose first
+ * bytes are not an HTTP/1.x request line is declared dead and never
+ * parsed again.
  */
 #ifndef CLT_SHIM_HTTP_H
 #define CLT_SHIM_HTTP_H

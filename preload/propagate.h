@@ -32,7 +32,7 @@ int prop_parse_b3(const char *v, size_t n, struct http_ids *out, bool *sampled);
  */
 int prop_parse_jaeger(const char *v, size_t n, struct http_ids *out, bool *sampled);
 
-/* "X-B3-Sampled": true for "1" (and "true", as older tracers sent); "0", "false", anything else: false. */
+/* "X-B3-Sampled": true for "1" (and "true", as older tracers sent); "0", "false", else false. */
 bool prop_b3_sampled(const char *v, size_t n);
 
 /* "X-B3-Flags": true for "1", debug (which implies sampled); anything else: false. */
