@@ -203,11 +203,11 @@ int tagserver_open(struct tagserver **out, const struct tagserver_config *cfg)
 	if (ts->cfg.mode == 0)
 		ts->cfg.mode = 0660;
 	if (ts->cfg.rate == 0)
-		ts->cfg.rate = 20000;
+		ts->cfg.rate = TAGSERVER_DEFAULT_RATE;
 	if (ts->cfg.burst == 0)
-		ts->cfg.burst = 5000;
+		ts->cfg.burst = TAGSERVER_DEFAULT_RATE / 4;
 	if (ts->cfg.max_conns == 0)
-		ts->cfg.max_conns = 256;
+		ts->cfg.max_conns = TAGSERVER_DEFAULT_MAX_CONNS;
 	if (ts->cfg.idle_ms == 0)
 		ts->cfg.idle_ms = 300000;
 	err = -ENAMETOOLONG;
