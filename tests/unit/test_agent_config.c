@@ -378,14 +378,16 @@ static void test_table_bounds(void **state)
 		const struct agent_option *o = &agent_options[i];
 		const char *unit = o->kind == AGENT_OPT_DURATION ? "ms" : "";
 		uint64_t lo = o->min, hi = o->max;
+		int rc;
 
 		if (o->kind != AGENT_OPT_U32 && o->kind != AGENT_OPT_DURATION)
 			continue;
 		snprintf(flag, sizeof(flag), "--%s", o->name);
 		snprintf(val, sizeof(val), "%" PRIu64 "%s", lo, unit);
-		if (load(&c, flag, val, NULL) != CONFIG_RUN)
+		rc = load(&c, flag, val, NULL);
+		if (rc != CONFIG_RUN)
 			fprintf(saved, "refused %s %s\n", flag, val);
-		assert_int_equal(load(&c, flag, val, NULL), CONFIG_RUN);
+		assert_int_equal(rc, CONFIG_RUN);
 		agent_config_free(&c);
 		snprintf(val, sizeof(val), "%" PRIu64 "%s", hi, unit);
 		assert_int_equal(load(&c, flag, val, NULL), CONFIG_RUN);
@@ -402,9 +404,10 @@ static void test_table_bounds(void **state)
 			agent_config_free(&c);
 		}
 		snprintf(val, sizeof(val), "%" PRIu64 "%s", hi + 1, unit);
-		if (load(&c, flag, val, NULL) != -EINVAL)
+		rc = load(&c, flag, val, NULL);
+		if (rc != -EINVAL)
 			fprintf(saved, "accepted %s %s\n", flag, val);
-		assert_int_equal(load(&c, flag, val, NULL), -EINVAL);
+		assert_int_equal(rc, -EINVAL);
 		agent_config_free(&c);
 	}
 	fclose(stderr);
