@@ -66,17 +66,6 @@ static int parse_duration_ms(const char *s, uint32_t *out)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *agent_config_percent_decode(const char *in, size_t len)
 {
 	char *out = malloc(len + 1);
@@ -92,8 +81,8 @@ char *agent_config_percent_decode(const char *in, size_t len)
 				free(out);
 				return NULL;
 			}
-			hi = hexval(in[i + 1]);
-			lo = hexval(in[i + 2]);
+			hi = clt_hex_digit((unsigned char)in[i + 1]);
+			lo = clt_hex_digit((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(out);
 				return NULL;
