@@ -136,13 +136,9 @@ have_agent() {
 	[ -x "$AGENT" ] || { echo "bench: $AGENT not built: agent benchmarks skipped" >&2; return 1; }
 }
 
-# --- 1. HTTP client overhead: wrk -> nginx on [::1], IOAM on lo ----------
-bench_http() {
-	have_shim || return 0
-	command -v wrk >/dev/null && command -v nginx >/dev/null ||
-		{ echo "bench: wrk or nginx missing: HTTP benchmark skipped" >&2; return 0; }
-	local ns="bn$$h" port=8080 ng=$TMP/nginx r v out
-	bench_ns "$ns"
+# nginx, one worker on CPU_B, answering 200 "ok" on [::1]:PORT inside NS.
+bench_nginx() { # ns port dir
+	local ns=$1 port=$2 ng=$3
 	mkdir -p "$ng"
 	cat >"$ng/nginx.conf" <<EOF
 worker_processes 1;
@@ -167,6 +163,16 @@ EOF
 	BG_PIDS+=($!)
 	disown
 	topo_wait_port "$ns" "$port" || { cat "$ng/out" "$ng/error.log" >&2; return 1; }
+}
+
+# --- 1. HTTP client overhead: wrk -> nginx on [::1], IOAM on lo ----------
+bench_http() {
+	have_shim || return 0
+	command -v wrk >/dev/null && command -v nginx >/dev/null ||
+		{ echo "bench: wrk or nginx missing: HTTP benchmark skipped" >&2; return 0; }
+	local ns="bn$$h" port=8080 ng=$TMP/nginx r v out
+	bench_ns "$ns"
+	bench_nginx "$ns" "$port" "$ng" || return 1
 
 	# Check that the shimmed variant really tags: count hop-by-hop packets.
 	ip netns exec "$ns" timeout 5 tcpdump -i lo -nn -c 200 -w /dev/null 'ip6[6] == 0' \
@@ -474,30 +480,7 @@ baseline_percall() { # ns port variant round
 
 baseline_http() { # ns
 	local ns=$1 port=8081 ng=$TMP/bl-nginx r v
-	mkdir -p "$ng"
-	cat >"$ng/nginx.conf" <<EOF
-worker_processes 1;
-master_process off;
-daemon off;
-pid $ng/nginx.pid;
-error_log $ng/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $ng;
-	proxy_temp_path $ng;
-	fastcgi_temp_path $ng;
-	uwsgi_temp_path $ng;
-	scgi_temp_path $ng;
-	keepalive_requests 1000000000;
-	server { listen [::1]:$port; location / { return 200 "ok\n"; } }
-}
-EOF
-	ip netns exec "$ns" taskset -c "$CPU_B" nginx -p "$ng" -e "$ng/error.log" \
-		-c "$ng/nginx.conf" >"$ng/out" 2>&1 &
-	BG_PIDS+=($!)
-	disown
-	topo_wait_port "$ns" "$port" || { cat "$ng/out" "$ng/error.log" >&2; return 1; }
+	bench_nginx "$ns" "$port" "$ng" || return 1
 	# The variants named old* preload BASE_SHIM (http_wrk).
 	for r in $(seq 1 "$ROUNDS"); do
 		for v in $(order_rot "$r" shim old shim_tp old_tp); do
