@@ -29,8 +29,7 @@ struct clt_config {
 	struct ioam_hbh_config hbh;
 };
 
-/* Strict unsigned parse: decimal, or hex with 0x; the whole string. */
-static int clt_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+int clt_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
 	unsigned long v;
 	char *end = NULL;
@@ -140,7 +139,7 @@ int clt_have_cap_net_raw(void)
 /* reprobe_at_ms while one thread probes: later than any real time. */
 #define CLT_REPROBE_BUSY UINT_FAST64_MAX
 
-static uint64_t clt_now_ms(void)
+uint64_t clt_now_ms(void)
 {
 	struct timespec ts;
 
@@ -374,7 +373,7 @@ CLT_API void clt_close(struct clt_ctx *ctx)
 	errno = saved;
 }
 
-int clt_check_socket(int fd)
+CLT_API int clt_check_socket(int fd)
 {
 	int v = 0, proto;
 	socklen_t len = sizeof(v);

@@ -100,8 +100,12 @@ int clt_agent_reprobe(struct clt_ctx *ctx);
 /* agent: the socket path in use. */
 const char *clt_agent_path(const struct clt_ctx *ctx);
 
-/* Checks that @fd is an IPv6 TCP or UDP socket. */
-int clt_check_socket(int fd);
+/* Strict unsigned parse of the whole of @s: decimal, or hex with 0x; no
+ * blanks, no sign; within [@min, @max]. @return 0 or -EINVAL. */
+int clt_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* CLOCK_MONOTONIC in milliseconds (read through the vDSO: no system call). */
+uint64_t clt_now_ms(void);
 
 /* After a failed setsockopt(IPPROTO_IPV6, ...) with @err (negative),
  * turn the kernel's answer into the most useful errno. */

@@ -461,3 +461,27 @@ void clt_hex(char *out, const uint8_t *in, size_t n)
 	}
 	out[2 * n] = '\0';
 }
+
+int clt_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int clt_unhex(uint8_t *out, const char *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = clt_hex_digit((unsigned char)in[2 * i]);
+		int lo = hi < 0 ? -1 : clt_hex_digit((unsigned char)in[2 * i + 1]);
+
+		if (lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}

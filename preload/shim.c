@@ -302,7 +302,7 @@ static bool fd_track(int fd, enum applied applied)
 		s->dev = st.st_dev;
 		s->ino = st.st_ino;
 	}
-	http_init(&s->http, shim_cfg.order, shim_cfg.n_order);
+	http_init(&s->http, shim_cfg.order, shim_cfg.n_order, shim_cfg.tag_unsampled);
 	fdstate_set_obj(fd, s);
 	fdstate_set_class(fd, FD_TRACKED);
 	ctx_get(); /* opens the backend at the first socket and logs which one */

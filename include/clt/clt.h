@@ -101,6 +101,15 @@ int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_
 int clt_enable_trusted(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 		       const uint8_t span_id[CLT_SPAN_ID_LEN]);
 
+/**
+ * Whether @fd is a socket libclt can tag: IPv6 TCP or UDP (a raw socket
+ * naming TCP or UDP is not). clt_enable() and clt_disable() make this
+ * check; the _trusted variants skip it.
+ * @return 0, -ENOTSOCK, -EAFNOSUPPORT (not IPv6), -EPROTONOSUPPORT, or a
+ * negative errno from getsockopt().
+ */
+int clt_check_socket(int fd);
+
 /** Stop tagging @fd's packets. @return 0 or a negative errno. */
 int clt_disable(struct clt_ctx *ctx, int fd);
 

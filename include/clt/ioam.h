@@ -165,6 +165,12 @@ uint64_t ioam_node_time_ns(const struct ioam_node *node, uint32_t frac_unit_ns);
 /** Lowercase hex of @n octets into @out (2n+1 octets, NUL-terminated). */
 void clt_hex(char *out, const uint8_t *in, size_t n);
 
+/** The value of one hex digit (either case), or -1. */
+int clt_hex_digit(int c);
+
+/** Decode 2n hex digits (either case) of @in into @n octets. @return 0 or -EINVAL. */
+int clt_unhex(uint8_t *out, const char *in, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -547,6 +547,29 @@ static void test_time_and_hex(void **state)
 	assert_string_equal(hex, "");
 }
 
+/* The decoder undoes clt_hex, takes either case, and refuses anything else. */
+static void test_unhex(void **state)
+{
+	uint8_t out[16], want[4] = {0x0a, 0xf7, 0x65, 0xff};
+	char hex[33];
+
+	assert_int_equal(clt_hex_digit('0'), 0);
+	assert_int_equal(clt_hex_digit('9'), 9);
+	assert_int_equal(clt_hex_digit('a'), 10);
+	assert_int_equal(clt_hex_digit('F'), 15);
+	assert_int_equal(clt_hex_digit('g'), -1);
+	assert_int_equal(clt_hex_digit('/'), -1);
+	assert_int_equal(clt_hex_digit(0), -1);
+	assert_int_equal(clt_hex_digit(0xe9), -1);
+	assert_int_equal(clt_unhex(out, "0aF765fF", 4), 0);
+	assert_memory_equal(out, want, 4);
+	clt_hex(hex, want, 4);
+	assert_string_equal(hex, "0af765ff");
+	assert_int_equal(clt_unhex(out, "0ag7", 2), -EINVAL);
+	assert_int_equal(clt_unhex(out, "0a\0" "7", 2), -EINVAL); /* stops at a NUL */
+	assert_int_equal(clt_unhex(out, "", 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_option_and_hbh_malformed),
 		cmocka_unit_test(test_option_patched),
 		cmocka_unit_test(test_time_and_hex),
+		cmocka_unit_test(test_unhex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
