@@ -43,17 +43,18 @@
 #define IOAM6_GENL_EVENTS "ioam6_events"
 /* net.ipv6.ioam6_id when never set: IOAM6_DEFAULT_ID (U32_MAX >> 8). */
 #define IOAM6_DEFAULT_NODE_ID 0xffffffu
-#define CHECK_MAX_NS 256
-#define CHECK_MAX_IFS 256
+#define CHECK_MAX_NS	      256
+#define CHECK_MAX_IFS	      256
 
 static const char *const status_word[] = {
-	[CHECK_OK] = "ok",
-	[CHECK_NOTE] = "note",
-	[CHECK_UNKNOWN] = "unknown",
-	[CHECK_PROBLEM] = "problem",
+    [CHECK_OK] = "ok",
+    [CHECK_NOTE] = "note",
+    [CHECK_UNKNOWN] = "unknown",
+    [CHECK_PROBLEM] = "problem",
 };
 
-void check_line(struct check_report *r, enum check_status st, const char *what, const char *fmt, ...)
+void check_line(struct check_report *r, enum check_status st, const char *what, const char *fmt,
+		...)
 {
 	va_list ap;
 
@@ -151,14 +152,18 @@ void check_kernel(struct check_report *r, bool events_needed)
 		nl_socket_free(sk);
 	if (grp >= 0)
 		check_line(r, CHECK_OK, "events",
-			   "Linux %s, generic netlink family " IOAM6_GENL_FAMILY " with group "
-			   IOAM6_GENL_EVENTS "%s", rel, events_needed ? "" : " (read by cltagent --source netlink)");
+			   "Linux %s, generic netlink family " IOAM6_GENL_FAMILY
+			   " with group " IOAM6_GENL_EVENTS "%s",
+			   rel, events_needed ? "" : " (read by cltagent --source netlink)");
 	else
-		check_line(r, events_needed ? CHECK_PROBLEM : CHECK_NOTE, "events",
-			   "Linux %s%s: %s; fix: Linux >= 6.9 for --source netlink, or run cltagent "
-			   "--source capture:IFACE", rel, new_enough ? "" : " (< 6.9)",
-			   family < 0 ? "no " IOAM6_GENL_FAMILY " generic netlink family"
-				      : "no " IOAM6_GENL_EVENTS " group in the " IOAM6_GENL_FAMILY " family");
+		check_line(
+		    r, events_needed ? CHECK_PROBLEM : CHECK_NOTE, "events",
+		    "Linux %s%s: %s; fix: Linux >= 6.9 for --source netlink, or run cltagent "
+		    "--source capture:IFACE",
+		    rel, new_enough ? "" : " (< 6.9)",
+		    family < 0 ? "no " IOAM6_GENL_FAMILY " generic netlink family"
+			       : "no " IOAM6_GENL_EVENTS " group in the " IOAM6_GENL_FAMILY
+				 " family");
 }
 
 struct ns_dump {
@@ -169,7 +174,7 @@ struct ns_dump {
 static int ns_dump_cb(struct nl_msg *msg, void *arg)
 {
 	static struct nla_policy pol[IOAM6_ATTR_MAX + 1] = {
-		[IOAM6_ATTR_NS_ID] = {.type = NLA_U16},
+	    [IOAM6_ATTR_NS_ID] = {.type = NLA_U16},
 	};
 	struct nlattr *tb[IOAM6_ATTR_MAX + 1];
 	struct ns_dump *d = arg;
@@ -181,7 +186,8 @@ static int ns_dump_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-/* "ip ioam namespace show" over generic netlink. @return 0, -EPERM (needs CAP_NET_ADMIN) or -EIO. */
+/* "ip ioam namespace show" over generic netlink. @return 0, -EPERM (needs CAP_NET_ADMIN) or -EIO.
+ */
 static int dump_namespaces(struct ns_dump *d)
 {
 	struct nl_sock *sk = nl_socket_alloc();
@@ -226,29 +232,34 @@ static void check_namespaces(struct check_report *r, enum check_role role, uint1
 
 	if (rc == -EPERM) {
 		check_line(r, CHECK_UNKNOWN, "namespace",
-			   "cannot list IOAM namespaces without CAP_NET_ADMIN; as root: ip ioam namespace show");
+			   "cannot list IOAM namespaces without CAP_NET_ADMIN; as root: ip ioam "
+			   "namespace show");
 		return;
 	}
 	if (rc < 0) {
-		check_line(r, CHECK_UNKNOWN, "namespace", "cannot list IOAM namespaces (generic netlink failed)");
+		check_line(r, CHECK_UNKNOWN, "namespace",
+			   "cannot list IOAM namespaces (generic netlink failed)");
 		return;
 	}
 	for (size_t i = 0; i < d.n; i++) {
 		if (d.ids[i] == ns)
 			found = true;
 		if (len < sizeof(list))
-			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%u", i ? "," : "", d.ids[i]);
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%u",
+						i ? "," : "", d.ids[i]);
 	}
 	if (found)
-		check_line(r, CHECK_OK, "namespace", "IOAM namespace %u configured (present: %s)", ns, list);
+		check_line(r, CHECK_OK, "namespace", "IOAM namespace %u configured (present: %s)",
+			   ns, list);
 	else
-		check_line(r, role == CHECK_ROLE_AGENT ? CHECK_PROBLEM : CHECK_NOTE, "namespace",
-			   "IOAM namespace %u not configured (present: %s): this node %s; fix: ip ioam "
-			   "namespace add %u",
-			   ns, d.n ? list : "none",
-			   role == CHECK_ROLE_AGENT ? "adds no IOAM data and emits no events"
-						    : "adds no IOAM data to packets it receives",
-			   ns);
+		check_line(
+		    r, role == CHECK_ROLE_AGENT ? CHECK_PROBLEM : CHECK_NOTE, "namespace",
+		    "IOAM namespace %u not configured (present: %s): this node %s; fix: ip ioam "
+		    "namespace add %u",
+		    ns, d.n ? list : "none",
+		    role == CHECK_ROLE_AGENT ? "adds no IOAM data and emits no events"
+					     : "adds no IOAM data to packets it receives",
+		    ns);
 }
 
 struct iface {
@@ -275,11 +286,14 @@ void check_node(struct check_report *r, enum check_role role, uint16_t ns, const
 		check_line(r, CHECK_UNKNOWN, "node", "net.ipv6.ioam6_id unreadable");
 	else if (id == IOAM6_DEFAULT_NODE_ID)
 		check_line(r, CHECK_NOTE, "node",
-			   "IOAM node id is the default %" PRIu64 ": spans cannot tell this node from "
-			   "others; fix: sysctl -w net.ipv6.ioam6_id=N (unique per node)", id);
+			   "IOAM node id is the default %" PRIu64
+			   ": spans cannot tell this node from "
+			   "others; fix: sysctl -w net.ipv6.ioam6_id=N (unique per node)",
+			   id);
 	else {
 		read_u64("/proc/sys/net/ipv6/ioam6_id_wide", &wide);
-		check_line(r, CHECK_OK, "node", "IOAM node id %" PRIu64 " (wide %" PRIu64 ")", id, wide);
+		check_line(r, CHECK_OK, "node", "IOAM node id %" PRIu64 " (wide %" PRIu64 ")", id,
+			   wide);
 	}
 	check_namespaces(r, role, ns);
 
@@ -319,8 +333,9 @@ void check_node(struct check_report *r, enum check_role role, uint16_t ns, const
 			continue;
 		}
 		if (f->enabled) {
-			check_line(r, CHECK_OK, what, "IOAM on (ioam6_enabled=1), interface id %" PRIu64 "%s",
-				   f->id, toward ? ", leads to the peer" : "");
+			check_line(r, CHECK_OK, what,
+				   "IOAM on (ioam6_enabled=1), interface id %" PRIu64 "%s", f->id,
+				   toward ? ", leads to the peer" : "");
 			continue;
 		}
 		/* Off matters where traced packets arrive: on the receiving side,
@@ -338,12 +353,14 @@ void check_node(struct check_report *r, enum check_role role, uint16_t ns, const
 
 		for (size_t i = 0; i < n && len < sizeof(fix); i++)
 			if (ifs[i].known && strcmp(ifs[i].name, "lo") != 0)
-				len += (size_t)snprintf(fix + len, sizeof(fix) - len, "%s%s", len ? " " : "",
-							ifs[i].name);
-		check_line(r, CHECK_PROBLEM, "interfaces",
-			   "IOAM is on no interface of this node: nothing it receives is traced; fix: "
-			   "sysctl -w net.ipv6.conf.IFACE.ioam6_enabled=1 for each IFACE traced packets "
-			   "arrive on (%s)", len ? fix : "lo");
+				len += (size_t)snprintf(fix + len, sizeof(fix) - len, "%s%s",
+							len ? " " : "", ifs[i].name);
+		check_line(
+		    r, CHECK_PROBLEM, "interfaces",
+		    "IOAM is on no interface of this node: nothing it receives is traced; fix: "
+		    "sysctl -w net.ipv6.conf.IFACE.ioam6_enabled=1 for each IFACE traced packets "
+		    "arrive on (%s)",
+		    len ? fix : "lo");
 	}
 }
 
@@ -398,7 +415,8 @@ int check_route_get(const struct in6_addr *dst, char ifname[16], struct in6_addr
 		if (nh->nlmsg_type == NLMSG_ERROR) {
 			const struct nlmsgerr *e = NLMSG_DATA(nh);
 
-			rc = nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error ? e->error : -EIO;
+			rc =
+			    nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error ? e->error : -EIO;
 			goto out;
 		}
 		if (nh->nlmsg_type != RTM_NEWROUTE)
@@ -589,23 +607,29 @@ static void check_agent_caps(struct check_report *r, const struct agent_config *
 		 "(cltagent.service), or setcap cap_net_admin,cap_net_raw+ep cltagent");
 	if (!missing) {
 		check_line(r, CHECK_OK, "capabilities", "%s has %s%s", who,
-			   need ? check_cap_names(need, names, sizeof(names)) : "what it needs (none)",
+			   need ? check_cap_names(need, names, sizeof(names))
+				: "what it needs (none)",
 			   need ? " (all it needs)" : "");
 		return;
 	}
 	if (missing & CHECK_CAP_NET_ADMIN)
 		check_line(r, CHECK_PROBLEM, "capabilities",
 			   "%s lacks CAP_NET_ADMIN: it cannot join the IOAM6 event group (--source "
-			   "netlink)%s; %s", who,
-			   (missing & CHECK_CAP_NET_RAW) ? ", nor tag for unprivileged programs (CAP_NET_RAW)" : "",
+			   "netlink)%s; %s",
+			   who,
+			   (missing & CHECK_CAP_NET_RAW)
+			       ? ", nor tag for unprivileged programs (CAP_NET_RAW)"
+			       : "",
 			   fix);
 	else
-		check_line(r, strncmp(cfg->source, "capture:", 8) == 0 || cfg->tag_socket
-				      ? CHECK_PROBLEM : CHECK_NOTE, "capabilities",
-			   "%s lacks CAP_NET_RAW: %s; %s", who,
+		check_line(r,
+			   strncmp(cfg->source, "capture:", 8) == 0 || cfg->tag_socket
+			       ? CHECK_PROBLEM
+			       : CHECK_NOTE,
+			   "capabilities", "%s lacks CAP_NET_RAW: %s; %s", who,
 			   strncmp(cfg->source, "capture:", 8) == 0
-				   ? "it cannot capture packets (--source capture:IFACE)"
-				   : "its tag socket answers EPERM to unprivileged programs",
+			       ? "it cannot capture packets (--source capture:IFACE)"
+			       : "its tag socket answers EPERM to unprivileged programs",
 			   fix);
 }
 
@@ -619,29 +643,32 @@ static void check_tag_socket(struct check_report *r, const struct agent_config *
 	int fd, rc = 0;
 
 	if (cfg->tag_socket && !*cfg->tag_socket) {
-		check_line(r, CHECK_NOTE, "tag socket",
-			   "off (--tag-socket none): programs without CAP_NET_RAW cannot tag through "
-			   "this agent");
+		check_line(
+		    r, CHECK_NOTE, "tag socket",
+		    "off (--tag-socket none): programs without CAP_NET_RAW cannot tag through "
+		    "this agent");
 		return;
 	}
 	if (strncmp(cfg->source, "pcap:", 5) == 0)
 		return;
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT && !pid)
-			check_line(r, CHECK_NOTE, "tag socket", "%s not there: cltagent creates it at start",
-				   path);
+			check_line(r, CHECK_NOTE, "tag socket",
+				   "%s not there: cltagent creates it at start", path);
 		else if (errno == ENOENT)
-			check_line(r, cfg->tag_socket ? CHECK_PROBLEM : CHECK_NOTE, "tag socket",
-				   "agent pid %ld serves no %s (its log says why: directory missing, or "
-				   "another agent serves it); fix: mkdir -p %s's directory or pass "
-				   "--tag-socket", (long)pid, path, path);
+			check_line(
+			    r, cfg->tag_socket ? CHECK_PROBLEM : CHECK_NOTE, "tag socket",
+			    "agent pid %ld serves no %s (its log says why: directory missing, or "
+			    "another agent serves it); fix: mkdir -p %s's directory or pass "
+			    "--tag-socket",
+			    (long)pid, path, path);
 		else
 			check_line(r, CHECK_UNKNOWN, "tag socket", "%s: %s", path, strerror(errno));
 		return;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		check_line(r, CHECK_PROBLEM, "tag socket", "%s is not a socket; fix: remove it, restart cltagent",
-			   path);
+		check_line(r, CHECK_PROBLEM, "tag socket",
+			   "%s is not a socket; fix: remove it, restart cltagent", path);
 		return;
 	}
 	g = getgrgid(st.st_gid);
@@ -657,16 +684,19 @@ static void check_tag_socket(struct check_report *r, const struct agent_config *
 		close(fd);
 	if (rc == 0)
 		check_line(r, CHECK_OK, "tag socket",
-			   "%s answers; mode %03o, group %s: %s may tag (fix for others: usermod -aG %s USER)",
+			   "%s answers; mode %03o, group %s: %s may tag (fix for others: usermod "
+			   "-aG %s USER)",
 			   path, (unsigned int)(st.st_mode & 0777), grp,
-			   (st.st_mode & 0002) ? "everyone" : (st.st_mode & 0020) ? "its members and root"
-										 : "its owner",
+			   (st.st_mode & 0002)	 ? "everyone"
+			   : (st.st_mode & 0020) ? "its members and root"
+						 : "its owner",
 			   grp);
 	else if (rc == -ECONNREFUSED)
-		check_line(r, CHECK_PROBLEM, "tag socket", "%s is stale: no agent listens; fix: start cltagent",
-			   path);
+		check_line(r, CHECK_PROBLEM, "tag socket",
+			   "%s is stale: no agent listens; fix: start cltagent", path);
 	else
-		check_line(r, CHECK_UNKNOWN, "tag socket", "%s: cannot connect: %s", path, strerror(-rc));
+		check_line(r, CHECK_UNKNOWN, "tag socket", "%s: cannot connect: %s", path,
+			   strerror(-rc));
 }
 
 static size_t discard_body(char *p, size_t size, size_t n, void *arg)
@@ -696,8 +726,8 @@ static void check_endpoint(struct check_report *r, const struct agent_config *cf
 		if (access(cfg->output, W_OK) == 0 || (errno == ENOENT && access(dir, W_OK) == 0))
 			check_line(r, CHECK_OK, "output", "%s writable", cfg->output);
 		else
-			check_line(r, CHECK_PROBLEM, "output", "%s not writable by this user: %s", cfg->output,
-				   strerror(errno));
+			check_line(r, CHECK_PROBLEM, "output", "%s not writable by this user: %s",
+				   cfg->output, strerror(errno));
 	}
 	if (!cfg->endpoint) {
 		if (!cfg->output)
@@ -740,16 +770,19 @@ static void check_endpoint(struct check_report *r, const struct agent_config *cf
 			   "OTEL_EXPORTER_OTLP_ENDPOINT to where it listens",
 			   cfg->endpoint, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	else if (code >= 200 && code < 300)
-		check_line(r, CHECK_OK, "export", "%s accepts OTLP/HTTP JSON (HTTP %ld to an empty request)",
+		check_line(r, CHECK_OK, "export",
+			   "%s accepts OTLP/HTTP JSON (HTTP %ld to an empty request)",
 			   cfg->endpoint, code);
 	else
-		check_line(r, CHECK_PROBLEM, "export",
-			   "%s answers HTTP %ld to an empty OTLP request; fix: %s", cfg->endpoint, code,
-			   code == 404 ? "the traces path is usually /v1/traces (OTEL_EXPORTER_OTLP_ENDPOINT "
-					 "gets it appended, --endpoint is used as is)"
-			   : code == 401 || code == 403 ? "credentials: -H or OTEL_EXPORTER_OTLP_HEADERS"
-			   : code == 415 ? "the collector must accept http/json"
-					 : "see the collector's log");
+		check_line(
+		    r, CHECK_PROBLEM, "export",
+		    "%s answers HTTP %ld to an empty OTLP request; fix: %s", cfg->endpoint, code,
+		    code == 404
+			? "the traces path is usually /v1/traces (OTEL_EXPORTER_OTLP_ENDPOINT "
+			  "gets it appended, --endpoint is used as is)"
+		    : code == 401 || code == 403 ? "credentials: -H or OTEL_EXPORTER_OTLP_HEADERS"
+		    : code == 415		 ? "the collector must accept http/json"
+						 : "see the collector's log");
 }
 
 /* --metrics: a running agent answers there; otherwise the address is free to listen on. */
@@ -766,8 +799,8 @@ static void check_metrics(struct check_report *r, const struct agent_config *cfg
 	if (!cfg->metrics)
 		return;
 	if (metrics_parse_addr(cfg->metrics, &ss, &len) < 0) {
-		check_line(r, CHECK_PROBLEM, "metrics", "--metrics '%.64s': not ADDR:PORT; fix: e.g. [::1]:9464",
-			   cfg->metrics);
+		check_line(r, CHECK_PROBLEM, "metrics",
+			   "--metrics '%.64s': not ADDR:PORT; fix: e.g. [::1]:9464", cfg->metrics);
 		return;
 	}
 	snprintf(url, sizeof(url), "http://%s/metrics", cfg->metrics);
@@ -778,11 +811,13 @@ static void check_metrics(struct check_report *r, const struct agent_config *cfg
 		if (fd >= 0)
 			close(fd);
 		if (rc == 0)
-			check_line(r, CHECK_OK, "metrics", "%s is free: the agent can serve %s", cfg->metrics, url);
+			check_line(r, CHECK_OK, "metrics", "%s is free: the agent can serve %s",
+				   cfg->metrics, url);
 		else
-			check_line(r, CHECK_PROBLEM, "metrics", "cannot listen on %s: %s; fix: %s", cfg->metrics,
-				   strerror(-rc), rc == -EADDRINUSE ? "another port (or stop what holds it)"
-								    : "an address of this host, e.g. [::1]:9464");
+			check_line(r, CHECK_PROBLEM, "metrics", "cannot listen on %s: %s; fix: %s",
+				   cfg->metrics, strerror(-rc),
+				   rc == -EADDRINUSE ? "another port (or stop what holds it)"
+						     : "an address of this host, e.g. [::1]:9464");
 		return;
 	}
 	c = curl_easy_init();
@@ -800,8 +835,11 @@ static void check_metrics(struct check_report *r, const struct agent_config *cfg
 	if (code == 200)
 		check_line(r, CHECK_OK, "metrics", "%s answers", url);
 	else
-		check_line(r, CHECK_NOTE, "metrics", "%s %s: agent pid %ld may run without --metrics %s",
-			   url, cc == CURLE_OK ? "answers with an error" : errbuf[0] ? errbuf : curl_easy_strerror(cc),
+		check_line(r, CHECK_NOTE, "metrics",
+			   "%s %s: agent pid %ld may run without --metrics %s", url,
+			   cc == CURLE_OK ? "answers with an error"
+			   : errbuf[0]	  ? errbuf
+					  : curl_easy_strerror(cc),
 			   (long)pid, cfg->metrics);
 }
 
@@ -811,13 +849,14 @@ static void check_source(struct check_report *r, const struct agent_config *cfg)
 		if (if_nametoindex(cfg->source + 8))
 			check_line(r, CHECK_OK, "source", "capture on %s", cfg->source + 8);
 		else
-			check_line(r, CHECK_PROBLEM, "source", "no interface %s in this network namespace",
-				   cfg->source + 8);
+			check_line(r, CHECK_PROBLEM, "source",
+				   "no interface %s in this network namespace", cfg->source + 8);
 	} else if (strncmp(cfg->source, "pcap:", 5) == 0) {
 		if (access(cfg->source + 5, R_OK) == 0)
 			check_line(r, CHECK_OK, "source", "reads %s", cfg->source + 5);
 		else
-			check_line(r, CHECK_PROBLEM, "source", "%s: %s", cfg->source + 5, strerror(errno));
+			check_line(r, CHECK_PROBLEM, "source", "%s: %s", cfg->source + 5,
+				   strerror(errno));
 	}
 }
 
@@ -837,7 +876,9 @@ int check_agent_run(const struct agent_config *cfg, FILE *out)
 			   others ? "; more than one cltagent in this network namespace" : "");
 	else
 		check_line(&r, CHECK_NOTE, "agent",
-			   "none running (%s): checking with this process's rights, as the agent would run", how);
+			   "none running (%s): checking with this process's rights, as the agent "
+			   "would run",
+			   how);
 	check_agent_caps(&r, cfg, pid);
 	check_tag_socket(&r, cfg, pid);
 	check_endpoint(&r, cfg);

@@ -76,7 +76,7 @@ int check_caps_of(pid_t pid, uint64_t *eff);
 const char *check_cap_names(uint64_t mask, char *buf, size_t cap);
 
 #define CHECK_CAP_NET_ADMIN (1ull << 12)
-#define CHECK_CAP_NET_RAW (1ull << 13)
+#define CHECK_CAP_NET_RAW   (1ull << 13)
 
 /**
  * cltagent --check: the host, a running agent (found by the --ready-file

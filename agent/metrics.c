@@ -35,6 +35,7 @@ struct tag_field {
 	const char *help;
 };
 
+/* clang-format off */
 #define TAG_FIELD(n, h) {#n, offsetof(struct tagserver_stats, n), h}
 static const struct tag_field tag_fields[] = {
 	TAG_FIELD(requests, "Tag requests received."),
@@ -47,7 +48,9 @@ static const struct tag_field tag_fields[] = {
 	TAG_FIELD(refused, "Tag socket connections refused: peer not allowed."),
 	TAG_FIELD(dropped, "Tag socket connections closed by the agent."),
 };
-_Static_assert(sizeof(struct tagserver_stats) == sizeof(tag_fields) / sizeof(tag_fields[0]) * sizeof(uint64_t),
+/* clang-format on */
+_Static_assert(sizeof(struct tagserver_stats) ==
+		   sizeof(tag_fields) / sizeof(tag_fields[0]) * sizeof(uint64_t),
 	       "struct tagserver_stats and tag_fields[] differ: add the new counter to both");
 
 int metrics_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
@@ -113,8 +116,9 @@ static size_t put(char *buf, size_t cap, size_t len, const char *name, const cha
 {
 	if (len >= cap)
 		return len;
-	return len + (size_t)snprintf(buf + len, cap - len, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n",
-				      name, help, name, type, name, v);
+	return len + (size_t)snprintf(buf + len, cap - len,
+				      "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help,
+				      name, type, name, v);
 }
 
 size_t metrics_format(char *buf, size_t cap, const struct metrics_values *v)
@@ -129,7 +133,8 @@ size_t metrics_format(char *buf, size_t cap, const struct metrics_values *v)
 		const struct stats_field *f = &stats_fields[i];
 
 		snprintf(name, sizeof(name), "clt_agent_%s%s", f->name, f->gauge ? "" : "_total");
-		len = put(buf, cap, len, name, f->gauge ? "gauge" : "counter", f->help, stats_value(&v->s, f));
+		len = put(buf, cap, len, name, f->gauge ? "gauge" : "counter", f->help,
+			  stats_value(&v->s, f));
 	}
 	len = put(buf, cap, len, "clt_agent_export_queue_batches", "gauge",
 		  "Batches waiting for the exporter.", v->queue_batches);
@@ -188,7 +193,8 @@ void metrics_publish(struct metrics *m, const struct metrics_values *v)
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int code, const char *type,
 			       const char *body, size_t len, bool allow)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result rc;
 
 	if (!resp)
@@ -213,12 +219,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	size_t len;
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, "only GET /metrics\n", 18, true);
+		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, "only GET /metrics\n", 18,
+			       true);
 	if (strcmp(url, "/metrics") != 0)
 		return respond(conn, MHD_HTTP_NOT_FOUND, text, "only GET /metrics\n", 18, false);
 	metrics_snapshot_read(&m->snap, &v);
 	len = metrics_format(body, sizeof(body), &v);
-	return respond(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len, false);
+	return respond(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len,
+		       false);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -240,8 +248,10 @@ int metrics_start(struct metrics **out, const char *spec, int verbose)
 
 	*out = NULL;
 	if (metrics_parse_addr(spec, &ss, &len) < 0) {
-		fprintf(stderr, "cltagent: --metrics '%.64s': expected ADDR:PORT, e.g. [::1]:9464 or "
-				"127.0.0.1:9464\n", spec);
+		fprintf(stderr,
+			"cltagent: --metrics '%.64s': expected ADDR:PORT, e.g. [::1]:9464 or "
+			"127.0.0.1:9464\n",
+			spec);
 		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
@@ -250,17 +260,18 @@ int metrics_start(struct metrics **out, const char *spec, int verbose)
 	m->verbose = verbose;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m,
-				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_MAX_CONNS,
-				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)METRICS_MAX_CONNS_PER_IP,
-				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_REQUEST_MAX,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_TIMEOUT_S,
-				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m,
-				     MHD_OPTION_END);
+	m->daemon = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_MAX_CONNS,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)METRICS_MAX_CONNS_PER_IP,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_REQUEST_MAX,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_TIMEOUT_S,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, m, MHD_OPTION_END);
 	if (!m->daemon) {
-		fprintf(stderr, "cltagent: --metrics %.64s: cannot listen (address in use, or not "
-				"on this host)\n", spec);
+		fprintf(stderr,
+			"cltagent: --metrics %.64s: cannot listen (address in use, or not "
+			"on this host)\n",
+			spec);
 		free(m);
 		return -EADDRNOTAVAIL;
 	}

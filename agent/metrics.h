@@ -20,9 +20,9 @@
 /** What a scrape shows: only uint64_t fields (published word by word). */
 struct metrics_values {
 	struct stats_line s;
-	uint64_t queue_batches;  /**< batches waiting for the exporter now */
+	uint64_t queue_batches;	 /**< batches waiting for the exporter now */
 	uint64_t queue_capacity; /**< --queue-size */
-	uint64_t tag_on;         /**< 1: the tag server runs, @tag is meaningful */
+	uint64_t tag_on;	 /**< 1: the tag server runs, @tag is meaningful */
 	struct tagserver_stats tag;
 };
 
@@ -43,10 +43,10 @@ void metrics_snapshot_publish(struct metrics_snapshot *snap, const struct metric
 void metrics_snapshot_read(struct metrics_snapshot *snap, struct metrics_values *v);
 
 /** Limits: a scrape is one small GET; anything bigger is refused by the server. */
-#define METRICS_MAX_CONNS 16
+#define METRICS_MAX_CONNS	 16
 #define METRICS_MAX_CONNS_PER_IP 8
-#define METRICS_REQUEST_MAX 8192 /**< octets of request line and headers */
-#define METRICS_TIMEOUT_S 10
+#define METRICS_REQUEST_MAX	 8192 /**< octets of request line and headers */
+#define METRICS_TIMEOUT_S	 10
 
 /** Parse "[::1]:9464", "127.0.0.1:9464" (numeric only). @return 0 or -EINVAL. */
 int metrics_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len);

@@ -8,6 +8,7 @@
 
 #include "stats.h"
 
+/* clang-format off */
 #define FIELD(n, g, h) {#n, offsetof(struct stats_line, n), g, h}
 
 const struct stats_field stats_fields[STATS_N_FIELDS] = {
@@ -25,6 +26,7 @@ const struct stats_field stats_fields[STATS_N_FIELDS] = {
 	FIELD(failed, 0, "Spans refused by the endpoint or given up."),
 	FIELD(loss, 0, "Netlink overruns (ENOBUFS) or capture drops."),
 };
+/* clang-format on */
 
 /* A field in the struct but not in the table (or the reverse) fails the build. */
 _Static_assert(sizeof(struct stats_line) == STATS_N_FIELDS * sizeof(uint64_t),

@@ -14,14 +14,14 @@ struct stats_line {
 	uint64_t malformed; /**< events/packets rejected by validation or decoding */
 	uint64_t untagged;  /**< traces without CLT IDs */
 	uint64_t requests;  /**< requests aggregated */
-	uint64_t held;      /**< requests held now */
+	uint64_t held;	    /**< requests held now */
 	uint64_t evicted;   /**< requests emitted early because the table was full */
-	uint64_t late;      /**< traces of an already emitted request (not exported again) */
-	uint64_t spans;     /**< spans exported (accepted by the endpoint or written) */
+	uint64_t late;	    /**< traces of an already emitted request (not exported again) */
+	uint64_t spans;	    /**< spans exported (accepted by the endpoint or written) */
 	uint64_t retries;   /**< export attempts retried */
 	uint64_t dropped;   /**< spans dropped: exporter queue full */
 	uint64_t failed;    /**< spans refused by the endpoint or given up */
-	uint64_t loss;      /**< netlink overruns (ENOBUFS) or capture drops */
+	uint64_t loss;	    /**< netlink overruns (ENOBUFS) or capture drops */
 };
 
 /*
@@ -31,9 +31,9 @@ struct stats_line {
  * the sizes at compile time) and then shows up in both.
  */
 struct stats_field {
-	const char *name;   /**< key in the stats line; metric clt_agent_<name>[_total] */
-	size_t offset;      /**< of the uint64_t in struct stats_line */
-	int gauge;          /**< a level (held now), not a counter */
+	const char *name; /**< key in the stats line; metric clt_agent_<name>[_total] */
+	size_t offset;	  /**< of the uint64_t in struct stats_line */
+	int gauge;	  /**< a level (held now), not a counter */
 	const char *help;
 };
 

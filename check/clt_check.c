@@ -42,23 +42,23 @@
 #endif
 
 static const char usage_text[] =
-	"Usage: clt-check [--peer ADDR]\n"
-	"Say why a program's requests are not traced. Run it as the program runs: same\n"
-	"user, same environment, under the shim:\n"
-	"  LD_PRELOAD=" CLT_LIBDIR "/libcltshim.so clt-check --peer ADDR\n"
-	"One line per condition: ok, note, unknown (not visible with these rights) or\n"
-	"problem, with what to run to fix it. Exit status 1 when a problem stops tracing.\n"
-	"\n"
-	"  -p, --peer ADDR   the IPv6 address (or name) the program sends requests to:\n"
-	"                    is it inside CLT_DOMAIN, which interface leads there, does\n"
-	"                    tagging a socket connected to it work\n"
-	"  -h, --help        this text\n"
-	"  -V, --version     version\n"
-	"\n"
-	"Checked: the shim is loaded; libclt's backend and why (CLT_BACKEND); this\n"
-	"program's CAP_NET_RAW; cltagent's tag socket (CLT_AGENT_SOCKET); CLT_DOMAIN;\n"
-	"the kernel's IOAM6 support; this node's IOAM id, namespace (CLT_NAMESPACE) and\n"
-	"interfaces. The nodes on the path are checked there, with cltagent --check.\n";
+    "Usage: clt-check [--peer ADDR]\n"
+    "Say why a program's requests are not traced. Run it as the program runs: same\n"
+    "user, same environment, under the shim:\n"
+    "  LD_PRELOAD=" CLT_LIBDIR "/libcltshim.so clt-check --peer ADDR\n"
+    "One line per condition: ok, note, unknown (not visible with these rights) or\n"
+    "problem, with what to run to fix it. Exit status 1 when a problem stops tracing.\n"
+    "\n"
+    "  -p, --peer ADDR   the IPv6 address (or name) the program sends requests to:\n"
+    "                    is it inside CLT_DOMAIN, which interface leads there, does\n"
+    "                    tagging a socket connected to it work\n"
+    "  -h, --help        this text\n"
+    "  -V, --version     version\n"
+    "\n"
+    "Checked: the shim is loaded; libclt's backend and why (CLT_BACKEND); this\n"
+    "program's CAP_NET_RAW; cltagent's tag socket (CLT_AGENT_SOCKET); CLT_DOMAIN;\n"
+    "the kernel's IOAM6 support; this node's IOAM id, namespace (CLT_NAMESPACE) and\n"
+    "interfaces. The nodes on the path are checked there, with cltagent --check.\n";
 
 /* Is libcltshim.so mapped into this process? @path gets where from. */
 static bool shim_loaded(char *path, size_t cap)
@@ -90,15 +90,18 @@ static void check_shim(struct check_report *r)
 	if (shim_loaded(where, sizeof(where)))
 		check_line(r, CHECK_OK, "shim", "libcltshim.so loaded from %s", where);
 	else if (pre && strstr(pre, "libcltshim"))
-		check_line(r, CHECK_PROBLEM, "shim",
-			   "LD_PRELOAD=%.200s names the shim but it did not load (the loader said why "
-			   "above: wrong path or architecture); fix: LD_PRELOAD=" CLT_LIBDIR "/libcltshim.so",
-			   pre);
+		check_line(
+		    r, CHECK_PROBLEM, "shim",
+		    "LD_PRELOAD=%.200s names the shim but it did not load (the loader said why "
+		    "above: wrong path or architecture); fix: LD_PRELOAD=" CLT_LIBDIR
+		    "/libcltshim.so",
+		    pre);
 	else
-		check_line(r, CHECK_PROBLEM, "shim",
-			   "not loaded: requests are not tagged unless the program calls libclt itself; "
-			   "fix: start the program (and clt-check) with LD_PRELOAD=" CLT_LIBDIR
-			   "/libcltshim.so");
+		check_line(
+		    r, CHECK_PROBLEM, "shim",
+		    "not loaded: requests are not tagged unless the program calls libclt itself; "
+		    "fix: start the program (and clt-check) with LD_PRELOAD=" CLT_LIBDIR
+		    "/libcltshim.so");
 }
 
 /* The tag socket as this user sees it: there, a socket, connectable. */
@@ -115,14 +118,17 @@ static void check_agent_socket(struct check_report *r, bool needed, bool secure)
 
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT)
-			check_line(r, bad, "tag socket",
-				   "%s: no such socket%s; fix: start cltagent (it creates it), or set "
-				   "CLT_AGENT_SOCKET to its --tag-socket", path,
-				   needed ? " and this program lacks CAP_NET_RAW" : "");
+			check_line(
+			    r, bad, "tag socket",
+			    "%s: no such socket%s; fix: start cltagent (it creates it), or set "
+			    "CLT_AGENT_SOCKET to its --tag-socket",
+			    path, needed ? " and this program lacks CAP_NET_RAW" : "");
 		else if (errno == EACCES)
-			check_line(r, bad, "tag socket",
-				   "%s: its directory is closed to %s; fix: chmod o+x the directory, or "
-				   "add %s to the agent's --tag-group", path, user, user);
+			check_line(
+			    r, bad, "tag socket",
+			    "%s: its directory is closed to %s; fix: chmod o+x the directory, or "
+			    "add %s to the agent's --tag-group",
+			    path, user, user);
 		else
 			check_line(r, CHECK_UNKNOWN, "tag socket", "%s: %s", path, strerror(errno));
 		return;
@@ -139,14 +145,15 @@ static void check_agent_socket(struct check_report *r, bool needed, bool secure)
 	else if (rc == -EACCES || rc == -EPERM) {
 		struct group *g = getgrgid(st.st_gid);
 
-		check_line(r, bad, "tag socket",
-			   "%s: %s may not connect (mode %03o, group %s); fix: usermod -aG %s %s (then "
-			   "restart the service), or cltagent --tag-group", path, user,
-			   (unsigned int)(st.st_mode & 0777), g ? g->gr_name : "?", g ? g->gr_name : "GROUP",
-			   user);
+		check_line(
+		    r, bad, "tag socket",
+		    "%s: %s may not connect (mode %03o, group %s); fix: usermod -aG %s %s (then "
+		    "restart the service), or cltagent --tag-group",
+		    path, user, (unsigned int)(st.st_mode & 0777), g ? g->gr_name : "?",
+		    g ? g->gr_name : "GROUP", user);
 	} else if (rc == -ECONNREFUSED)
-		check_line(r, bad, "tag socket", "%s: nobody listens (cltagent stopped?); fix: start cltagent",
-			   path);
+		check_line(r, bad, "tag socket",
+			   "%s: nobody listens (cltagent stopped?); fix: start cltagent", path);
 	else
 		check_line(r, bad, "tag socket", "%s: %s", path, strerror(-rc));
 }
@@ -161,9 +168,11 @@ static void check_domain(struct check_report *r, struct shim_config *cfg, bool s
 	config_load(cfg, secure);
 	memset(&probe, 0, sizeof(probe));
 	if (env && config_parse_domain(&probe, env) < 0) {
-		check_line(r, CHECK_PROBLEM, "domain",
-			   "CLT_DOMAIN=\"%.128s\" is not a list of at most %d IPv6 prefixes: nothing is "
-			   "tagged; fix: e.g. CLT_DOMAIN=fd00::/8", env, CONFIG_DOMAIN_MAX);
+		check_line(
+		    r, CHECK_PROBLEM, "domain",
+		    "CLT_DOMAIN=\"%.128s\" is not a list of at most %d IPv6 prefixes: nothing is "
+		    "tagged; fix: e.g. CLT_DOMAIN=fd00::/8",
+		    env, CONFIG_DOMAIN_MAX);
 		return;
 	}
 	if (cfg->n_domain == 0) {
@@ -171,8 +180,9 @@ static void check_domain(struct check_report *r, struct shim_config *cfg, bool s
 		return;
 	}
 	if (!peer) {
-		check_line(r, CHECK_OK, "domain", "requests to %s%s are tagged (give --peer to check one)",
-			   dom, env ? "" : " (the default)");
+		check_line(r, CHECK_OK, "domain",
+			   "requests to %s%s are tagged (give --peer to check one)", dom,
+			   env ? "" : " (the default)");
 		return;
 	}
 	if (config_in_domain(cfg, peer))
@@ -208,7 +218,8 @@ static void check_route(struct check_report *r, const struct in6_addr *peer, con
 	int rc = check_route_get(peer, ifname, &gw, &has_gw, &src, &has_src);
 
 	if (rc < 0) {
-		check_line(r, CHECK_PROBLEM, "route", "no route to %s: %s; fix: ip -6 route add ... (see ip -6 route get %s)",
+		check_line(r, CHECK_PROBLEM, "route",
+			   "no route to %s: %s; fix: ip -6 route add ... (see ip -6 route get %s)",
 			   peer_txt, strerror(-rc), peer_txt);
 		return;
 	}
@@ -225,8 +236,8 @@ static void check_route(struct check_report *r, const struct in6_addr *peer, con
 static void check_tagging(struct check_report *r, struct clt_ctx *ctx, const struct in6_addr *peer,
 			  const char *peer_txt)
 {
-	static const uint8_t trace[CLT_TRACE_ID_LEN] = {0x43, 0x4c, 0x54, 0x2d, 0x63, 0x68, 0x65, 0x63,
-							0x6b, 1, 2, 3, 4, 5, 6, 7};
+	static const uint8_t trace[CLT_TRACE_ID_LEN] = {
+	    0x43, 0x4c, 0x54, 0x2d, 0x63, 0x68, 0x65, 0x63, 0x6b, 1, 2, 3, 4, 5, 6, 7};
 	static const uint8_t span[CLT_SPAN_ID_LEN] = {0x63, 0x68, 0x65, 0x63, 0x6b, 1, 2, 3};
 	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(9)};
 	int fd, rc;
@@ -234,7 +245,8 @@ static void check_tagging(struct check_report *r, struct clt_ctx *ctx, const str
 	sa.sin6_addr = peer ? *peer : in6addr_loopback;
 	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		check_line(r, CHECK_UNKNOWN, "tagging", "cannot create an IPv6 socket: %s", strerror(errno));
+		check_line(r, CHECK_UNKNOWN, "tagging", "cannot create an IPv6 socket: %s",
+			   strerror(errno));
 		return;
 	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -245,11 +257,13 @@ static void check_tagging(struct check_report *r, struct clt_ctx *ctx, const str
 	}
 	rc = clt_enable(ctx, fd, trace, span);
 	if (rc == 0)
-		check_line(r, CHECK_OK, "tagging", "a socket connected to %s takes the IOAM option (%s)",
+		check_line(r, CHECK_OK, "tagging",
+			   "a socket connected to %s takes the IOAM option (%s)",
 			   peer ? peer_txt : "::1", clt_backend_name(clt_backend_get(ctx)));
 	else
-		check_line(r, CHECK_PROBLEM, "tagging", "a socket connected to %s cannot be tagged: %s",
-			   peer ? peer_txt : "::1", clt_strerror(rc));
+		check_line(r, CHECK_PROBLEM, "tagging",
+			   "a socket connected to %s cannot be tagged: %s", peer ? peer_txt : "::1",
+			   clt_strerror(rc));
 	clt_disable(ctx, fd);
 	close(fd);
 }
@@ -257,10 +271,10 @@ static void check_tagging(struct check_report *r, struct clt_ctx *ctx, const str
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"peer", required_argument, NULL, 'p'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"peer", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct check_report r = {.out = stdout};
 	struct clt_options co = {0};
@@ -295,19 +309,23 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (peer_txt && resolve_peer(peer_txt, &peer) < 0) {
-		fprintf(stderr, "clt-check: --peer %.64s: not an IPv6 address or name with one (IOAM is IPv6 only)\n",
+		fprintf(stderr,
+			"clt-check: --peer %.64s: not an IPv6 address or name with one (IOAM is "
+			"IPv6 only)\n",
 			peer_txt);
 		return 2;
 	}
 
 	check_shim(&r);
 	if (secure)
-		check_line(&r, CHECK_NOTE, "environment",
-			   "setuid or file capabilities: CLT_* variables are ignored, as the shim does");
+		check_line(
+		    &r, CHECK_NOTE, "environment",
+		    "setuid or file capabilities: CLT_* variables are ignored, as the shim does");
 	co.ignore_env = secure;
 	rc = clt_check_options(&co, &why);
 	if (rc < 0) {
-		check_line(&r, CHECK_PROBLEM, "backend", "configuration refused: %s", why ? why : clt_strerror(rc));
+		check_line(&r, CHECK_PROBLEM, "backend", "configuration refused: %s",
+			   why ? why : clt_strerror(rc));
 	} else if (clt_open(&ctx, &co) < 0 || !ctx) {
 		check_line(&r, CHECK_PROBLEM, "backend", "libclt cannot start");
 	} else {
@@ -320,19 +338,23 @@ int main(int argc, char **argv)
 		if (strncmp(reason, clt_backend_name(be), nl) == 0 && reason[nl] == ':')
 			reason += nl + 1 + (reason[nl + 1] == ' ');
 		if (be == CLT_BACKEND_OFF)
-			check_line(&r, CHECK_PROBLEM, "backend",
-				   "off: %s; fix: give the program CAP_NET_RAW (hopopts), or run cltagent "
-				   "and let this user reach its tag socket (agent)", reason);
+			check_line(
+			    &r, CHECK_PROBLEM, "backend",
+			    "off: %s; fix: give the program CAP_NET_RAW (hopopts), or run cltagent "
+			    "and let this user reach its tag socket (agent)",
+			    reason);
 		else
 			check_line(&r, CHECK_OK, "backend", "%s: %s", clt_backend_name(be), reason);
 	}
 	raw = check_caps_of(0, &eff) == 0 && (eff & CHECK_CAP_NET_RAW);
 	if (raw)
-		check_line(&r, CHECK_OK, "capability", "has CAP_NET_RAW: can set the IOAM option on its own sockets");
+		check_line(&r, CHECK_OK, "capability",
+			   "has CAP_NET_RAW: can set the IOAM option on its own sockets");
 	else
-		check_line(&r, CHECK_NOTE, "capability",
-			   "no CAP_NET_RAW (effective: %s): tagging goes through cltagent's tag socket",
-			   eff ? check_cap_names(eff, names, sizeof(names)) : "none");
+		check_line(
+		    &r, CHECK_NOTE, "capability",
+		    "no CAP_NET_RAW (effective: %s): tagging goes through cltagent's tag socket",
+		    eff ? check_cap_names(eff, names, sizeof(names)) : "none");
 	check_agent_socket(&r, be == CLT_BACKEND_AGENT || (be == CLT_BACKEND_OFF && !raw), secure);
 	check_domain(&r, &scfg, secure, peer_txt ? &peer : NULL, peer_txt);
 	if (peer_txt)
@@ -342,10 +364,11 @@ int main(int argc, char **argv)
 	check_kernel(&r, false);
 	check_node(&r, CHECK_ROLE_SENDER, check_namespace_id(), ifname);
 	if (peer_txt)
-		check_line(&r, CHECK_NOTE, "path",
-			   "the nodes towards %s add IOAM data only where their ingress interface has "
-			   "ioam6_enabled=1 and namespace %u is configured: run cltagent --check on them",
-			   peer_txt, check_namespace_id());
+		check_line(
+		    &r, CHECK_NOTE, "path",
+		    "the nodes towards %s add IOAM data only where their ingress interface has "
+		    "ioam6_enabled=1 and namespace %u is configured: run cltagent --check on them",
+		    peer_txt, check_namespace_id());
 	clt_close(ctx);
 	printf("result: %u problem%s, %u unknown%s\n", r.problems, r.problems == 1 ? "" : "s",
 	       r.unknowns, r.unknowns == 1 ? "" : "s");

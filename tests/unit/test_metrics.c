@@ -36,9 +36,21 @@ static void test_parse_addr(void **state)
 	assert_int_equal(metrics_parse_addr("[::]:1", &ss, &len), 0);
 	assert_int_equal(metrics_parse_addr("0.0.0.0:65535", &ss, &len), 0);
 	static const char *const bad[] = {
-		"", ":9464", "9464", "[::1]", "[::1]9464", "::1:9464", "[::1]:", "[::1]:0",
-		"[::1]:65536", "127.0.0.1:-1", "127.0.0.1:94x", "localhost:9464", "[127.0.0.1]:1",
-		"1.2.3:80", "[::1]:+80",
+	    "",
+	    ":9464",
+	    "9464",
+	    "[::1]",
+	    "[::1]9464",
+	    "::1:9464",
+	    "[::1]:",
+	    "[::1]:0",
+	    "[::1]:65536",
+	    "127.0.0.1:-1",
+	    "127.0.0.1:94x",
+	    "localhost:9464",
+	    "[127.0.0.1]:1",
+	    "1.2.3:80",
+	    "[::1]:+80",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(metrics_parse_addr(bad[i], &ss, &len), -EINVAL);
@@ -64,7 +76,8 @@ static void test_format_matches_stats_line(void **state)
 		const struct stats_field *f = &stats_fields[i];
 		const char *suffix = f->gauge ? "" : "_total";
 
-		snprintf(want, sizeof(want), "\nclt_agent_%s%s %" PRIu64 "\n", f->name, suffix, 1000 + (uint64_t)i);
+		snprintf(want, sizeof(want), "\nclt_agent_%s%s %" PRIu64 "\n", f->name, suffix,
+			 1000 + (uint64_t)i);
 		assert_non_null(strstr(text, want));
 		snprintf(want, sizeof(want), "# TYPE clt_agent_%s%s %s\n", f->name, suffix,
 			 f->gauge ? "gauge" : "counter");
@@ -154,9 +167,9 @@ static void test_snapshot_never_torn(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_addr),
-		cmocka_unit_test(test_format_matches_stats_line),
-		cmocka_unit_test(test_snapshot_never_torn),
+	    cmocka_unit_test(test_parse_addr),
+	    cmocka_unit_test(test_format_matches_stats_line),
+	    cmocka_unit_test(test_snapshot_never_torn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
