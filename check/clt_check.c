@@ -309,11 +309,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (peer_txt && resolve_peer(peer_txt, &peer) < 0) {
-		fprintf(stderr,
-			"clt-check: --peer %.64s: not an IPv6 address or name with one (IOAM is "
-			"IPv6 only)\n",
-			peer_txt);
-		return 2;
+		struct in_addr v4;
+
+		if (inet_pton(AF_INET, peer_txt, &v4) != 1) {
+			fprintf(stderr,
+				"clt-check: --peer %.64s: not an IPv6 address or a name with one\n",
+				peer_txt);
+			return 2;
+		}
+		/* A real answer, not a usage error: the service talks IPv4 to it. */
+		check_line(
+		    &r, CHECK_PROBLEM, "peer",
+		    "%s is IPv4: IOAM is IPv6 only, its requests are never tagged; fix: reach "
+		    "it over IPv6 (an AAAA record, an IPv6 listener)",
+		    peer_txt);
+		peer_txt = NULL;
 	}
 
 	check_shim(&r);
