@@ -31,10 +31,10 @@
 #define IOAM6_ATTR_SUBID 11  /* u64, host order */
 
 /*
- * libnl reports its own codes, which lose the kernel's errno (ENOTSOCK and
- * ESOCKTNOSUPPORT both become "unspecific failure"): used only for what
- * happens on this side (allocation, sending); the kernel's answer to a
- * command is read by clt_genl_ack_errno.
+ * libnl reports its own codes, which lose the kernel's errno (ENOTSOCK
+ * comes back as EBADF, ESOCKTNOSUPPORT as EIO): used only for what happens
+ * on this side (allocation, sending) and for the controller; the kernel's
+ * answer to a command is read by clt_genl_ack_errno.
  */
 static int genl_errno(int nlerr)
 {
@@ -334,6 +334,8 @@ static int genl_command(struct clt_ctx *ctx, uint8_t cmd, int fd, const uint8_t 
 	pthread_mutex_lock(&ctx->genl_lock);
 	nl_socket_modify_err_cb(ctx->genl_sock, NL_CB_CUSTOM, genl_error_cb, &ans);
 	err = nl_send_sync(ctx->genl_sock, msg); /* frees msg */
+	/* No pointer to this stack frame stays behind in the socket. */
+	nl_socket_modify_err_cb(ctx->genl_sock, NL_CB_DEFAULT, NULL, NULL);
 	pthread_mutex_unlock(&ctx->genl_lock);
 	if (ans.seen && ans.err != -EBADMSG)
 		return ans.err;
@@ -343,8 +345,8 @@ static int genl_command(struct clt_ctx *ctx, uint8_t cmd, int fd, const uint8_t 
 /*
  * The patch stores the IDs on any IPv6 socket, but only TCP copies them to
  * the packets it queues: a UDP socket would be accepted and its datagrams
- * carry zero IDs. Refuse it here, before asking the kernel. One
- * getsockopt on top of a netlink round trip, also for trusted callers.
+ * carry zero IDs. Refuse it here, before asking the kernel: two
+ * getsockopt calls next to a netlink round trip, also for trusted callers.
  */
 static int genl_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 		       const uint8_t span_id[CLT_SPAN_ID_LEN])
