@@ -147,7 +147,7 @@ int ioam_decode_event(struct ioam_trace *out, uint16_t namespace_id, uint8_t nod
  * IOAM_LAYOUT_AUTO: the trailer if the data ends with its magic; else the
  * patched layout or plain IOAM, whichever alone splits the filled part
  * into whole nodes with a zero unfilled part (an encapsulator leaves it
- * zero); when both do (the node size divides 24 and the array is full, or
+ * zero); when both do (the node size divides 24, and the array is full or
  * the IDs are zero) the trace is ambiguous: -ENOTUNIQ, nothing decoded.
  * @return 0, -EINVAL (malformed), -ENOENT (not a pre-allocated trace),
  * -ENOTUNIQ (auto could not tell the layout: pass it).
