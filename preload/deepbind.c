@@ -54,10 +54,12 @@ static struct deepbind_sym shim_syms[] = { CLT_INTERPOSERS(DEEPBIND_SHIM_SYM) };
 _Static_assert(N_SHIM_SYMS <= DEEPBIND_MAX_SYMS, "raise DEEPBIND_MAX_SYMS");
 
 /*
- * Serializes the shim's before/after comparisons: a load that runs inside
- * another (a constructor calling dlopen) takes it again in the same thread.
+ * Serializes the rewriting (two loads sharing a new dependency must not
+ * both toggle its RELRO pages). Held only where nothing takes the loader's
+ * lock (no dlsym, no dlopen): a constructor running inside a load, which
+ * holds that lock, may itself load with RTLD_DEEPBIND and wait for this one.
  */
-static pthread_mutex_t load_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static pthread_mutex_t rebind_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *dlopen_unavailable(const char *file, int mode)
 {
@@ -66,23 +68,38 @@ static void *dlopen_unavailable(const char *file, int mode)
 	return NULL;
 }
 
-static void load_lock_child(void)
+static void rebind_lock_child(void)
 {
-	pthread_mutexattr_t attr;
-
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&load_lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&rebind_lock, NULL);
 }
 
 static void bind_dlopen(void)
 {
 	void *p = dlsym(RTLD_NEXT, "dlopen");
+	bool missing = !p;
+	size_t i;
 
 	*(void **)&real_dlopen = p ? p : (void *)dlopen_unavailable;
+	/* libc's functions (an older libc may lack a few: those are never rebound). */
+	for (i = 0; i < N_SHIM_SYMS; i++) {
+		shim_syms[i].bypass = dlsym(RTLD_NEXT, shim_syms[i].name);
+		missing |= !shim_syms[i].bypass;
+	}
+	/* The pending dlerror() would be ours: leave none behind. */
+	if (missing)
+		(void)dlerror();
 	/* A child forked while another thread was inside a load must not inherit the lock held. */
-	pthread_atfork(NULL, NULL, load_lock_child);
+	pthread_atfork(NULL, NULL, rebind_lock_child);
+}
+
+/*
+ * Bound at start, while the process is normally single-threaded: binding on
+ * a first dlopen would call dlsym (the loader's lock) from inside
+ * pthread_once, where a constructor of a concurrent load could wait for it.
+ */
+__attribute__((constructor)) static void deepbind_init(void)
+{
+	pthread_once(&bind_once, bind_dlopen);
 }
 
 void *shim_dlopen_route(const char *file, int mode)
@@ -282,31 +299,34 @@ struct rela_table {
 	size_t n;
 };
 
+#endif
+
+/* Where the load's group binds each symbol: dlsym on the handle searches exactly that scope. */
 struct scope_cache {
-	void *handle;
 	void *bound[DEEPBIND_MAX_SYMS];
-	bool looked_up[DEEPBIND_MAX_SYMS];
 };
 
-/* Where the load's group binds syms[i] (dlsym on the handle searches exactly that scope). */
-static void *scope_binding(struct scope_cache *sc, const struct deepbind_sym *syms, size_t i)
+static void scope_lookup(struct scope_cache *sc, void *handle, const struct deepbind_sym *syms,
+			 size_t nsyms)
 {
-	if (!sc->looked_up[i]) {
-		sc->bound[i] = dlsym(sc->handle, syms[i].name);
+	size_t i;
+
+	for (i = 0; i < nsyms; i++) {
+		sc->bound[i] = dlsym(handle, syms[i].name);
 		/* The load succeeded, so there was no pending error: leave none behind. */
 		if (!sc->bound[i])
 			(void)dlerror();
-		sc->looked_up[i] = true;
 	}
-	return sc->bound[i];
 }
+
+#if defined(__x86_64__)
 
 /*
  * The value one relocation should hold through the shim, or 0 if it is
  * not one to rewrite.
  */
 static uintptr_t rela_target(const struct dynview *d, const ElfW(Rela) *r,
-			     const struct deepbind_sym *syms, size_t nsyms, struct scope_cache *sc)
+			     const struct deepbind_sym *syms, size_t nsyms, const struct scope_cache *sc)
 {
 	unsigned long type = ELF64_R_TYPE(r->r_info), symi = ELF64_R_SYM(r->r_info);
 	const char *name;
@@ -318,26 +338,23 @@ static uintptr_t rela_target(const struct dynview *d, const ElfW(Rela) *r,
 	if (!name)
 		return 0;
 	for (i = 0; i < nsyms; i++) {
-		void *bound;
-
 		if (strcmp(name, syms[i].name) != 0)
 			continue;
 		if (!syms[i].bypass || !syms[i].replacement)
 			return 0;
-		bound = scope_binding(sc, syms, i);
-		if (bound != syms[i].bypass)
+		if (sc->bound[i] != syms[i].bypass)
 			return 0; /* the group defines it itself, or it already goes elsewhere */
 		return (uintptr_t)syms[i].replacement + (type == R_X86_64_64 ? (uintptr_t)r->r_addend : 0);
 	}
 	return 0;
 }
 
-int deepbind_rebind(const struct dl_phdr_info *obj, void *handle, const struct deepbind_sym *syms,
-		    size_t nsyms)
+/* deepbind_rebind() with the scope's bindings looked up: takes no lock of the loader's. */
+static int rebind_object(const struct dl_phdr_info *obj, const struct deepbind_sym *syms,
+			 size_t nsyms, const struct scope_cache *sc)
 {
 	static atomic_flag once_mprotect = ATOMIC_FLAG_INIT;
 	struct rela_table tabs[2] = { { NULL, 0 }, { NULL, 0 } };
-	struct scope_cache *sc;
 	struct dynview d;
 	ElfW(Addr) rela = 0, jmprel = 0;
 	size_t relasz = 0, pltrelsz = 0, t, k;
@@ -346,7 +363,7 @@ int deepbind_rebind(const struct dl_phdr_info *obj, void *handle, const struct d
 	bool need_relro = false, unprotected = false;
 	int pass, written = 0;
 
-	if (nsyms > DEEPBIND_MAX_SYMS || !dynview_init(&d, obj))
+	if (!dynview_init(&d, obj))
 		return -1;
 	for (e = d.dyn; e->d_tag != DT_NULL; e++) {
 		switch (e->d_tag) {
@@ -373,10 +390,6 @@ int deepbind_rebind(const struct dl_phdr_info *obj, void *handle, const struct d
 	if (jmprel && pltrelsz && pltrel == DT_RELA)
 		tabs[1] = (struct rela_table){ (const ElfW(Rela) *)dyn_addr(&d, jmprel),
 					       pltrelsz / sizeof(ElfW(Rela)) };
-	sc = calloc(1, sizeof(*sc));
-	if (!sc)
-		return -1;
-	sc->handle = handle;
 
 	/* Pass 0 finds what to write and whether RELRO pages are among it; pass 1 writes. */
 	for (pass = 0; pass < 2; pass++) {
@@ -386,10 +399,12 @@ int deepbind_rebind(const struct dl_phdr_info *obj, void *handle, const struct d
 			if (need_relro) {
 				if (mprotect((void *)d.relro_lo, d.relro_hi - d.relro_lo,
 					     PROT_READ | PROT_WRITE) != 0) {
-					slog_once(&once_mprotect, SLOG_INFO,
-						  "deepbind: %s: cannot make its RELRO pages writable (%s);"
-						  " its calls are not traced",
-						  obj->dlpi_name, strerror(errno));
+					/* Not slog_once: its backtrace may take the loader's lock. */
+					if (!atomic_flag_test_and_set(&once_mprotect))
+						slog(SLOG_INFO,
+						     "deepbind: %s: cannot make its RELRO pages writable (%s);"
+						     " its calls are not traced (said once)",
+						     obj->dlpi_name, strerror(errno));
 					written = -1;
 					break;
 				}
@@ -416,23 +431,39 @@ int deepbind_rebind(const struct dl_phdr_info *obj, void *handle, const struct d
 	if (unprotected && mprotect((void *)d.relro_lo, d.relro_hi - d.relro_lo, PROT_READ) != 0)
 		slog(SLOG_INFO, "deepbind: %s: cannot make its RELRO pages read-only again (%s)",
 		     obj->dlpi_name, strerror(errno));
-	free(sc);
 	return written;
 }
 
 #else /* !__x86_64__ */
 
-int deepbind_rebind(const struct dl_phdr_info *obj, void *handle, const struct deepbind_sym *syms,
-		    size_t nsyms)
+static int rebind_object(const struct dl_phdr_info *obj, const struct deepbind_sym *syms,
+			 size_t nsyms, const struct scope_cache *sc)
 {
 	(void)obj;
-	(void)handle;
 	(void)syms;
 	(void)nsyms;
+	(void)sc;
 	return -1;
 }
 
 #endif
+
+int deepbind_rebind(const struct dl_phdr_info *obj, void *handle, const struct deepbind_sym *syms,
+		    size_t nsyms)
+{
+	struct scope_cache *sc;
+	int n;
+
+	if (nsyms > DEEPBIND_MAX_SYMS)
+		return -1;
+	sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return -1;
+	scope_lookup(sc, handle, syms, nsyms);
+	n = rebind_object(obj, syms, nsyms, sc);
+	free(sc);
+	return n;
+}
 
 /* ---- the load's group ---------------------------------------------------- */
 
@@ -509,35 +540,33 @@ static void mark_group(struct objvec *added, const struct link_map *root)
 	}
 }
 
-static void bind_bypasses(void)
-{
-	size_t i;
-
-	/* Before the load: a name libc lacks leaves a dlerror() that the load then replaces. */
-	for (i = 0; i < N_SHIM_SYMS; i++)
-		if (!shim_syms[i].bypass)
-			shim_syms[i].bypass = dlsym(RTLD_NEXT, shim_syms[i].name);
-}
-
 static void rebind_group(void *handle, const struct objvec *before)
 {
 	struct objvec added = { 0 };
 	struct diff_ctx c = { before, &added };
 	struct link_map *root = NULL;
+	struct scope_cache *sc;
 	size_t i;
 
 	if (dlinfo(handle, RTLD_DI_LINKMAP, &root) != 0 || !root) {
 		(void)dlerror();
 		return;
 	}
+	sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		slog(SLOG_INFO, "deepbind: out of memory: the libraries %s loads are not traced",
+		     root->l_name);
+		return;
+	}
+	scope_lookup(sc, handle, shim_syms, N_SHIM_SYMS);
+	pthread_mutex_lock(&rebind_lock);
 	dl_iterate_phdr(diff_cb, &c);
 	if (added.failed) {
 		slog(SLOG_INFO, "deepbind: out of memory: the libraries %s loads are not traced",
 		     root->l_name);
-		free(added.v);
-		return;
+		goto out;
 	}
-	/* Outside dl_iterate_phdr's lock: dlsym() below takes the loader's. */
+	/* Outside dl_iterate_phdr's callback: mprotect and logging do not belong under its lock. */
 	mark_group(&added, root);
 	for (i = 0; i < added.n; i++) {
 		const struct obj *o = &added.v[i];
@@ -545,12 +574,15 @@ static void rebind_group(void *handle, const struct objvec *before)
 
 		if (!o->in_group)
 			continue;
-		n = deepbind_rebind(&o->info, handle, shim_syms, N_SHIM_SYMS);
+		n = rebind_object(&o->info, shim_syms, N_SHIM_SYMS, sc);
 		if (n > 0)
 			slog(SLOG_DEBUG, "deepbind: %s: %d call sites of interposed functions now reach the shim",
 			     o->info.dlpi_name, n);
 	}
+out:
+	pthread_mutex_unlock(&rebind_lock);
 	free(added.v);
+	free(sc);
 }
 
 void *shim_dlopen_deepbind(const char *file, int mode)
@@ -560,8 +592,6 @@ void *shim_dlopen_deepbind(const char *file, int mode)
 	int saved_errno;
 
 	pthread_once(&bind_once, bind_dlopen);
-	pthread_mutex_lock(&load_lock);
-	bind_bypasses();
 	dl_iterate_phdr(collect_cb, &before);
 	handle = real_dlopen(file, mode);
 	saved_errno = errno;
@@ -569,7 +599,6 @@ void *shim_dlopen_deepbind(const char *file, int mode)
 		rebind_group(handle, &before);
 	else if (handle)
 		slog(SLOG_INFO, "deepbind: out of memory: the libraries %s loads are not traced", file);
-	pthread_mutex_unlock(&load_lock);
 	free(before.v);
 	errno = saved_errno;
 	return handle;

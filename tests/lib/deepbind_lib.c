@@ -18,7 +18,7 @@
 
 typedef ssize_t (*send_fn)(int, const void *, size_t, int);
 
-/* An absolute relocation against send (volatile: read at each call, not folded into a direct call). */
+/* An absolute relocation against send (volatile: read at each call, not made a direct call). */
 static const volatile send_fn send_table[] = { send };
 
 /* The program defines one too; the DEEPBIND scope picks this one. */

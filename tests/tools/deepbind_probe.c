@@ -76,6 +76,9 @@ int main(int argc, char **argv)
 	}
 	/* dlerror() stays clear after a successful load, shim or not. */
 	printf("dlerror after load: %s\n", dlerror() ? "set" : "none");
+	/* Opened again without RTLD_DEEPBIND: the same object, nothing new to rebind. */
+	printf("reopened without RTLD_DEEPBIND: %s\n",
+	       dlopen(argv[1], RTLD_NOW | RTLD_LOCAL) == h ? "same object" : "another object");
 	*(void **)&whoami = sym(h, "deepbind_lib_whoami");
 	*(void **)&lib_dup3 = sym(h, "deepbind_lib_dup3");
 	*(void **)&request = sym(h, "deepbind_lib_request");

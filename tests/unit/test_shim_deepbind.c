@@ -173,11 +173,11 @@ static void rebind_kind(const char *kind, int flags)
 	*(void **)&lib_dup3 = dlsym(h, "deepbind_lib_dup3");
 	assert_non_null(request);
 	assert_non_null(lib_dup3);
-	/* Without RTLD_DEEPBIND glibc binds its dup3 call to libc's; whatever it is, it must stay. */
+	/* Without RTLD_DEEPBIND its dup3 call is bound to libc's; whatever it is, it must stay. */
 	dup3_before = lib_dup3();
 
 	{
-		/* Bound anywhere but the bypass (here: the library's own write): left alone. */
+		/* The scope binds write to libc's, not to this bypass: left alone. */
 		struct deepbind_sym other[] = { { "write", (void *)fake_write, (void *)fake_read } };
 
 		assert_int_equal(deepbind_rebind(&f.info, h, other, 1), 0);
