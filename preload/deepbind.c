@@ -270,6 +270,24 @@ static const char *dyn_str(const struct dynview *d, ElfW(Word) off)
 	return off < d->strsz ? d->strtab + off : NULL;
 }
 
+/* Where the load's group binds each symbol: dlsym on the handle searches exactly that scope. */
+struct scope_cache {
+	void *bound[DEEPBIND_MAX_SYMS];
+};
+
+static void scope_lookup(struct scope_cache *sc, void *handle, const struct deepbind_sym *syms,
+			 size_t nsyms)
+{
+	size_t i;
+
+	for (i = 0; i < nsyms; i++) {
+		sc->bound[i] = dlsym(handle, syms[i].name);
+		/* The load succeeded, so there was no pending error: leave none behind. */
+		if (!sc->bound[i])
+			(void)dlerror();
+	}
+}
+
 /* ---- rewriting the relocations ----------------------------------------- */
 
 #if defined(__x86_64__)
@@ -298,28 +316,6 @@ struct rela_table {
 	const ElfW(Rela) *v;
 	size_t n;
 };
-
-#endif
-
-/* Where the load's group binds each symbol: dlsym on the handle searches exactly that scope. */
-struct scope_cache {
-	void *bound[DEEPBIND_MAX_SYMS];
-};
-
-static void scope_lookup(struct scope_cache *sc, void *handle, const struct deepbind_sym *syms,
-			 size_t nsyms)
-{
-	size_t i;
-
-	for (i = 0; i < nsyms; i++) {
-		sc->bound[i] = dlsym(handle, syms[i].name);
-		/* The load succeeded, so there was no pending error: leave none behind. */
-		if (!sc->bound[i])
-			(void)dlerror();
-	}
-}
-
-#if defined(__x86_64__)
 
 /*
  * The value one relocation should hold through the shim, or 0 if it is

@@ -13,9 +13,10 @@
 #define CLT_SHIM_INTERPOSERS_H
 
 /*
- * dlopen is interposed only where deepbind.c has the entry stub that keeps
- * the caller's return address (glibc resolves a bare name along the
- * caller's RUNPATH): x86-64.
+ * dlopen (deepbind.c) is interposed only where interpose.c has its entry
+ * stub, which keeps the caller's return address (glibc resolves a bare
+ * name along the caller's RUNPATH) and where the relocations are
+ * understood: x86-64.
  */
 #if defined(__x86_64__)
 #define CLT_INTERPOSERS_DLOPEN(X) X(dlopen)
