@@ -450,8 +450,8 @@ const struct agent_option agent_options[] = {
 		 "IOAM packets captured on IFACE (CAP_NET_RAW); pcap:FILE: a capture file"},
 	{.name = "layout", .short_name = 'l', .kind = AGENT_OPT_CHOICE, .arg = "L",
 	 .offset = U32_AT(layout), .def = IOAM_LAYOUT_AUTO, .choices = layout_choices,
-	 .help = "where the CLT IDs are: auto (the trailer when its magic is present), trailer, "
-		 "patched, none"},
+	 .help = "where the CLT IDs are: auto (the trailer when its magic is present, else none "
+		 "or patched when the trace tells them apart), trailer, patched, none"},
 	{.name = "ts-frac", .kind = AGENT_OPT_CHOICE, .arg = "U", .offset = U32_AT(frac_unit_ns),
 	 .def = 1000, .choices = frac_choices,
 	 .help = "unit of the IOAM timestamp fraction: usec (Linux), nsec, ptp (RFC 9197 binary "

@@ -120,6 +120,7 @@ static void collect_stats(struct agent *a, bool final, struct metrics_values *v)
 	s->traces = a->src->st.decoded;
 	s->malformed = a->src->st.malformed;
 	s->loss = a->src->st.loss;
+	s->ambiguous = a->src->st.ambiguous;
 	s->untagged = a->untagged;
 	s->requests = as.requests;
 	s->held = as.held;

@@ -25,6 +25,7 @@ const struct stats_field stats_fields[STATS_N_FIELDS] = {
 	FIELD(dropped, 0, "Spans dropped because the exporter queue was full."),
 	FIELD(failed, 0, "Spans refused by the endpoint or given up."),
 	FIELD(loss, 0, "Netlink overruns (ENOBUFS) or capture drops."),
+	FIELD(ambiguous, 0, "Traces --layout auto could not attribute (not exported)."),
 };
 /* clang-format on */
 

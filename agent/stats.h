@@ -21,7 +21,8 @@ struct stats_line {
 	uint64_t retries;   /**< export attempts retried */
 	uint64_t dropped;   /**< spans dropped: exporter queue full */
 	uint64_t failed;    /**< spans refused by the endpoint or given up */
-	uint64_t loss;	    /**< netlink overruns (ENOBUFS) or capture drops */
+	uint64_t loss;      /**< netlink overruns (ENOBUFS) or capture drops */
+	uint64_t ambiguous; /**< traces --layout auto could not attribute (not exported) */
 };
 
 /*
@@ -37,7 +38,7 @@ struct stats_field {
 	const char *help;
 };
 
-#define STATS_N_FIELDS 13
+#define STATS_N_FIELDS 14
 extern const struct stats_field stats_fields[STATS_N_FIELDS];
 
 static inline uint64_t stats_value(const struct stats_line *s, const struct stats_field *f)

@@ -251,7 +251,10 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 		return 0;
 	genl = clt_genl_probe(&genl_why);
 	if (genl > 0 && clt_genl_setup(ctx) == 0) {
-		clt_set_reason(ctx, "genl: the kernel's IOAM6 family has PKT_ID_ENABLE", NULL);
+		clt_set_reason(ctx,
+			       "genl: the kernel's IOAM6 family has PKT_ID_ENABLE (TCP only: UDP "
+			       "sockets are refused, -ESOCKTNOSUPPORT)",
+			       NULL);
 		return 0;
 	}
 	if (clt_have_cap_net_raw()) {
@@ -546,6 +549,9 @@ CLT_API const char *clt_strerror(int err)
 		return "not an IPv6 socket: IOAM travels in IPv6 extension headers only";
 	case -EPROTONOSUPPORT:
 		return "only TCP and UDP sockets can be tagged";
+	case -ESOCKTNOSUPPORT:
+		return "socket not supported by the genl backend: the CLT kernel patch tags IPv6 TCP "
+		       "sockets only (a UDP socket's datagrams would carry zero IDs)";
 	case -EOPNOTSUPP:
 		return "not supported by this kernel or backend (genl needs the CLT kernel patch)";
 	case -ETIMEDOUT:

@@ -84,6 +84,14 @@ int clt_hopopts_setup(struct clt_ctx *ctx);
 int clt_genl_probe(const char **why);
 /* genl: open the netlink socket the context keeps. */
 int clt_genl_setup(struct clt_ctx *ctx);
+/* genl: the kernel's answer in the netlink message of @len octets at @buf
+ * (NLMSG_ERROR, with or without an extended ack): 0 (acknowledged), the
+ * kernel's own negative errno, or -EBADMSG (not a whole error message).
+ * *extack, if @extack is not NULL, gets the extended ack's text or NULL. */
+int clt_genl_ack_errno(const void *buf, size_t len, const char **extack);
+/* genl: can the CLT kernel patch tag a socket of this SO_TYPE and
+ * SO_PROTOCOL? Only TCP copies the IDs to its packets. 0 or -ESOCKTNOSUPPORT. */
+int clt_genl_socket_taggable(int type, int protocol);
 
 /* agent: validate CLT_AGENT_SOCKET / CLT_AGENT_TIMEOUT_MS (and the option). */
 int clt_agent_check(const struct clt_options *opts, const char **why);

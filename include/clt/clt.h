@@ -81,7 +81,9 @@ void clt_close(struct clt_ctx *ctx);
  *   -EAFNOSUPPORT (not IPv6), -EPROTONOSUPPORT (not a TCP stream or UDP
  *   datagram socket);
  *   hopopts: -EPERM (needs CAP_NET_RAW);
- *   genl: -EOPNOTSUPP (no CLT kernel patch), -EIO (netlink trouble);
+ *   genl: -ESOCKTNOSUPPORT (not a TCP socket: the patch tags TCP only;
+ *   the kernel also answers it for an IPv4 socket), -EOPNOTSUPP (no CLT
+ *   kernel patch), the kernel's own errno, -EIO (netlink trouble);
  *   agent: -ENOENT, -ECONNREFUSED, -EACCES, -EAGAIN (cltagent's socket
  *   missing, dead, forbidden, overloaded), -ETIMEDOUT (no answer within
  *   CLT_AGENT_TIMEOUT_MS), -ECONNRESET, -EPIPE, -EPROTO (connection or

@@ -90,7 +90,7 @@ static void test_format_matches_stats_line(void **state)
 	assert_null(strstr(text, "clt_agent_tag_"));
 	assert_string_equal(line, "stats events=1000 traces=1001 malformed=1002 untagged=1003 "
 				  "requests=1004 held=1005 evicted=1006 late=1007 spans=1008 "
-				  "retries=1009 dropped=1010 failed=1011 loss=1012");
+				  "retries=1009 dropped=1010 failed=1011 loss=1012 ambiguous=1013");
 	v.tag_on = 1;
 	v.tag.tagged = 42;
 	metrics_format(text, sizeof(text), &v);
