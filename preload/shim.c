@@ -360,9 +360,49 @@ static void fd_reset(int fd, enum fd_class to)
 	guard_exit();
 }
 
+static atomic_flag once_route_big = ATOMIC_FLAG_INIT;
+
+/*
+ * Packet size (lib/tcp_size.c says why): an IPv6 TCP socket that may be
+ * tagged gets libclt's TCP_MAXSEG clamp before connect() or listen() (on
+ * an established connection the kernel ignores it); with @dst, a route
+ * whose device builds packets over 64 KiB (BIG TCP) makes the socket one
+ * the shim never tags. @return false for such a route. Guard not held.
+ */
+static bool tcp_size_for_tagging(int fd, const struct sockaddr_in6 *dst)
+{
+	struct clt_ctx *ctx;
+	int rc = 0, saved = errno;
+
+	guard_enter();
+	pthread_mutex_lock(&shim_lock);
+	ctx = kernel_off ? NULL : ctx_get();
+	if (kernel_off) /* ctx_get() found the backend off for good */
+		ctx = NULL;
+	if (ctx && !dst)
+		clt_tcp_clamp(ctx, fd);
+	pthread_mutex_unlock(&shim_lock);
+	/* Two rtnetlink round trips: outside the lock. The context is only
+	 * ever replaced in a fork child, before any other thread exists. */
+	if (ctx && dst)
+		rc = clt_tcp_route_check(ctx, dst);
+	if (rc == -EMSGSIZE)
+		slog_once(&once_route_big, SLOG_WARN, "fd %d: not tagged: %s", fd, clt_strerror(rc));
+	guard_exit();
+	errno = saved;
+	return rc != -EMSGSIZE;
+}
+
 static void track_or_ignore(int fd, const struct in6_addr *peer, enum applied applied)
 {
+	struct sockaddr_in6 dst = {.sin6_family = AF_INET6};
+
 	if (!config_in_domain(&shim_cfg, peer) || !is_tcp(fd)) {
+		fd_ignore(fd);
+		return;
+	}
+	dst.sin6_addr = *peer;
+	if (!tcp_size_for_tagging(fd, &dst)) {
 		fd_ignore(fd);
 		return;
 	}
@@ -788,6 +828,11 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	int rc, saved;
 
 	shim_ensure();
+	if (!guard_active() && addr && addr->sa_family == AF_INET6 &&
+	    len >= sizeof(struct sockaddr_in6) &&
+	    config_in_domain(&shim_cfg, &((const struct sockaddr_in6 *)addr)->sin6_addr) &&
+	    is_tcp(fd))
+		tcp_size_for_tagging(fd, NULL);
 	rc = real.connect(fd, addr, len);
 	if (guard_active())
 		return rc;
@@ -958,6 +1003,27 @@ static int accepted(int fd)
 		fd_reset(fd, FD_UNKNOWN);
 	errno = saved;
 	return fd;
+}
+
+/* A listener whose accepted sockets may be tagged: bound to a domain
+ * address or to any. Its accepted sockets inherit the clamp. */
+int shim_listen(int fd, int backlog)
+{
+	struct sockaddr_in6 me;
+	socklen_t len = sizeof(me);
+	int saved;
+
+	shim_ensure();
+	if (guard_active())
+		return real.listen(fd, backlog);
+	saved = errno;
+	if (getsockname(fd, (struct sockaddr *)&me, &len) == 0 && len >= sizeof(me) &&
+	    me.sin6_family == AF_INET6 &&
+	    (IN6_IS_ADDR_UNSPECIFIED(&me.sin6_addr) || config_in_domain(&shim_cfg, &me.sin6_addr)) &&
+	    is_tcp(fd))
+		tcp_size_for_tagging(fd, NULL);
+	errno = saved;
+	return real.listen(fd, backlog);
 }
 
 int shim_accept(int fd, struct sockaddr *addr, socklen_t *len)
