@@ -43,14 +43,15 @@ c.putheader("Content-Length", str(len(body)))
 c.endheaders(body)
 print(c.getresponse().read().decode().strip())
 EOF
-# listen.py: a listener under the shim; prints the MSS of the socket it accepts from itself.
+# listen.py: a listener under the shim; prints its TCP_MAXSEG (536: unset) and the MSS
+# of the socket it accepts from itself.
 cat >"$TMP/listen.py" <<'EOF'
 import socket
 l = socket.socket(socket.AF_INET6)
 l.bind(("::1", 0)); l.listen()
 c = socket.create_connection(("::1", l.getsockname()[1]))
 a, _ = l.accept()
-print(a.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
+print(l.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), a.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
 EOF
 
 # Counters of namespace $1: invalid-header drops (three kinds, summed) and TCP retransmits.
@@ -111,9 +112,9 @@ ip netns exec "$L" python3 "$TMP/sink.py" "$PORT" >"$TMP/sink_l.log" 2>&1 &
 topo_wait_port "$L" "$PORT" || { echo "FAIL: server did not start"; exit 1; }
 upload_case "::1 mtu 65536" "$L" "$L" ::1 1 tagged "$L"
 upload_case "::1 mtu 65536" "$L" "$L" ::1 16 tagged "$L"
-mss=$(ip netns exec "$L" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" python3 "$TMP/listen.py")
-check "a listener under the shim accepts sockets with a clamped MSS ($mss <= 32767)" \
-	[ -n "$mss" ] && [ "$mss" -le 32767 ]
+read -r lmss mss <<<"$(ip netns exec "$L" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" python3 "$TMP/listen.py")"
+check "a listener under the shim is clamped (TCP_MAXSEG ${lmss:-?}, 32767 expected)" [ "${lmss:-0}" -eq 32767 ]
+check "... and so is the socket it accepts (MSS ${mss:-?} <= 32767)" [ -n "$mss" ] && [ "$mss" -le 32767 ]
 
 # 2. Loopback with BIG TCP: packets over 64 KiB whatever the MSS; the shim leaves the socket untagged.
 if ip -n "$L" link set lo gso_max_size 185000 gro_max_size 185000 2>/dev/null &&
