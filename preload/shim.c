@@ -414,8 +414,8 @@ static void track_or_ignore(int fd, const struct in6_addr *peer, enum applied ap
 }
 
 /*
- * First send on a descriptor the shim has not seen connect (accepted,
- * inherited, or opened by code that bypasses the PLT): look once.
+ * First send on a descriptor the shim has not seen connect (inherited, or
+ * opened by code that bypasses the PLT): look once.
  */
 static enum fd_class classify(int fd)
 {
@@ -998,15 +998,20 @@ static int accepted(int fd)
 {
 	int saved = errno;
 
-	/* Classified at its first send, like any socket the shim did not see connect. */
+	/* Never tagged: Linux does not take a sticky option's length off the
+	 * MSS of an accepted IPv6 socket (ipv6_update_options() skips it), so
+	 * its full-size segments would pass the path MTU by the option's 208
+	 * octets and never arrive (Ip6FragFails, the connection stalls). */
 	if (fd >= 0)
-		fd_reset(fd, FD_UNKNOWN);
+		fd_reset(fd, FD_IGNORED);
 	errno = saved;
 	return fd;
 }
 
-/* A listener whose accepted sockets may be tagged: bound to a domain
- * address or to any. Its accepted sockets inherit the clamp. */
+/* A listener bound to a domain address or to any gets the clamp, which its
+ * accepted sockets inherit (the kernel copies TCP_MAXSEG to them): the shim
+ * does not tag them today (accepted()), a server side that does must find
+ * them clamped. */
 int shim_listen(int fd, int backlog)
 {
 	struct sockaddr_in6 me;
