@@ -83,8 +83,9 @@ post() { # client host file traceparent namespaces...
 }
 
 # upload_case LABEL CLIENT SERVER HOST MB tagged|untagged NAMESPACES...
-# Over loopback nothing is lost untagged, so a tagged upload must not retransmit more
-# (a packet the receiver drops shows there). Over the veth path TCP retransmits a few
+# Over loopback nothing is lost untagged, so a tagged upload must not retransmit more (a
+# packet the receiver drops shows there: 24 for 1 MiB unfixed), but for a tail-loss probe or
+# two when the machine is busy. Over the veth path TCP retransmits a few
 # hundred segments tagged or not with no drop counted anywhere, no device drop, and the
 # receiver reporting them as duplicates (DSACK: reordering, spurious retransmits; more
 # packets tagged, so more of them): there the drop counters decide, retransmits are shown.
@@ -104,8 +105,8 @@ upload_case() {
 	check "$label: tagged $mb MiB arrives intact" [ "$post_sha" = "$sum" ]
 	check "$label: no packet dropped for an invalid header or its size ($drops)" [ "$drops" -eq 0 ]
 	if [ "$retrans_exact" = 1 ]; then
-		check "$label: retransmits tagged $retrans <= untagged $untagged_retrans" \
-			[ "$retrans" -le "$untagged_retrans" ]
+		check "$label: retransmits tagged $retrans <= untagged $untagged_retrans (+2 probes)" \
+			[ "$retrans" -le $((untagged_retrans + 2)) ]
 	else
 		echo "# $label: retransmits tagged $retrans, untagged $untagged_retrans (reordering on the path, no drop)"
 	fi
