@@ -141,6 +141,7 @@ int clt_tcp_clamp(struct clt_ctx *ctx, int fd);
  * route leaves by is asked for its gso_max_size (rtnetlink, unprivileged):
  * above 65536 (BIG TCP) the kernel builds packets over 64 KiB whatever the
  * MSS, and every one of them would be dropped once tagged.
+ * Each thread keeps its last 4 answers for a second.
  * @return 0 (safe, or the kernel did not say), -EMSGSIZE (do not tag
  * sockets to @dst), -EINVAL.
  */
