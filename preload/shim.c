@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <clt/clt.h>
 
@@ -823,15 +824,32 @@ ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 	return sendfile_tracked(out_fd, in_fd, offset, count, true);
 }
 
+/*
+ * Copy an IPv6 address the application passes to connect() before the
+ * kernel has checked it: through the kernel, so that a bad pointer still
+ * fails in connect() with EFAULT instead of crashing here. false for
+ * anything else, or where process_vm_readv() is refused (no clamp then).
+ */
+static bool peek_sockaddr6(const struct sockaddr *addr, struct sockaddr_in6 *out)
+{
+	struct iovec mine = {.iov_base = out, .iov_len = sizeof(*out)};
+	struct iovec theirs = {.iov_base = (void *)addr, .iov_len = sizeof(*out)};
+	int saved = errno;
+	ssize_t n;
+
+	n = process_vm_readv(getpid(), &mine, 1, &theirs, 1, 0);
+	errno = saved;
+	return n == (ssize_t)sizeof(*out) && out->sin6_family == AF_INET6;
+}
+
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+	struct sockaddr_in6 dst;
 	int rc, saved;
 
 	shim_ensure();
-	if (!guard_active() && addr && addr->sa_family == AF_INET6 &&
-	    len >= sizeof(struct sockaddr_in6) &&
-	    config_in_domain(&shim_cfg, &((const struct sockaddr_in6 *)addr)->sin6_addr) &&
-	    is_tcp(fd))
+	if (!guard_active() && addr && len >= sizeof(struct sockaddr_in6) && is_tcp(fd) &&
+	    peek_sockaddr6(addr, &dst) && config_in_domain(&shim_cfg, &dst.sin6_addr))
 		tcp_size_for_tagging(fd, NULL);
 	rc = real.connect(fd, addr, len);
 	if (guard_active())
