@@ -126,9 +126,10 @@ void clt_fork_reset_done(atomic_int *owner, int me);
  * thread's last agent-backend failure; NULL otherwise. */
 const char *clt_agent_strerror(int err);
 
-/* tcp_size.c: the TCP_MAXSEG that keeps @min_tso_segs segments, one TCP
- * header and a hop-by-hop header of @opt_len octets within IPv6's 65535
- * octets of payload; 0 when @opt_len is 0. Pure (unit-tested). */
+/* tcp_size.c: the TCP_MAXSEG that keeps @min_tso_segs segments and one TCP
+ * header within IPv6's 65535 octets of payload, with or without a
+ * hop-by-hop header of @opt_len octets that the kernel takes off the MSS;
+ * 0 when @opt_len is 0 (nothing added). Pure (unit-tested). */
 int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
 
 struct in6_addr;

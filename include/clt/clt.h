@@ -120,9 +120,10 @@ struct sockaddr_in6;
  * option: two segments (net.ipv4.tcp_min_tso_segs), one TCP header and the
  * option must fit IPv6's 65535 octets of payload, or the kernel adds a
  * jumbo hop-by-hop header in front of ours (two such headers: invalid).
- * The kernel takes the option's length off the clamp itself. At most 32767
- * (the kernel's limit for TCP_MAXSEG); it only bites on paths whose MTU is
- * over 32 KiB, such as loopback's 65536.
+ * The kernel takes the option's length off the clamp itself, and the
+ * value keeps an untagged socket's packets under the limit too: 32737 for
+ * two segments. It only bites on paths whose MTU is over 32 KiB, such as
+ * loopback's 65536.
  * @return the value, or 0 when nothing is ever added (backend off for good).
  */
 int clt_tcp_maxseg(struct clt_ctx *ctx);

@@ -399,19 +399,21 @@ static void test_agent_never_comes(void **state)
 	cap_net_raw_effective(1);
 }
 
-/* min_tso_segs segments of (clamp - option), one TCP header of up to 60
- * octets and the option fit IPv6's 65535 octets of payload; TCP_MAXSEG
- * itself stops at 32767. */
+/* min_tso_segs segments (at least two) and one TCP header of up to 60
+ * octets fit IPv6's 65535 octets of payload: untagged (segments of the
+ * clamp) and tagged (segments of clamp - option, plus the option); it is
+ * the largest such value, and TCP_MAXSEG itself stops at 32767. */
 static void expect_maxseg_fits(size_t opt, unsigned int segs)
 {
 	int c = clt_tcp_maxseg_for(opt, segs);
 	unsigned long k = segs < 2 ? 2 : segs;
 
 	assert_true(c > 0 && c <= 32767);
-	assert_true(k * ((unsigned long)c - opt) + 60 + opt <= 65535);
-	/* ... and it is the largest such value below 32767 */
+	assert_true(k * (unsigned long)c + 60 <= 65535);
+	if ((unsigned long)c > opt) /* else the kernel's smallest MSS (88) holds */
+		assert_true(k * ((unsigned long)c - opt) + 60 + opt <= 65535);
 	if (c < 32767)
-		assert_true(k * ((unsigned long)c + 1 - opt) + 60 + opt > 65535);
+		assert_true(k * ((unsigned long)c + 1) + 60 > 65535);
 }
 
 static void test_tcp_maxseg(void **state)
@@ -423,11 +425,11 @@ static void test_tcp_maxseg(void **state)
 	int fd, v;
 	socklen_t len = sizeof(v);
 
-	/* The default option (208 octets): two segments fit under 32767. */
+	/* The default option (208 octets): two segments of 32737. */
 	assert_int_equal(ioam_hbh_size(&cfg), 208);
-	assert_int_equal(clt_tcp_maxseg_for(208, 2), 32767);
-	assert_int_equal(clt_tcp_maxseg_for(208, 1), 32767); /* at least two, always */
-	assert_int_equal(clt_tcp_maxseg_for(208, 3), (65535 - 60 - 208) / 3 + 208);
+	assert_int_equal(clt_tcp_maxseg_for(208, 2), 32737);
+	assert_int_equal(clt_tcp_maxseg_for(208, 1), 32737); /* at least two, always */
+	assert_int_equal(clt_tcp_maxseg_for(208, 3), (65535 - 60) / 3);
 	for (segs = 1; segs <= 255; segs++) {
 		expect_maxseg_fits(8, segs);
 		expect_maxseg_fits(208, segs);
