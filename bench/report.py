@@ -415,6 +415,29 @@ class Report:
             "shim's, for HTTP rows this shim's req/s ÷ the baseline's; above 1 this shim is "
             "faster.\n\n" % (commit, self.meta.get("baseline.setup", "")) + "\n".join(rows))
 
+    def upload(self):
+        """Tagged uploads: the option's cost on a bulk transfer, and the clamp's."""
+        rows = []
+        for path, label in (("lo", "::1, MTU 65536"), ("veth", "veth path, MTU 1500")):
+            base = self.get("upload_" + path, "wall_s", "base")
+            shim = self.get("upload_" + path, "wall_s", "shim")
+            tp = self.get("upload_" + path, "wall_s", "shim_tp")
+            if not base:
+                continue
+            r_tp, r_shim = ratios(tp, base), ratios(shim, base)
+            self.summary.append(("16 MiB upload wall time, tagged ÷ untagged (no shim), %s" % label,
+                                 spread(r_tp, f_3), "≤ 1.1", verdict(r_tp, 1.1, False)))
+            rows.append("| %s | %s | %s | %s | %s | %s |" % (
+                label, spread([v * 1000 for v in base.values()], f_1),
+                spread([v * 1000 for v in shim.values()], f_1),
+                spread([v * 1000 for v in tp.values()], f_1), spread(r_shim, f_3),
+                spread(r_tp, f_3)))
+        if rows:
+            self.details.append(
+                "**8. Tagged uploads** — %s.\n\n| path | no shim ms | shim, no traceparent ms | "
+                "shim, tagged ms | no traceparent ÷ no shim | tagged ÷ no shim |\n"
+                "|---|---|---|---|---|---|\n" % self.meta.get("upload.setup", "") + "\n".join(rows))
+
     def render(self):
         m = self.meta
         out = ["Run %s (%s mode, commit %s, %s s): %s; %s. Load average (1/5/15 min) at start "
@@ -448,6 +471,7 @@ def main():
     rep.export()
     rep.threads()
     rep.baseline()
+    rep.upload()
     sys.stdout.write(rep.render())
 
 

@@ -6,7 +6,7 @@
 #   BUILD=build bench/run.sh            full run (about 5 minutes)
 #   BENCH_QUICK=1 bench/run.sh          short smoke run
 #   BENCH_ONLY="percall http" ...       a subset: http percall ingest offline export
-#                                       threads baseline (BENCH_ROWS= is the same)
+#                                       threads baseline upload (BENCH_ROWS= is the same)
 #   BASELINE=<commit> ...               also build that commit's shim and alternate
 #                                       it with this one (section "baseline")
 #   BENCH_RESULTS=DIR                   write raw.tsv, meta.txt, latest.md there
@@ -24,7 +24,7 @@ BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http percall ingest offline export threads}}
+ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http percall ingest offline export threads upload}}
 BASELINE=${BASELINE:-}
 # BASELINE given and no subset asked for: the comparison runs too.
 [ -n "$BASELINE" ] && [ -z "${BENCH_ONLY:-}${BENCH_ROWS:-}" ] && ONLY="$ONLY baseline"
@@ -518,6 +518,67 @@ bench_baseline() {
 	note baseline.setup "the shim of this tree and BASELINE's, alternated round by round: per-call ($PERCALL_ITERS write() calls per case, $PERCALL_ROUNDS rounds, CLT_BACKEND=hopopts) and HTTP (wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s to nginx, $ROUNDS rounds)"
 }
 
+# --- 8. Tagged uploads: 16 MiB POST, tagged vs untagged, ::1 and a veth path ---
+# Wall time of one POST (connect to answer, measured in the client), three
+# variants rotated per round: no shim, shim without traceparent (the clamp
+# only), shim with a traceparent (every packet carries the option).
+bench_upload() {
+	have_shim || return 0
+	local ns="bn$$u" mb=16 r v path host cns t tp
+	bench_ns "$ns"
+	topo_three "bn$$v" || { echo "bench: cannot build the veth path" >&2; return 1; }
+	trap bench_cleanup EXIT
+	for t in "$TOPO_C" "$TOPO_R" "$TOPO_S"; do
+		ip netns exec "$t" sysctl -qw net.ipv4.tcp_congestion_control=cubic 2>/dev/null || true
+	done
+	cat >"$TMP/sink.py" <<EOF
+import sys
+sys.path.insert(0, "$TOP/tests/lib")
+import shim_fixture as f
+f.Server6(("::", int(sys.argv[1])), f.Handler).serve_forever()
+EOF
+	cat >"$TMP/post.py" <<'EOF'
+import hashlib, http.client, sys, time
+host, port, path, tp = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+body = open(path, "rb").read()
+t = time.monotonic()
+c = http.client.HTTPConnection(host, port, timeout=60)
+c.putrequest("POST", "/up")
+if tp != "-":
+    c.putheader("traceparent", tp)
+c.putheader("Content-Length", str(len(body)))
+c.endheaders(body)
+ok = c.getresponse().read().decode().strip() == hashlib.sha256(body).hexdigest()
+print("%.6f" % (time.monotonic() - t) if ok else "bad")
+EOF
+	head -c $((mb << 20)) /dev/urandom >"$TMP/body"
+	taskset -c "$CPU_B" ip netns exec "$ns" python3 "$TMP/sink.py" 8080 >/dev/null 2>&1 &
+	BG_PIDS+=($!)
+	taskset -c "$CPU_B" ip netns exec "$TOPO_S" python3 "$TMP/sink.py" 8080 >/dev/null 2>&1 &
+	BG_PIDS+=($!)
+	topo_wait_port "$ns" 8080 && topo_wait_port "$TOPO_S" 8080 || return 1
+	load_note upload
+	for path in lo veth; do
+		if [ $path = lo ]; then cns=$ns host=::1; else cns=$TOPO_C host=$TOPO_S_ADDR; fi
+		for r in $(seq 1 $((ROUNDS * 2))); do
+			for v in $(order_rot "$r" base shim shim_tp); do
+				local pre=() tp=-
+				[ $v != base ] && pre=(LD_PRELOAD="$SHIM")
+				[ $v = shim_tp ] && tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+				t=$(taskset -c "$CPU_A" ip netns exec "$cns" env "${pre[@]}" python3 "$TMP/post.py" \
+					"$host" 8080 "$TMP/body" "$tp")
+				if [ -z "$t" ] || [ "$t" = bad ]; then
+					echo "bench: upload $path $v failed" >&2
+					continue
+				fi
+				rec "upload_$path" wall_s "$v" "$r" "$t"
+			done
+		done
+	done
+	note upload.setup "one POST of $mb MiB (Python http.client, one send; the fixture server hashes it), wall time from connect to answer in the client; ::1 at loopback's MTU 65536, and client -- router -- server over veth at MTU 1500 (IOAM on the router's and the server's ingress); $((ROUNDS * 2)) rounds, variants rotated"
+	rm -f "$TMP/body"
+}
+
 mkdir -p "$RES"
 : >"$RAW"
 : >"$META"
@@ -530,7 +591,7 @@ load_note start
 start=$SECONDS
 for b in $ONLY; do
 	case $b in
-	http | percall | ingest | offline | export | threads | baseline)
+	http | percall | ingest | offline | export | threads | baseline | upload)
 		echo "bench: == $b =="
 		"bench_$b" || echo "bench: $b failed" >&2
 		topo_cleanup

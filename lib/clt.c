@@ -560,6 +560,9 @@ CLT_API const char *clt_strerror(int err)
 		return "cltagent's tag socket is not answering (agent backend: is cltagent running?)";
 	case -EINVAL:
 		return "invalid argument or CLT_* configuration";
+	case -EMSGSIZE:
+		return "the route's device builds TCP packets over 64 KiB (BIG TCP, gso_max_size > "
+		       "65536): with the IPv6 hop-by-hop option the receiver would drop them";
 	}
 	s = err < 0 ? strerrordesc_np(-err) : NULL;
 	return s != NULL ? s : "unknown error";

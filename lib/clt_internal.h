@@ -68,6 +68,9 @@ struct clt_ctx {
 
 	/* agent (backend_agent.c): the connection to cltagent's tag server */
 	struct clt_agent_conn *agent;
+
+	/* tcp_size.c: net.ipv4.tcp_min_tso_segs, read at first need (0: not yet) */
+	atomic_int min_tso_segs;
 };
 
 extern const struct clt_backend_ops clt_backend_off_ops;
@@ -134,6 +137,17 @@ void clt_fork_reset_done(atomic_int *owner, int me);
 /* agent: a message for @err naming the tag socket, when @err is this
  * thread's last agent-backend failure; NULL otherwise. */
 const char *clt_agent_strerror(int err);
+
+/* tcp_size.c: the TCP_MAXSEG that keeps @min_tso_segs segments and one TCP
+ * header within IPv6's 65535 octets of payload, with or without a
+ * hop-by-hop header of @opt_len octets that the kernel takes off the MSS;
+ * 0 when @opt_len is 0 (nothing added). Pure (unit-tested). */
+int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
+
+struct in6_addr;
+/* tcp_size.c: gso_max_size of the device the route to @dst leaves by (0
+ * when the kernel does not say); 0 or a negative errno. */
+int clt_route_gso_max(const struct in6_addr *dst, unsigned int *gso_max);
 
 /* Non-zero when CAP_NET_RAW is in this thread's effective set. */
 int clt_have_cap_net_raw(void);

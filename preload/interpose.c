@@ -1,6 +1,6 @@
 /*
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
- * send path and descriptor lifecycle (creation, duplication and every
+ * connect/listen, send path and descriptor lifecycle (creation, duplication and every
  * way of closing: close, close_range, closefrom, fclose), each a one-line
  * forward into the shim core (shim.c). Nothing else belongs here.
  * interposers.h lists them all; add one there too.
@@ -21,6 +21,11 @@
 EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	return shim_connect(fd, addr.__sockaddr__, len);
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+	return shim_listen(fd, backlog);
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)

@@ -26,6 +26,7 @@
 
 #define CLT_INTERPOSERS(X)                                                                         \
 	X(connect)                                                                                 \
+	X(listen)                                                                                  \
 	X(send)                                                                                    \
 	X(sendto)                                                                                  \
 	X(sendmsg)                                                                                 \

@@ -40,6 +40,7 @@ static void bind_all(void)
 	/* dlsym() hands back void *; POSIX guarantees it converts to a function pointer. */
 #define BIND(f) (*(void **)&real.f = bind_one(#f))
 	BIND(connect);
+	BIND(listen);
 	BIND(send);
 	BIND(sendto);
 	BIND(sendmsg);

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <clt/clt.h>
 
@@ -360,9 +361,49 @@ static void fd_reset(int fd, enum fd_class to)
 	guard_exit();
 }
 
+static atomic_flag once_route_big = ATOMIC_FLAG_INIT;
+
+/*
+ * Packet size (lib/tcp_size.c says why): an IPv6 TCP socket that may be
+ * tagged gets libclt's TCP_MAXSEG clamp before connect() or listen() (on
+ * an established connection the kernel ignores it); with @dst, a route
+ * whose device builds packets over 64 KiB (BIG TCP) makes the socket one
+ * the shim never tags. @return false for such a route. Guard not held.
+ */
+static bool tcp_size_for_tagging(int fd, const struct sockaddr_in6 *dst)
+{
+	struct clt_ctx *ctx;
+	int rc = 0, saved = errno;
+
+	guard_enter();
+	pthread_mutex_lock(&shim_lock);
+	ctx = kernel_off ? NULL : ctx_get();
+	if (kernel_off) /* ctx_get() found the backend off for good */
+		ctx = NULL;
+	if (ctx && !dst)
+		clt_tcp_clamp(ctx, fd);
+	pthread_mutex_unlock(&shim_lock);
+	/* Two rtnetlink round trips: outside the lock. The context is only
+	 * ever replaced in a fork child, before any other thread exists. */
+	if (ctx && dst)
+		rc = clt_tcp_route_check(ctx, dst);
+	if (rc == -EMSGSIZE)
+		slog_once(&once_route_big, SLOG_WARN, "fd %d: not tagged: %s", fd, clt_strerror(rc));
+	guard_exit();
+	errno = saved;
+	return rc != -EMSGSIZE;
+}
+
 static void track_or_ignore(int fd, const struct in6_addr *peer, enum applied applied)
 {
+	struct sockaddr_in6 dst = {.sin6_family = AF_INET6};
+
 	if (!config_in_domain(&shim_cfg, peer) || !is_tcp(fd)) {
+		fd_ignore(fd);
+		return;
+	}
+	dst.sin6_addr = *peer;
+	if (!tcp_size_for_tagging(fd, &dst)) {
 		fd_ignore(fd);
 		return;
 	}
@@ -374,8 +415,8 @@ static void track_or_ignore(int fd, const struct in6_addr *peer, enum applied ap
 }
 
 /*
- * First send on a descriptor the shim has not seen connect (accepted,
- * inherited, or opened by code that bypasses the PLT): look once.
+ * First send on a descriptor the shim has not seen connect (inherited, or
+ * opened by code that bypasses the PLT): look once.
  */
 static enum fd_class classify(int fd)
 {
@@ -783,11 +824,33 @@ ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 	return sendfile_tracked(out_fd, in_fd, offset, count, true);
 }
 
+/*
+ * Copy an IPv6 address the application passes to connect() before the
+ * kernel has checked it: through the kernel, so that a bad pointer still
+ * fails in connect() with EFAULT instead of crashing here. false for
+ * anything else, or where process_vm_readv() is refused (no clamp then).
+ */
+static bool peek_sockaddr6(const struct sockaddr *addr, struct sockaddr_in6 *out)
+{
+	struct iovec mine = {.iov_base = out, .iov_len = sizeof(*out)};
+	struct iovec theirs = {.iov_base = (void *)addr, .iov_len = sizeof(*out)};
+	int saved = errno;
+	ssize_t n;
+
+	n = process_vm_readv(getpid(), &mine, 1, &theirs, 1, 0);
+	errno = saved;
+	return n == (ssize_t)sizeof(*out) && out->sin6_family == AF_INET6;
+}
+
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+	struct sockaddr_in6 dst;
 	int rc, saved;
 
 	shim_ensure();
+	if (!guard_active() && addr && len >= sizeof(struct sockaddr_in6) && is_tcp(fd) &&
+	    peek_sockaddr6(addr, &dst) && config_in_domain(&shim_cfg, &dst.sin6_addr))
+		tcp_size_for_tagging(fd, NULL);
 	rc = real.connect(fd, addr, len);
 	if (guard_active())
 		return rc;
@@ -953,11 +1016,37 @@ static int accepted(int fd)
 {
 	int saved = errno;
 
-	/* Classified at its first send, like any socket the shim did not see connect. */
+	/* Never tagged: Linux does not take a sticky option's length off the
+	 * MSS of an accepted IPv6 socket (ipv6_update_options() skips it), so
+	 * its full-size segments would pass the path MTU by the option's 208
+	 * octets and never arrive (Ip6FragFails, the connection stalls). */
 	if (fd >= 0)
-		fd_reset(fd, FD_UNKNOWN);
+		fd_reset(fd, FD_IGNORED);
 	errno = saved;
 	return fd;
+}
+
+/* A listener bound to a domain address or to any gets the clamp, which its
+ * accepted sockets inherit (the kernel copies TCP_MAXSEG to them): the shim
+ * does not tag them today (accepted()), a server side that does must find
+ * them clamped. */
+int shim_listen(int fd, int backlog)
+{
+	struct sockaddr_in6 me;
+	socklen_t len = sizeof(me);
+	int saved;
+
+	shim_ensure();
+	if (guard_active())
+		return real.listen(fd, backlog);
+	saved = errno;
+	if (getsockname(fd, (struct sockaddr *)&me, &len) == 0 && len >= sizeof(me) &&
+	    me.sin6_family == AF_INET6 &&
+	    (IN6_IS_ADDR_UNSPECIFIED(&me.sin6_addr) || config_in_domain(&shim_cfg, &me.sin6_addr)) &&
+	    is_tcp(fd))
+		tcp_size_for_tagging(fd, NULL);
+	errno = saved;
+	return real.listen(fd, backlog);
 }
 
 int shim_accept(int fd, struct sockaddr *addr, socklen_t *len)

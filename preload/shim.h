@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int shim_listen(int fd, int backlog);
 ssize_t shim_send(int fd, const void *buf, size_t len, int flags);
 ssize_t shim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
 		    socklen_t tolen);

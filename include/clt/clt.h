@@ -123,6 +123,42 @@ int clt_disable(struct clt_ctx *ctx, int fd);
  */
 int clt_disable_trusted(struct clt_ctx *ctx, int fd);
 
+struct sockaddr_in6;
+
+/**
+ * The TCP_MAXSEG an IPv6 TCP socket tagged through @ctx needs so that no
+ * packet it sends is dropped by its receiver once it carries the IOAM
+ * option: two segments (net.ipv4.tcp_min_tso_segs), one TCP header and the
+ * option must fit IPv6's 65535 octets of payload, or the kernel adds a
+ * jumbo hop-by-hop header in front of ours (two such headers: invalid).
+ * The kernel takes the option's length off the clamp itself, and the
+ * value keeps an untagged socket's packets under the limit too: 32737 for
+ * two segments. It only bites on paths whose MTU is over 32 KiB, such as
+ * loopback's 65536.
+ * @return the value, or 0 when nothing is ever added (backend off for good).
+ */
+int clt_tcp_maxseg(struct clt_ctx *ctx);
+
+/**
+ * Apply clt_tcp_maxseg() to the IPv6 TCP socket @fd. Call it before
+ * connect(), or on a listening socket (its accepted sockets inherit it):
+ * on an established connection the kernel ignores a new TCP_MAXSEG. A
+ * smaller value already set is kept (except 536, the kernel's unset value).
+ * @return 0 or a negative errno; errno is left untouched.
+ */
+int clt_tcp_clamp(struct clt_ctx *ctx, int fd);
+
+/**
+ * Can TCP packets towards @dst carry the option at all? The device the
+ * route leaves by is asked for its gso_max_size (rtnetlink, unprivileged):
+ * above 65536 (BIG TCP) the kernel builds packets over 64 KiB whatever the
+ * MSS, and every one of them would be dropped once tagged.
+ * Each thread keeps its last 4 answers for a second.
+ * @return 0 (safe, or the kernel did not say), -EMSGSIZE (do not tag
+ * sockets to @dst), -EINVAL.
+ */
+int clt_tcp_route_check(struct clt_ctx *ctx, const struct sockaddr_in6 *dst);
+
 /** The backend in use (never CLT_BACKEND_AUTO). */
 enum clt_backend clt_backend_get(const struct clt_ctx *ctx);
 
