@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clt_internal.h"
+#include "clt_sys.h"
 
 #define CLT_API __attribute__((visibility("default")))
 
@@ -379,16 +380,16 @@ int clt_check_socket(int fd)
 	int v = 0, proto;
 	socklen_t len = sizeof(v);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0)
 		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
 	if (v != AF_INET6)
 		return -EAFNOSUPPORT;
 	len = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) != 0)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) != 0)
 		return -errno;
 	proto = v;
 	len = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0)
 		return -errno;
 	/* The protocol alone is not enough: a raw socket may name TCP or UDP. */
 	if (!(proto == IPPROTO_TCP && v == SOCK_STREAM) && !(proto == IPPROTO_UDP && v == SOCK_DGRAM))
@@ -404,7 +405,7 @@ int clt_classify_sockopt_error(int fd, int err)
 	/* EPERM is the common case (no CAP_NET_RAW) and needs no probing. */
 	if (err == -EPERM || err == -ENOTSOCK || err == -EBADF)
 		return err;
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == 0 && v != AF_INET6)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == 0 && v != AF_INET6)
 		return -EAFNOSUPPORT;
 	return err;
 }
@@ -430,6 +431,8 @@ static int clt_enable_common(struct clt_ctx *ctx, int fd, const uint8_t *trace_i
 	err = check ? clt_check_socket(fd) : 0;
 	if (err == 0)
 		err = ops->enable(ctx, fd, trace_id, span_id);
+	if (err == -EPERM || err == -EOPNOTSUPP || err == -ENOSYS)
+		atomic_store_explicit(&ctx->failed_for_good, true, memory_order_relaxed);
 	errno = saved;
 	return err;
 }
@@ -498,6 +501,15 @@ CLT_API int clt_backend_may_change(const struct clt_ctx *ctx)
 	if (ctx == NULL)
 		return 0;
 	return atomic_load((atomic_uint_fast64_t *)&ctx->reprobe_at_ms) != 0;
+}
+
+CLT_API int clt_backend_disabled(const struct clt_ctx *ctx)
+{
+	if (ctx == NULL)
+		return 1;
+	if (atomic_load_explicit((atomic_bool *)&ctx->failed_for_good, memory_order_relaxed))
+		return 1;
+	return clt_backend_get(ctx) == CLT_BACKEND_OFF && !clt_backend_may_change(ctx);
 }
 
 static const char *const clt_backend_names[] = {

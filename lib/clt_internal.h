@@ -52,6 +52,10 @@ struct clt_ctx {
 	atomic_bool found_later;
 	char reason_later[CLT_REASON_MAX];
 
+	/* A clt_enable() failed for a reason that holds for every socket
+	 * (clt_backend_disabled). */
+	atomic_bool failed_for_good;
+
 	/* hopopts: the header built once with zero IDs; enable copies it to
 	 * the stack and patches the IDs in at trailer_off. */
 	struct ioam_hbh_config hbh;

@@ -448,7 +448,6 @@ void http_feed(struct http_tracker *t, const void *data, size_t len)
 	const uint8_t *p = data;
 	size_t pos = 0;
 
-	t->seq++;
 	while (pos < len && t->state != ST_DEAD) {
 		switch (t->state) {
 		case ST_START:
@@ -641,7 +640,6 @@ void http_feed_iov(struct http_tracker *t, const struct iovec *iov, size_t iovcn
 
 void http_skip(struct http_tracker *t, uint64_t n)
 {
-	t->seq++;
 	if (n == 0 || t->state == ST_DEAD)
 		return;
 	if ((t->state == ST_BODY || t->state == ST_CHUNK_DATA) && n <= t->remaining) {
@@ -695,7 +693,6 @@ void http_mark_get(const struct http_tracker *t, struct http_mark *m)
 
 void http_mark_rewind(struct http_tracker *t, const struct http_mark *m)
 {
-	t->seq++;
 	t->state = m->state;
 	t->line_long = m->line_long;
 	t->line_len = m->line_len;
@@ -705,6 +702,5 @@ void http_mark_rewind(struct http_tracker *t, const struct http_mark *m)
 
 void http_give_up(struct http_tracker *t)
 {
-	t->seq++;
 	give_up(t);
 }

@@ -58,7 +58,6 @@ struct http_tracker {
 	uint32_t block;       /* bytes of the current header block */
 	uint64_t cl;          /* Content-Length */
 	uint64_t remaining;   /* body or chunk bytes still to come */
-	uint64_t seq;         /* bumped on every feed (for the shim's look-ahead) */
 	struct http_ids ids;  /* valid when has_ids */
 	struct http_ids cand[HTTP_PROP_COUNT];
 	struct http_stats stats;
@@ -107,7 +106,7 @@ struct http_mark {
 
 void http_mark_get(const struct http_tracker *t, struct http_mark *m);
 
-/* Back to @m, as if the http_skip()s since had not happened (seq still moves on). */
+/* Back to @m, as if the http_skip()s since had not happened. */
 void http_mark_rewind(struct http_tracker *t, const struct http_mark *m);
 
 /* Stop following the stream: its framing can no longer be known. */

@@ -127,6 +127,15 @@ const char *clt_backend_reason(const struct clt_ctx *ctx);
  */
 int clt_backend_may_change(const struct clt_ctx *ctx);
 
+/**
+ * Non-zero once this context can tag no socket of this process any more:
+ * its backend is off and clt_backend_may_change() is 0, or a clt_enable()
+ * failed in a way that holds for every socket (-EPERM, -EOPNOTSUPP,
+ * -ENOSYS: no privilege, no kernel support). Callers may then skip
+ * clt_enable() and clt_disable(); clt_enable() itself still tries.
+ */
+int clt_backend_disabled(const struct clt_ctx *ctx);
+
 /** "auto", "off", "genl", "hopopts", "agent". */
 const char *clt_backend_name(enum clt_backend backend);
 

@@ -422,7 +422,6 @@ static void test_mark_rewind(void **state)
 {
 	struct http_tracker t;
 	struct http_mark m;
-	uint64_t seq;
 	const char *h = "POST / HTTP/1.1\r\nContent-Length: 100\r\ntraceparent: 00-" T1 "-" S1
 			"-01\r\n\r\n";
 	const char *c = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n";
@@ -434,9 +433,7 @@ static void test_mark_rewind(void **state)
 	http_mark_get(&t, &m);
 	http_skip(&t, 100);
 	assert_true(http_idle(&t));
-	seq = t.seq;
 	http_mark_rewind(&t, &m);
-	assert_true(t.seq > seq);
 	http_skip(&t, 30);
 	assert_false(http_idle(&t));
 	assert_true(http_in_body(&t, 70));

@@ -1,0 +1,37 @@
+/*
+ * tagger.h - the only part of the shim that talks to libclt: it opens the
+ * process's context (once, never under a lock another socket needs) and
+ * sets or clears one socket's IDs. libclt owns the backend's state,
+ * across fork() too; the tagger keeps none of it.
+ */
+#ifndef CLT_SHIM_TAGGER_H
+#define CLT_SHIM_TAGGER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "http.h"
+
+enum tagger_result {
+	TAGGER_DONE, /* set, cleared, or failed in a way that retrying would not fix */
+	TAGGER_GONE, /* @fd is not (any more) the IPv6 TCP socket it was: look at it again */
+};
+
+/* Open the context if not yet, and log which backend it uses. Call with no shim lock held. */
+void tagger_open(bool secure);
+
+/* True when setting IDs can have no effect in this process (no context, or libclt gave up). */
+bool tagger_disabled(void);
+
+/*
+ * Make @fd's IDs @ids (@want) or none. @dev/@ino: the socket's identity
+ * when it was tracked, checked before IDs are set so that they never land
+ * on another socket that took the number over. May block (agent backend:
+ * up to CLT_AGENT_TIMEOUT_MS): call with no shim lock held. errno kept.
+ */
+enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids);
+
+/* fork() child: the opening lock may have been held by a thread that is not there. */
+void tagger_fork_child(void);
+
+#endif /* CLT_SHIM_TAGGER_H */
