@@ -180,22 +180,29 @@ static void feed_sent(struct http_tracker *t, const struct op *o, ssize_t rc)
 	}
 }
 
+/* How many bytes left, after the call returned @rc (sendmmsg: a count of messages). */
+static size_t op_sent(const struct op *o, ssize_t rc)
+{
+	size_t sent = 0;
+	unsigned int i;
+
+	if (rc <= 0)
+		return 0;
+	if (o->kind != OP_SENDMMSG)
+		return (size_t)rc;
+	for (i = 0; i < (unsigned int)rc && i < o->nmsg; i++)
+		sent += o->vec[i].msg_len;
+	return sent;
+}
+
 /* Did every byte of @o leave? */
 static bool op_complete(const struct op *o, ssize_t rc)
 {
 	if (rc < 0)
 		return false;
-	if (o->kind == OP_SENDMMSG) {
-		size_t sent = 0;
-		unsigned int i;
-
-		if ((unsigned int)rc != o->nmsg)
-			return false;
-		for (i = 0; i < o->nmsg; i++)
-			sent += o->vec[i].msg_len;
-		return sent == o->total;
-	}
-	return (size_t)rc == o->total;
+	if (o->kind == OP_SENDMMSG && (unsigned int)rc != o->nmsg)
+		return false;
+	return op_sent(o, rc) == o->total;
 }
 
 /*
@@ -292,8 +299,7 @@ static void tx_end(struct tx *tx, const struct op *o, ssize_t rc, int err)
 			http_give_up(t);
 		} else if (tx->body_only) {
 			http_mark_rewind(t, &tx->mark);
-			if (rc > 0)
-				http_skip(t, (uint64_t)rc);
+			http_skip(t, op_sent(o, rc));
 		} else {
 			http_copy(t, &tx->before);
 			feed_sent(t, o, rc);
