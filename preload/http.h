@@ -36,13 +36,6 @@ struct http_ids {
 	uint8_t span[8];
 };
 
-struct http_stats {
-	uint64_t requests;       /* request lines seen */
-	uint64_t with_ids;       /* requests whose header block carried valid IDs */
-	uint64_t long_lines;     /* header lines longer than HTTP_LINE_MAX (ignored) */
-	uint64_t dead;           /* 1 once the stream was given up */
-};
-
 struct http_tracker {
 	uint8_t state;
 	uint8_t order[HTTP_PROP_COUNT]; /* enabled propagators, by priority */
@@ -60,7 +53,6 @@ struct http_tracker {
 	uint64_t remaining;   /* body or chunk bytes still to come */
 	struct http_ids ids;  /* valid when has_ids */
 	struct http_ids cand[HTTP_PROP_COUNT];
-	struct http_stats stats;
 	uint16_t line_len;
 	char line[HTTP_LINE_MAX];
 };
@@ -114,8 +106,5 @@ void http_give_up(struct http_tracker *t);
 
 /* True when the next @n bytes all fall inside the current body or chunk (nothing to parse). */
 bool http_in_body(const struct http_tracker *t, uint64_t n);
-
-/* True when the next byte would start a new request (between requests). */
-bool http_idle(const struct http_tracker *t);
 
 #endif /* CLT_SHIM_HTTP_H */
