@@ -66,13 +66,6 @@ void tagger_open(bool secure)
 	errno = saved;
 }
 
-bool tagger_disabled(void)
-{
-	struct clt_ctx *ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
-
-	return !ctx || clt_backend_disabled(ctx);
-}
-
 void tagger_fork_child(void)
 {
 	/* No thread of the child is inside clt_open(): if the forking process's

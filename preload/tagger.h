@@ -20,9 +20,6 @@ enum tagger_result {
 /* Open the context if not yet, and log which backend it uses. Call with no shim lock held. */
 void tagger_open(bool secure);
 
-/* True when setting IDs can have no effect in this process (no context, or libclt gave up). */
-bool tagger_disabled(void);
-
 /*
  * Make @fd's IDs @ids (@want) or none. @dev/@ino: the socket's identity
  * when it was tracked, checked before IDs are set so that they never land
