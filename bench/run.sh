@@ -54,6 +54,11 @@ INGEST_CPUS=$CPU_A,$CPU_B
 [ "$CPU_A" = "$CPU_B" ] && INGEST_CPUS=$CPU_A
 TMP=$(mktemp -d /dev/shm/clt-bench.XXXXXX 2>/dev/null || mktemp -d)
 BG_PIDS=()
+# LD_PRELOAD splits its value at spaces and colons: preload a copy of the
+# shim from $TMP, so a checkout under any path can be measured.
+if [ -z "${BENCH_SHIM:-}" ] && [ -f "$SHIM" ]; then
+	cp "$SHIM" "$TMP/libcltshim.so" && SHIM=$TMP/libcltshim.so
+fi
 
 bench_cleanup() {
 	local p

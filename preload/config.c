@@ -1,5 +1,5 @@
 /*
- * config.c - parse CLT_DOMAIN and CLT_PROPAGATORS (see config.h).
+ * config.c - parse CLT_DOMAIN, CLT_PROPAGATORS and CLT_TAG_UNSAMPLED (see config.h).
  * A bad CLT_DOMAIN tags nothing: leaking IOAM data outside its domain is
  * worse than not tagging.
  */
@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "log.h"
@@ -137,6 +138,25 @@ int config_parse_propagators(struct shim_config *cfg, const char *s)
 	return 0;
 }
 
+int config_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 bool config_in_domain(const struct shim_config *cfg, const struct in6_addr *addr)
 {
 	size_t i;
@@ -155,6 +175,7 @@ void config_load(struct shim_config *cfg, bool secure)
 {
 	const char *dom = secure ? NULL : secure_getenv("CLT_DOMAIN");
 	const char *props = secure ? NULL : secure_getenv("CLT_PROPAGATORS");
+	const char *unsampled = secure ? NULL : secure_getenv("CLT_TAG_UNSAMPLED");
 
 	memset(cfg, 0, sizeof(*cfg));
 	config_parse_propagators(cfg, CONFIG_PROPAGATORS_DEFAULT);
@@ -167,4 +188,8 @@ void config_load(struct shim_config *cfg, bool secure)
 		     CONFIG_ECHO_MAX, props, CONFIG_PROPAGATORS_DEFAULT);
 		config_parse_propagators(cfg, CONFIG_PROPAGATORS_DEFAULT);
 	}
+	/* Unset or empty: the default. A typo must not flood the backend with orphan spans. */
+	if (unsampled && *unsampled && config_parse_bool(unsampled, &cfg->tag_unsampled) < 0)
+		slog(SLOG_ERROR, "CLT_TAG_UNSAMPLED=\"%.*s\" is not 1 or 0: tagging sampled only",
+		     CONFIG_ECHO_MAX, unsampled);
 }

@@ -1,6 +1,7 @@
 /*
  * config.h - the shim's own settings: CLT_DOMAIN (IPv6 prefixes where
- * requests are tagged) and CLT_PROPAGATORS (which trace headers count).
+ * requests are tagged), CLT_PROPAGATORS (which trace headers count) and
+ * CLT_TAG_UNSAMPLED (tag requests of unsampled traces too).
  * libclt reads its own variables (CLT_BACKEND, CLT_NAMESPACE, ...).
  */
 #ifndef CLT_SHIM_CONFIG_H
@@ -28,6 +29,7 @@ struct shim_config {
 	size_t n_domain;
 	uint8_t order[HTTP_PROP_COUNT];
 	size_t n_order;
+	bool tag_unsampled; /* default false: only sampled requests are tagged */
 };
 
 /* "prefix/len,prefix/len,..."; "" or "none" = nowhere. @return 0 or -EINVAL (cfg domain emptied). */
@@ -35,6 +37,9 @@ int config_parse_domain(struct shim_config *cfg, const char *s);
 
 /* "tracecontext,b3,b3multi,jaeger" in priority order. @return 0 or -EINVAL. */
 int config_parse_propagators(struct shim_config *cfg, const char *s);
+
+/* "1", "true", "yes", "on" / "0", "false", "no", "off", any case. @return 0 or -EINVAL. */
+int config_parse_bool(const char *s, bool *out);
 
 bool config_in_domain(const struct shim_config *cfg, const struct in6_addr *addr);
 

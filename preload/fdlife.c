@@ -67,7 +67,7 @@ static void fd_track(int fd, enum fd_applied applied)
 		return;
 	}
 	s->applied = (uint8_t)applied;
-	http_init(&s->http, shim_cfg.order, shim_cfg.n_order);
+	http_init(&s->http, shim_cfg.order, shim_cfg.n_order, shim_cfg.tag_unsampled);
 	fdstate_attach(fd, s);
 	/* No lock is held here: opening may probe (netlink, the agent's socket). */
 	tagger_open(shim_secure);

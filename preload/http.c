@@ -16,7 +16,7 @@
 #include "propagate.h"
 
 /* What a test counts (tests/unit/test_http.c defines it): nothing in the shim.
- * Events: start, request, with_ids, long_line, dead. */
+ * Events: start, request, with_ids, unsampled, long_line, dead. */
 #ifndef HTTP_OBSERVE
 #define HTTP_OBSERVE(t, event) ((void)0)
 #endif
@@ -39,13 +39,17 @@ enum http_state {
 #define FOUND_B3M_SPAN (1u << 6)
 #define START_BLANK_MAX 8 /* empty lines tolerated before a request line */
 
-void http_init(struct http_tracker *t, const uint8_t *order, size_t n)
+/* b3m_sampled / b3m_flags: a decision header seen once with a "yes", else "no". */
+enum b3m_decision { B3M_ABSENT = 0, B3M_YES, B3M_NO };
+
+void http_init(struct http_tracker *t, const uint8_t *order, size_t n, bool tag_unsampled)
 {
 	size_t i;
 
 	memset(t, 0, offsetof(struct http_tracker, line));
 	HTTP_OBSERVE(t, start);
 	t->state = ST_START;
+	t->tag_unsampled = tag_unsampled;
 	if (!order || n == 0) {
 		t->order[0] = HTTP_PROP_TRACECONTEXT;
 		t->n_order = 1;
@@ -83,8 +87,12 @@ static inline bool is_tchar(unsigned char c)
 static void request_start(struct http_tracker *t)
 {
 	t->has_ids = false;
+	t->unsampled = false;
 	t->found = 0;
 	t->bad = 0;
+	t->sampled = 0;
+	t->b3m_sampled = B3M_ABSENT;
+	t->b3m_flags = B3M_ABSENT;
 	t->has_cl = false;
 	t->te = false;
 	t->chunked = false;
@@ -96,12 +104,23 @@ static void request_start(struct http_tracker *t)
 	t->state = ST_METHOD;
 }
 
-/* The IDs of the highest-priority propagator seen so far in this request. */
+/* B3 multi-header: X-B3-Flags: 1 (debug) or X-B3-Sampled: 1; neither (deferred) is unsampled. */
+static bool b3m_is_sampled(const struct http_tracker *t)
+{
+	return t->b3m_flags == B3M_YES || t->b3m_sampled == B3M_YES;
+}
+
+/*
+ * The highest-priority propagator seen so far in this request supplies
+ * the context, and its sampling decision says whether its IDs are tagged:
+ * the network span of an unsampled request would have no recorded parent.
+ */
 static void choose_ids(struct http_tracker *t)
 {
 	size_t i;
 
 	t->has_ids = false;
+	t->unsampled = false;
 	for (i = 0; i < t->n_order; i++) {
 		unsigned int p = t->order[i];
 
@@ -113,6 +132,11 @@ static void choose_ids(struct http_tracker *t)
 				continue;
 		} else if (!(t->found & (1u << p))) {
 			continue;
+		}
+		if (!t->tag_unsampled &&
+		    !(p == HTTP_PROP_B3MULTI ? b3m_is_sampled(t) : (t->sampled >> p) & 1)) {
+			t->unsampled = true;
+			return;
 		}
 		t->ids = t->cand[p];
 		t->has_ids = true;
@@ -128,6 +152,21 @@ static bool prop_enabled(const struct http_tracker *t, unsigned int p)
 		if (t->order[i] == p)
 			return true;
 	return false;
+}
+
+/* A candidate's sampling decision: bit @prop of t->sampled. */
+static void set_sampled(struct http_tracker *t, unsigned int prop, bool sampled)
+{
+	if (sampled)
+		t->sampled |= (uint8_t)(1u << prop);
+	else
+		t->sampled &= (uint8_t)~(1u << prop);
+}
+
+/* A decision header that must appear once: a repeated one is not a "yes". */
+static void b3m_decision(uint8_t *d, bool yes)
+{
+	*d = *d == B3M_ABSENT && yes ? B3M_YES : B3M_NO;
 }
 
 /* A header that must appear once: a second one makes the format unusable. */
@@ -149,6 +188,7 @@ static void header_traceparent(struct http_tracker *t, const char *v, size_t n)
 	if (ok) {
 		memcpy(t->cand[HTTP_PROP_TRACECONTEXT].trace, tp.trace_id, 16);
 		memcpy(t->cand[HTTP_PROP_TRACECONTEXT].span, tp.parent_id, 8);
+		set_sampled(t, HTTP_PROP_TRACECONTEXT, tp.flags & TP_FLAG_SAMPLED);
 	}
 	/* W3C: more than one traceparent header = invalid, ignore them all. */
 	found_once(t, 1u << HTTP_PROP_TRACECONTEXT, HTTP_PROP_TRACECONTEXT, ok);
@@ -221,6 +261,8 @@ enum hdr {
 	HDR_B3,
 	HDR_B3_TRACEID,
 	HDR_B3_SPANID,
+	HDR_B3_SAMPLED,
+	HDR_B3_FLAGS,
 	HDR_UBER,
 };
 
@@ -230,6 +272,9 @@ static enum hdr header_kind(const char *n, size_t len)
 	switch (len) {
 	case 2:
 		return (n[0] | 0x20) == 'b' && n[1] == '3' ? HDR_B3 : HDR_OTHER;
+	case 10:
+		return (n[0] | 0x20) == 'x' && strncasecmp(n, "x-b3-flags", 10) == 0 ? HDR_B3_FLAGS
+										       : HDR_OTHER;
 	case 11:
 		if ((n[0] | 0x20) == 't')
 			return strncasecmp(n, "traceparent", 11) == 0 ? HDR_TRACEPARENT : HDR_OTHER;
@@ -237,8 +282,11 @@ static enum hdr header_kind(const char *n, size_t len)
 			return strncasecmp(n, "x-b3-spanid", 11) == 0 ? HDR_B3_SPANID : HDR_OTHER;
 		return HDR_OTHER;
 	case 12:
-		return (n[0] | 0x20) == 'x' && strncasecmp(n, "x-b3-traceid", 12) == 0 ? HDR_B3_TRACEID
-											 : HDR_OTHER;
+		if ((n[0] | 0x20) != 'x')
+			return HDR_OTHER;
+		if (strncasecmp(n, "x-b3-traceid", 12) == 0)
+			return HDR_B3_TRACEID;
+		return strncasecmp(n, "x-b3-sampled", 12) == 0 ? HDR_B3_SAMPLED : HDR_OTHER;
 	case 13:
 		return (n[0] | 0x20) == 'u' && strncasecmp(n, "uber-trace-id", 13) == 0 ? HDR_UBER
 											  : HDR_OTHER;
@@ -262,6 +310,7 @@ static void header_line(struct http_tracker *t, const char *l, size_t len)
 	size_t nlen, vlen;
 	struct http_ids ids;
 	enum hdr kind;
+	bool sampled;
 	int ok;
 
 	if (l[0] == ' ' || l[0] == '\t')
@@ -299,9 +348,11 @@ static void header_line(struct http_tracker *t, const char *l, size_t len)
 	} else if (kind == HDR_B3) {
 		if (!prop_enabled(t, HTTP_PROP_B3))
 			return;
-		ok = prop_parse_b3(v, vlen, &ids) == 0;
-		if (ok)
+		ok = prop_parse_b3(v, vlen, &ids, &sampled) == 0;
+		if (ok) {
 			t->cand[HTTP_PROP_B3] = ids;
+			set_sampled(t, HTTP_PROP_B3, sampled);
+		}
 		found_once(t, 1u << HTTP_PROP_B3, HTTP_PROP_B3, ok);
 	} else if (kind == HDR_B3_TRACEID) {
 		if (!prop_enabled(t, HTTP_PROP_B3MULTI))
@@ -314,12 +365,22 @@ static void header_line(struct http_tracker *t, const char *l, size_t len)
 		ok = vlen == 16 &&
 		     prop_parse_hex_id(v, vlen, t->cand[HTTP_PROP_B3MULTI].span, 8, false) == 0;
 		found_once(t, FOUND_B3M_SPAN, HTTP_PROP_B3MULTI, ok);
+	} else if (kind == HDR_B3_SAMPLED) {
+		if (!prop_enabled(t, HTTP_PROP_B3MULTI))
+			return;
+		b3m_decision(&t->b3m_sampled, prop_b3_sampled(v, vlen));
+	} else if (kind == HDR_B3_FLAGS) {
+		if (!prop_enabled(t, HTTP_PROP_B3MULTI))
+			return;
+		b3m_decision(&t->b3m_flags, prop_b3_debug(v, vlen));
 	} else if (kind == HDR_UBER) {
 		if (!prop_enabled(t, HTTP_PROP_JAEGER))
 			return;
-		ok = prop_parse_jaeger(v, vlen, &ids) == 0;
-		if (ok)
+		ok = prop_parse_jaeger(v, vlen, &ids, &sampled) == 0;
+		if (ok) {
 			t->cand[HTTP_PROP_JAEGER] = ids;
+			set_sampled(t, HTTP_PROP_JAEGER, sampled);
+		}
 		found_once(t, 1u << HTTP_PROP_JAEGER, HTTP_PROP_JAEGER, ok);
 	} else {
 		return;
@@ -331,6 +392,8 @@ static void headers_done(struct http_tracker *t)
 {
 	if (t->has_ids)
 		HTTP_OBSERVE(t, with_ids);
+	else if (t->unsampled)
+		HTTP_OBSERVE(t, unsampled);
 	t->count = 0;
 	if (t->te) {
 		/* A request whose final coding is not chunked cannot be framed (RFC 9112 6.3). */

@@ -5,8 +5,11 @@
  * (header blocks may arrive split over any number of writes), follows
  * the body framing (Content-Length, chunked, none) so that keep-alive
  * and pipelined requests are each seen, and tells which trace IDs the
- * current request carries. A stream whose first bytes are not an
- * HTTP/1.x request line is declared dead and never parsed again.
+ * current request is to be tagged with: those of the highest-priority
+ * propagation header present, if that header says the trace is sampled
+ * (or the tracker tags unsampled requests too). A stream whose first
+ * bytes are not an HTTP/1.x request line is declared dead and never
+ * parsed again.
  */
 #ifndef CLT_SHIM_HTTP_H
 #define CLT_SHIM_HTTP_H
@@ -44,9 +47,14 @@ struct http_tracker {
 	bool has_cl;          /* Content-Length seen */
 	bool te;              /* Transfer-Encoding seen */
 	bool chunked;         /* its final coding is chunked */
-	bool has_ids;         /* the current request's IDs are known */
+	bool tag_unsampled;   /* tag requests of unsampled traces too */
+	bool has_ids;         /* the current request's IDs are known (and to be tagged) */
+	bool unsampled;       /* the current request's context is known but not sampled */
 	uint8_t found;        /* bit per candidate (and B3MULTI halves) */
 	uint8_t bad;          /* bit per propagator: duplicate/conflicting header */
+	uint8_t sampled;      /* bit per candidate: its header says sampled */
+	uint8_t b3m_sampled;  /* X-B3-Sampled: absent, yes, or no/repeated (http.c) */
+	uint8_t b3m_flags;    /* X-B3-Flags: absent, debug, or other/repeated */
 	uint32_t count;       /* bytes of the current method / line / block */
 	uint32_t block;       /* bytes of the current header block */
 	uint64_t cl;          /* Content-Length */
@@ -59,9 +67,10 @@ struct http_tracker {
 
 /*
  * Start tracking a stream. @order lists the enabled propagators by
- * priority (NULL: W3C trace context only).
+ * priority (NULL: W3C trace context only). @tag_unsampled: requests of
+ * unsampled traces carry their IDs too (else only sampled ones do).
  */
-void http_init(struct http_tracker *t, const uint8_t *order, size_t n);
+void http_init(struct http_tracker *t, const uint8_t *order, size_t n, bool tag_unsampled);
 
 /* Copy a tracker (only the used part of the line buffer: most writes carry none). */
 void http_copy(struct http_tracker *dst, const struct http_tracker *src);
@@ -78,7 +87,7 @@ void http_feed_iov(struct http_tracker *t, const struct iovec *iov, size_t iovcn
  */
 void http_skip(struct http_tracker *t, uint64_t n);
 
-/* The current request's IDs: true and *out filled, or false (none). */
+/* The current request's IDs to tag: true and *out filled, or false (none, or not sampled). */
 bool http_current_ids(const struct http_tracker *t, struct http_ids *out);
 
 /* True once the stream was given up (not HTTP/1.x, or lost framing). */

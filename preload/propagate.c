@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "propagate.h"
 
@@ -52,11 +53,22 @@ static void trim(const char **v, size_t *n)
 		(*n)--;
 }
 
-int prop_parse_b3(const char *v, size_t n, struct http_ids *out)
+/* The sampling state of "b3: {trace}-{span}-{state}[-{parent}]" (B3 spec: 0, 1 or d). */
+static bool b3_state_sampled(const char *v, size_t n)
+{
+	const char *dash = memchr(v, '-', n);
+
+	if (dash)
+		n = (size_t)(dash - v);
+	return n == 1 && (v[0] == '1' || v[0] == 'd');
+}
+
+int prop_parse_b3(const char *v, size_t n, struct http_ids *out, bool *sampled)
 {
 	const char *dash1, *end2;
 	size_t tlen, slen;
 
+	*sampled = false;
 	trim(&v, &n);
 	dash1 = memchr(v, '-', n);
 	if (!dash1)
@@ -70,14 +82,38 @@ int prop_parse_b3(const char *v, size_t n, struct http_ids *out)
 		return -EINVAL;
 	if (prop_parse_hex_id(v, tlen, out->trace, sizeof(out->trace), false) < 0)
 		return -EINVAL;
-	return prop_parse_hex_id(dash1 + 1, slen, out->span, sizeof(out->span), false);
+	if (prop_parse_hex_id(dash1 + 1, slen, out->span, sizeof(out->span), false) < 0)
+		return -EINVAL;
+	/* No state = deferred: the decision is not ours to make, and nobody recorded a parent. */
+	if (end2)
+		*sampled = b3_state_sampled(end2 + 1, n - (size_t)(end2 + 1 - v));
+	return 0;
 }
 
-int prop_parse_jaeger(const char *v, size_t n, struct http_ids *out)
+/* Jaeger flags, hex: 0x01 sampled, 0x02 debug (only ever set with sampled). */
+static bool jaeger_flags_sampled(const char *v, size_t n)
 {
-	const char *c1, *c2;
+	int last = 0;
+	size_t i;
+
+	if (n == 0 || n > 16)
+		return false;
+	for (i = 0; i < n; i++) {
+		int x = hex_val(v[i]);
+
+		if (x < 0)
+			return false;
+		last = x;
+	}
+	return (last & 0x3) != 0;
+}
+
+int prop_parse_jaeger(const char *v, size_t n, struct http_ids *out, bool *sampled)
+{
+	const char *c1, *c2, *c3;
 	size_t tlen, slen;
 
+	*sampled = false;
 	trim(&v, &n);
 	c1 = memchr(v, ':', n);
 	if (!c1)
@@ -89,5 +125,22 @@ int prop_parse_jaeger(const char *v, size_t n, struct http_ids *out)
 	slen = (size_t)(c2 - c1 - 1);
 	if (prop_parse_hex_id(v, tlen, out->trace, sizeof(out->trace), true) < 0)
 		return -EINVAL;
-	return prop_parse_hex_id(c1 + 1, slen, out->span, sizeof(out->span), true);
+	if (prop_parse_hex_id(c1 + 1, slen, out->span, sizeof(out->span), true) < 0)
+		return -EINVAL;
+	c3 = memchr(c2 + 1, ':', n - (size_t)(c2 + 1 - v));
+	if (c3)
+		*sampled = jaeger_flags_sampled(c3 + 1, n - (size_t)(c3 + 1 - v));
+	return 0;
+}
+
+bool prop_b3_sampled(const char *v, size_t n)
+{
+	trim(&v, &n);
+	return (n == 1 && v[0] == '1') || (n == 4 && strncasecmp(v, "true", 4) == 0);
+}
+
+bool prop_b3_debug(const char *v, size_t n)
+{
+	trim(&v, &n);
+	return n == 1 && v[0] == '1';
 }

@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 export BUILD
 export CLT_TOP=$PWD
+# What the tests preload or run as another user is staged outside the
+# checkout, which may be a 0700 home folder or a path with spaces
+# (tests/lib/stage.sh says why); one copy for the whole run.
+. tests/lib/stage.sh
+stage_init || { echo "run.sh: cannot make a staging directory under /tmp" >&2; exit 1; }
+trap stage_cleanup EXIT
+[ -f "$BUILD/libcltshim.so" ] && stage_shim
 # A sanitizer build (make check SANITIZE=1): programs the tests run under
 # LD_PRELOAD=$BUILD/libcltshim.so are not built with ASan, so its runtime
 # loads after libc and ASan would refuse to start. Let it run: the shim's

@@ -8,10 +8,11 @@ parent is not another agent span: the request's span) and node spans (children
 of a network span, one per IOAM node).
 
 Checks, each printed as "ok: ..." or "FAIL: ...":
-  * every request that reached the origin with a valid traceparent has exactly
-    one network span, in its trace, whose parent is the traceparent's parent-id
+  * every request that reached the origin with a valid, sampled traceparent has
+    exactly one network span, in its trace, whose parent is the traceparent's parent-id
     (--allow-missing N tolerates N missing ones: drops the agent counted);
-  * no other network span exists (a request without traceparent gets none);
+  * no other network span exists (a request without traceparent, or with an
+    unsampled one, gets none);
   * each network span has node spans for the expected IOAM node ids (--nodes);
   * --expect TP...: each of these traceparents reached the origin;
   * --app FILE: each network span's parent is the application's own CLIENT span,
@@ -44,6 +45,12 @@ def parse_tp(value):
     if m.group(1) == "00" and len(value.strip()) != 55:
         return None
     return (m.group(2), m.group(3))
+
+
+def sampled_tp(value):
+    """True when a traceparent's sampled flag (bit 0) is set: only those requests are tagged."""
+    m = TP_RE.match((value or "").strip().lower())
+    return bool(m) and (int(m.group(4), 16) & 1) == 1
 
 
 def load_origin(path):
@@ -103,9 +110,9 @@ def main():
 
     origin = [r for r in load_origin(a.origin) if r["path"].startswith(a.path_prefix)]
     with_tp = [parse_tp(r.get("traceparent")) for r in origin]
-    expected = {tp for tp in with_tp if tp}
+    expected = {tp for tp, r in zip(with_tp, origin) if tp and sampled_tp(r.get("traceparent"))}
     n_plain = sum(1 for tp in with_tp if tp is None)
-    print("origin: %d requests, %d with a valid traceparent (%d distinct), %d without; "
+    print("origin: %d requests, %d with a valid traceparent (%d distinct sampled), %d without; "
           "agent: %d spans, %d network spans" % (len(origin), len(with_tp) - n_plain,
                                                  len(expected), n_plain, len(spans), len(network)))
     c.check(len(expected) >= a.min_requests,

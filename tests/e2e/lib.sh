@@ -34,6 +34,8 @@ E2E_CAPTURE_PID=
 E2E_WAIT_S=${E2E_WAIT_S:-20}
 # shellcheck source=../lib/topo.sh
 . "$E2E_TOP/tests/lib/topo.sh"
+# shellcheck source=../lib/stage.sh
+. "$E2E_TOP/tests/lib/stage.sh"
 
 # shellcheck source=../lib/harness.sh
 . "$E2E_TOP/tests/lib/harness.sh"
@@ -47,6 +49,9 @@ e2e_require_cmd() { # command debian-package
 
 e2e_require_clt() {
 	[ -f "$E2E_SHIM" ] || fail "the shim is not built ($E2E_SHIM): run 'make BUILD=$(basename "$BUILD") all'"
+	# Preloaded from a copy LD_PRELOAD can take (tests/lib/stage.sh).
+	stage_shim || fail "cannot stage the shim under /tmp"
+	E2E_SHIM=$SHIM
 	[ -x "$E2E_AGENT" ] || fail "the agent is not built ($E2E_AGENT): run 'make BUILD=$(basename "$BUILD") all'"
 }
 
@@ -68,6 +73,7 @@ e2e_cleanup() {
 		done
 	fi
 	[ -n "${E2E_KEEP:-}" ] && echo "work dir kept: $E2E_W" || rm -rf "${E2E_W:-/nonexistent}"
+	stage_cleanup
 }
 
 e2e_setup() { # name

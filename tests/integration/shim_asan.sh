@@ -15,9 +15,13 @@ if ! make --no-print-directory SANITIZE=1 BUILD="$ASAN_BUILD" "$ASAN_BUILD/libcl
 fi
 LIBASAN=$(gcc -print-file-name=libasan.so)
 [ -e "$LIBASAN" ] || { echo "SKIP: no libasan.so for this gcc"; exit 77; }
+. tests/lib/stage.sh
 LOGDIR=$(mktemp -d)
-trap 'rm -rf "$LOGDIR"' EXIT
-export SHIM_PRELOAD="$LIBASAN $PWD/$ASAN_BUILD/libcltshim.so"
+trap 'rm -rf "$LOGDIR"; stage_cleanup' EXIT
+# Staged: LD_PRELOAD splits at spaces (tests/lib/stage.sh).
+ASAN_SHIM=$(stage_file "$ASAN_BUILD/libcltshim.so" libcltshim-asan.so) ||
+	{ echo "FAIL: cannot stage the sanitizer shim"; exit 1; }
+export SHIM_PRELOAD="$LIBASAN $ASAN_SHIM"
 export ASAN_OPTIONS="detect_leaks=0:log_path=$LOGDIR/asan"
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$LOGDIR/ubsan"
 for t in shim_keepalive shim_transparency; do

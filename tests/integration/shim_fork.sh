@@ -21,7 +21,7 @@ SOCK=$TMP/tag.sock
 
 ip netns exec "$NS" "$AGENT" -o "$TMP/spans.jsonl" --tag-socket "$SOCK" 2>"$TMP/agent.log" &
 AGENT_PID=$!
-trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; topo_cleanup; rm -rf "$TMP"' EXIT
+trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; topo_cleanup; rm -rf "$TMP"; stage_cleanup' EXIT
 for i in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "FAIL: the agent did not create $SOCK: $(cat "$TMP/agent.log")"; exit 1; }
 

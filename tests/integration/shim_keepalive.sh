@@ -3,7 +3,8 @@
 # requests on ONE keep-alive connection (GETs and POSTs whose bodies look
 # like requests): the kernel IOAM events of each request's time window
 # must carry exactly that request's IDs, and a request without
-# traceparent after one with it must produce no tagged packet at all.
+# traceparent after one with it, or with an unsampled one (-00), must
+# produce no tagged packet at all.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh

@@ -35,7 +35,9 @@ tagged_curl() { # trace span
 }
 
 check "before: a request as nobody is tagged through the agent" tagged_curl $T1 $S1
-nsx "${NOBODY[@]}" /usr/bin/python3 tests/lib/tagd_hostile.py "$SOCK" >"$TMP/hostile.out" 2>&1
+# Run from a copy: nobody may not read the checkout (tests/lib/stage.sh).
+HOSTILE=$(stage_file tests/lib/tagd_hostile.py) || { echo "FAIL: cannot stage tagd_hostile.py"; exit 1; }
+nsx "${NOBODY[@]}" /usr/bin/python3 "$HOSTILE" "$SOCK" >"$TMP/hostile.out" 2>&1
 rc=$?
 sed 's/^/# hostile: /' "$TMP/hostile.out"
 check "every hostile probe was refused with the expected error (rc=$rc)" [ $rc -eq 0 ]

@@ -8,7 +8,10 @@
 #   check, fail, summary       tests/lib/harness.sh
 
 BUILD=${BUILD:-build}
-SHIM=${SHIM:-$PWD/$BUILD/libcltshim.so}
+# shellcheck source=stage.sh
+. "$(dirname "${BASH_SOURCE[0]}")/stage.sh"
+# The shim as LD_PRELOAD can take it, readable by nobody (stage.sh says why).
+[ -n "${SHIM:-}" ] || stage_shim || SHIM=$PWD/$BUILD/libcltshim.so
 EVENTS_TOOL=$PWD/$BUILD/tests/tools/ioam_events
 FIXTURE=$PWD/tests/lib/shim_fixture.py
 SHIM_PORT=8080
@@ -29,7 +32,7 @@ shim_setup() {
 		fi
 	done
 	TMP=$(mktemp -d)
-	trap 'topo_cleanup; rm -rf "$TMP"' EXIT
+	trap 'topo_cleanup; rm -rf "$TMP"; stage_cleanup' EXIT
 	topo_single "$1" || { echo "FAIL: cannot build the namespace"; exit 1; }
 	NS=$TOPO_S
 	ip netns exec "$NS" python3 "$FIXTURE" server "$SHIM_PORT" >"$TMP/server.log" 2>&1 &

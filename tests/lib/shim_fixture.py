@@ -5,11 +5,15 @@ tests (tests/integration/shim_*.sh). Standard library only.
   server PORT                HTTP/1.1 keep-alive server on [::1]:PORT (GET -> "ok",
                              POST/PUT -> sha256 of the body, Content-Length or chunked)
                              and a raw TCP server on PORT+1 (reads to EOF, answers sha256)
-  sequence PORT EVENTS TP... keep-alive client: one request per TP ("-" = no traceparent)
-                             on ONE connection; after each, waits and records the
-                             number of lines in EVENTS; prints the windows as JSON
+  sequence PORT EVENTS REQ... keep-alive client: one request per REQ on ONE connection;
+                             after each, waits and records the number of lines in
+                             EVENTS; prints the windows as JSON. REQ is "-" (no trace
+                             header), a traceparent (its IDs expected if its sampled
+                             flag is set, else none), or EXPECT|Name: value|... with
+                             EXPECT "TRACE/SPAN" (these IDs), "-" (no IDs) or
+                             "!TRACE/SPAN" (no IDs, and these in no event at all)
   check-windows EVENTS WINDOWS_JSON   every request's window of events carries exactly
-                             its IDs (at least one event), or none at all for "-"
+                             its expected IDs (at least one event), or none at all
   upload PORT MB             Content-Length and chunked uploads; checksums must match
   raw PORT                   non-HTTP bytes (some look like HTTP) through a raw socket
   threads PORT N M           N threads x M requests, each on its own connection with its
@@ -135,13 +139,29 @@ def settle(events):
     return last
 
 
+def parse_req(t):
+    """REQ argument of sequence -> (headers, expected IDs or None, IDs that must appear nowhere)."""
+    if t == "-":
+        return {}, None, None
+    if "|" not in t:
+        _, trace, span, flags = t.split("-")[:4]
+        return {"traceparent": t}, (trace, span) if int(flags, 16) & 1 else None, None
+    expect, *hdrs = t.split("|")
+    headers = dict(h.split(": ", 1) for h in hdrs)
+    if expect == "-":
+        return headers, None, None
+    if expect.startswith("!"):
+        return headers, None, tuple(expect[1:].split("/"))
+    return headers, tuple(expect.split("/")), None
+
+
 def sequence(port, events, tps):
     conn = http.client.HTTPConnection("::1", port, timeout=10)
     conn.connect()
     windows = []
     start = settle(events)
     for i, t in enumerate(tps):
-        headers = {} if t == "-" else {"traceparent": t}
+        headers, expect, nowhere = parse_req(t)
         body = None
         if i % 2:  # alternate GET and a POST with a body
             body = b"GET /not-a-request HTTP/1.1\r\ntraceparent: x\r\n\r\n" * 3
@@ -151,7 +171,7 @@ def sequence(port, events, tps):
         if resp.status != 200:
             sys.exit("request %d: status %d" % (i, resp.status))
         end = settle(events)
-        windows.append({"tp": t, "from": start, "to": end})
+        windows.append({"tp": t, "expect": expect, "nowhere": nowhere, "from": start, "to": end})
         start = end
     conn.close()
     print(json.dumps(windows))
@@ -162,12 +182,17 @@ def check_windows(events, windows):
     bad = 0
     for i, w in enumerate(json.loads(windows)):
         evs = lines[w["from"]:w["to"]]
-        if w["tp"] == "-":
+        if not w["expect"]:
             tagged = [e for e in evs if "trace=-" not in e]
             ok = not tagged
             what = "no IDs: %d events, %d with IDs" % (len(evs), len(tagged))
+            if w["nowhere"]:
+                ids = "trace=%s span=%s" % tuple(w["nowhere"])
+                anywhere = sum(1 for e in lines if e.endswith(ids))
+                ok = ok and anywhere == 0
+                what += "; %s in %d events of the whole run" % (ids, anywhere)
         else:
-            _, trace, span, _ = w["tp"].split("-")
+            trace, span = w["expect"]
             mine = [e for e in evs if e.endswith("trace=%s span=%s" % (trace, span))]
             ok = len(evs) > 0 and len(mine) == len(evs)
             what = "trace=%s span=%s: %d events, %d with these IDs" % (trace, span, len(evs), len(mine))

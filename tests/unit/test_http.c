@@ -2,7 +2,8 @@
  * test_http.c - the shim's HTTP/1.x request tracker: every request of a
  * pipelined stream must be seen with its own IDs, whatever the split of
  * the bytes into writes or iovecs; bodies that look like requests must
- * not be taken for requests; invalid trace headers mean "no IDs";
+ * not be taken for requests; invalid trace headers mean "no IDs", and so
+ * do valid ones of an unsampled trace (unless asked to tag those too);
  * non-HTTP streams are given up after a bounded look.
  */
 #include <errno.h>
@@ -25,10 +26,11 @@
  * empty, so none of this is in production code.
  */
 struct http_stats {
-	uint64_t request;    /* request lines seen */
-	uint64_t with_ids;   /* requests whose header block carried valid IDs */
-	uint64_t long_line;  /* header lines longer than HTTP_LINE_MAX (ignored) */
-	uint64_t dead;       /* 1 once the stream was given up */
+	uint64_t request;   /* request lines seen */
+	uint64_t with_ids;  /* requests whose header block carried valid IDs, to tag */
+	uint64_t unsampled; /* requests with valid IDs of an unsampled trace (not tagged) */
+	uint64_t long_line; /* header lines longer than HTTP_LINE_MAX (ignored) */
+	uint64_t dead;      /* 1 once the stream was given up */
 };
 
 static struct {
@@ -66,6 +68,11 @@ static void observe_with_ids(const struct http_tracker *t)
 	stats_of(t)->with_ids++;
 }
 
+static void observe_unsampled(const struct http_tracker *t)
+{
+	stats_of(t)->unsampled++;
+}
+
 static void observe_long_line(const struct http_tracker *t)
 {
 	stats_of(t)->long_line++;
@@ -93,7 +100,7 @@ static bool http_idle(const struct http_tracker *t)
 #define S3 "2222222222222222"
 
 struct snap {
-	uint64_t request, with_ids, dead;
+	uint64_t request, with_ids, unsampled, dead;
 	bool has;
 	struct http_ids ids;
 };
@@ -126,6 +133,7 @@ static struct snap take(const struct http_tracker *t)
 	memset(&s, 0, sizeof(s));
 	s.request = stats_of(t)->request;
 	s.with_ids = stats_of(t)->with_ids;
+	s.unsampled = stats_of(t)->unsampled;
 	s.dead = stats_of(t)->dead;
 	s.has = http_current_ids(t, &s.ids);
 	if (!s.has)
@@ -137,6 +145,7 @@ static void assert_snap_equal(const struct snap *a, const struct snap *b)
 {
 	assert_int_equal(a->request, b->request);
 	assert_int_equal(a->with_ids, b->with_ids);
+	assert_int_equal(a->unsampled, b->unsampled);
 	assert_int_equal(a->dead, b->dead);
 	assert_int_equal(a->has, b->has);
 	assert_memory_equal(&a->ids, &b->ids, sizeof(a->ids));
@@ -186,10 +195,12 @@ static void build_pipeline(void)
 	add_req("GET /a HTTP/1.1\r\nHost: x\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n\r\n", T1, S1);
 	/* A Content-Length body that looks like a request with another traceparent. */
 	add_req("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 90\r\n"
-		"Traceparent: 00-" T2 "-" S2 "-00\r\n\r\n"
+		"Traceparent: 00-" T2 "-" S2 "-01\r\n\r\n"
 		"GET /evil HTTP/1.1\r\ntraceparent: 00-" T3 "-" S3 "-01\r\n",
 		T2, S2);
 	assert_int_equal(strlen("GET /evil HTTP/1.1\r\ntraceparent: 00-" T3 "-" S3 "-01\r\n"), 90);
+	/* Valid but not sampled: no IDs, the previous request's must not stay either. */
+	add_req("GET /b2 HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-00\r\n\r\n", NULL, NULL);
 	/* Chunked body with request-like text and a trailer section. */
 	add_req("PUT /c HTTP/1.1\r\nTRANSFER-ENCODING: gzip, Chunked\r\n"
 		"TRACEPARENT:\t 00-" T3 "-" S3 "-01 \t\r\n\r\n"
@@ -222,7 +233,7 @@ static void test_pipeline_bytewise(void **state)
 
 	(void)state;
 	build_pipeline();
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	for (i = 0; i < stream_len; i++) {
 		http_feed(&t, stream + i, 1);
 		if (e < n_expects && i + 1 == expects[e].end) {
@@ -233,8 +244,9 @@ static void test_pipeline_bytewise(void **state)
 		}
 	}
 	assert_int_equal(e, n_expects);
-	assert_int_equal(stats_of(&t)->request, 6);
+	assert_int_equal(stats_of(&t)->request, 7);
 	assert_int_equal(stats_of(&t)->with_ids, 4);
+	assert_int_equal(stats_of(&t)->unsampled, 1);
 	assert_int_equal(stats_of(&t)->dead, 0);
 }
 
@@ -249,7 +261,7 @@ static void test_pipeline_every_split(void **state)
 	build_pipeline();
 	at = calloc(stream_len + 1, sizeof(*at));
 	assert_non_null(at);
-	http_init(&ref, NULL, 0);
+	http_init(&ref, NULL, 0, false);
 	at[0] = take(&ref);
 	for (a = 0; a < stream_len; a++) {
 		http_feed(&ref, stream + a, 1);
@@ -259,7 +271,7 @@ static void test_pipeline_every_split(void **state)
 		struct snap s;
 
 		/* Two writes: cut at every byte. */
-		http_init(&t, NULL, 0);
+		http_init(&t, NULL, 0, false);
 		http_feed(&t, stream, a);
 		s = take(&t);
 		assert_snap_equal(&s, &at[a]);
@@ -269,7 +281,7 @@ static void test_pipeline_every_split(void **state)
 		/* Three writes: a second cut at a spread of places after the first. */
 		step = 1 + (stream_len - a) / 23;
 		for (b = a; b <= stream_len; b += step) {
-			http_init(&t, NULL, 0);
+			http_init(&t, NULL, 0, false);
 			feed_split(&t, stream, stream_len, a, b);
 			s = take(&t);
 			assert_snap_equal(&s, &at[stream_len]);
@@ -298,18 +310,18 @@ static void test_iovecs(void **state)
 	}
 	iov[6].iov_base = stream + prev;
 	iov[6].iov_len = stream_len - prev;
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed_iov(&t, iov, 7, SIZE_MAX);
-	http_init(&ref, NULL, 0);
+	http_init(&ref, NULL, 0, false);
 	http_feed(&ref, stream, stream_len);
 	s1 = take(&t);
 	s2 = take(&ref);
 	assert_snap_equal(&s1, &s2);
 	/* The kernel accepted only part: the tracker must see exactly that prefix. */
 	for (limit = 0; limit <= stream_len; limit += 7) {
-		http_init(&t, NULL, 0);
+		http_init(&t, NULL, 0, false);
 		http_feed_iov(&t, iov, 7, limit);
-		http_init(&ref, NULL, 0);
+		http_init(&ref, NULL, 0, false);
 		http_feed(&ref, stream, limit);
 		s1 = take(&t);
 		s2 = take(&ref);
@@ -321,7 +333,7 @@ static void one_request(const char *req, const char *trace, const char *span)
 {
 	struct http_tracker t;
 
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, req, strlen(req));
 	assert_int_equal(stats_of(&t)->dead, 0);
 	assert_ids(&t, trace, span);
@@ -362,7 +374,7 @@ static void test_ids_before_block_end(void **state)
 	const char *a = "POST / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n";
 
 	(void)state;
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, a, strlen(a));
 	assert_ids(&t, T1, S1);
 	/* The next request line clears them at once, before its headers. */
@@ -386,7 +398,7 @@ static void test_oversized(void **state)
 	n = (size_t)snprintf(big, 70000, "GET / HTTP/1.1\r\nCookie: %04096d\r\ntraceparent: 00-" T1
 				     "-" S1 "-01\r\n\r\n",
 			     7);
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, big, n);
 	assert_ids(&t, T1, S1);
 	assert_int_equal(stats_of(&t)->long_line, 1);
@@ -394,7 +406,7 @@ static void test_oversized(void **state)
 	n = (size_t)snprintf(big, 70000, "GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1
 				     "-01%02000d\r\n\r\n",
 			     0);
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, big, n);
 	assert_ids(&t, NULL, NULL);
 	assert_int_equal(stats_of(&t)->dead, 0);
@@ -403,12 +415,12 @@ static void test_oversized(void **state)
 	memset(big + 5, 'a', 5000);
 	n = 5005 + (size_t)snprintf(big + 5005, 1000, " HTTP/1.1\r\ntraceparent: 00-" T2 "-" S2
 						       "-01\r\n\r\n");
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, big, n);
 	assert_ids(&t, T2, S2);
 	/* A header block beyond 64 KiB is not a request a server takes: give up. */
 	n = (size_t)snprintf(big, 100, "GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n");
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, big, n);
 	assert_ids(&t, T1, S1);
 	memset(big, 'x', 70000);
@@ -426,7 +438,7 @@ static void expect_dead(const void *p, size_t n, size_t within)
 	struct http_tracker t;
 	size_t i;
 
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	for (i = 0; i < n && !http_dead(&t); i++)
 		http_feed(&t, (const char *)p + i, 1);
 	assert_true(http_dead(&t));
@@ -455,7 +467,7 @@ static void test_not_http(void **state)
 	expect_dead(cl, strlen(cl), strlen(cl));
 	expect_dead(badchunk, strlen(badchunk), strlen(badchunk));
 	/* Once dead, a later valid request is never parsed. */
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, tls, sizeof(tls));
 	http_feed(&t, "GET / HTTP/1.1\r\ntraceparent: 00-" T1 "-" S1 "-01\r\n\r\n", 70);
 	assert_ids(&t, NULL, NULL);
@@ -470,7 +482,7 @@ static void test_skip(void **state)
 			"-01\r\n\r\n";
 
 	(void)state;
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, h, strlen(h));
 	http_skip(&t, 600);
 	assert_ids(&t, T1, S1);
@@ -493,7 +505,7 @@ static void test_mark_rewind(void **state)
 	const char *c = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n";
 
 	(void)state;
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, h, strlen(h));
 	/* The whole body counted, 30 bytes really left: 70 still to come. */
 	http_mark_get(&t, &m);
@@ -512,7 +524,7 @@ static void test_mark_rewind(void **state)
 	assert_int_equal(stats_of(&t)->request, 2);
 
 	/* A chunk counted whole, nothing left: still inside the chunk. */
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, c, strlen(c));
 	assert_true(http_in_body(&t, 16));
 	http_mark_get(&t, &m);
@@ -536,41 +548,219 @@ static void test_propagators(void **state)
 				       HTTP_PROP_TRACECONTEXT };
 	struct http_tracker t;
 	struct http_ids ids;
+	bool sampled;
 	const char *b3 = "GET / HTTP/1.1\r\nb3: " T2 "-" S2 "-1-" S1 "\r\n\r\n";
-	const char *b3m = "GET / HTTP/1.1\r\nX-B3-TraceId: " S1 "\r\nX-B3-SpanId: " S2 "\r\n\r\n";
+	const char *b3m = "GET / HTTP/1.1\r\nX-B3-TraceId: " S1 "\r\nX-B3-SpanId: " S2
+			  "\r\nX-B3-Sampled: 1\r\n\r\n";
 	const char *jg = "GET / HTTP/1.1\r\nuber-trace-id: " T3 ":" S3 ":0:1\r\n"
 			 "traceparent: 00-" T1 "-" S1 "-01\r\n\r\n";
 
 	(void)state;
 	/* Default: only traceparent counts. */
-	http_init(&t, NULL, 0);
+	http_init(&t, NULL, 0, false);
 	http_feed(&t, b3, strlen(b3));
 	assert_ids(&t, NULL, NULL);
 	/* Enabled, in priority order. */
-	http_init(&t, all, 4);
+	http_init(&t, all, 4, false);
 	http_feed(&t, b3, strlen(b3));
 	assert_ids(&t, T2, S2);
-	http_init(&t, all, 4);
+	http_init(&t, all, 4, false);
 	http_feed(&t, b3m, strlen(b3m));
 	assert_ids(&t, "0000000000000000" S1, S2); /* 64-bit trace id, left-padded */
-	http_init(&t, all, 4);
+	http_init(&t, all, 4, false);
 	http_feed(&t, jg, strlen(jg));
 	assert_ids(&t, T3, S3); /* jaeger listed first */
-	http_init(&t, all + 3, 1);
+	http_init(&t, all + 3, 1, false);
 	http_feed(&t, jg, strlen(jg));
 	assert_ids(&t, T1, S1);
 	/* Value parsers. */
-	assert_int_equal(prop_parse_b3("0", 1, &ids), -EINVAL);
-	assert_int_equal(prop_parse_b3(T1 "-" S1, 49, &ids), 0);
-	assert_int_equal(prop_parse_b3(T1 "-" S1 "x", 50, &ids), -EINVAL);
-	assert_int_equal(prop_parse_b3("abc-" S1, 20, &ids), -EINVAL);
-	assert_int_equal(prop_parse_jaeger("abc:def:0:1", 11, &ids), 0);
+	assert_int_equal(prop_parse_b3("0", 1, &ids, &sampled), -EINVAL);
+	assert_int_equal(prop_parse_b3("1", 1, &ids, &sampled), -EINVAL);
+	assert_false(sampled);
+	assert_int_equal(prop_parse_b3("d", 1, &ids, &sampled), -EINVAL);
+	assert_false(sampled); /* a decision without IDs tags nothing */
+	assert_int_equal(prop_parse_b3(T1 "-" S1, 49, &ids, &sampled), 0);
+	assert_false(sampled); /* deferred */
+	assert_int_equal(prop_parse_b3(T1 "-" S1 "x", 50, &ids, &sampled), -EINVAL);
+	assert_int_equal(prop_parse_b3("abc-" S1, 20, &ids, &sampled), -EINVAL);
+	assert_int_equal(prop_parse_jaeger("abc:def:0:1", 11, &ids, &sampled), 0);
+	assert_true(sampled);
 	assert_int_equal(ids.trace[15], 0xbc);
 	assert_int_equal(ids.trace[14], 0x0a);
 	assert_int_equal(ids.span[7], 0xef);
-	assert_int_equal(prop_parse_jaeger("0:def:0:1", 9, &ids), -EINVAL);
-	assert_int_equal(prop_parse_jaeger("abc:def", 7, &ids), -EINVAL);
+	assert_int_equal(prop_parse_jaeger("0:def:0:1", 9, &ids, &sampled), -EINVAL);
+	assert_int_equal(prop_parse_jaeger("abc:def", 7, &ids, &sampled), -EINVAL);
 	assert_int_equal(prop_parse_hex_id("12345", 5, ids.span, 8, false), -EINVAL);
+}
+
+/* @req alone on a fresh tracker with @order: tagged with @trace/@span, or (NULL) not at all. */
+static void sampling_case(const uint8_t *order, size_t n, bool tag_unsampled, const char *req,
+			  const char *trace, const char *span)
+{
+	struct http_tracker t;
+
+	http_init(&t, order, n, tag_unsampled);
+	http_feed(&t, req, strlen(req));
+	assert_int_equal(stats_of(&t)->dead, 0);
+	assert_int_equal(stats_of(&t)->request, 1);
+	assert_ids(&t, trace, span);
+	assert_int_equal(stats_of(&t)->with_ids, trace ? 1 : 0);
+}
+
+#define REQ(h) "GET / HTTP/1.1\r\nHost: x\r\n" h "\r\n\r\n"
+#define T1_64 "8448eb211c80319c"
+#define T1_64_PADDED "00000000000000008448eb211c80319c"
+
+static void test_sampling_tracecontext(void **state)
+{
+	(void)state;
+	sampling_case(NULL, 0, false, REQ("traceparent: 00-" T1 "-" S1 "-01"), T1, S1);
+	sampling_case(NULL, 0, false, REQ("traceparent: 00-" T1 "-" S1 "-00"), NULL, NULL);
+	/* Only bit 0 is the sampled flag; the others (random, future) do not matter. */
+	sampling_case(NULL, 0, false, REQ("traceparent: 00-" T1 "-" S1 "-03"), T1, S1);
+	sampling_case(NULL, 0, false, REQ("traceparent: 00-" T1 "-" S1 "-02"), NULL, NULL);
+	sampling_case(NULL, 0, false, REQ("traceparent: 00-" T1 "-" S1 "-ff"), T1, S1);
+	sampling_case(NULL, 0, false, REQ("traceparent: 01-" T1 "-" S1 "-00-x"), NULL, NULL);
+	sampling_case(NULL, 0, true, REQ("traceparent: 00-" T1 "-" S1 "-00"), T1, S1);
+	sampling_case(NULL, 0, true, REQ("traceparent: 00-" T1 "-" S1 "-01"), T1, S1);
+	/* An invalid traceparent is still no context, also when unsampled ones are tagged. */
+	sampling_case(NULL, 0, true, REQ("traceparent: 00-" T1 "-" S1 "-0"), NULL, NULL);
+}
+
+static void test_sampling_b3(void **state)
+{
+	static const uint8_t b3[] = { HTTP_PROP_B3 };
+
+	(void)state;
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1 "-1"), T1, S1);
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1 "-d"), T1, S1); /* debug */
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1 "-1-" S2), T1, S1);
+	sampling_case(b3, 1, false, REQ("b3: " T1_64 "-" S1 "-1"), T1_64_PADDED, S1);
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1 "-0"), NULL, NULL);
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1 "-0-" S2), NULL, NULL);
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1), NULL, NULL); /* deferred */
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1 "-"), NULL, NULL);
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1 "-true"), NULL, NULL);
+	sampling_case(b3, 1, false, REQ("b3: " T1 "-" S1 "-D"), NULL, NULL);
+	sampling_case(b3, 1, false, REQ("b3: 1"), NULL, NULL); /* a decision, no IDs */
+	sampling_case(b3, 1, true, REQ("b3: " T1 "-" S1), T1, S1);
+	sampling_case(b3, 1, true, REQ("b3: " T1 "-" S1 "-0"), T1, S1);
+	sampling_case(b3, 1, true, REQ("b3: 0"), NULL, NULL);
+}
+
+static void test_sampling_b3multi(void **state)
+{
+	static const uint8_t b3m[] = { HTTP_PROP_B3MULTI };
+	static const uint8_t tc[] = { HTTP_PROP_TRACECONTEXT };
+#define B3M_IDS "X-B3-TraceId: " T1 "\r\nX-B3-SpanId: " S1 "\r\n"
+
+	(void)state;
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Sampled: 1"), T1, S1);
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "x-b3-sampled: true"), T1, S1);
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Sampled: TRUE"), T1, S1);
+	sampling_case(b3m, 1, false, REQ("X-B3-Sampled:1\r\n" B3M_IDS "X-A: b"), T1, S1);
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Flags: 1"), T1, S1); /* debug */
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Sampled: 0\r\nX-B3-Flags: 1"), T1, S1);
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Sampled: 0"), NULL, NULL);
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Sampled: false"), NULL, NULL);
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Sampled: 2"), NULL, NULL);
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Flags: 0"), NULL, NULL);
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-A: b"), NULL, NULL); /* deferred */
+	/* Two decisions: not one the shim can trust. */
+	sampling_case(b3m, 1, false, REQ(B3M_IDS "X-B3-Sampled: 1\r\nX-B3-Sampled: 1"), NULL,
+		      NULL);
+	sampling_case(b3m, 1, true, REQ(B3M_IDS "X-B3-Sampled: 0"), T1, S1);
+	sampling_case(b3m, 1, true, REQ(B3M_IDS "X-A: b"), T1, S1);
+	/* The sampling headers alone are no context; and read only when b3multi is enabled. */
+	sampling_case(b3m, 1, true, REQ("X-B3-Sampled: 1\r\nX-B3-Flags: 1"), NULL, NULL);
+	sampling_case(tc, 1, false,
+		      REQ(B3M_IDS "X-B3-Sampled: 1\r\ntraceparent: 00-" T2 "-" S2 "-01"), T2, S2);
+#undef B3M_IDS
+}
+
+static void test_sampling_jaeger(void **state)
+{
+	static const uint8_t jg[] = { HTTP_PROP_JAEGER };
+
+	(void)state;
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:1"), T1, S1);
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:01"), T1, S1);
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:3"), T1, S1);
+	/* Debug (0x02) is only ever set on sampled traces (Jaeger): counts as sampled. */
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:2"), T1, S1);
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1_64 ":" S1 ":" S2 ":0d"), T1_64_PADDED,
+		      S1);
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:0"), NULL, NULL);
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:00"), NULL, NULL);
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:8"), NULL, NULL); /* firehose */
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:"), NULL, NULL);
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0:zz"), NULL, NULL);
+	sampling_case(jg, 1, false, REQ("uber-trace-id: " T1 ":" S1 ":0"), NULL, NULL);
+	sampling_case(jg, 1, true, REQ("uber-trace-id: " T1 ":" S1 ":0:0"), T1, S1);
+	sampling_case(jg, 1, true, REQ("uber-trace-id: " T1 ":" S1 ":0"), T1, S1);
+}
+
+/* The header that supplies the context is chosen as before; then its own decision applies. */
+static void test_sampling_priority(void **state)
+{
+	static const uint8_t tc_b3[] = { HTTP_PROP_TRACECONTEXT, HTTP_PROP_B3 };
+	static const uint8_t b3_tc[] = { HTTP_PROP_B3, HTTP_PROP_TRACECONTEXT };
+	const char *req = REQ("traceparent: 00-" T1 "-" S1 "-00\r\nb3: " T2 "-" S2 "-1");
+
+	(void)state;
+	sampling_case(tc_b3, 2, false, req, NULL, NULL); /* no fallback to the sampled b3 */
+	sampling_case(tc_b3, 2, true, req, T1, S1);
+	sampling_case(b3_tc, 2, false, req, T2, S2);
+	/* An unusable (repeated) first choice: the next one, with its own decision. */
+	sampling_case(tc_b3, 2, false,
+		      REQ("traceparent: 00-" T1 "-" S1 "-01\r\ntraceparent: 00-" T1 "-" S1
+			  "-01\r\nb3: " T2 "-" S2 "-0"),
+		      NULL, NULL);
+	sampling_case(tc_b3, 2, false,
+		      REQ("traceparent: 00-" T1 "-" S1 "-00\r\ntraceparent: 00-" T1 "-" S1
+			  "-00\r\nb3: " T2 "-" S2 "-d"),
+		      T2, S2);
+}
+
+/* Keep-alive: sampled, unsampled, sampled; each request's decision is its own. */
+static void test_sampling_keepalive(void **state)
+{
+	static const uint8_t all[] = { HTTP_PROP_TRACECONTEXT, HTTP_PROP_B3, HTTP_PROP_B3MULTI,
+				       HTTP_PROP_JAEGER };
+	static const char *const reqs[][3] = {
+		{ REQ("traceparent: 00-" T1 "-" S1 "-01"), T1, S1 },
+		{ REQ("traceparent: 00-" T2 "-" S2 "-00"), NULL, NULL },
+		{ REQ("traceparent: 00-" T3 "-" S3 "-01"), T3, S3 },
+		{ REQ("b3: " T2 "-" S2 "-0"), NULL, NULL },
+		{ REQ("b3: " T1 "-" S1 "-1"), T1, S1 },
+		{ REQ("X-B3-TraceId: " T2 "\r\nX-B3-SpanId: " S2), NULL, NULL },
+		{ REQ("X-B3-TraceId: " T3 "\r\nX-B3-SpanId: " S3 "\r\nX-B3-Flags: 1"), T3, S3 },
+		{ REQ("uber-trace-id: " T1 ":" S1 ":0:0"), NULL, NULL },
+		{ REQ("uber-trace-id: " T2 ":" S2 ":0:1"), T2, S2 },
+	};
+	struct http_tracker t;
+	size_t i;
+
+	(void)state;
+	http_init(&t, all, 4, false);
+	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		http_feed(&t, reqs[i][0], strlen(reqs[i][0]));
+		assert_ids(&t, reqs[i][1], reqs[i][2]);
+	}
+	assert_int_equal(stats_of(&t)->request, 9);
+	assert_int_equal(stats_of(&t)->with_ids, 5);
+	assert_int_equal(stats_of(&t)->unsampled, 4);
+	/* A sampling header in a later write than the IDs: tagged from that write on. */
+	{
+		const char *a = "GET / HTTP/1.1\r\nX-B3-TraceId: " T1 "\r\nX-B3-SpanId: " S1 "\r\n";
+		const char *b = "X-B3-Sampled: 1\r\n\r\n";
+
+		http_init(&t, all, 4, false);
+		http_feed(&t, a, strlen(a));
+		assert_ids(&t, NULL, NULL);
+		http_feed(&t, b, strlen(b));
+		assert_ids(&t, T1, S1);
+	}
 }
 
 int main(void)
@@ -586,6 +776,12 @@ int main(void)
 		cmocka_unit_test(test_skip),
 		cmocka_unit_test(test_propagators),
 		cmocka_unit_test(test_mark_rewind),
+		cmocka_unit_test(test_sampling_tracecontext),
+		cmocka_unit_test(test_sampling_b3),
+		cmocka_unit_test(test_sampling_b3multi),
+		cmocka_unit_test(test_sampling_jaeger),
+		cmocka_unit_test(test_sampling_priority),
+		cmocka_unit_test(test_sampling_keepalive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
- * test_shim_config.c - CLT_DOMAIN and CLT_PROPAGATORS parsing: prefixes
- * match exactly their addresses, the default is loopback + unique-local
- * only, and anything malformed tags nothing rather than too much.
+ * test_shim_config.c - CLT_DOMAIN, CLT_PROPAGATORS and CLT_TAG_UNSAMPLED
+ * parsing: prefixes match exactly their addresses, the default is
+ * loopback + unique-local only, only sampled requests are tagged unless
+ * asked otherwise, and anything malformed tags nothing rather than too much.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +43,7 @@ static void test_default_domain(void **state)
 	assert_false(in(&cfg, "::2"));
 	assert_int_equal(cfg.n_order, 1);
 	assert_int_equal(cfg.order[0], HTTP_PROP_TRACECONTEXT);
+	assert_false(cfg.tag_unsampled);
 }
 
 static void test_domain_lists(void **state)
@@ -101,12 +103,60 @@ static void test_propagators(void **state)
 	unsetenv("CLT_PROPAGATORS");
 }
 
+static void test_tag_unsampled(void **state)
+{
+	static const char *const yes[] = { "1", "true", "TRUE", "yes", "On" };
+	static const char *const no[] = { "0", "false", "No", "off" };
+	static const char *const bad[] = { "", "2", "y", "1 ", "truee", "enable" };
+	struct shim_config cfg;
+	bool b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		b = false;
+		assert_int_equal(config_parse_bool(yes[i], &b), 0);
+		assert_true(b);
+	}
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		b = true;
+		assert_int_equal(config_parse_bool(no[i], &b), 0);
+		assert_false(b);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		b = true;
+		assert_int_equal(config_parse_bool(bad[i], &b), -EINVAL);
+		assert_true(b); /* untouched */
+	}
+	unsetenv("CLT_TAG_UNSAMPLED");
+	config_load(&cfg, false);
+	assert_false(cfg.tag_unsampled);
+	setenv("CLT_TAG_UNSAMPLED", "1", 1);
+	config_load(&cfg, false);
+	assert_true(cfg.tag_unsampled);
+	/* Secure execution: the environment is not read. */
+	config_load(&cfg, true);
+	assert_false(cfg.tag_unsampled);
+	setenv("CLT_TAG_UNSAMPLED", "0", 1);
+	config_load(&cfg, false);
+	assert_false(cfg.tag_unsampled);
+	setenv("CLT_TAG_UNSAMPLED", "", 1);
+	config_load(&cfg, false);
+	assert_false(cfg.tag_unsampled);
+	/* Not a boolean: the default, sampled requests only (and an error line). */
+	setenv("CLT_TAG_UNSAMPLED", "sometimes", 1);
+	config_load(&cfg, false);
+	assert_false(cfg.tag_unsampled);
+	unsetenv("CLT_TAG_UNSAMPLED");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_default_domain),
 		cmocka_unit_test(test_domain_lists),
 		cmocka_unit_test(test_propagators),
+		cmocka_unit_test(test_tag_unsampled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

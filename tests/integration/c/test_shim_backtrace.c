@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "--child") == 0)
 		return child();
-	if (shim_child_paths(self, shim, preload))
+	if (shim_child_paths(self, shim, preload) || shim_child_stage_self(self))
 		return 1;
 	rc = run(self, preload, "debug", dbg, sizeof(dbg));
 	printf("--- CLT_LOG=debug (exit %d):\n%s", rc, dbg);

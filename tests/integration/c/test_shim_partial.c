@@ -132,6 +132,10 @@ static int child(void)
 	if (peer < 0)
 		return 1;
 	if (write(c, get2, strlen(get2)) != (ssize_t)strlen(get2) || !carries(c, T2, S2)) {
+		if (!shim_child_loaded()) {
+			printf("FAIL: the shim is not loaded in the child (LD_PRELOAD refused)\n");
+			return 1;
+		}
 		printf("SKIP: the backend cannot tag here (hopopts needs CAP_NET_RAW)\n");
 		return 77;
 	}

@@ -101,6 +101,10 @@ static int child(void)
 	if (x < 0 || !send_req(x, REQ(T1)))
 		return 1;
 	if (!tagged(x)) {
+		if (!shim_child_loaded()) {
+			printf("FAIL: the shim is not loaded in the child (LD_PRELOAD refused)\n");
+			return 1;
+		}
 		printf("SKIP: the backend cannot tag here (hopopts needs CAP_NET_RAW)\n");
 		return 77;
 	}
