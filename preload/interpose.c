@@ -2,7 +2,7 @@
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
  * send path and descriptor lifecycle (creation, duplication and every
  * way of closing: close, close_range, closefrom, fclose), each a one-line
- * forward into the shim core (shim.c). Nothing else belongs here.
+ * forward into the shim core (fdlife.c, tx.c). Nothing else belongs here.
  */
 #include <fcntl.h>
 #include <stdarg.h>
