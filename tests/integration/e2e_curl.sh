@@ -5,7 +5,7 @@
 # under that request's parent, and none for the untraced one. A separate
 # connection without any traceparent must carry no IOAM option at all.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd curl curl
 e2e_require_cmd tcpdump tcpdump

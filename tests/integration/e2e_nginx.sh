@@ -7,7 +7,7 @@
 # request's parent, including requests that reuse an upstream connection
 # opened for another trace; an untraced request in between gets none.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd nginx nginx-light
 e2e_require_cmd curl curl
@@ -18,7 +18,7 @@ echo "nginx: $(nginx -v 2>&1 | sed 's/.*: //')"
 e2e_origin 8080
 e2e_agent_start
 mkdir -p "$E2E_W/nginx-tmp"
-sed -e "s|@W@|$E2E_W|g" -e "s|@ORIGIN@|$TOPO_S_ADDR|g" "$E2E_TOP/tests/e2e/nginx.conf.in" >"$E2E_W/nginx.conf"
+sed -e "s|@W@|$E2E_W|g" -e "s|@ORIGIN@|$TOPO_S_ADDR|g" "$E2E_TOP/tests/lib/nginx.conf.in" >"$E2E_W/nginx.conf"
 e2e_shim "$TOPO_C" nginx -t -q -c "$E2E_W/nginx.conf" -p "$E2E_W" 2>"$E2E_W/nginx-t.stderr" ||
 	fail "nginx rejects the configuration: $(cat "$E2E_W/nginx-t.stderr")"
 e2e_shim "$TOPO_C" nginx -c "$E2E_W/nginx.conf" -p "$E2E_W" 2>"$E2E_W/nginx.stderr" &

@@ -7,7 +7,7 @@
 # the child of athos's own CLIENT span for it, in the same trace; for a
 # client that sent a traceparent, the whole chain is one trace.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd node nodejs
 e2e_require_cmd npm npm

@@ -5,7 +5,7 @@
 # The agent must export exactly one network span per traced request, under
 # that request's own parent, and nothing for the untraced ones.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd "$E2E_PY" python3
 e2e_require_clt

@@ -8,7 +8,7 @@
 # hop-by-hop header (nor any IPv4 option). A traced plain-HTTP request at
 # the end proves the capture and the agent would have seen a tag.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd curl curl
 e2e_require_cmd openssl openssl
@@ -20,7 +20,7 @@ e2e_add_ipv4
 echo "curl: $(curl --version | head -1 | cut -d' ' -f1-2); $(openssl version | cut -d' ' -f1-2); $("$E2E_PY" --version 2>&1)"
 
 e2e_origin 8080
-ip netns exec "$TOPO_S" "$E2E_PY" "$E2E_TOP/tests/e2e/echo.py" serve --tcp 9000 --udp 9001 \
+ip netns exec "$TOPO_S" "$E2E_PY" "$E2E_TOP/tests/lib/echo.py" serve --tcp 9000 --udp 9001 \
 	--ready "$E2E_W/echo.ready" 2>"$E2E_W/echo.stderr" &
 E2E_PIDS+=($!)
 e2e_wait_file "$E2E_W/echo.ready" 10 || fail "echo server did not start"
@@ -39,7 +39,7 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 want_bytes=$("$E2E_PY" -c 'import hashlib, sys
 sys.path.insert(0, sys.argv[1])
 from origin_server import pattern
-print(hashlib.sha256(pattern(300000)).hexdigest())' "$E2E_TOP/tests/e2e")
+print(hashlib.sha256(pattern(300000)).hexdigest())' "$E2E_TOP/tests/lib")
 
 e2e_capture_start "$TOPO_R" r0 "$E2E_W/untouched.pcap"
 e2e_say "1. HTTP over IPv4 with a traceparent"
@@ -49,7 +49,7 @@ e2e_shim "$TOPO_C" curl -4 -sS -m 10 -o "$E2E_W/v4.bin" -H "traceparent: $(e2e_t
 echo "ok: IPv4 HTTP, 300000 octets, sha256 identical"
 
 e2e_say "2. UDP datagrams that look like HTTP requests with a traceparent, over IPv6"
-out=$(e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_TOP/tests/e2e/echo.py" udp "$TOPO_S_ADDR" 9001 20 2>"$E2E_W/udp.stderr") ||
+out=$(e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_TOP/tests/lib/echo.py" udp "$TOPO_S_ADDR" 9001 20 2>"$E2E_W/udp.stderr") ||
 	fail "UDP echo differs or failed: $out $(tail -3 "$E2E_W/udp.stderr")"
 echo "ok: UDP, 20 datagrams echoed identical ($out)"
 
@@ -60,7 +60,7 @@ e2e_shim "$TOPO_C" curl -k -sS -m 10 -o "$E2E_W/tls.bin" -H "traceparent: $(e2e_
 echo "ok: TLS, 300000 octets, sha256 identical"
 
 e2e_say "4. a binary TCP protocol over IPv6, written in uneven chunks"
-out=$(e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_TOP/tests/e2e/echo.py" tcp "$TOPO_S_ADDR" 9000 300000 2>"$E2E_W/tcp.stderr") ||
+out=$(e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_TOP/tests/lib/echo.py" tcp "$TOPO_S_ADDR" 9000 300000 2>"$E2E_W/tcp.stderr") ||
 	fail "TCP echo differs or failed: $out $(tail -3 "$E2E_W/tcp.stderr")"
 echo "ok: binary TCP stream echoed identical ($out)"
 e2e_capture_stop

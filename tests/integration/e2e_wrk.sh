@@ -5,7 +5,7 @@
 # network spans must equal the number of traced requests that reached the
 # origin, unless the agent counted drops that explain the difference.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd wrk wrk
 e2e_require_clt
@@ -16,7 +16,7 @@ per_thread=${E2E_WRK_PER_THREAD:-150}
 e2e_origin 8080
 e2e_agent_start
 e2e_say "wrk -t2 -c4, $per_thread responses per thread, a distinct traceparent per request"
-e2e_shim "$TOPO_C" wrk -t2 -c4 -d3s -s "$E2E_TOP/tests/e2e/traceparent.lua" \
+e2e_shim "$TOPO_C" wrk -t2 -c4 -d3s -s "$E2E_TOP/tests/lib/traceparent.lua" \
 	"http://[$TOPO_S_ADDR]:8080/" -- "$per_thread" "$(e2e_hex 4)" >"$E2E_W/wrk.out" 2>"$E2E_W/wrk.stderr" ||
 	fail "wrk failed: $(cat "$E2E_W/wrk.stderr")"
 sed 's/^/  wrk| /' "$E2E_W/wrk.out"

@@ -1,6 +1,6 @@
 # harness.sh - the one dialect of the shell tests: checks that count,
 # fatal failures, skips and the closing line. Sourced by every test, first
-# or through tests/lib/shim_common.sh, agent_helpers.sh or tests/e2e/lib.sh.
+# or through tests/lib/shim_common.sh, agent_helpers.sh or tests/lib/e2e.sh.
 # tests/run.sh reads the exit status: 0 pass, 77 skip, anything else fail.
 #
 #   check WHAT CMD...   run CMD: "ok   - WHAT" or "FAIL - WHAT" (counted in $fails)

@@ -1,4 +1,4 @@
-# lib.sh - the harness of the end-to-end tests (tests/integration/e2e_*.sh):
+# e2e.sh - the harness of the end-to-end tests (tests/integration/e2e_*.sh):
 # real programs under the shim in the client namespace of topo_three, the
 # origin server, the agent and an OTLP receiver in the server namespace, and
 # assertions on the spans the agent exported. Source it from bash.
@@ -12,7 +12,7 @@
 #   e2e_agent_start / e2e_agent_stop   cltagent in the server namespace
 #   e2e_shim NS CMD...      run CMD in NS with the shim preloaded
 #   e2e_tp                  a fresh random traceparent
-#   e2e_check ARGS...       tests/e2e/check_spans.py on the agent's spans
+#   e2e_check ARGS...       tests/lib/check_spans.py on the agent's spans
 #   e2e_capture_start NS IF FILE / e2e_capture_stop   tcpdump
 #   e2e_count_pcap FILE FILTER   packets of FILE matching FILTER ($E2E_HBH_FILTER)
 #
@@ -32,12 +32,12 @@ E2E_CAPTURE_PID=
 # Upper bound, in seconds, of every readiness wait: generous for a loaded CI
 # machine; a wait ends as soon as its signal comes.
 E2E_WAIT_S=${E2E_WAIT_S:-20}
-# shellcheck source=../lib/topo.sh
+# shellcheck source=topo.sh
 . "$E2E_TOP/tests/lib/topo.sh"
-# shellcheck source=../lib/stage.sh
+# shellcheck source=stage.sh
 . "$E2E_TOP/tests/lib/stage.sh"
 
-# shellcheck source=../lib/harness.sh
+# shellcheck source=harness.sh
 . "$E2E_TOP/tests/lib/harness.sh"
 
 e2e_say() { echo "== $*"; }
@@ -115,7 +115,7 @@ e2e_wait_file() { # file seconds
 
 e2e_origin() { # port [ns]
 	local port=$1 ns=${2:-$TOPO_S}
-	ip netns exec "$ns" "$E2E_PY" "$E2E_TOP/tests/e2e/origin_server.py" --port "$port" \
+	ip netns exec "$ns" "$E2E_PY" "$E2E_TOP/tests/lib/origin_server.py" --port "$port" \
 		--log "$E2E_W/origin.$port.jsonl" --ready "$E2E_W/origin.$port.ready" \
 		2>"$E2E_W/origin.$port.stderr" &
 	E2E_PIDS+=($!)
@@ -218,7 +218,7 @@ e2e_tp() {
 }
 
 e2e_check() {
-	"$E2E_PY" "$E2E_TOP/tests/e2e/check_spans.py" --agent "$E2E_W/agent.jsonl" "$@"
+	"$E2E_PY" "$E2E_TOP/tests/lib/check_spans.py" --agent "$E2E_W/agent.jsonl" "$@"
 }
 
 e2e_capture_start() { # ns ifname file
