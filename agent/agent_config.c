@@ -1,173 +1,22 @@
 /*
  * agent_config.c - cltagent configuration: defaults, then the OpenTelemetry
- * environment (OTEL_*), then getopt_long flags. Every value is checked;
- * everything parsed here may come from an untrusted environment.
+ * environment (OTEL_*), then getopt_long flags. Every flag is one row of
+ * agent_options[] below (name, kind, default, bounds, target, help): the
+ * getopt tables, the defaults, validation and --help are made from it, so
+ * an option is written once. Every value is checked; everything parsed
+ * here may come from an untrusted environment.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent_config.h"
-
-static const char usage_text[] =
-	"Usage: cltagent [OPTION]...\n"
-	"Turn the kernel's IOAM traces into request-level network spans and post them\n"
-	"over OTLP/HTTP JSON to Jaeger or any OpenTelemetry collector.\n"
-	"\n"
-	"Source:\n"
-	"  -s, --source SPEC        netlink (default): IOAM6 kernel events (Linux >= 6.9,\n"
-	"                           CAP_NET_ADMIN); capture:IFACE: IOAM packets captured\n"
-	"                           on IFACE (CAP_NET_RAW); pcap:FILE: a capture file\n"
-	"  -l, --layout L           where the CLT IDs are: auto (default: trailer when its\n"
-	"                           magic is present), trailer, patched, none\n"
-	"      --ts-frac U          unit of the IOAM timestamp fraction: usec (Linux,\n"
-	"                           default), nsec, ptp (RFC 9197 binary fraction)\n"
-	"      --rcvbuf BYTES       netlink receive buffer (default 8388608)\n"
-	"\n"
-	"Aggregation:\n"
-	"      --idle-timeout D     emit a request after D without packets (default 500ms)\n"
-	"      --max-age D          emit a request at this age even if active (default 10s)\n"
-	"      --max-requests N     requests held at most; the least recently active is\n"
-	"                           emitted early when full (default 16384)\n"
-	"      --late-window D      traces of an emitted request (a kept-alive socket keeps\n"
-	"                           its IDs: the close, the next request's first bytes)\n"
-	"                           up to D after its last packet are counted late, not\n"
-	"                           exported as a second request (default 30s, 0 = off)\n"
-	"      --late-max N         emitted requests remembered for that at most, oldest\n"
-	"                           forgotten first (default 65536)\n"
-	"      --span-per-packet    one span per IOAM trace, node data in strings (the\n"
-	"                           original CLT model) instead of request aggregation\n"
-	"      --export-untagged    export traces without CLT IDs as root spans\n"
-	"                           (default: count them only)\n"
-	"      --node-name ID=NAME  name IOAM node ID in span names (repeatable)\n"
-	"      --node-names FILE    read ID=NAME lines (# comments) from FILE\n"
-	"\n"
-	"Export:\n"
-	"  -e, --endpoint URL       OTLP/HTTP traces URL, used as is\n"
-	"                           (default http://localhost:4318/v1/traces)\n"
-	"  -o, --output FILE|-      write OTLP JSON lines (file-exporter format) to FILE or\n"
-	"                           stdout; without --endpoint or an OTEL_* endpoint this\n"
-	"                           replaces HTTP export\n"
-	"  -H, --header K=V         extra HTTP header (repeatable)\n"
-	"      --service-name NAME  resource service.name (default cltagent)\n"
-	"      --gzip               compress request bodies\n"
-	"      --cacert FILE        CA certificate(s) for https endpoints\n"
-	"      --timeout D          per-request timeout (default 10s)\n"
-	"      --batch-size N       spans per request at most (default 512)\n"
-	"      --batch-timeout D    send a partial batch after D (default 1s)\n"
-	"      --queue-size N       batches waiting for the exporter; more are dropped and\n"
-	"                           counted (default 256)\n"
-	"      --retry-max-time D   stop retrying a batch after D (default 30s); retried:\n"
-	"                           429, 502, 503, 504 and network errors, with backoff,\n"
-	"                           honouring Retry-After\n"
-	"\n"
-	"Tagging for unprivileged programs (libclt's agent backend):\n"
-	"      --tag-socket PATH    Unix socket on which sockets are tagged on behalf of\n"
-	"                           programs without CAP_NET_RAW (default\n"
-	"                           /run/cltagent/tag.sock; none: off)\n"
-	"      --tag-group GROUP    socket mode 0660, group GROUP: its members may ask\n"
-	"                           (default: the agent's group)\n"
-	"      --tag-allow-uid LIST also check the peer's uid (SO_PEERCRED) against LIST,\n"
-	"                           user names or uids, comma-separated\n"
-	"      --tag-rate N         requests per second per connection (default 20000)\n"
-	"      --tag-max-conns N    connections at most (default 256)\n"
-	"                           The IOAM option is set by CLT_NAMESPACE, CLT_TRACE_TYPE,\n"
-	"                           CLT_HOPS in the agent's environment (libclt defaults).\n"
-	"\n"
-	"Operation:\n"
-	"      --stats-interval D   print a stats line every D, 0 = only at exit (default 0)\n"
-	"      --shutdown-timeout D on SIGTERM/SIGINT, flush and export for at most D\n"
-	"                           (default 5s)\n"
-	"      --ready-file FILE    create FILE (holding the agent's pid) once the source\n"
-	"                           is open, the tag socket listens and the exporter runs;\n"
-	"                           removed at exit\n"
-	"  -v, --verbose            log more (repeat for more)\n"
-	"  -h, --help               this text\n"
-	"  -V, --version            version\n"
-	"\n"
-	"Durations D: a number with ms, s or m (seconds when bare).\n"
-	"\n"
-	"Environment (flags override): OTEL_EXPORTER_OTLP_ENDPOINT (/v1/traces appended),\n"
-	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as is), OTEL_EXPORTER_OTLP_HEADERS and\n"
-	"OTEL_EXPORTER_OTLP_TRACES_HEADERS (k=v,k2=v2, percent-encoded), OTEL_SERVICE_NAME,\n"
-	"OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_{TRACES_,}TIMEOUT (ms),\n"
-	"OTEL_EXPORTER_OTLP_{TRACES_,}COMPRESSION (gzip), OTEL_EXPORTER_OTLP_{TRACES_,}CERTIFICATE.\n"
-	"\n"
-	"Signals: SIGTERM and SIGINT flush every held request, export, print the stats\n"
-	"line and exit 0.\n";
-
-enum {
-	OPT_TS_FRAC = 256,
-	OPT_RCVBUF,
-	OPT_IDLE,
-	OPT_MAX_AGE,
-	OPT_MAX_REQUESTS,
-	OPT_LATE_WINDOW,
-	OPT_LATE_MAX,
-	OPT_SPAN_PER_PACKET,
-	OPT_EXPORT_UNTAGGED,
-	OPT_NODE_NAME,
-	OPT_NODE_NAMES,
-	OPT_SERVICE_NAME,
-	OPT_GZIP,
-	OPT_CACERT,
-	OPT_TIMEOUT,
-	OPT_BATCH_SIZE,
-	OPT_BATCH_TIMEOUT,
-	OPT_QUEUE_SIZE,
-	OPT_RETRY_MAX,
-	OPT_STATS_INTERVAL,
-	OPT_SHUTDOWN_TIMEOUT,
-	OPT_TAG_SOCKET,
-	OPT_TAG_GROUP,
-	OPT_TAG_ALLOW,
-	OPT_TAG_RATE,
-	OPT_TAG_MAX_CONNS,
-	OPT_READY_FILE,
-};
-
-static const struct option long_opts[] = {
-	{"source", required_argument, NULL, 's'},
-	{"layout", required_argument, NULL, 'l'},
-	{"ts-frac", required_argument, NULL, OPT_TS_FRAC},
-	{"rcvbuf", required_argument, NULL, OPT_RCVBUF},
-	{"idle-timeout", required_argument, NULL, OPT_IDLE},
-	{"max-age", required_argument, NULL, OPT_MAX_AGE},
-	{"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
-	{"late-window", required_argument, NULL, OPT_LATE_WINDOW},
-	{"late-max", required_argument, NULL, OPT_LATE_MAX},
-	{"span-per-packet", no_argument, NULL, OPT_SPAN_PER_PACKET},
-	{"export-untagged", no_argument, NULL, OPT_EXPORT_UNTAGGED},
-	{"node-name", required_argument, NULL, OPT_NODE_NAME},
-	{"node-names", required_argument, NULL, OPT_NODE_NAMES},
-	{"endpoint", required_argument, NULL, 'e'},
-	{"output", required_argument, NULL, 'o'},
-	{"header", required_argument, NULL, 'H'},
-	{"service-name", required_argument, NULL, OPT_SERVICE_NAME},
-	{"gzip", no_argument, NULL, OPT_GZIP},
-	{"cacert", required_argument, NULL, OPT_CACERT},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"batch-size", required_argument, NULL, OPT_BATCH_SIZE},
-	{"batch-timeout", required_argument, NULL, OPT_BATCH_TIMEOUT},
-	{"queue-size", required_argument, NULL, OPT_QUEUE_SIZE},
-	{"retry-max-time", required_argument, NULL, OPT_RETRY_MAX},
-	{"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
-	{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
-	{"tag-socket", required_argument, NULL, OPT_TAG_SOCKET},
-	{"tag-group", required_argument, NULL, OPT_TAG_GROUP},
-	{"tag-allow-uid", required_argument, NULL, OPT_TAG_ALLOW},
-	{"tag-rate", required_argument, NULL, OPT_TAG_RATE},
-	{"tag-max-conns", required_argument, NULL, OPT_TAG_MAX_CONNS},
-	{"ready-file", required_argument, NULL, OPT_READY_FILE},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
-};
+#include "tagserver.h"
 
 int agent_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
@@ -217,17 +66,6 @@ static int parse_duration_ms(const char *s, uint32_t *out)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *agent_config_percent_decode(const char *in, size_t len)
 {
 	char *out = malloc(len + 1);
@@ -243,8 +81,8 @@ char *agent_config_percent_decode(const char *in, size_t len)
 				free(out);
 				return NULL;
 			}
-			hi = hexval(in[i + 1]);
-			lo = hexval(in[i + 2]);
+			hi = clt_hex_digit((unsigned char)in[i + 1]);
+			lo = clt_hex_digit((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(out);
 				return NULL;
@@ -469,25 +307,6 @@ char *agent_config_env_endpoint(void)
 	return out;
 }
 
-static void config_defaults(struct agent_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->layout = IOAM_LAYOUT_AUTO;
-	cfg->timeout_ms = 10000;
-	cfg->batch_size = 512;
-	cfg->batch_ms = 1000;
-	cfg->queue_size = 256;
-	cfg->retry_max_ms = 30000;
-	cfg->idle_ms = 500;
-	cfg->max_age_ms = 10000;
-	cfg->max_requests = 16384;
-	cfg->late_window_ms = 30000;
-	cfg->late_max = 65536;
-	cfg->frac_unit_ns = 1000;
-	cfg->shutdown_ms = 5000;
-	cfg->rcvbuf = 8u << 20;
-}
-
 static int config_env(struct agent_config *cfg, bool *endpoint_set)
 {
 	const char *v;
@@ -543,211 +362,500 @@ static int bad(const char *opt, const char *val)
 	return -EINVAL;
 }
 
-int agent_config_load(struct agent_config *cfg, int argc, char **argv)
+/* Parsing state: what a row's setter may touch besides the configuration. */
+struct agent_load {
+	struct agent_config *cfg;
+	bool endpoint_set;  /* -e given, or an OTEL_* endpoint */
+	struct otlp_kv *h;  /* -H headers, merged over the environment's at the end */
+	size_t nh;
+};
+
+/* --- setters and checks: what a generic kind cannot say ---------------- */
+
+static int check_source(const char *arg)
 {
-	bool endpoint_set;
-	struct otlp_kv *h = NULL;
-	size_t nh = 0;
-	int c, rc;
+	return strcmp(arg, "netlink") == 0 || strncmp(arg, "capture:", 8) == 0 ||
+	       strncmp(arg, "pcap:", 5) == 0 ? 0 : -EINVAL;
+}
 
-	config_defaults(cfg);
-	rc = config_env(cfg, &endpoint_set);
-	if (rc < 0)
-		return rc;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:l:e:o:H:vhV", long_opts, NULL)) != -1) {
-		rc = 0;
-		switch (c) {
-		case 's':
-			if (strcmp(optarg, "netlink") != 0 && strncmp(optarg, "capture:", 8) != 0 &&
-			    strncmp(optarg, "pcap:", 5) != 0)
-				return bad("--source", optarg);
-			rc = set_str(&cfg->source, optarg);
-			break;
-		case 'l':
-			if (strcmp(optarg, "auto") == 0)
-				cfg->layout = IOAM_LAYOUT_AUTO;
-			else if (strcmp(optarg, "trailer") == 0)
-				cfg->layout = IOAM_LAYOUT_TRAILER;
-			else if (strcmp(optarg, "patched") == 0)
-				cfg->layout = IOAM_LAYOUT_PATCHED;
-			else if (strcmp(optarg, "none") == 0)
-				cfg->layout = IOAM_LAYOUT_NONE;
-			else
-				return bad("--layout", optarg);
-			break;
-		case OPT_TS_FRAC:
-			if (strcmp(optarg, "usec") == 0)
-				cfg->frac_unit_ns = 1000;
-			else if (strcmp(optarg, "nsec") == 0)
-				cfg->frac_unit_ns = 1;
-			else if (strcmp(optarg, "ptp") == 0)
-				cfg->frac_unit_ns = 0;
-			else
-				return bad("--ts-frac", optarg);
-			break;
-		case OPT_RCVBUF:
-			if (agent_config_parse_u32(optarg, 4096, 1u << 30, &cfg->rcvbuf) < 0)
-				return bad("--rcvbuf", optarg);
-			break;
-		case OPT_IDLE:
-			if (parse_duration_ms(optarg, &cfg->idle_ms) < 0)
-				return bad("--idle-timeout", optarg);
-			break;
-		case OPT_MAX_AGE:
-			if (parse_duration_ms(optarg, &cfg->max_age_ms) < 0 || !cfg->max_age_ms)
-				return bad("--max-age", optarg);
-			break;
-		case OPT_MAX_REQUESTS:
-			if (agent_config_parse_u32(optarg, 1, 1u << 24, &cfg->max_requests) < 0)
-				return bad("--max-requests", optarg);
-			break;
-		case OPT_LATE_WINDOW:
-			if (parse_duration_ms(optarg, &cfg->late_window_ms) < 0)
-				return bad("--late-window", optarg);
-			break;
-		case OPT_LATE_MAX:
-			if (agent_config_parse_u32(optarg, 1, 1u << 24, &cfg->late_max) < 0)
-				return bad("--late-max", optarg);
-			break;
-		case OPT_SPAN_PER_PACKET:
-			cfg->span_per_packet = true;
-			break;
-		case OPT_EXPORT_UNTAGGED:
-			cfg->export_untagged = true;
-			break;
-		case OPT_NODE_NAME:
-			rc = agent_config_add_node_name(cfg, optarg);
-			if (rc == -EINVAL)
-				return bad("--node-name", optarg);
-			break;
-		case OPT_NODE_NAMES:
-			rc = load_node_names(cfg, optarg);
-			break;
-		case 'e':
-			rc = set_str(&cfg->endpoint, optarg);
-			endpoint_set = true;
-			break;
-		case 'o':
-			rc = set_str(&cfg->output, optarg);
-			break;
-		case 'H':
-			if (!strchr(optarg, '=')) {
-				kv_free(h, nh);
-				return bad("--header", optarg);
+static int check_nonempty(const char *arg)
+{
+	return arg[0] ? 0 : -EINVAL;
+}
+
+static int set_endpoint(struct agent_load *st, const char *arg)
+{
+	st->endpoint_set = true;
+	return set_str(&st->cfg->endpoint, arg);
+}
+
+static int set_header(struct agent_load *st, const char *arg)
+{
+	if (!strchr(arg, '='))
+		return bad("--header", arg);
+	return agent_config_parse_kvlist(arg, &st->h, &st->nh) < 0 ? -ENOMEM : 0;
+}
+
+static int set_node_name(struct agent_load *st, const char *arg)
+{
+	int rc = agent_config_add_node_name(st->cfg, arg);
+
+	return rc == -EINVAL ? bad("--node-name", arg) : rc;
+}
+
+static int set_node_names(struct agent_load *st, const char *arg)
+{
+	return load_node_names(st->cfg, arg); /* says what is wrong, with the line */
+}
+
+/* "none" (or "") turns the tag server off; anything else is an absolute path. */
+static int set_tag_socket(struct agent_load *st, const char *arg)
+{
+	if (strcmp(arg, "none") != 0 && arg[0] != '\0' && arg[0] != '/')
+		return bad("--tag-socket", arg);
+	return set_str(&st->cfg->tag_socket, strcmp(arg, "none") == 0 ? "" : arg);
+}
+
+static const struct agent_opt_choice layout_choices[] = {
+	{"auto", IOAM_LAYOUT_AUTO}, {"trailer", IOAM_LAYOUT_TRAILER},
+	{"patched", IOAM_LAYOUT_PATCHED}, {"none", IOAM_LAYOUT_NONE}, {NULL, 0},
+};
+
+static const struct agent_opt_choice frac_choices[] = {
+	{"usec", 1000}, {"nsec", 1}, {"ptp", 0}, {NULL, 0},
+};
+
+/* The field's type is checked at compile time against the row's kind. */
+#define AT(field, type) \
+	_Generic(((struct agent_config *)0)->field, type: offsetof(struct agent_config, field))
+#define U32_AT(field) AT(field, uint32_t)
+#define STR_AT(field) AT(field, char *)
+#define BOOL_AT(field) AT(field, bool)
+
+#define DURATION_MAX UINT32_MAX
+
+const struct agent_option agent_options[] = {
+	{.section = "Source", .name = "source", .short_name = 's', .kind = AGENT_OPT_STRING,
+	 .arg = "SPEC", .offset = STR_AT(source), .def_str = "netlink", .check = check_source,
+	 .help = "netlink: IOAM6 kernel events (Linux >= 6.9, CAP_NET_ADMIN); capture:IFACE: "
+		 "IOAM packets captured on IFACE (CAP_NET_RAW); pcap:FILE: a capture file"},
+	{.name = "layout", .short_name = 'l', .kind = AGENT_OPT_CHOICE, .arg = "L",
+	 .offset = U32_AT(layout), .def = IOAM_LAYOUT_AUTO, .choices = layout_choices,
+	 .help = "where the CLT IDs are: auto (the trailer when its magic is present, else none "
+		 "or patched when the trace tells them apart), trailer, patched, none"},
+	{.name = "ts-frac", .kind = AGENT_OPT_CHOICE, .arg = "U", .offset = U32_AT(frac_unit_ns),
+	 .def = 1000, .choices = frac_choices,
+	 .help = "unit of the IOAM timestamp fraction: usec (Linux), nsec, ptp (RFC 9197 binary "
+		 "fraction)"},
+	{.name = "rcvbuf", .kind = AGENT_OPT_U32, .arg = "BYTES", .offset = U32_AT(rcvbuf),
+	 .def = 8u << 20, .min = 4096, .max = 1u << 30, .help = "netlink receive buffer"},
+
+	{.section = "Aggregation", .name = "idle-timeout", .kind = AGENT_OPT_DURATION, .arg = "D",
+	 .offset = U32_AT(idle_ms), .def = 500, .max = DURATION_MAX,
+	 .help = "emit a request after D without packets"},
+	{.name = "max-age", .kind = AGENT_OPT_DURATION, .arg = "D", .offset = U32_AT(max_age_ms),
+	 .def = 10000, .min = 1, .max = DURATION_MAX,
+	 .help = "emit a request at this age even if active"},
+	{.name = "max-requests", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(max_requests),
+	 .def = 16384, .min = 1, .max = 1u << 24,
+	 .help = "requests held at most; the least recently active is emitted early when full"},
+	{.name = "late-window", .kind = AGENT_OPT_DURATION, .arg = "D",
+	 .offset = U32_AT(late_window_ms), .def = 30000, .max = DURATION_MAX,
+	 .help = "traces of an emitted request (a kept-alive socket keeps its IDs: the close, the "
+		 "next request's first bytes) up to D after its last packet are counted late, not "
+		 "exported as a second request; 0 = off"},
+	{.name = "late-max", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(late_max),
+	 .def = 65536, .min = 1, .max = 1u << 24,
+	 .help = "emitted requests remembered for that at most, oldest forgotten first"},
+	{.name = "span-per-packet", .kind = AGENT_OPT_FLAG, .offset = BOOL_AT(span_per_packet),
+	 .help = "one span per IOAM trace, node data in strings (the original CLT model) instead "
+		 "of request aggregation"},
+	{.name = "export-untagged", .kind = AGENT_OPT_FLAG, .offset = BOOL_AT(export_untagged),
+	 .def_text = "count them only",
+	 .help = "export traces without CLT IDs as root spans"},
+	{.name = "node-name", .kind = AGENT_OPT_SETTER, .arg = "ID=NAME", .set = set_node_name,
+	 .help = "name IOAM node ID in span names (repeatable)"},
+	{.name = "node-names", .kind = AGENT_OPT_SETTER, .arg = "FILE", .set = set_node_names,
+	 .help = "read ID=NAME lines (# comments) from FILE"},
+
+	{.section = "Export", .name = "endpoint", .short_name = 'e', .kind = AGENT_OPT_SETTER,
+	 .arg = "URL", .set = set_endpoint, .def_text = CONFIG_DEFAULT_ENDPOINT,
+	 .help = "OTLP/HTTP traces URL, used as is"},
+	{.name = "output", .short_name = 'o', .kind = AGENT_OPT_STRING, .arg = "FILE|-",
+	 .offset = STR_AT(output),
+	 .help = "write OTLP JSON lines (file-exporter format) to FILE or stdout; without "
+		 "--endpoint or an OTEL_* endpoint this replaces HTTP export"},
+	{.name = "header", .short_name = 'H', .kind = AGENT_OPT_SETTER, .arg = "K=V",
+	 .set = set_header, .help = "extra HTTP header (repeatable)"},
+	{.name = "service-name", .kind = AGENT_OPT_STRING, .arg = "NAME",
+	 .offset = STR_AT(service_name), .def_str = "cltagent", .help = "resource service.name"},
+	{.name = "gzip", .kind = AGENT_OPT_FLAG, .offset = BOOL_AT(gzip),
+	 .help = "compress request bodies"},
+	{.name = "cacert", .kind = AGENT_OPT_STRING, .arg = "FILE", .offset = STR_AT(cacert),
+	 .help = "CA certificate(s) for https endpoints"},
+	{.name = "timeout", .kind = AGENT_OPT_DURATION, .arg = "D", .offset = U32_AT(timeout_ms),
+	 .def = 10000, .min = 1, .max = DURATION_MAX, .help = "per-request timeout"},
+	{.name = "batch-size", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(batch_size),
+	 .def = 512, .min = 1, .max = 1u << 20, .help = "spans per request at most"},
+	{.name = "batch-timeout", .kind = AGENT_OPT_DURATION, .arg = "D", .offset = U32_AT(batch_ms),
+	 .def = 1000, .max = DURATION_MAX, .help = "send a partial batch after D"},
+	{.name = "queue-size", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(queue_size),
+	 .def = 256, .min = 1, .max = 1u << 20,
+	 .help = "batches waiting for the exporter; more are dropped and counted"},
+	{.name = "retry-max-time", .kind = AGENT_OPT_DURATION, .arg = "D",
+	 .offset = U32_AT(retry_max_ms), .def = 30000, .max = DURATION_MAX,
+	 .help = "stop retrying a batch after D; retried: 429, 502, 503, 504 and network errors, "
+		 "with backoff, honouring Retry-After"},
+
+	{.section = "Tagging for unprivileged programs (libclt's agent backend)",
+	 .name = "tag-socket", .kind = AGENT_OPT_SETTER, .arg = "PATH", .set = set_tag_socket,
+	 .def_text = "/run/cltagent/tag.sock",
+	 .help = "Unix socket on which sockets are tagged on behalf of programs without "
+		 "CAP_NET_RAW; none: off"},
+	{.name = "tag-group", .kind = AGENT_OPT_STRING, .arg = "GROUP", .offset = STR_AT(tag_group),
+	 .def_text = "the agent's group",
+	 .help = "socket mode 0660, group GROUP: its members may ask"},
+	{.name = "tag-allow-uid", .kind = AGENT_OPT_STRING, .arg = "LIST",
+	 .offset = STR_AT(tag_allow),
+	 .help = "also check the peer's uid (SO_PEERCRED) against LIST, user names or uids, "
+		 "comma-separated"},
+	{.name = "tag-rate", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(tag_rate),
+	 .def = TAGSERVER_DEFAULT_RATE, .min = 1, .max = 1000000,
+	 .help = "requests per second per connection"},
+	{.name = "tag-max-conns", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(tag_max_conns),
+	 .def = TAGSERVER_DEFAULT_MAX_CONNS, .min = 1, .max = 65536,
+	 .help = "connections at most"},
+
+	{.section = "Operation", .name = "stats-interval", .kind = AGENT_OPT_DURATION, .arg = "D",
+	 .offset = U32_AT(stats_interval_s), .max = DURATION_MAX, .scale = 1000,
+	 .help = "print a stats line every D, 0 = only at exit"},
+	{.name = "shutdown-timeout", .kind = AGENT_OPT_DURATION, .arg = "D",
+	 .offset = U32_AT(shutdown_ms), .def = 5000, .max = DURATION_MAX,
+	 .help = "on SIGTERM/SIGINT, flush and export for at most D"},
+	{.name = "ready-file", .kind = AGENT_OPT_STRING, .arg = "FILE", .offset = STR_AT(ready_file),
+	 .check = check_nonempty,
+	 .help = "create FILE (holding the agent's pid) once the source is open, the tag socket "
+		 "listens and the exporter runs; removed at exit"},
+	{.name = "verbose", .short_name = 'v', .kind = AGENT_OPT_COUNT,
+	 .offset = AT(verbose, int), .help = "log more (repeat for more)"},
+	{.name = "help", .short_name = 'h', .kind = AGENT_OPT_HELP, .help = "this text"},
+	{.name = "version", .short_name = 'V', .kind = AGENT_OPT_VERSION, .help = "version"},
+};
+
+const size_t agent_n_options = sizeof(agent_options) / sizeof(agent_options[0]);
+
+/* getopt_long's val for a row without a short name: past every char. */
+#define LONG_ONLY_BASE 256
+
+static const char usage_head[] =
+	"Usage: cltagent [OPTION]...\n"
+	"Turn the kernel's IOAM traces into request-level network spans and post them\n"
+	"over OTLP/HTTP JSON to Jaeger or any OpenTelemetry collector.\n";
+
+static const char usage_tail[] =
+	"\n"
+	"Durations D: a number with ms, s or m (seconds when bare).\n"
+	"\n"
+	"Tagging: the IOAM option is set by CLT_NAMESPACE, CLT_TRACE_TYPE, CLT_HOPS in\n"
+	"the agent's environment (libclt defaults).\n"
+	"\n"
+	"Environment (flags override): OTEL_EXPORTER_OTLP_ENDPOINT (/v1/traces appended),\n"
+	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as is), OTEL_EXPORTER_OTLP_HEADERS and\n"
+	"OTEL_EXPORTER_OTLP_TRACES_HEADERS (k=v,k2=v2, percent-encoded), OTEL_SERVICE_NAME,\n"
+	"OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_{TRACES_,}TIMEOUT (ms),\n"
+	"OTEL_EXPORTER_OTLP_{TRACES_,}COMPRESSION (gzip), OTEL_EXPORTER_OTLP_{TRACES_,}CERTIFICATE.\n"
+	"\n"
+	"Signals: SIGTERM and SIGINT flush every held request, export, print the stats\n"
+	"line and exit 0.\n";
+
+static void format_duration(char *buf, size_t cap, uint32_t ms)
+{
+	if (ms && ms % 60000 == 0)
+		snprintf(buf, cap, "%um", ms / 60000);
+	else if (ms % 1000 == 0)
+		snprintf(buf, cap, "%u%s", ms / 1000, ms ? "s" : "");
+	else
+		snprintf(buf, cap, "%ums", ms);
+}
+
+const char *agent_config_default_text(const struct agent_option *o, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (o->def_text) {
+		snprintf(buf, cap, "%s", o->def_text);
+		return buf;
+	}
+	switch (o->kind) {
+	case AGENT_OPT_STRING:
+		if (o->def_str)
+			snprintf(buf, cap, "%s", o->def_str);
+		break;
+	case AGENT_OPT_U32:
+		snprintf(buf, cap, "%" PRIu32, o->def);
+		break;
+	case AGENT_OPT_DURATION:
+		format_duration(buf, cap, o->def);
+		break;
+	case AGENT_OPT_CHOICE:
+		for (const struct agent_opt_choice *c = o->choices; c->name; c++)
+			if (c->value == o->def) {
+				snprintf(buf, cap, "%s", c->name);
+				break;
 			}
-			if (agent_config_parse_kvlist(optarg, &h, &nh) < 0)
-				rc = -ENOMEM;
-			break;
-		case OPT_SERVICE_NAME:
-			rc = set_str(&cfg->service_name, optarg);
-			break;
-		case OPT_GZIP:
-			cfg->gzip = true;
-			break;
-		case OPT_CACERT:
-			rc = set_str(&cfg->cacert, optarg);
-			break;
-		case OPT_TIMEOUT:
-			if (parse_duration_ms(optarg, &cfg->timeout_ms) < 0 || !cfg->timeout_ms)
-				return bad("--timeout", optarg);
-			break;
-		case OPT_BATCH_SIZE:
-			if (agent_config_parse_u32(optarg, 1, 1u << 20, &cfg->batch_size) < 0)
-				return bad("--batch-size", optarg);
-			break;
-		case OPT_BATCH_TIMEOUT:
-			if (parse_duration_ms(optarg, &cfg->batch_ms) < 0)
-				return bad("--batch-timeout", optarg);
-			break;
-		case OPT_QUEUE_SIZE:
-			if (agent_config_parse_u32(optarg, 1, 1u << 20, &cfg->queue_size) < 0)
-				return bad("--queue-size", optarg);
-			break;
-		case OPT_RETRY_MAX:
-			if (parse_duration_ms(optarg, &cfg->retry_max_ms) < 0)
-				return bad("--retry-max-time", optarg);
-			break;
-		case OPT_STATS_INTERVAL: {
-			uint32_t ms;
+		break;
+	default:
+		break;
+	}
+	return buf;
+}
 
-			if (parse_duration_ms(optarg, &ms) < 0)
-				return bad("--stats-interval", optarg);
-			cfg->stats_interval_s = (ms + 999) / 1000;
+#define HELP_COL 27
+#define HELP_WIDTH 80
+
+/* Print @text word-wrapped from column @col (the cursor is at @col already). */
+static void print_wrapped(FILE *f, const char *text, int col)
+{
+	int at = col;
+
+	while (*text) {
+		size_t w = strcspn(text, " ");
+
+		if (at > col && at + 1 + (int)w > HELP_WIDTH) {
+			fprintf(f, "\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			fputc(' ', f);
+			at++;
+		}
+		fwrite(text, 1, w, f);
+		at += (int)w;
+		text += w;
+		while (*text == ' ')
+			text++;
+	}
+	fputc('\n', f);
+}
+
+void agent_config_usage(FILE *f)
+{
+	fputs(usage_head, f);
+	for (size_t i = 0; i < agent_n_options; i++) {
+		const struct agent_option *o = &agent_options[i];
+		char lead[64], def[96], text[512];
+		int n;
+
+		if (o->section)
+			fprintf(f, "\n%s:\n", o->section);
+		if (o->short_name)
+			n = snprintf(lead, sizeof(lead), "  -%c, --%s%s%s", o->short_name, o->name,
+				     o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			n = snprintf(lead, sizeof(lead), "      --%s%s%s", o->name, o->arg ? " " : "",
+				     o->arg ? o->arg : "");
+		fputs(lead, f);
+		if (n + 1 > HELP_COL)
+			fprintf(f, "\n%*s", HELP_COL, "");
+		else
+			fprintf(f, "%*s", HELP_COL - n, "");
+		agent_config_default_text(o, def, sizeof(def));
+		/* "(default 500ms)", "(default: the agent's group)" */
+		snprintf(text, sizeof(text), "%s%s%s%s", o->help,
+			 !def[0] ? "" : strchr(def, ' ') ? " (default: " : " (default ", def,
+			 def[0] ? ")" : "");
+		print_wrapped(f, text, HELP_COL);
+	}
+	fputs(usage_tail, f);
+}
+
+static void config_defaults(struct agent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < agent_n_options; i++) {
+		const struct agent_option *o = &agent_options[i];
+		uint32_t v = o->def;
+
+		switch (o->kind) {
+		case AGENT_OPT_DURATION:
+			if (o->scale > 1)
+				v = (uint32_t)(((uint64_t)v + o->scale - 1) / o->scale);
+			/* fall through */
+		case AGENT_OPT_U32:
+		case AGENT_OPT_CHOICE:
+			memcpy((char *)cfg + o->offset, &v, sizeof(v));
+			break;
+		default:
 			break;
 		}
-		case OPT_SHUTDOWN_TIMEOUT:
-			if (parse_duration_ms(optarg, &cfg->shutdown_ms) < 0)
-				return bad("--shutdown-timeout", optarg);
-			break;
-		case OPT_TAG_SOCKET:
-			if (strcmp(optarg, "none") != 0 && optarg[0] != '\0' && optarg[0] != '/')
-				return bad("--tag-socket", optarg);
-			rc = set_str(&cfg->tag_socket, strcmp(optarg, "none") == 0 ? "" : optarg);
-			break;
-		case OPT_TAG_GROUP:
-			rc = set_str(&cfg->tag_group, optarg);
-			break;
-		case OPT_TAG_ALLOW:
-			rc = set_str(&cfg->tag_allow, optarg);
-			break;
-		case OPT_TAG_RATE:
-			if (agent_config_parse_u32(optarg, 1, 1000000, &cfg->tag_rate) < 0)
-				return bad("--tag-rate", optarg);
-			break;
-		case OPT_TAG_MAX_CONNS:
-			if (agent_config_parse_u32(optarg, 1, 65536, &cfg->tag_max_conns) < 0)
-				return bad("--tag-max-conns", optarg);
-			break;
-		case OPT_READY_FILE:
-			if (!optarg[0])
-				return bad("--ready-file", optarg);
-			rc = set_str(&cfg->ready_file, optarg);
-			break;
-		case 'v':
-			cfg->verbose++;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return CONFIG_EXIT_OK;
-		case 'V':
-			printf("cltagent %s\n", CLT_AGENT_VERSION);
-			return CONFIG_EXIT_OK;
-		default:
+	}
+}
+
+/* String defaults go in last: the environment may have set the field. */
+static int config_string_defaults(struct agent_config *cfg)
+{
+	for (size_t i = 0; i < agent_n_options; i++) {
+		const struct agent_option *o = &agent_options[i];
+		char **field = (char **)(void *)((char *)cfg + o->offset);
+
+		if (o->kind == AGENT_OPT_STRING && o->def_str && !*field &&
+		    set_str(field, o->def_str) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The flag as the user typed it, for messages: "--max-age". */
+static const char *flag_name(const struct agent_option *o, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "--%s", o->name);
+	return buf;
+}
+
+/* Parse @arg for row @o and store it. @return 0, CONFIG_EXIT_OK, or a negative errno. */
+static int apply_option(struct agent_load *st, const struct agent_option *o, const char *arg)
+{
+	void *field = (char *)st->cfg + o->offset;
+	char flag[48];
+	uint32_t v;
+
+	switch (o->kind) {
+	case AGENT_OPT_FLAG:
+		*(bool *)field = true;
+		return 0;
+	case AGENT_OPT_COUNT:
+		(*(int *)field)++;
+		return 0;
+	case AGENT_OPT_STRING:
+		if (o->check && o->check(arg) < 0)
+			return bad(flag_name(o, flag, sizeof(flag)), arg);
+		return set_str(field, arg);
+	case AGENT_OPT_U32:
+		if (agent_config_parse_u32(arg, o->min, o->max, &v) < 0)
+			return bad(flag_name(o, flag, sizeof(flag)), arg);
+		memcpy(field, &v, sizeof(v));
+		return 0;
+	case AGENT_OPT_DURATION:
+		if (parse_duration_ms(arg, &v) < 0 || v < o->min || v > o->max)
+			return bad(flag_name(o, flag, sizeof(flag)), arg);
+		if (o->scale > 1)
+			v = (uint32_t)(((uint64_t)v + o->scale - 1) / o->scale);
+		memcpy(field, &v, sizeof(v));
+		return 0;
+	case AGENT_OPT_CHOICE:
+		for (const struct agent_opt_choice *c = o->choices; c->name; c++)
+			if (strcmp(arg, c->name) == 0) {
+				memcpy(field, &c->value, sizeof(c->value));
+				return 0;
+			}
+		return bad(flag_name(o, flag, sizeof(flag)), arg);
+	case AGENT_OPT_SETTER:
+		return o->set(st, arg);
+	case AGENT_OPT_HELP:
+		agent_config_usage(stdout);
+		return CONFIG_EXIT_OK;
+	case AGENT_OPT_VERSION:
+		printf("cltagent %s\n", CLT_AGENT_VERSION);
+		return CONFIG_EXIT_OK;
+	}
+	return -EINVAL;
+}
+
+/* getopt_long's tables, made from agent_options[] on first use. */
+static struct option long_opts[64];
+static char short_opts[2 * 64 + 1];
+
+static void build_getopt_tables(void)
+{
+	char *p = short_opts;
+
+	if (long_opts[0].name)
+		return;
+	_Static_assert(sizeof(agent_options) / sizeof(agent_options[0]) < 64,
+		       "long_opts holds every row and the terminator");
+	for (size_t i = 0; i < agent_n_options; i++) {
+		const struct agent_option *o = &agent_options[i];
+		bool has_arg = o->arg != NULL;
+
+		long_opts[i].name = o->name;
+		long_opts[i].has_arg = has_arg ? required_argument : no_argument;
+		long_opts[i].flag = NULL;
+		long_opts[i].val = o->short_name ? o->short_name : LONG_ONLY_BASE + (int)i;
+		if (o->short_name) {
+			*p++ = o->short_name;
+			if (has_arg)
+				*p++ = ':';
+		}
+	}
+	*p = '\0';
+}
+
+static const struct agent_option *option_for(int val)
+{
+	if (val >= LONG_ONLY_BASE && (size_t)(val - LONG_ONLY_BASE) < agent_n_options)
+		return &agent_options[val - LONG_ONLY_BASE];
+	for (size_t i = 0; i < agent_n_options; i++)
+		if (agent_options[i].short_name && agent_options[i].short_name == val)
+			return &agent_options[i];
+	return NULL;
+}
+
+static int config_parse(struct agent_load *st, int argc, char **argv)
+{
+	struct agent_config *cfg = st->cfg;
+	int c, rc;
+
+	build_getopt_tables();
+	optind = 1;
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		const struct agent_option *o = option_for(c);
+
+		if (!o) {
 			fprintf(stderr, "Try 'cltagent --help'.\n");
 			return -EINVAL;
 		}
-		if (rc < 0)
+		rc = apply_option(st, o, optarg);
+		if (rc != 0)
 			return rc;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "cltagent: unexpected argument '%.64s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	/* Flag headers override environment ones with the same name. */
-	for (size_t i = 0; i < nh; i++) {
-		rc = kv_push(&cfg->headers, &cfg->n_headers, h[i].key, h[i].value);
-		if (rc < 0) {
-			for (size_t j = i + 1; j < nh; j++) {
-				free(h[j].key);
-				free(h[j].value);
-			}
-			free(h);
+	/* Flag headers override environment ones with the same name; kv_push
+	 * takes each entry over, so the list is emptied as it goes. */
+	while (st->nh) {
+		struct otlp_kv kv = st->h[0];
+
+		memmove(st->h, st->h + 1, (st->nh - 1) * sizeof(*st->h));
+		st->nh--;
+		rc = kv_push(&cfg->headers, &cfg->n_headers, kv.key, kv.value);
+		if (rc < 0)
 			return rc;
-		}
 	}
-	free(h);
-	if (!cfg->source && set_str(&cfg->source, "netlink") < 0)
-		return -ENOMEM;
-	if (!cfg->service_name && set_str(&cfg->service_name, "cltagent") < 0)
-		return -ENOMEM;
-	if (!endpoint_set) {
+	rc = config_string_defaults(cfg);
+	if (rc < 0)
+		return rc;
+	if (!st->endpoint_set) {
 		free(cfg->endpoint);
 		cfg->endpoint = NULL;
 		if (!cfg->output && set_str(&cfg->endpoint, CONFIG_DEFAULT_ENDPOINT) < 0)
 			return -ENOMEM;
 	}
 	return CONFIG_RUN;
+}
+
+int agent_config_load(struct agent_config *cfg, int argc, char **argv)
+{
+	struct agent_load st = {.cfg = cfg};
+	int rc;
+
+	config_defaults(cfg);
+	rc = config_env(cfg, &st.endpoint_set);
+	if (rc < 0)
+		return rc;
+	rc = config_parse(&st, argc, argv);
+	/* Whatever stopped the parse, the -H list not yet merged is ours to free. */
+	kv_free(st.h, st.nh);
+	return rc;
 }
 
 void agent_config_free(struct agent_config *cfg)

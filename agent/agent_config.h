@@ -1,6 +1,8 @@
 /*
  * agent_config.h - cltagent configuration: OpenTelemetry environment variables,
- * then command-line flags (which override them).
+ * then command-line flags (which override them). Every flag is one row of
+ * agent_options[]: getopt's tables, the defaults, the bounds and --help
+ * are all made from it.
  */
 #ifndef CLT_AGENT_AGENT_CONFIG_H
 #define CLT_AGENT_AGENT_CONFIG_H
@@ -8,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "clt/ioam.h"
 #include "otlp.h"
@@ -17,7 +20,7 @@
 
 struct agent_config {
 	char *source;          /**< "netlink", "capture:IFACE", "pcap:FILE" */
-	enum ioam_layout layout;
+	uint32_t layout;       /**< enum ioam_layout (a table row stores it as a choice) */
 	char *endpoint;        /**< NULL: no HTTP export */
 	char *output;          /**< NULL, "-" or a file */
 	struct otlp_kv *headers;
@@ -56,6 +59,57 @@ struct agent_config {
 };
 
 enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK = 1 };
+
+/** What an option's argument is, hence how the generic code parses and stores it. */
+enum agent_opt_kind {
+	AGENT_OPT_FLAG,     /**< no argument: sets a bool */
+	AGENT_OPT_COUNT,    /**< no argument: increments an int (-v -v) */
+	AGENT_OPT_STRING,   /**< a copy of the argument, after @check */
+	AGENT_OPT_U32,      /**< a decimal in [min, max] */
+	AGENT_OPT_DURATION, /**< ms/s/m (bare: seconds) in [min, max] ms, stored divided by @scale */
+	AGENT_OPT_CHOICE,   /**< one of @choices' names: stores its value */
+	AGENT_OPT_SETTER,   /**< @set parses and stores (lists, files, side effects) */
+	AGENT_OPT_HELP,
+	AGENT_OPT_VERSION,
+};
+
+struct agent_opt_choice {
+	const char *name;
+	uint32_t value;
+};
+
+struct agent_load; /* agent_config.c's parsing state, handed to setters */
+
+/** One command-line option. */
+struct agent_option {
+	const char *name;        /**< long name, without "--" */
+	char short_name;         /**< 0: none */
+	enum agent_opt_kind kind;
+	const char *arg;         /**< the argument's name in --help ("D", "N", "FILE") */
+	size_t offset;           /**< where it lands in struct agent_config (not for SETTER) */
+	uint32_t def;            /**< U32, DURATION (ms), CHOICE: the default value */
+	const char *def_str;     /**< STRING: the default, applied when neither env nor flag set it */
+	const char *def_text;    /**< what --help calls the default when it is not a plain value */
+	uint32_t min, max;       /**< U32, DURATION (ms): accepted range */
+	uint32_t scale;          /**< DURATION: stored in units of @scale ms, rounded up (0: 1) */
+	const struct agent_opt_choice *choices; /**< CHOICE: NULL-name terminated */
+	int (*check)(const char *arg);          /**< STRING: 0 or -EINVAL */
+	int (*set)(struct agent_load *st, const char *arg); /**< SETTER */
+	const char *section;     /**< --help heading printed before this row, or NULL */
+	const char *help;        /**< --help text, wrapped; the default is appended */
+};
+
+extern const struct agent_option agent_options[];
+extern const size_t agent_n_options;
+
+/** Print --help (made from agent_options[]) to @f. */
+void agent_config_usage(FILE *f);
+
+/**
+ * The default --help shows for @o in @buf ("500ms", "16384", "auto"), or ""
+ * when it shows none. @return @buf.
+ */
+const char *agent_config_default_text(const struct agent_option *o, char *buf, size_t cap);
 
 /**
  * Fill @cfg from the environment and @argv. Prints --help / --version

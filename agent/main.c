@@ -116,6 +116,7 @@ static void print_stats(struct agent *a, bool final)
 	s.traces = a->src->st.decoded;
 	s.malformed = a->src->st.malformed;
 	s.loss = a->src->st.loss;
+	s.ambiguous = a->src->st.ambiguous;
 	s.untagged = a->untagged;
 	s.requests = as.requests;
 	s.held = as.held;

@@ -19,6 +19,7 @@ struct source_stats {
 	uint64_t decoded;   /**< traces decoded */
 	uint64_t malformed; /**< events/packets that failed validation or decoding */
 	uint64_t loss;      /**< events the kernel dropped (ENOBUFS) or the capture lost */
+	uint64_t ambiguous; /**< --layout auto could not tell plain IOAM from the patched layout */
 };
 
 /** Called per decoded trace; @ts_ns is its arrival time (CLOCK_REALTIME ns). */
@@ -37,6 +38,7 @@ struct source {
 	enum ioam_layout layout;
 	bool offline;         /**< a file: read as fast as possible, time from packets */
 	struct source_stats st;
+	bool ambiguous_said;  /**< the --layout hint for ambiguous traces was printed */
 	struct ioam_trace trace; /**< decode buffer */
 };
 

@@ -114,6 +114,19 @@ int source_pcap_decode(struct source *src, int dlt, const uint8_t *pkt, uint32_t
 	rc = ioam_decode_hbh(&src->trace, ip6 + IPV6_HDR_LEN, avail, src->layout);
 	if (rc == -ENOENT)
 		return rc;
+	if (rc == -ENOTUNIQ) {
+		/* Guessing would turn the patched kernel's IDs into nodes (or
+		 * nodes into IDs): export nothing, count it, say what to pass. */
+		src->st.ambiguous++;
+		if (!src->ambiguous_said) {
+			src->ambiguous_said = true;
+			fprintf(stderr, "cltagent: --layout auto: a trace reads both as plain IOAM and as "
+					"the CLT-patched kernel's layout (IDs before the nodes); such traces "
+					"are counted 'ambiguous' and not exported: pass --layout patched "
+					"(CLT-patched kernel) or --layout none (said once)\n");
+		}
+		return rc;
+	}
 	if (rc < 0) {
 		src->st.malformed++;
 		return rc;

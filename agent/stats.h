@@ -22,6 +22,7 @@ struct stats_line {
 	uint64_t dropped;   /**< spans dropped: exporter queue full */
 	uint64_t failed;    /**< spans refused by the endpoint or given up */
 	uint64_t loss;      /**< netlink overruns (ENOBUFS) or capture drops */
+	uint64_t ambiguous; /**< traces --layout auto could not attribute (not exported) */
 };
 
 /** Format "stats events=... loss=..." into @buf. @return the length (truncated to @cap - 1). */

@@ -203,11 +203,11 @@ int tagserver_open(struct tagserver **out, const struct tagserver_config *cfg)
 	if (ts->cfg.mode == 0)
 		ts->cfg.mode = 0660;
 	if (ts->cfg.rate == 0)
-		ts->cfg.rate = 20000;
+		ts->cfg.rate = TAGSERVER_DEFAULT_RATE;
 	if (ts->cfg.burst == 0)
-		ts->cfg.burst = 5000;
+		ts->cfg.burst = TAGSERVER_DEFAULT_RATE / 4;
 	if (ts->cfg.max_conns == 0)
-		ts->cfg.max_conns = 256;
+		ts->cfg.max_conns = TAGSERVER_DEFAULT_MAX_CONNS;
 	if (ts->cfg.idle_ms == 0)
 		ts->cfg.idle_ms = 300000;
 	err = -ENAMETOOLONG;
@@ -345,30 +345,6 @@ static bool ts_take_token(const struct tagserver *ts, struct ts_conn *c, uint64_
 	return true;
 }
 
-/* Only an IPv6 TCP or UDP socket is ever touched. */
-static int ts_check_fd(int fd)
-{
-	struct stat st;
-	int domain = 0, type = 0, proto = 0;
-	socklen_t len;
-
-	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
-		return -ENOTSOCK;
-	len = sizeof(domain);
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_INET6)
-		return -EAFNOSUPPORT;
-	len = sizeof(type);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
-		return -EPROTONOSUPPORT;
-	len = sizeof(proto);
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0)
-		return -EPROTONOSUPPORT;
-	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) &&
-	    !(type == SOCK_DGRAM && proto == IPPROTO_UDP))
-		return -EPROTONOSUPPORT;
-	return 0;
-}
-
 /* Handle one received message; @fds are closed by the caller. @return the status to answer. */
 static int ts_handle(struct tagserver *ts, struct ts_conn *c, const struct clt_tag_req *req,
 		     ssize_t n, int msg_flags, const int *fds, int nfds, uint64_t now_ms)
@@ -385,7 +361,8 @@ static int ts_handle(struct tagserver *ts, struct ts_conn *c, const struct clt_t
 		ts->st.limited++;
 		return -EBUSY;
 	}
-	err = ts_check_fd(fds[0]);
+	/* Only an IPv6 TCP or UDP socket is ever touched. */
+	err = clt_check_socket(fds[0]);
 	if (err < 0) {
 		ts->st.rejected++;
 		return err;

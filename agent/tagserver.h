@@ -17,6 +17,9 @@
 #include <sys/types.h>
 
 #define TAGSERVER_MAX_ALLOW 32
+/* Defaults for a zero field below; cltagent's --tag-rate and --tag-max-conns show and use them. */
+#define TAGSERVER_DEFAULT_RATE 20000
+#define TAGSERVER_DEFAULT_MAX_CONNS 256
 
 struct tagserver_config {
 	const char *path;     /**< Unix socket path */
@@ -26,9 +29,9 @@ struct tagserver_config {
 	mode_t mode;          /**< socket file mode (0660 when 0) */
 	uid_t allow_uids[TAGSERVER_MAX_ALLOW]; /**< peers allowed by SO_PEERCRED; empty: any that can connect */
 	size_t n_allow_uids;
-	uint32_t rate;        /**< requests per second per connection (default 20000) */
+	uint32_t rate;        /**< requests per second per connection (0: TAGSERVER_DEFAULT_RATE) */
 	uint32_t burst;       /**< token bucket depth (default 5000) */
-	uint32_t max_conns;   /**< connections at most; the least recently active is closed (default 256) */
+	uint32_t max_conns;   /**< connections at most; the least recently active is closed (0: TAGSERVER_DEFAULT_MAX_CONNS) */
 	uint32_t idle_ms;     /**< close connections idle this long (default 300000) */
 	/* IOAM option applied: 0 = the agent's CLT_* environment, then libclt's defaults. */
 	uint32_t namespace_id;

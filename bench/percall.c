@@ -12,6 +12,12 @@
  *                              the median block's wall time (the figure
  *                              for the agent backend, whose work runs in
  *                              another process while the writer waits)
+ *   percall threads PORT NTHREADS MS
+ *                              NTHREADS writer threads, each with its own
+ *                              IPv6 TCP socket to [::1]:PORT, write whole
+ *                              requests with a new traceparent each time
+ *                              for MS milliseconds; prints "threads N
+ *                              REQUESTS WALL_NS REQ_PER_S"
  *
  * bench/run.sh runs "percall run" pinned to one CPU, alternately with and
  * without LD_PRELOAD=libcltshim.so, against a sink pinned to the same CPU
@@ -33,6 +39,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,9 +398,97 @@ out:
 	return rc;
 }
 
+/* --- threads: requests/s of NTHREADS writers, one socket each ---------- */
+
+struct percall_writer {
+	pthread_t tid;
+	unsigned short port;
+	unsigned int index;
+	uint64_t deadline_ns;
+	unsigned long requests;
+	int failed;
+};
+
+static atomic_uint percall_ready;
+static atomic_int percall_go;
+
+/* Connect first, then wait until every writer is connected, so that the
+ * timed interval holds only writes, all threads at once. Each thread's
+ * traceparents are its own (a distinct seq range): a new context on
+ * every request, never one another thread just used. */
+static void *percall_writer_main(void *arg)
+{
+	struct percall_writer *w = arg;
+	char req[128];
+	uint64_t seq = ((uint64_t)w->index + 1) << 40;
+	int fd = percall_connect(AF_INET6, w->port);
+
+	atomic_fetch_add(&percall_ready, 1);
+	if (fd < 0) {
+		w->failed = 1;
+		return NULL;
+	}
+	while (!atomic_load(&percall_go))
+		sched_yield();
+	while (percall_now_ns(CLOCK_MONOTONIC) < w->deadline_ns) {
+		for (int i = 0; i < 64; i++) {
+			size_t len = percall_request(req, sizeof(req), seq++, "");
+
+			if (len == 0 || percall_write(fd, req, len) < 0) {
+				w->failed = 1;
+				close(fd);
+				return NULL;
+			}
+			w->requests++;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static int percall_threads(unsigned short port, unsigned long nthreads, unsigned long ms)
+{
+	struct percall_writer *w = calloc(nthreads, sizeof(*w));
+	unsigned long total = 0, i;
+	uint64_t t0, t1;
+	int rc = 0;
+
+	if (!w || nthreads > PERCALL_MAX_CONNS)
+		return 1;
+	for (i = 0; i < nthreads; i++) {
+		w[i].port = port;
+		w[i].index = (unsigned int)i;
+		w[i].deadline_ns = UINT64_MAX;
+		if (pthread_create(&w[i].tid, NULL, percall_writer_main, &w[i]) != 0) {
+			fprintf(stderr, "percall: pthread_create failed\n");
+			exit(1);
+		}
+	}
+	while (atomic_load(&percall_ready) < nthreads)
+		usleep(1000);
+	t0 = percall_now_ns(CLOCK_MONOTONIC);
+	for (i = 0; i < nthreads; i++)
+		w[i].deadline_ns = t0 + (uint64_t)ms * 1000000ULL;
+	atomic_store(&percall_go, 1);
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(w[i].tid, NULL);
+		total += w[i].requests;
+		rc |= w[i].failed;
+	}
+	t1 = percall_now_ns(CLOCK_MONOTONIC);
+	free(w);
+	if (rc) {
+		fprintf(stderr, "percall: a writer failed\n");
+		return 1;
+	}
+	printf("threads %lu %lu %llu %.0f\n", nthreads, total, (unsigned long long)(t1 - t0),
+	       (double)total * 1e9 / (double)(t1 - t0));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	unsigned long port, iters;
+	unsigned long port, iters, ms;
 
 	if (argc == 3 && strcmp(argv[1], "sink") == 0 &&
 	    percall_parse_ulong(argv[2], &port) == 0 && port < 65536)
@@ -400,6 +497,11 @@ int main(int argc, char **argv)
 	    percall_parse_ulong(argv[2], &port) == 0 && port < 65536 &&
 	    percall_parse_ulong(argv[3], &iters) == 0)
 		return percall_run((unsigned short)port, iters, argc == 5 ? argv[4] : NULL);
-	fprintf(stderr, "usage: percall sink PORT | percall run PORT ITERS [CASES]\n");
+	if (argc == 5 && strcmp(argv[1], "threads") == 0 &&
+	    percall_parse_ulong(argv[2], &port) == 0 && port < 65536 &&
+	    percall_parse_ulong(argv[3], &iters) == 0 && percall_parse_ulong(argv[4], &ms) == 0)
+		return percall_threads((unsigned short)port, iters, ms);
+	fprintf(stderr, "usage: percall sink PORT | percall run PORT ITERS [CASES] | "
+		"percall threads PORT NTHREADS MS\n");
 	return 2;
 }

@@ -353,6 +353,91 @@ class Report:
                                 "holding one." % (setup, spread(list(held.values()), f_int),
                                                   spread(list(one.values()), f_int)))
 
+    def threads(self):
+        """Writer threads through the agent backend: requests/s, 8 ÷ 1."""
+        t1, t8 = self.get("threads", "rps", "t1"), self.get("threads", "rps", "t8")
+        if not t1 and not t8:
+            return
+        scale = ratios(t8, t1)
+        warned = sum(sum(self.get("threads_warn", "all", v).values()) for v in ("t1", "t8"))
+        self.summary.append((
+            "writer threads through the agent backend (new traceparent per request): req/s "
+            "with 1; with 8; 8 ÷ 1", "%s; %s; %s" % (spread(list(t1.values()), f_int),
+                                                  spread(list(t8.values()), f_int),
+                                                  spread(scale, f_3)),
+            "—", "reported" + ("" if not warned else "; %d runs had untagged writes" % warned)))
+        self.details.append(
+            "**6. Writer threads, agent backend** — %s. Every request is a context change, so "
+            "every write waits for one round trip to cltagent; with one socket per thread, "
+            "nothing but the shim's own shared state and the agent serialises the threads. "
+            "Agent: %s.\n\n| writer threads | req/s | ÷ 1 thread |\n|---|---|---|\n"
+            "| 1 | %s | 1 |\n| 8 | %s | %s |" % (
+                self.meta.get("threads.setup", ""), self.meta.get("threads.agent_stats", "?"),
+                spread(list(t1.values()), f_int), spread(list(t8.values()), f_int),
+                spread(scale, f_3)))
+
+    def baseline(self):
+        """This shim ÷ BASELINE's, per row, as speed: ≥ 0.97 passes."""
+        if not self.meta.get("baseline.commit"):
+            return
+        rows = ["| row | this shim | baseline shim | this ÷ baseline (speed) | target |",
+                "|---|---|---|---|---|"]
+        commit = self.meta.get("baseline.commit")
+        cases = [("file", "write() on a regular file"),
+                 ("untracked", "write() on an untracked socket"),
+                 ("body", "write(), body octets"),
+                 ("same_ctx", "write(), request, unchanged traceparent"),
+                 ("new_ctx", "write(), request, new traceparent")]
+        for c, label in cases:
+            new, old = self.get("baseline_percall", c, "shim"), self.get("baseline_percall", c, "old")
+            if not new:
+                continue
+            r = ratios(old, new)  # time per call: baseline ÷ this = this one's speed ratio
+            rows.append("| %s (CPU ns/call) | %s | %s | %s | ≥ 0.97 %s |" % (
+                label, spread(list(new.values()), f_1), spread(list(old.values()), f_1),
+                spread(r, f_3), verdict(r, 0.97)))
+            self.summary.append(("%s: this shim ÷ %s's (speed)" % (label, commit),
+                                 spread(r, f_3), "≥ 0.97", verdict(r, 0.97)))
+        for v, label in (("", "HTTP req/s, no traceparent"), ("_tp", "HTTP req/s, new traceparent per request")):
+            new = self.get("baseline_http", "rps", "shim" + v)
+            old = self.get("baseline_http", "rps", "old" + v)
+            if not new:
+                continue
+            r = ratios(new, old)
+            rows.append("| %s | %s | %s | %s | ≥ 0.97 %s |" % (
+                label, spread(list(new.values()), f_int), spread(list(old.values()), f_int),
+                spread(r, f_3), verdict(r, 0.97)))
+            self.summary.append(("%s: this shim ÷ %s's" % (label, commit), spread(r, f_3),
+                                 "≥ 0.97", verdict(r, 0.97)))
+        self.details.append(
+            "**7. Against the baseline shim** (BASELINE=%s) — %s. Ratios are taken round by "
+            "round and read as speed: for per-call rows the baseline's time per call ÷ this "
+            "shim's, for HTTP rows this shim's req/s ÷ the baseline's; above 1 this shim is "
+            "faster.\n\n" % (commit, self.meta.get("baseline.setup", "")) + "\n".join(rows))
+
+    def upload(self):
+        """Tagged uploads: the option's cost on a bulk transfer, and the clamp's."""
+        rows = []
+        for path, label in (("lo", "::1, MTU 65536"), ("veth", "veth path, MTU 1500")):
+            base = self.get("upload_" + path, "wall_s", "base")
+            shim = self.get("upload_" + path, "wall_s", "shim")
+            tp = self.get("upload_" + path, "wall_s", "shim_tp")
+            if not base:
+                continue
+            r_tp, r_shim = ratios(tp, base), ratios(shim, base)
+            self.summary.append(("16 MiB upload wall time, tagged ÷ untagged (no shim), %s" % label,
+                                 spread(r_tp, f_3), "≤ 1.1", verdict(r_tp, 1.1, False)))
+            rows.append("| %s | %s | %s | %s | %s | %s |" % (
+                label, spread([v * 1000 for v in base.values()], f_1),
+                spread([v * 1000 for v in shim.values()], f_1),
+                spread([v * 1000 for v in tp.values()], f_1), spread(r_shim, f_3),
+                spread(r_tp, f_3)))
+        if rows:
+            self.details.append(
+                "**8. Tagged uploads** — %s.\n\n| path | no shim ms | shim, no traceparent ms | "
+                "shim, tagged ms | no traceparent ÷ no shim | tagged ÷ no shim |\n"
+                "|---|---|---|---|---|---|\n" % self.meta.get("upload.setup", "") + "\n".join(rows))
+
     def render(self):
         m = self.meta
         out = ["Run %s (%s mode, commit %s, %s s): %s; %s. Load average (1/5/15 min) at start "
@@ -384,6 +469,9 @@ def main():
     rep.ingest()
     rep.offline()
     rep.export()
+    rep.threads()
+    rep.baseline()
+    rep.upload()
     sys.stdout.write(rep.render())
 
 

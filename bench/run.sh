@@ -6,6 +6,9 @@
 #   BUILD=build bench/run.sh            full run (about 5 minutes)
 #   BENCH_QUICK=1 bench/run.sh          short smoke run
 #   BENCH_ONLY="percall http" ...       a subset: http percall ingest offline export
+#                                       threads baseline upload (BENCH_ROWS= is the same)
+#   BASELINE=<commit> ...               also build that commit's shim and alternate
+#                                       it with this one (section "baseline")
 #   BENCH_RESULTS=DIR                   write raw.tsv, meta.txt, latest.md there
 #
 # Every comparison alternates its variants within one run (round 1: A B,
@@ -21,7 +24,10 @@ BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-ONLY=${BENCH_ONLY:-http percall ingest offline export}
+ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http percall ingest offline export threads upload}}
+BASELINE=${BASELINE:-}
+# BASELINE given and no subset asked for: the comparison runs too.
+[ -n "$BASELINE" ] && [ -z "${BENCH_ONLY:-}${BENCH_ROWS:-}" ] && ONLY="$ONLY baseline"
 RES=${BENCH_RESULTS:-$TOP/bench/results}
 RAW=$RES/raw.tsv
 META=$RES/meta.txt
@@ -33,10 +39,12 @@ if [ -n "$QUICK" ]; then
 	ROUNDS=3 HTTP_SECS=1 PERCALL_ROUNDS=4 PERCALL_ITERS=20000
 	INGEST_RATES="50000 200000" INGEST_SECS=1
 	OFFLINE_REQ=20000 OFFLINE_EV=5 EXPORT_REQ=20000 MEM_REQ=20000 AGENT_ROUNDS=2
+	THREADS_ROUNDS=2 THREADS_MS=500
 else
 	ROUNDS=8 HTTP_SECS=3 PERCALL_ROUNDS=10 PERCALL_ITERS=100000
 	INGEST_RATES="50000 100000 150000 200000 250000 300000 350000 400000" INGEST_SECS=3
 	OFFLINE_REQ=100000 OFFLINE_EV=10 EXPORT_REQ=100000 MEM_REQ=100000 AGENT_ROUNDS=3
+	THREADS_ROUNDS=4 THREADS_MS=2000
 fi
 HTTP_CONNS=8
 
@@ -133,13 +141,9 @@ have_agent() {
 	[ -x "$AGENT" ] || { echo "bench: $AGENT not built: agent benchmarks skipped" >&2; return 1; }
 }
 
-# --- 1. HTTP client overhead: wrk -> nginx on [::1], IOAM on lo ----------
-bench_http() {
-	have_shim || return 0
-	command -v wrk >/dev/null && command -v nginx >/dev/null ||
-		{ echo "bench: wrk or nginx missing: HTTP benchmark skipped" >&2; return 0; }
-	local ns="bn$$h" port=8080 ng=$TMP/nginx r v out
-	bench_ns "$ns"
+# nginx, one worker on CPU_B, answering 200 "ok" on [::1]:PORT inside NS.
+bench_nginx() { # ns port dir
+	local ns=$1 port=$2 ng=$3
 	mkdir -p "$ng"
 	cat >"$ng/nginx.conf" <<EOF
 worker_processes 1;
@@ -164,6 +168,16 @@ EOF
 	BG_PIDS+=($!)
 	disown
 	topo_wait_port "$ns" "$port" || { cat "$ng/out" "$ng/error.log" >&2; return 1; }
+}
+
+# --- 1. HTTP client overhead: wrk -> nginx on [::1], IOAM on lo ----------
+bench_http() {
+	have_shim || return 0
+	command -v wrk >/dev/null && command -v nginx >/dev/null ||
+		{ echo "bench: wrk or nginx missing: HTTP benchmark skipped" >&2; return 0; }
+	local ns="bn$$h" port=8080 ng=$TMP/nginx r v out
+	bench_ns "$ns"
+	bench_nginx "$ns" "$port" "$ng" || return 1
 
 	# Check that the shimmed variant really tags: count hop-by-hop packets.
 	ip netns exec "$ns" timeout 5 tcpdump -i lo -nn -c 200 -w /dev/null 'ip6[6] == 0' \
@@ -186,10 +200,13 @@ EOF
 	note http.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B), [::1], IOAM on lo, $ROUNDS rounds"
 }
 
-http_wrk() { # ns port variant round seconds
-	local ns=$1 port=$2 v=$3 r=$4 secs=$5 script=$TOP/bench/wrk_plain.lua out line
+http_wrk() { # ns port variant round seconds [section]
+	local ns=$1 port=$2 v=$3 r=$4 secs=$5 sec=${6:-http} script=$TOP/bench/wrk_plain.lua out line
 	local env=()
-	case $v in shim*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;; esac
+	case $v in
+	shim*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;;
+	old*) env=(LD_PRELOAD="$BASE_SHIM" CLT_BACKEND=hopopts) ;; # section "baseline"
+	esac
 	case $v in *_tp | *_same) script=$TOP/bench/wrk_tp.lua ;; esac
 	case $v in *_same) env+=(BENCH_TP_SAME=1) ;; esac
 	rstat "$TMP/wrk.rstat" ip netns exec "$ns" env "${env[@]}" taskset -c "$CPU_A" wrk -t1 \
@@ -206,11 +223,11 @@ http_wrk() { # ns port variant round seconds
 	local u s
 	read -r u s _ <"$TMP/wrk.rstat"
 	set -- $line
-	rec http cpu_us "$v" "$r" "$(awk -v n="$3" -v u="$u" -v s="$s" 'BEGIN {printf "%.3f", (u + s) * 1e6 / n}')"
-	rec http rps "$v" "$r" "$(awk -v n="$3" -v d="$5" 'BEGIN {printf "%.0f", n * 1e6 / d}')"
-	rec http p50_us "$v" "$r" "$7"
-	rec http p99_us "$v" "$r" "$9"
-	rec http errors "$v" "$r" "${11}"
+	rec "$sec" cpu_us "$v" "$r" "$(awk -v n="$3" -v u="$u" -v s="$s" 'BEGIN {printf "%.3f", (u + s) * 1e6 / n}')"
+	rec "$sec" rps "$v" "$r" "$(awk -v n="$3" -v d="$5" 'BEGIN {printf "%.0f", n * 1e6 / d}')"
+	rec "$sec" p50_us "$v" "$r" "$7"
+	rec "$sec" p99_us "$v" "$r" "$9"
+	rec "$sec" errors "$v" "$r" "${11}"
 	printf 'bench: http round %s %-8s %s\n' "$r" "$v" "$line"
 }
 
@@ -391,6 +408,177 @@ bench_export() {
 	rm -f "$pcap" "$big" "$small"
 }
 
+# --- 6. writer threads through the agent backend -------------------------
+# 1 and 8 threads, each its own IPv6 TCP socket to a sink on [::1] (IOAM on
+# lo), a new traceparent on every request, CLT_BACKEND=agent with a
+# private --tag-socket: how the shim's request path scales with threads
+# when every request is one round trip to cltagent.
+bench_threads() {
+	have_shim || return 0
+	have_agent || return 0
+	local ns="bn$$t" port=9100 tag=$TMP/thr-tag.sock apid r v n out
+	bench_ns "$ns"
+	ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/percall" sink "$port" >"$TMP/thr-sink.out" 2>&1 &
+	BG_PIDS+=($!)
+	disown
+	topo_wait_port "$ns" "$port" || return 1
+	ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" --source netlink --output /dev/null \
+		--tag-socket "$tag" --tag-rate 1000000 >"$TMP/thr-agent.out" 2>&1 &
+	apid=$!
+	BG_PIDS+=("$apid")
+	for _ in $(seq 1 50); do [ -S "$tag" ] && break; sleep 0.1; done
+	[ -S "$tag" ] || { echo "bench: threads: the agent's tag socket did not appear" >&2; return 1; }
+	load_note threads
+	for r in $(seq 1 "$THREADS_ROUNDS"); do
+		for v in $(order2 "$r" t1 t8); do
+			n=${v#t}
+			out=$(ip netns exec "$ns" env LD_PRELOAD="$SHIM" CLT_BACKEND=agent \
+				CLT_AGENT_SOCKET="$tag" CLT_LOG=warn taskset -c "$CPU_A" \
+				"$TOOLS/percall" threads "$port" "$n" "$THREADS_MS" 2>"$TMP/thr.err") ||
+				{ echo "bench: threads ($v) failed: $out $(cat "$TMP/thr.err")" >&2; return 1; }
+			if [ -s "$TMP/thr.err" ]; then
+				echo "bench: threads ($v) round $r: $(head -3 "$TMP/thr.err")" >&2
+				rec threads_warn all "$v" "$r" 1
+			fi
+			# threads N REQUESTS WALL_NS REQ_PER_S
+			set -- $out
+			rec threads rps "$v" "$r" "$5"
+			echo "bench: threads round $r $v: $out"
+		done
+	done
+	kill -TERM "$apid" 2>/dev/null
+	wait "$apid" 2>/dev/null
+	note threads.agent_stats "$(grep 'tag requests=' "$TMP/thr-agent.out" | tail -1 | sed 's/^cltagent: //')"
+	note threads.setup "percall threads: 1 and 8 writer threads (CPU $CPU_A), each its own IPv6 TCP socket to a sink on [::1] (CPU $CPU_A), IOAM on lo, a new traceparent per request, CLT_BACKEND=agent, cltagent with a private --tag-socket and --tag-rate 1000000 (CPU $CPU_B), $THREADS_MS ms per run, $THREADS_ROUNDS rounds"
+}
+
+# --- 7. this shim against BASELINE=<commit>'s ----------------------------
+# The baseline's tree is exported with git archive (no worktree is
+# registered in the repository) and built in the scratch directory; its
+# shim then alternates with this one, round by round, in the per-call and
+# the HTTP benchmarks.
+BASE_SHIM=
+baseline_build() {
+	local dir=$TMP/baseline rev
+	rev=$(git -C "$TOP" rev-parse --verify --quiet "$BASELINE^{commit}") ||
+		{ echo "bench: BASELINE=$BASELINE is not a commit" >&2; return 1; }
+	mkdir -p "$dir"
+	git -C "$TOP" archive "$rev" | tar -x -C "$dir" || return 1
+	echo "bench: building the baseline shim ($(git -C "$TOP" rev-parse --short "$rev"))"
+	make -C "$dir" -j2 BUILD=build build/libcltshim.so >"$TMP/baseline-build.log" 2>&1 ||
+		{ echo "bench: the baseline does not build:" >&2; tail -20 "$TMP/baseline-build.log" >&2; return 1; }
+	BASE_SHIM=$dir/build/libcltshim.so
+	note baseline.commit "$(git -C "$TOP" rev-parse --short "$rev")"
+}
+
+baseline_percall() { # ns port variant round
+	local ns=$1 port=$2 v=$3 r=$4 lib=$SHIM out c cpu wall wmed
+	[ "$v" = old ] && lib=$BASE_SHIM
+	out=$(ip netns exec "$ns" env LD_PRELOAD="$lib" CLT_BACKEND=hopopts taskset -c "$CPU_A" \
+		"$TOOLS/percall" run "$port" "$PERCALL_ITERS" 2>"$TMP/bl-percall.err") ||
+		{ echo "bench: baseline percall ($v) failed: $out $(cat "$TMP/bl-percall.err")" >&2; return 1; }
+	while read -r c cpu wall wmed; do
+		rec baseline_percall "$c" "$v" "$r" "$cpu"
+	done <<<"$out"
+	echo "bench: baseline percall round $r $v: $(echo $out)"
+}
+
+baseline_http() { # ns
+	local ns=$1 port=8081 ng=$TMP/bl-nginx r v
+	bench_nginx "$ns" "$port" "$ng" || return 1
+	# The variants named old* preload BASE_SHIM (http_wrk).
+	for r in $(seq 1 "$ROUNDS"); do
+		for v in $(order_rot "$r" shim old shim_tp old_tp); do
+			http_wrk "$ns" "$port" "$v" "$r" "$HTTP_SECS" baseline_http || return 1
+		done
+	done
+}
+
+bench_baseline() {
+	[ -n "$BASELINE" ] || { echo "bench: baseline: set BASELINE=<commit>" >&2; return 0; }
+	have_shim || return 0
+	baseline_build || return 1
+	local ns="bn$$b" port=9200 r v
+	bench_ns "$ns"
+	ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/percall" sink "$port" >"$TMP/bl-sink.out" 2>&1 &
+	BG_PIDS+=($!)
+	disown
+	topo_wait_port "$ns" "$port" || return 1
+	load_note baseline
+	for r in $(seq 1 "$PERCALL_ROUNDS"); do
+		for v in $(order2 "$r" shim old); do
+			baseline_percall "$ns" "$port" "$v" "$r" || return 1
+		done
+	done
+	if command -v wrk >/dev/null && command -v nginx >/dev/null; then
+		baseline_http "$ns" || return 1
+	else
+		echo "bench: wrk or nginx missing: baseline HTTP rows skipped" >&2
+	fi
+	note baseline.setup "the shim of this tree and BASELINE's, alternated round by round: per-call ($PERCALL_ITERS write() calls per case, $PERCALL_ROUNDS rounds, CLT_BACKEND=hopopts) and HTTP (wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s to nginx, $ROUNDS rounds)"
+}
+
+# --- 8. Tagged uploads: 16 MiB POST, tagged vs untagged, ::1 and a veth path ---
+# Wall time of one POST (connect to answer, measured in the client), three
+# variants rotated per round: no shim, shim without traceparent (the clamp
+# only), shim with a traceparent (every packet carries the option).
+bench_upload() {
+	have_shim || return 0
+	local ns="bn$$u" mb=16 r v path host cns t tp
+	bench_ns "$ns"
+	topo_three "bn$$v" || { echo "bench: cannot build the veth path" >&2; return 1; }
+	trap bench_cleanup EXIT
+	for t in "$TOPO_C" "$TOPO_R" "$TOPO_S"; do
+		ip netns exec "$t" sysctl -qw net.ipv4.tcp_congestion_control=cubic 2>/dev/null || true
+	done
+	cat >"$TMP/sink.py" <<EOF
+import sys
+sys.path.insert(0, "$TOP/tests/lib")
+import shim_fixture as f
+f.Server6(("::", int(sys.argv[1])), f.Handler).serve_forever()
+EOF
+	cat >"$TMP/post.py" <<'EOF'
+import hashlib, http.client, sys, time
+host, port, path, tp = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+body = open(path, "rb").read()
+t = time.monotonic()
+c = http.client.HTTPConnection(host, port, timeout=60)
+c.putrequest("POST", "/up")
+if tp != "-":
+    c.putheader("traceparent", tp)
+c.putheader("Content-Length", str(len(body)))
+c.endheaders(body)
+ok = c.getresponse().read().decode().strip() == hashlib.sha256(body).hexdigest()
+print("%.6f" % (time.monotonic() - t) if ok else "bad")
+EOF
+	head -c $((mb << 20)) /dev/urandom >"$TMP/body"
+	taskset -c "$CPU_B" ip netns exec "$ns" python3 "$TMP/sink.py" 8080 >/dev/null 2>&1 &
+	BG_PIDS+=($!)
+	taskset -c "$CPU_B" ip netns exec "$TOPO_S" python3 "$TMP/sink.py" 8080 >/dev/null 2>&1 &
+	BG_PIDS+=($!)
+	topo_wait_port "$ns" 8080 && topo_wait_port "$TOPO_S" 8080 || return 1
+	load_note upload
+	for path in lo veth; do
+		if [ $path = lo ]; then cns=$ns host=::1; else cns=$TOPO_C host=$TOPO_S_ADDR; fi
+		for r in $(seq 1 $((ROUNDS * 2))); do
+			for v in $(order_rot "$r" base shim shim_tp); do
+				local pre=() tp=-
+				[ $v != base ] && pre=(LD_PRELOAD="$SHIM")
+				[ $v = shim_tp ] && tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+				t=$(taskset -c "$CPU_A" ip netns exec "$cns" env "${pre[@]}" python3 "$TMP/post.py" \
+					"$host" 8080 "$TMP/body" "$tp")
+				if [ -z "$t" ] || [ "$t" = bad ]; then
+					echo "bench: upload $path $v failed" >&2
+					continue
+				fi
+				rec "upload_$path" wall_s "$v" "$r" "$t"
+			done
+		done
+	done
+	note upload.setup "one POST of $mb MiB (Python http.client, one send; the fixture server hashes it), wall time from connect to answer in the client; ::1 at loopback's MTU 65536, and client -- router -- server over veth at MTU 1500 (IOAM on the router's and the server's ingress); $((ROUNDS * 2)) rounds, variants rotated"
+	rm -f "$TMP/body"
+}
+
 mkdir -p "$RES"
 : >"$RAW"
 : >"$META"
@@ -403,7 +591,7 @@ load_note start
 start=$SECONDS
 for b in $ONLY; do
 	case $b in
-	http | percall | ingest | offline | export)
+	http | percall | ingest | offline | export | threads | baseline | upload)
 		echo "bench: == $b =="
 		"bench_$b" || echo "bench: $b failed" >&2
 		topo_cleanup

@@ -4,8 +4,11 @@
  * build/decode round-trip) and the layout; the rest is the input. Decoders
  * must never read outside their input, and a built header, filled by
  * simulated IOAM nodes, must decode (as a header and as the kernel's
- * event) to the IDs, configuration and nodes it was built from.
+ * event) to the IDs, configuration and nodes it was built from; the same
+ * trace in the CLT-patched kernel's layout must decode under auto to its
+ * IDs and nodes or be called ambiguous, never to nodes made of the IDs.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +25,7 @@ static void check_trace(const struct ioam_trace *t, const uint8_t *in, size_t le
 {
 	unsigned int i;
 
-	if (t->n_nodes > IOAM_MAX_NODES)
+	if (t->n_nodes > IOAM_MAX_NODES || t->layout == IOAM_LAYOUT_AUTO)
 		abort();
 	for (i = 0; i < t->n_nodes; i++) {
 		const struct ioam_node *n = &t->nodes[i];
@@ -39,8 +42,9 @@ static struct ioam_trace trace2;
  * data + RemainingLen*4 - NodeLen*4 and decrement RemainingLen, or set the
  * Overflow flag when there is no room. Node octets come from @src (cycled,
  * XORed with the fill number @j so that no two nodes look alike);
- * undefined bits 12-21 get 0xffffffff like Linux writes. */
-static void fill_node(uint8_t *hbh, const uint8_t *src, size_t src_len, size_t *pos,
+ * undefined bits 12-21 get 0xffffffff like Linux writes. The node array
+ * starts @ids octets after the trace header (the patched layout: 24). */
+static void fill_node(uint8_t *hbh, size_t ids, const uint8_t *src, size_t src_len, size_t *pos,
 		      unsigned int j)
 {
 	uint8_t *tr = hbh + 8; /* trace header: after HBH(2) Pad2(2) type/len(2) rsvd/type(2) */
@@ -52,12 +56,42 @@ static void fill_node(uint8_t *hbh, const uint8_t *src, size_t src_len, size_t *
 		tr[2] |= 0x04;
 		return;
 	}
-	p = tr + 8 + (rem - node_len) * 4;
+	p = tr + 8 + ids + (rem - node_len) * 4;
 	undef = 4 * (unsigned int)__builtin_popcount(tt & IOAM_TT_UNDEFINED);
 	for (i = 0; i < node_len * 4 - undef; i++)
 		p[i] = (uint8_t)((src_len ? src[(*pos)++ % src_len] : 0) ^ j);
 	memset(p + i, 0xff, undef);
 	tr[3] = (uint8_t)((tr[3] & 0x80) | (rem - node_len));
+}
+
+/* The CLT-patched kernel's hop-by-hop header for @cfg: trace header,
+ * trace-id, span-id, then the zeroed node array; Pad2 before, PadN after. */
+static size_t build_patched(uint8_t *buf, const struct ioam_hbh_config *cfg, const uint8_t *tid,
+			    const uint8_t *sid)
+{
+	unsigned int node = ioam_node_data_len(cfg->trace_type), array = node * cfg->hops;
+	size_t opt_len = 10 + CLT_PATCHED_IDS_LEN + array;
+	size_t total = (6 + opt_len + 7) & ~(size_t)7, off = 6 + opt_len;
+
+	memset(buf, 0, total);
+	buf[1] = (uint8_t)(total / 8 - 1);
+	buf[2] = 1;
+	buf[4] = IOAM_OPT_TYPE;
+	buf[5] = (uint8_t)opt_len;
+	buf[8] = (uint8_t)(cfg->namespace_id >> 8);
+	buf[9] = (uint8_t)cfg->namespace_id;
+	buf[10] = (uint8_t)((node / 4) << 3);
+	buf[11] = (uint8_t)(array / 4);
+	buf[12] = (uint8_t)(cfg->trace_type >> 16);
+	buf[13] = (uint8_t)(cfg->trace_type >> 8);
+	buf[14] = (uint8_t)cfg->trace_type;
+	memcpy(buf + 16, tid, 16);
+	memcpy(buf + 32, sid, 8);
+	if (total - off >= 2) {
+		buf[off] = 1;
+		buf[off + 1] = (uint8_t)(total - off - 2);
+	}
+	return total;
 }
 
 /*
@@ -73,7 +107,7 @@ static void roundtrip(const uint8_t *d, size_t n)
 	uint8_t buf[512];
 	unsigned int i, fills, expect, rem, opt_len;
 	size_t pos = 0, data_off;
-	int len;
+	int len, err;
 
 	if (n < 31)
 		return;
@@ -95,7 +129,7 @@ static void roundtrip(const uint8_t *d, size_t n)
 
 	fills = d[30];
 	for (i = 0; i < fills; i++)
-		fill_node(buf, d + 31, n - 31, &pos, i);
+		fill_node(buf, 0, d + 31, n - 31, &pos, i);
 	expect = fills < cfg.hops ? fills : cfg.hops;
 	if (ioam_decode_hbh(&trace, buf, (size_t)len, IOAM_LAYOUT_AUTO) != 0 || !trace.has_ids ||
 	    memcmp(trace.trace_id, d + 6, 16) != 0 || memcmp(trace.span_id, d + 22, 8) != 0 ||
@@ -115,6 +149,24 @@ static void roundtrip(const uint8_t *d, size_t n)
 	    memcmp(trace2.span_id, d + 22, 8) != 0 || trace2.n_nodes != expect ||
 	    memcmp(trace2.nodes, trace.nodes, expect * sizeof(trace.nodes[0])) != 0)
 		abort();
+	/* The same fills on the patched layout: auto finds the IDs and the
+	 * same nodes, or gives up (-ENOTUNIQ); it reads plain IOAM only if the
+	 * last node's data happens to end with the trailer magic. */
+	{
+		size_t plen = build_patched(buf, &cfg, d + 6, d + 22);
+		const uint8_t *end = buf + 6 + buf[5];
+
+		pos = 0;
+		for (i = 0; i < fills; i++)
+			fill_node(buf, CLT_PATCHED_IDS_LEN, d + 31, n - 31, &pos, i);
+		err = ioam_decode_hbh(&trace2, buf, plen, IOAM_LAYOUT_AUTO);
+		if (memcmp(end - 4, clt_trailer_magic, 4) != 0 && err != -ENOTUNIQ &&
+		    (err != 0 || trace2.layout != IOAM_LAYOUT_PATCHED || !trace2.has_ids ||
+		     memcmp(trace2.trace_id, d + 6, 16) != 0 || memcmp(trace2.span_id, d + 22, 8) != 0 ||
+		     trace2.n_nodes != expect ||
+		     memcmp(trace2.nodes, trace.nodes, expect * sizeof(trace.nodes[0])) != 0))
+			abort();
+	}
 	/* Path order: the k-th node to fill is nodes[k]; its first word holds
 	 * the octets the simulation took for it (a wide node id, if present,
 	 * supplies the hop limit instead). */

@@ -154,14 +154,6 @@ const char *clt_agent_strerror(int err)
 	return m;
 }
 
-static uint64_t agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The socket path and timeout: options, then CLT_AGENT_*, then defaults. */
 static int agent_resolve(const struct clt_options *opts, char *path, size_t cap, int *timeout_ms,
 			 const char **why)
@@ -169,7 +161,6 @@ static int agent_resolve(const struct clt_options *opts, char *path, size_t cap,
 	const char *p = NULL, *env;
 	int use_env = opts == NULL || !opts->ignore_env;
 	unsigned long v;
-	char *end = NULL;
 	size_t len;
 
 	if (opts != NULL && opts->agent_socket != NULL && opts->agent_socket[0] != '\0')
@@ -187,11 +178,7 @@ static int agent_resolve(const struct clt_options *opts, char *path, size_t cap,
 
 	*timeout_ms = CLT_TAG_DEFAULT_TIMEOUT_MS;
 	if (use_env && (env = getenv("CLT_AGENT_TIMEOUT_MS")) != NULL) {
-		if (env[0] < '0' || env[0] > '9')
-			goto bad_timeout;
-		errno = 0;
-		v = strtoul(env, &end, 10);
-		if (errno != 0 || *end != '\0' || v < 1 || v > AGENT_TIMEOUT_MAX_MS)
+		if (clt_parse_ulong(env, 1, AGENT_TIMEOUT_MAX_MS, &v) < 0)
 			goto bad_timeout;
 		*timeout_ms = (int)v;
 	}
@@ -225,7 +212,7 @@ static int agent_connect(struct clt_agent_conn *c)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
-	uint64_t now = agent_now_ms();
+	uint64_t now = clt_now_ms();
 	int fd, err;
 
 	if (now < c->retry_after_ms)
@@ -295,13 +282,13 @@ static int agent_send(struct clt_agent_conn *c, const struct clt_tag_req *req, i
 /* Wait for the answer to @seq; answers to earlier (timed-out) requests are skipped. */
 static int agent_wait(struct clt_agent_conn *c, uint32_t seq, enum agent_stage *stage)
 {
-	uint64_t deadline = agent_now_ms() + (uint64_t)c->timeout_ms;
+	uint64_t deadline = clt_now_ms() + (uint64_t)c->timeout_ms;
 	struct clt_tag_resp resp;
 	struct pollfd pfd;
 	ssize_t n;
 
 	for (;;) {
-		uint64_t now = agent_now_ms();
+		uint64_t now = clt_now_ms();
 		int rc;
 
 		if (now >= deadline)

@@ -9,13 +9,18 @@
  * forked child opens its own (see genl_after_fork).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 #include <linux/genetlink.h>
+#include <linux/netlink.h>
 
 #include "clt_internal.h"
+#include "clt_sys.h"
 
 #define CLT_GENL_FAMILY "IOAM6"
 #define CLT_GENL_VERSION 1
@@ -26,7 +31,12 @@
 #define IOAM6_ATTR_ID_LOW 10 /* u64, host order */
 #define IOAM6_ATTR_SUBID 11  /* u64, host order */
 
-/* libnl reports its own codes; map the ones a caller can act on. */
+/*
+ * libnl reports its own codes, which lose the kernel's errno (ENOTSOCK
+ * comes back as EBADF, ESOCKTNOSUPPORT as EIO): used only for what happens
+ * on this side (allocation, sending) and for the controller; the kernel's
+ * answer to a command is read by clt_genl_ack_errno.
+ */
 static int genl_errno(int nlerr)
 {
 	switch (nlerr < 0 ? -nlerr : nlerr) {
@@ -51,6 +61,75 @@ static int genl_errno(int nlerr)
 	default:
 		return -EIO;
 	}
+}
+
+int clt_genl_ack_errno(const void *buf, size_t len, const char **extack)
+{
+	const uint8_t *p = buf;
+	struct nlmsghdr h;
+	struct nlmsgerr e;
+	size_t off, end;
+
+	if (extack != NULL)
+		*extack = NULL;
+	if (p == NULL || len < NLMSG_HDRLEN + sizeof(e))
+		return -EBADMSG;
+	memcpy(&h, p, sizeof(h)); /* the bytes may be unaligned */
+	if (h.nlmsg_type != NLMSG_ERROR || h.nlmsg_len < NLMSG_HDRLEN + sizeof(e) ||
+	    h.nlmsg_len > len)
+		return -EBADMSG;
+	memcpy(&e, p + NLMSG_HDRLEN, sizeof(e));
+	/* The kernel sends 0 (acknowledged) or a negative errno. */
+	if (e.error > 0 || e.error < -4095)
+		return -EBADMSG;
+	if (extack == NULL || !(h.nlmsg_flags & NLM_F_ACK_TLVS))
+		return e.error;
+	/* Extended ack: after the error, the request (its header only when
+	 * capped, else whole), then attributes. */
+	off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(e));
+	if (!(h.nlmsg_flags & NLM_F_CAPPED)) {
+		if (e.msg.nlmsg_len < NLMSG_HDRLEN)
+			return e.error;
+		off += NLMSG_ALIGN((size_t)e.msg.nlmsg_len - NLMSG_HDRLEN);
+	}
+	end = h.nlmsg_len;
+	while (off + NLA_HDRLEN <= end) {
+		struct nlattr a;
+
+		memcpy(&a, p + off, sizeof(a));
+		if (a.nla_len < NLA_HDRLEN || a.nla_len > end - off)
+			break;
+		if ((a.nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG && a.nla_len > NLA_HDRLEN &&
+		    memchr(p + off + NLA_HDRLEN, '\0', a.nla_len - NLA_HDRLEN) != NULL) {
+			*extack = (const char *)(p + off + NLA_HDRLEN);
+			break;
+		}
+		off += NLA_ALIGN(a.nla_len);
+	}
+	return e.error;
+}
+
+int clt_genl_socket_taggable(int type, int protocol)
+{
+	return type == SOCK_STREAM && protocol == IPPROTO_TCP ? 0 : -ESOCKTNOSUPPORT;
+}
+
+/* The kernel's errno, from the error message libnl hands over (it points
+ * into the received message, right after its header). */
+struct genl_answer {
+	int err;
+	bool seen;
+};
+
+static int genl_error_cb(struct sockaddr_nl *who, struct nlmsgerr *e, void *arg)
+{
+	struct genl_answer *ans = arg;
+	const struct nlmsghdr *h = (const struct nlmsghdr *)((const uint8_t *)e - NLMSG_HDRLEN);
+
+	(void)who;
+	ans->err = clt_genl_ack_errno(h, h->nlmsg_len, NULL);
+	ans->seen = true;
+	return NL_STOP;
 }
 
 struct genl_probe_state {
@@ -226,6 +305,7 @@ static int genl_after_fork(struct clt_ctx *ctx)
 static int genl_command(struct clt_ctx *ctx, uint8_t cmd, int fd, const uint8_t *trace_id,
 			const uint8_t *span_id)
 {
+	struct genl_answer ans = {0, false};
 	struct nl_msg *msg;
 	int err, me;
 
@@ -253,14 +333,36 @@ static int genl_command(struct clt_ctx *ctx, uint8_t cmd, int fd, const uint8_t 
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&ctx->genl_lock);
+	nl_socket_modify_err_cb(ctx->genl_sock, NL_CB_CUSTOM, genl_error_cb, &ans);
 	err = nl_send_sync(ctx->genl_sock, msg); /* frees msg */
+	/* No pointer to this stack frame stays behind in the socket. */
+	nl_socket_modify_err_cb(ctx->genl_sock, NL_CB_DEFAULT, NULL, NULL);
 	pthread_mutex_unlock(&ctx->genl_lock);
+	if (ans.seen && ans.err != -EBADMSG)
+		return ans.err;
 	return genl_errno(err);
 }
 
+/*
+ * The patch stores the IDs on any IPv6 socket, but only TCP copies them to
+ * the packets it queues: a UDP socket would be accepted and its datagrams
+ * carry zero IDs. Refuse it here, before asking the kernel: two
+ * getsockopt calls next to a netlink round trip, also for trusted callers.
+ */
 static int genl_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 		       const uint8_t span_id[CLT_SPAN_ID_LEN])
 {
+	int type = 0, proto = 0, err;
+	socklen_t len = sizeof(type);
+
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+		return -errno;
+	len = sizeof(proto);
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0)
+		return -errno;
+	err = clt_genl_socket_taggable(type, proto);
+	if (err < 0)
+		return err;
 	return genl_command(ctx, IOAM6_CMD_PKT_ID_ENABLE, fd, trace_id, span_id);
 }
 

@@ -30,8 +30,7 @@ struct clt_config {
 	struct ioam_hbh_config hbh;
 };
 
-/* Strict unsigned parse: decimal, or hex with 0x; the whole string. */
-static int clt_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+int clt_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
 	unsigned long v;
 	char *end = NULL;
@@ -141,7 +140,7 @@ int clt_have_cap_net_raw(void)
 /* reprobe_at_ms while one thread probes: later than any real time. */
 #define CLT_REPROBE_BUSY UINT_FAST64_MAX
 
-static uint64_t clt_now_ms(void)
+uint64_t clt_now_ms(void)
 {
 	struct timespec ts;
 
@@ -253,7 +252,10 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 		return 0;
 	genl = clt_genl_probe(&genl_why);
 	if (genl > 0 && clt_genl_setup(ctx) == 0) {
-		clt_set_reason(ctx, "genl: the kernel's IOAM6 family has PKT_ID_ENABLE", NULL);
+		clt_set_reason(ctx,
+			       "genl: the kernel's IOAM6 family has PKT_ID_ENABLE (TCP only: UDP "
+			       "sockets are refused, -ESOCKTNOSUPPORT)",
+			       NULL);
 		return 0;
 	}
 	if (clt_have_cap_net_raw()) {
@@ -375,7 +377,7 @@ CLT_API void clt_close(struct clt_ctx *ctx)
 	errno = saved;
 }
 
-int clt_check_socket(int fd)
+CLT_API int clt_check_socket(int fd)
 {
 	int v = 0, proto;
 	socklen_t len = sizeof(v);
@@ -559,6 +561,9 @@ CLT_API const char *clt_strerror(int err)
 		return "not an IPv6 socket: IOAM travels in IPv6 extension headers only";
 	case -EPROTONOSUPPORT:
 		return "only TCP and UDP sockets can be tagged";
+	case -ESOCKTNOSUPPORT:
+		return "socket not supported by the genl backend: the CLT kernel patch tags IPv6 TCP "
+		       "sockets only (a UDP socket's datagrams would carry zero IDs)";
 	case -EOPNOTSUPP:
 		return "not supported by this kernel or backend (genl needs the CLT kernel patch)";
 	case -ETIMEDOUT:
@@ -567,6 +572,9 @@ CLT_API const char *clt_strerror(int err)
 		return "cltagent's tag socket is not answering (agent backend: is cltagent running?)";
 	case -EINVAL:
 		return "invalid argument or CLT_* configuration";
+	case -EMSGSIZE:
+		return "the route's device builds TCP packets over 64 KiB (BIG TCP, gso_max_size > "
+		       "65536): with the IPv6 hop-by-hop option the receiver would drop them";
 	}
 	s = err < 0 ? strerrordesc_np(-err) : NULL;
 	return s != NULL ? s : "unknown error";

@@ -72,6 +72,9 @@ struct clt_ctx {
 
 	/* agent (backend_agent.c): the connection to cltagent's tag server */
 	struct clt_agent_conn *agent;
+
+	/* tcp_size.c: net.ipv4.tcp_min_tso_segs, read at first need (0: not yet) */
+	atomic_int min_tso_segs;
 };
 
 extern const struct clt_backend_ops clt_backend_off_ops;
@@ -88,6 +91,14 @@ int clt_hopopts_setup(struct clt_ctx *ctx);
 int clt_genl_probe(const char **why);
 /* genl: open the netlink socket the context keeps. */
 int clt_genl_setup(struct clt_ctx *ctx);
+/* genl: the kernel's answer in the netlink message of @len octets at @buf
+ * (NLMSG_ERROR, with or without an extended ack): 0 (acknowledged), the
+ * kernel's own negative errno, or -EBADMSG (not a whole error message).
+ * *extack, if @extack is not NULL, gets the extended ack's text or NULL. */
+int clt_genl_ack_errno(const void *buf, size_t len, const char **extack);
+/* genl: can the CLT kernel patch tag a socket of this SO_TYPE and
+ * SO_PROTOCOL? Only TCP copies the IDs to its packets. 0 or -ESOCKTNOSUPPORT. */
+int clt_genl_socket_taggable(int type, int protocol);
 
 /* agent: validate CLT_AGENT_SOCKET / CLT_AGENT_TIMEOUT_MS (and the option). */
 int clt_agent_check(const struct clt_options *opts, const char **why);
@@ -104,8 +115,12 @@ int clt_agent_reprobe(struct clt_ctx *ctx);
 /* agent: the socket path in use. */
 const char *clt_agent_path(const struct clt_ctx *ctx);
 
-/* Checks that @fd is an IPv6 TCP or UDP socket. */
-int clt_check_socket(int fd);
+/* Strict unsigned parse of the whole of @s: decimal, or hex with 0x; no
+ * blanks, no sign; within [@min, @max]. @return 0 or -EINVAL. */
+int clt_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* CLOCK_MONOTONIC in milliseconds (read through the vDSO: no system call). */
+uint64_t clt_now_ms(void);
 
 /* After a failed setsockopt(IPPROTO_IPV6, ...) with @err (negative),
  * turn the kernel's answer into the most useful errno. */
@@ -126,6 +141,17 @@ void clt_fork_reset_done(atomic_int *owner, int me);
 /* agent: a message for @err naming the tag socket, when @err is this
  * thread's last agent-backend failure; NULL otherwise. */
 const char *clt_agent_strerror(int err);
+
+/* tcp_size.c: the TCP_MAXSEG that keeps @min_tso_segs segments and one TCP
+ * header within IPv6's 65535 octets of payload, with or without a
+ * hop-by-hop header of @opt_len octets that the kernel takes off the MSS;
+ * 0 when @opt_len is 0 (nothing added). Pure (unit-tested). */
+int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
+
+struct in6_addr;
+/* tcp_size.c: gso_max_size of the device the route to @dst leaves by (0
+ * when the kernel does not say); 0 or a negative errno. */
+int clt_route_gso_max(const struct in6_addr *dst, unsigned int *gso_max);
 
 /* Non-zero when CAP_NET_RAW is in this thread's effective set. */
 int clt_have_cap_net_raw(void);

@@ -20,6 +20,7 @@ struct clt_sys {
 	int (*socket)(int domain, int type, int protocol);
 	int (*connect)(int fd, const struct sockaddr *addr, socklen_t len);
 	int (*close)(int fd);
+	ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
 	ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
 	ssize_t (*recv)(int fd, void *buf, size_t len, int flags);
 	int (*poll)(struct pollfd *fds, nfds_t n, int timeout_ms);

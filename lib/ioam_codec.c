@@ -299,6 +299,64 @@ static int ioam_trailer_present(const uint8_t *data, size_t len)
 		      sizeof(clt_trailer_magic)) == 0;
 }
 
+/* Does @len octets at @p split into whole nodes of @tt (at most
+ * IOAM_MAX_NODES)? The same walk as ioam_parse_nodes, storing nothing. */
+static bool ioam_nodes_fit(uint32_t tt, const uint8_t *p, size_t len)
+{
+	struct ioam_node tmp;
+	unsigned int n = 0;
+
+	while (len > 0) {
+		size_t used = 0;
+
+		if (n == IOAM_MAX_NODES || ioam_parse_node(&tmp, tt, p, len, &used) < 0 || used == 0)
+			return false;
+		p += used;
+		len -= used;
+		n++;
+	}
+	return true;
+}
+
+static bool ioam_all_zero(const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		if (*p++ != 0)
+			return false;
+		n--;
+	}
+	return true;
+}
+
+/*
+ * --layout auto, wire option, no CLT trailer: plain IOAM, or the patched
+ * kernel's 24 octets of IDs before the node array? @data/@len is the
+ * option after the trace header, @skip the unfilled octets (RemainingLen).
+ * Each reading must split what it calls filled into whole nodes; both can
+ * when the node size divides 24 (4, 8, 12 or 24 octets). Then the unfilled
+ * part decides, which every IOAM encapsulator leaves zero: read as plain
+ * IOAM, a tagged patched trace has its IDs there; read as patched, a
+ * plain trace has node data there. Still both (a full array, zero IDs):
+ * ambiguous, never nodes made of IDs.
+ * @return IOAM_LAYOUT_NONE / _PATCHED, or -ENOTUNIQ.
+ */
+static int ioam_guess_layout(uint32_t tt, const uint8_t *data, size_t len, size_t skip)
+{
+	bool plain = len >= skip && ioam_nodes_fit(tt, data + skip, len - skip);
+	bool patched = len >= CLT_PATCHED_IDS_LEN + skip &&
+		       ioam_nodes_fit(tt, data + CLT_PATCHED_IDS_LEN + skip,
+				      len - CLT_PATCHED_IDS_LEN - skip);
+
+	if (plain && patched) {
+		plain = ioam_all_zero(data, skip);
+		patched = ioam_all_zero(data + CLT_PATCHED_IDS_LEN, skip);
+		if (plain == patched)
+			return -ENOTUNIQ;
+	}
+	/* Neither: plain IOAM, whose decoding reports the malformed trace. */
+	return patched ? IOAM_LAYOUT_PATCHED : IOAM_LAYOUT_NONE;
+}
+
 /* The part after the header: [patched IDs] filled nodes [trailer]. The
  * header fields of @out are already set. */
 static int ioam_decode_data(struct ioam_trace *out, const uint8_t *data, size_t len,
@@ -331,6 +389,7 @@ static int ioam_decode_data(struct ioam_trace *out, const uint8_t *data, size_t 
 	default:
 		return -EINVAL;
 	}
+	out->layout = layout;
 	return ioam_parse_nodes(out, data, len);
 }
 
@@ -377,6 +436,14 @@ int ioam_decode_option(struct ioam_trace *out, const uint8_t *opt, size_t len,
 	/* The unfilled part of the array precedes the filled part; with the
 	 * patched layout the IDs come first of all. */
 	skip = (size_t)out->remaining * 4;
+	if (layout == IOAM_LAYOUT_AUTO && out->node_len != 0 &&
+	    (unsigned int)out->node_len * 4 == ioam_node_data_len(out->trace_type) &&
+	    !(len >= skip && ioam_trailer_present(opt + skip, len - skip))) {
+		err = ioam_guess_layout(out->trace_type, opt, len, skip);
+		if (err < 0)
+			return err;
+		layout = (enum ioam_layout)err;
+	}
 	if (layout == IOAM_LAYOUT_PATCHED) {
 		uint8_t ids[CLT_PATCHED_IDS_LEN];
 
@@ -390,6 +457,7 @@ int ioam_decode_option(struct ioam_trace *out, const uint8_t *opt, size_t len,
 			memcpy(out->trace_id, ids, 16);
 			memcpy(out->span_id, ids + 16, 8);
 			out->has_ids = true;
+			out->layout = IOAM_LAYOUT_PATCHED;
 		}
 	} else {
 		if (len < skip)
@@ -460,4 +528,28 @@ void clt_hex(char *out, const uint8_t *in, size_t n)
 		out[2 * i + 1] = digits[in[i] & 0x0f];
 	}
 	out[2 * n] = '\0';
+}
+
+int clt_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int clt_unhex(uint8_t *out, const char *in, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int hi = clt_hex_digit((unsigned char)in[2 * i]);
+		int lo = hi < 0 ? -1 : clt_hex_digit((unsigned char)in[2 * i + 1]);
+
+		if (lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
 }

@@ -13,6 +13,7 @@ const struct clt_sys clt_sys = {
 	.socket = socket,
 	.connect = connect,
 	.close = close,
+	.send = send,
 	.sendmsg = sendmsg,
 	.recv = recv,
 	.poll = poll,

@@ -1,8 +1,10 @@
 /*
  * fdlife.c - descriptor lifecycle (see fdlife.h): a socket connected to
- * an IPv6 address in the domain becomes tracked; anything else is
- * settled as ignored so that its sends pass straight through; every way
- * of closing or replacing a descriptor forgets what the shim knew of it.
+ * an IPv6 address in the domain becomes tracked (with libclt's
+ * packet-size clamp set before connect(), and on listeners); anything
+ * else is settled as ignored so that its sends pass straight through;
+ * every way of closing or replacing a descriptor forgets what the shim
+ * knew of it.
  *
  * Inside the shim (guard set: libnl's own calls, or a signal handler that
  * interrupted this thread in the shim, maybe holding the table lock) a
@@ -17,6 +19,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fdlife.h"
@@ -86,13 +90,24 @@ static bool is_tcp(int fd)
 
 static void track_or_ignore(int fd, const struct in6_addr *peer, enum fd_applied applied)
 {
-	if (!config_in_domain(&shim_cfg, peer) || !is_tcp(fd))
+	struct sockaddr_in6 dst = {.sin6_family = AF_INET6};
+
+	if (!config_in_domain(&shim_cfg, peer) || !is_tcp(fd)) {
+		fd_ignore(fd);
+		return;
+	}
+	dst.sin6_addr = *peer;
+	/* A route whose packets could not carry the option: never tagged. */
+	if (!tagger_tcp_size(fd, &dst, shim_secure))
 		fd_ignore(fd);
 	else
 		fd_track(fd, applied);
 }
 
-/* First send on a descriptor the shim has not seen connect: look once. */
+/*
+ * First send on a descriptor the shim has not seen connect (inherited, or
+ * opened by code that bypasses the PLT): look once.
+ */
 static enum fd_class classify(int fd)
 {
 	struct sockaddr_in6 peer;
@@ -137,11 +152,34 @@ enum fd_class fdlife_classify(int fd)
 	return c;
 }
 
+/*
+ * Copy an IPv6 address the application passes to connect() before the
+ * kernel has checked it: through the kernel, so that a bad pointer still
+ * fails in connect() with EFAULT instead of crashing here. false for
+ * anything else, or where process_vm_readv() is refused (no clamp then).
+ */
+static bool peek_sockaddr6(const struct sockaddr *addr, struct sockaddr_in6 *out)
+{
+	struct iovec mine = {.iov_base = out, .iov_len = sizeof(*out)};
+	struct iovec theirs = {.iov_base = (void *)addr, .iov_len = sizeof(*out)};
+	int saved = errno;
+	ssize_t n;
+
+	n = process_vm_readv(getpid(), &mine, 1, &theirs, 1, 0);
+	errno = saved;
+	return n == (ssize_t)sizeof(*out) && out->sin6_family == AF_INET6;
+}
+
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+	struct sockaddr_in6 dst;
 	int rc, saved;
 
 	shim_ensure();
+	/* The packet-size clamp must be on the socket before its SYN leaves. */
+	if (!guard_active() && addr && len >= sizeof(struct sockaddr_in6) && is_tcp(fd) &&
+	    peek_sockaddr6(addr, &dst) && config_in_domain(&shim_cfg, &dst.sin6_addr))
+		tagger_tcp_size(fd, NULL, shim_secure);
 	rc = real.connect(fd, addr, len);
 	if (guard_active())
 		return rc;
@@ -289,11 +327,37 @@ static int accepted(int fd)
 {
 	int saved = errno;
 
-	/* Classified at its first send, like any socket the shim did not see connect. */
+	/* Never tagged: Linux does not take a sticky option's length off the
+	 * MSS of an accepted IPv6 socket (ipv6_update_options() skips it), so
+	 * its full-size segments would pass the path MTU by the option's 208
+	 * octets and never arrive (Ip6FragFails, the connection stalls). */
 	if (fd >= 0)
-		fd_reset(fd, FD_UNKNOWN);
+		fd_reset(fd, FD_IGNORED);
 	errno = saved;
 	return fd;
+}
+
+/* A listener bound to a domain address or to any gets the clamp, which its
+ * accepted sockets inherit (the kernel copies TCP_MAXSEG to them): the shim
+ * does not tag them today (accepted()), a server side that does must find
+ * them clamped. */
+int shim_listen(int fd, int backlog)
+{
+	struct sockaddr_in6 me;
+	socklen_t len = sizeof(me);
+	int saved;
+
+	shim_ensure();
+	if (guard_active())
+		return real.listen(fd, backlog);
+	saved = errno;
+	if (getsockname(fd, (struct sockaddr *)&me, &len) == 0 && len >= sizeof(me) &&
+	    me.sin6_family == AF_INET6 &&
+	    (IN6_IS_ADDR_UNSPECIFIED(&me.sin6_addr) || config_in_domain(&shim_cfg, &me.sin6_addr)) &&
+	    is_tcp(fd))
+		tagger_tcp_size(fd, NULL, shim_secure);
+	errno = saved;
+	return real.listen(fd, backlog);
 }
 
 int shim_accept(int fd, struct sockaddr *addr, socklen_t *len)

@@ -1,6 +1,6 @@
 /*
  * fdlife.h - descriptor lifecycle: which descriptors are tracked sockets,
- * from creation (socket, connect, accept) through duplication (dup,
+ * from creation (socket, connect, listen, accept) through duplication (dup,
  * fcntl) to every way of closing (close, close_range, closefrom, fclose).
  * The interposer bodies are declared in shim.h.
  */

@@ -1,8 +1,9 @@
 /*
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
- * send path and descriptor lifecycle (creation, duplication and every
+ * connect/listen, send path and descriptor lifecycle (creation, duplication and every
  * way of closing: close, close_range, closefrom, fclose), each a one-line
  * forward into the shim core (fdlife.c, tx.c). Nothing else belongs here.
+ * interposers.h lists them all; add one there too.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "deepbind.h"
 #include "shim.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -19,6 +21,11 @@
 EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	return shim_connect(fd, addr.__sockaddr__, len);
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+	return shim_listen(fd, backlog);
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
@@ -144,3 +151,36 @@ EXPORT int fclose(FILE *fp)
 {
 	return shim_fclose(fp);
 }
+
+#if defined(__x86_64__)
+/*
+ * dlopen, in assembly because glibc's dlopen takes its caller from its
+ * return address (the caller's RUNPATH and $ORIGIN resolve the name): the
+ * stub asks shim_dlopen_route() where the call goes and jumps there with
+ * the caller's return address untouched - to libc's dlopen for every load
+ * the shim leaves alone, so those behave exactly as without the shim.
+ */
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, @function\n"
+	".p2align 4\n"
+	"dlopen:\n"
+	".cfi_startproc\n"
+	"	endbr64\n"
+	"	pushq %rdi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	pushq %rsi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	subq $8, %rsp\n" /* the call below needs a 16-byte aligned stack */
+	".cfi_adjust_cfa_offset 8\n"
+	"	call shim_dlopen_route\n"
+	"	addq $8, %rsp\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rsi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rdi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	jmp *%rax\n"
+	".cfi_endproc\n"
+	".size dlopen, .-dlopen\n");
+#endif

@@ -47,6 +47,7 @@ static void bind_all(void)
 	/* dlsym() hands back void *; POSIX guarantees it converts to a function pointer. */
 #define BIND(f) (*(void **)&real.f = bind_one(#f))
 	BIND(connect);
+	BIND(listen);
 	BIND(send);
 	BIND(sendto);
 	BIND(sendmsg);
@@ -103,6 +104,12 @@ static int sys_close(int fd)
 	return real.close(fd);
 }
 
+static ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
+{
+	real_ensure();
+	return real.send(fd, buf, len, flags);
+}
+
 static ssize_t sys_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	real_ensure();
@@ -114,6 +121,7 @@ const struct clt_sys clt_sys = {
 	.socket = sys_socket,
 	.connect = sys_connect,
 	.close = sys_close,
+	.send = sys_send,
 	.sendmsg = sys_sendmsg,
 	.recv = recv,
 	.poll = poll,

@@ -40,6 +40,7 @@ ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count);
 /* Descriptor lifecycle (fdlife.c). */
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int shim_listen(int fd, int backlog);
 int shim_close(int fd);
 int shim_dup(int fd);
 int shim_dup2(int oldfd, int newfd);

@@ -33,6 +33,7 @@ static atomic_bool open_failed; /* clt_open() refused the configuration: never a
 static atomic_int logged_backend; /* the backend the last info line named (a log's state) */
 static atomic_flag once_tag_fail = ATOMIC_FLAG_INIT;
 static atomic_flag once_disabled = ATOMIC_FLAG_INIT;
+static atomic_flag once_route_big = ATOMIC_FLAG_INIT;
 
 void tagger_open(bool secure)
 {
@@ -64,6 +65,27 @@ void tagger_open(bool secure)
 	pthread_mutex_unlock(&open_lock);
 	guard_exit();
 	errno = saved;
+}
+
+bool tagger_tcp_size(int fd, const struct sockaddr_in6 *dst, bool secure)
+{
+	struct clt_ctx *ctx;
+	int rc = 0, saved = errno;
+
+	tagger_open(secure);
+	ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
+	if (!ctx || clt_backend_disabled(ctx))
+		return true; /* nothing is ever added to this process's packets */
+	guard_enter();
+	if (dst)
+		rc = clt_tcp_route_check(ctx, dst);
+	else
+		clt_tcp_clamp(ctx, fd);
+	guard_exit();
+	if (rc == -EMSGSIZE)
+		slog_once(&once_route_big, SLOG_WARN, "fd %d: not tagged: %s", fd, clt_strerror(rc));
+	errno = saved;
+	return rc != -EMSGSIZE;
 }
 
 void tagger_fork_child(void)

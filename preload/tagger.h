@@ -7,6 +7,7 @@
 #ifndef CLT_SHIM_TAGGER_H
 #define CLT_SHIM_TAGGER_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -27,6 +28,17 @@ void tagger_open(bool secure);
  * up to CLT_AGENT_TIMEOUT_MS): call with no shim lock held. errno kept.
  */
 enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids);
+
+/*
+ * Packet size (lib/tcp_size.c says why): an IPv6 TCP socket that may be
+ * tagged gets libclt's TCP_MAXSEG clamp before connect() or listen() (on
+ * an established connection the kernel ignores it); with @dst, a route
+ * whose device builds packets over 64 KiB (BIG TCP) makes the socket one
+ * the shim never tags. Opens the context if not yet; call with no shim
+ * lock held (the route check asks rtnetlink). @return false for such a
+ * route. errno kept.
+ */
+bool tagger_tcp_size(int fd, const struct sockaddr_in6 *dst, bool secure);
 
 /* fork() child: the opening lock may have been held by a thread that is not there. */
 void tagger_fork_child(void);

@@ -25,7 +25,19 @@ $(BUILD)/tests/integration/c/%: $(BUILD)/tests/integration/c/%.o $(TEST_ARCHIVES
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(TEST_ARCHIVES)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(AGENT_PC_LIBS) $(NL_LIBS)
 
-tests: $(UNIT_BINS) $(INTEG_C_BINS) $(TEST_TOOLS)
+# The library deepbind_probe (and test_shim_deepbind) load: lazy binding
+# with partial RELRO, and full RELRO. The probe exports its symbols (the
+# library's DEEPBIND binding must still prefer its own) and finds the
+# library by bare name along its RUNPATH.
+DEEPBIND_LIBS := $(BUILD)/tests/lib/deepbind_lib_lazy.so $(BUILD)/tests/lib/deepbind_lib_now.so
+$(BUILD)/tests/lib/deepbind_lib_lazy.so: DEEPBIND_LINK := -Wl,-z,relro,-z,lazy
+$(BUILD)/tests/lib/deepbind_lib_now.so: DEEPBIND_LINK := -Wl,-z,relro,-z,now
+$(DEEPBIND_LIBS): tests/lib/deepbind_lib.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -shared $(ALL_LDFLAGS) $(DEEPBIND_LINK) -o $@ $<
+$(BUILD)/tests/tools/deepbind_probe: ALL_LDFLAGS += -rdynamic -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/../lib'
+
+tests: $(UNIT_BINS) $(INTEG_C_BINS) $(TEST_TOOLS) $(DEEPBIND_LIBS)
 
 # The objects are intermediates of the pattern rules above: keep them, or
 # make deletes them after each build and recompiles every test next time.

@@ -81,7 +81,9 @@ void clt_close(struct clt_ctx *ctx);
  *   -EAFNOSUPPORT (not IPv6), -EPROTONOSUPPORT (not a TCP stream or UDP
  *   datagram socket);
  *   hopopts: -EPERM (needs CAP_NET_RAW);
- *   genl: -EOPNOTSUPP (no CLT kernel patch), -EIO (netlink trouble);
+ *   genl: -ESOCKTNOSUPPORT (not a TCP socket: the patch tags TCP only;
+ *   the kernel also answers it for an IPv4 socket), -EOPNOTSUPP (no CLT
+ *   kernel patch), the kernel's own errno, -EIO (netlink trouble);
  *   agent: -ENOENT, -ECONNREFUSED, -EACCES, -EAGAIN (cltagent's socket
  *   missing, dead, forbidden, overloaded), -ETIMEDOUT (no answer within
  *   CLT_AGENT_TIMEOUT_MS), -ECONNRESET, -EPIPE, -EPROTO (connection or
@@ -101,6 +103,15 @@ int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_
 int clt_enable_trusted(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 		       const uint8_t span_id[CLT_SPAN_ID_LEN]);
 
+/**
+ * Whether @fd is a socket libclt can tag: IPv6 TCP or UDP (a raw socket
+ * naming TCP or UDP is not). clt_enable() and clt_disable() make this
+ * check; the _trusted variants skip it.
+ * @return 0, -ENOTSOCK, -EAFNOSUPPORT (not IPv6), -EPROTONOSUPPORT, or a
+ * negative errno from getsockopt().
+ */
+int clt_check_socket(int fd);
+
 /** Stop tagging @fd's packets. @return 0 or a negative errno. */
 int clt_disable(struct clt_ctx *ctx, int fd);
 
@@ -111,6 +122,42 @@ int clt_disable(struct clt_ctx *ctx, int fd);
  * cleanly (-EAFNOSUPPORT, -ENOTSOCK, ...).
  */
 int clt_disable_trusted(struct clt_ctx *ctx, int fd);
+
+struct sockaddr_in6;
+
+/**
+ * The TCP_MAXSEG an IPv6 TCP socket tagged through @ctx needs so that no
+ * packet it sends is dropped by its receiver once it carries the IOAM
+ * option: two segments (net.ipv4.tcp_min_tso_segs), one TCP header and the
+ * option must fit IPv6's 65535 octets of payload, or the kernel adds a
+ * jumbo hop-by-hop header in front of ours (two such headers: invalid).
+ * The kernel takes the option's length off the clamp itself, and the
+ * value keeps an untagged socket's packets under the limit too: 32737 for
+ * two segments. It only bites on paths whose MTU is over 32 KiB, such as
+ * loopback's 65536.
+ * @return the value, or 0 when nothing is ever added (backend off for good).
+ */
+int clt_tcp_maxseg(struct clt_ctx *ctx);
+
+/**
+ * Apply clt_tcp_maxseg() to the IPv6 TCP socket @fd. Call it before
+ * connect(), or on a listening socket (its accepted sockets inherit it):
+ * on an established connection the kernel ignores a new TCP_MAXSEG. A
+ * smaller value already set is kept (except 536, the kernel's unset value).
+ * @return 0 or a negative errno; errno is left untouched.
+ */
+int clt_tcp_clamp(struct clt_ctx *ctx, int fd);
+
+/**
+ * Can TCP packets towards @dst carry the option at all? The device the
+ * route leaves by is asked for its gso_max_size (rtnetlink, unprivileged):
+ * above 65536 (BIG TCP) the kernel builds packets over 64 KiB whatever the
+ * MSS, and every one of them would be dropped once tagged.
+ * Each thread keeps its last 4 answers for a second.
+ * @return 0 (safe, or the kernel did not say), -EMSGSIZE (do not tag
+ * sockets to @dst), -EINVAL.
+ */
+int clt_tcp_route_check(struct clt_ctx *ctx, const struct sockaddr_in6 *dst);
 
 /** The backend in use (never CLT_BACKEND_AUTO). */
 enum clt_backend clt_backend_get(const struct clt_ctx *ctx);

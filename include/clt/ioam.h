@@ -55,7 +55,7 @@ extern const uint8_t clt_trailer_magic[4];
 
 /** Where the CLT IDs are found in a trace. */
 enum ioam_layout {
-	IOAM_LAYOUT_AUTO = 0, /**< trailer if the magic is present, else none */
+	IOAM_LAYOUT_AUTO = 0, /**< trailer if the magic ends the data, else see ioam_decode_option */
 	IOAM_LAYOUT_TRAILER,  /**< CLT trailer v1 after the node array (stock kernels) */
 	IOAM_LAYOUT_PATCHED,  /**< 24 octets of IDs before the node array (CLT kernel patch) */
 	IOAM_LAYOUT_NONE,     /**< plain IOAM: no IDs */
@@ -92,6 +92,7 @@ struct ioam_trace {
 	uint8_t remaining;  /**< RemainingLen (0 when decoded from an event) */
 	uint32_t trace_type; /**< 24 bits */
 	bool has_ids;
+	enum ioam_layout layout; /**< the layout decoded (never AUTO) */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	unsigned int n_nodes;
@@ -130,6 +131,9 @@ int ioam_hbh_build(uint8_t *buf, size_t cap, const struct ioam_hbh_config *cfg,
  * Decode a kernel IOAM6_EVENT_TRACE: @data is TRACE_DATA (the filled node
  * data, most recent node first, followed by whatever the sender placed
  * after the array). @node_len in 4-octet units, @trace_type 24 bits.
+ * IOAM_LAYOUT_AUTO: the trailer if the data ends with its magic, else
+ * plain IOAM (the CLT-patched kernel emits no events; its layout is
+ * decoded only when asked for).
  * @return 0 or -EINVAL (malformed) / -ENOSPC (too many nodes).
  */
 int ioam_decode_event(struct ioam_trace *out, uint16_t namespace_id, uint8_t node_len,
@@ -140,7 +144,13 @@ int ioam_decode_event(struct ioam_trace *out, uint16_t namespace_id, uint8_t nod
  * Decode an IOAM option's data as seen on the wire (the octets after the
  * option type and length: reserved, IOAM-Option-Type, trace header,
  * [patched IDs], node array, [trailer]).
- * @return 0, -EINVAL (malformed), -ENOENT (not a pre-allocated trace).
+ * IOAM_LAYOUT_AUTO: the trailer if the data ends with its magic; else the
+ * patched layout or plain IOAM, whichever alone splits the filled part
+ * into whole nodes with a zero unfilled part (an encapsulator leaves it
+ * zero); when both do (the node size divides 24, and the array is full or
+ * the IDs are zero) the trace is ambiguous: -ENOTUNIQ, nothing decoded.
+ * @return 0, -EINVAL (malformed), -ENOENT (not a pre-allocated trace),
+ * -ENOTUNIQ (auto could not tell the layout: pass it).
  */
 int ioam_decode_option(struct ioam_trace *out, const uint8_t *opt, size_t len,
 		       enum ioam_layout layout);
@@ -149,7 +159,8 @@ int ioam_decode_option(struct ioam_trace *out, const uint8_t *opt, size_t len,
  * Walk an IPv6 hop-by-hop header (@hbh points at its next-header octet,
  * @len is what is available) and decode the first IOAM pre-allocated
  * trace option in it.
- * @return 0, -ENOENT (no IOAM trace), -EINVAL (malformed).
+ * @return 0, -ENOENT (no IOAM trace), -EINVAL (malformed), -ENOTUNIQ
+ * (ambiguous layout, see ioam_decode_option).
  */
 int ioam_decode_hbh(struct ioam_trace *out, const uint8_t *hbh, size_t len,
 		    enum ioam_layout layout);
@@ -164,6 +175,12 @@ uint64_t ioam_node_time_ns(const struct ioam_node *node, uint32_t frac_unit_ns);
 
 /** Lowercase hex of @n octets into @out (2n+1 octets, NUL-terminated). */
 void clt_hex(char *out, const uint8_t *in, size_t n);
+
+/** The value of one hex digit (either case), or -1. */
+int clt_hex_digit(int c);
+
+/** Decode 2n hex digits (either case) of @in into @n octets. @return 0 or -EINVAL. */
+int clt_unhex(uint8_t *out, const char *in, size_t n);
 
 #ifdef __cplusplus
 }

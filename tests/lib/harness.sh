@@ -28,6 +28,11 @@ skip() {
 	exit 77
 }
 
+# Older names of fail, kept so that a test written against them still stops
+# (an unknown command would only print an error and go on).
+ag_fail() { fail "$@"; }
+e2e_fail() { fail "$@"; }
+
 summary() {
 	if [ "$fails" -ne 0 ]; then
 		echo "$fails check(s) failed"

@@ -23,31 +23,12 @@
 #include <unistd.h>
 
 #include "clt/clt.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "clt/ioam.h"
 
 static int hex_decode(uint8_t *out, size_t n, const char *s)
 {
-	size_t i;
-
-	if (strlen(s) != 2 * n)
+	if (strlen(s) != 2 * n || clt_unhex(out, s, n) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
 	return 0;
 }
 

@@ -1,9 +1,12 @@
 /*
  * test_agent_config.c - cltagent configuration: OTEL_* environment,
  * flags overriding it, percent-decoding, durations and bad values,
- * bounds on what the environment and files may hold.
+ * bounds on what the environment and files may hold; the option table:
+ * its defaults and bounds hold, --help lists exactly its rows, and -H
+ * entries do not leak when a later flag is refused.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -320,6 +323,212 @@ static void test_help_version(void **state)
 	stdout = saved;
 }
 
+/* Every default the table names is the value a run without flags gets. */
+static void test_table_defaults(void **state)
+{
+	struct agent_config c;
+
+	assert_int_equal(load(&c, NULL), CONFIG_RUN);
+	for (size_t i = 0; i < agent_n_options; i++) {
+		const struct agent_option *o = &agent_options[i];
+		const char *at = (const char *)&c + o->offset;
+		uint32_t v, want = o->def;
+
+		switch (o->kind) {
+		case AGENT_OPT_DURATION:
+			if (o->scale > 1)
+				want = (want + o->scale - 1) / o->scale;
+			/* fall through */
+		case AGENT_OPT_U32:
+		case AGENT_OPT_CHOICE:
+			memcpy(&v, at, sizeof(v));
+			if (v != want)
+				fprintf(stderr, "--%s: default %u, table says %u\n", o->name, v, want);
+			assert_int_equal(v, want);
+			break;
+		case AGENT_OPT_STRING:
+			if (o->def_str)
+				assert_string_equal(*(char *const *)(const void *)at, o->def_str);
+			break;
+		default:
+			break;
+		}
+	}
+	/* The values themselves, as documented (a table edit shows here). */
+	assert_int_equal(c.idle_ms, 500);
+	assert_int_equal(c.max_age_ms, 10000);
+	assert_int_equal(c.max_requests, 16384);
+	assert_int_equal(c.rcvbuf, 8u << 20);
+	assert_int_equal(c.tag_rate, 20000);
+	assert_int_equal(c.tag_max_conns, 256);
+	assert_int_equal(c.stats_interval_s, 0);
+	assert_null(c.tag_socket);
+	agent_config_free(&c);
+}
+
+/* Each numeric row accepts its bounds and refuses one past them. */
+static void test_table_bounds(void **state)
+{
+	struct agent_config c;
+	FILE *saved = stderr;
+	char flag[64], val[32];
+
+	stderr = fopen("/dev/null", "w");
+	for (size_t i = 0; i < agent_n_options; i++) {
+		const struct agent_option *o = &agent_options[i];
+		const char *unit = o->kind == AGENT_OPT_DURATION ? "ms" : "";
+		uint64_t lo = o->min, hi = o->max;
+		int rc;
+
+		if (o->kind != AGENT_OPT_U32 && o->kind != AGENT_OPT_DURATION)
+			continue;
+		snprintf(flag, sizeof(flag), "--%s", o->name);
+		snprintf(val, sizeof(val), "%" PRIu64 "%s", lo, unit);
+		rc = load(&c, flag, val, NULL);
+		if (rc != CONFIG_RUN)
+			fprintf(saved, "refused %s %s\n", flag, val);
+		assert_int_equal(rc, CONFIG_RUN);
+		agent_config_free(&c);
+		snprintf(val, sizeof(val), "%" PRIu64 "%s", hi, unit);
+		assert_int_equal(load(&c, flag, val, NULL), CONFIG_RUN);
+		if (o->kind == AGENT_OPT_U32) {
+			uint32_t v;
+
+			memcpy(&v, (char *)&c + o->offset, sizeof(v));
+			assert_int_equal(v, hi);
+		}
+		agent_config_free(&c);
+		if (lo > 0) {
+			snprintf(val, sizeof(val), "%" PRIu64 "%s", lo - 1, unit);
+			assert_int_equal(load(&c, flag, val, NULL), -EINVAL);
+			agent_config_free(&c);
+		}
+		snprintf(val, sizeof(val), "%" PRIu64 "%s", hi + 1, unit);
+		rc = load(&c, flag, val, NULL);
+		if (rc != -EINVAL)
+			fprintf(saved, "accepted %s %s\n", flag, val);
+		assert_int_equal(rc, -EINVAL);
+		agent_config_free(&c);
+	}
+	fclose(stderr);
+	stderr = saved;
+}
+
+/* The error message names the flag and the value (scripts and people read it). */
+static void test_error_message(void **state)
+{
+	char path[] = "/tmp/clt-cfg-err-XXXXXX", buf[256] = "";
+	int fd = mkstemp(path);
+	struct agent_config c;
+	FILE *saved = stderr;
+
+	assert_true(fd >= 0);
+	stderr = fdopen(fd, "w+");
+	assert_int_equal(load(&c, "--max-age", "0", NULL), -EINVAL);
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "-l", "sideways", NULL), -EINVAL);
+	agent_config_free(&c);
+	fflush(stderr);
+	rewind(stderr);
+	assert_int_equal(fread(buf, 1, sizeof(buf) - 1, stderr) > 0, 1);
+	fclose(stderr);
+	stderr = saved;
+	unlink(path);
+	assert_string_equal(buf, "cltagent: invalid --max-age '0' (see --help)\n"
+				 "cltagent: invalid --layout 'sideways' (see --help)\n");
+}
+
+/* -H entries are held until the whole command line parsed: a later bad
+ * flag must not leak them (LeakSanitizer in the SANITIZE=1 build). */
+static void test_header_no_leak(void **state)
+{
+	struct agent_config c;
+	FILE *saved = stderr;
+
+	stderr = fopen("/dev/null", "w");
+	assert_int_equal(load(&c, "-H", "a=1", "-H", "b=2", "--max-age", "0", NULL), -EINVAL);
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "-H", "a=1", "-H", "novalue", NULL), -EINVAL);
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "--header", "a=1", "extra-arg", NULL), -EINVAL);
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "-H", "a=1", "--no-such-flag", NULL), -EINVAL);
+	agent_config_free(&c);
+	fclose(stderr);
+	stderr = saved;
+	saved = stdout;
+	stdout = fopen("/dev/null", "w");
+	assert_int_equal(load(&c, "-H", "a=1", "--help", NULL), CONFIG_EXIT_OK);
+	fclose(stdout);
+	stdout = saved;
+	agent_config_free(&c);
+}
+
+/* --help lists exactly the table's options, each once, short names included. */
+static void test_help_is_the_table(void **state)
+{
+	char path[] = "/tmp/clt-cfg-help-XXXXXX", line[256];
+	int fd = mkstemp(path);
+	size_t listed = 0;
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w+");
+	agent_config_usage(f);
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		char name[64] = "", sh = 0;
+		size_t i;
+
+		/* "  -s, --source SPEC ..." or "      --idle-timeout D ..." */
+		if (sscanf(line, "  -%c, --%63[a-z-]", &sh, name) != 2 &&
+		    sscanf(line, "      --%63[a-z-]", name) != 1)
+			continue;
+		if (line[2] != '-')
+			sh = 0;
+		for (i = 0; i < agent_n_options; i++)
+			if (strcmp(agent_options[i].name, name) == 0)
+				break;
+		if (i == agent_n_options)
+			fprintf(stderr, "--help lists --%s, not in the table\n", name);
+		assert_true(i < agent_n_options);
+		assert_int_equal(agent_options[i].short_name, sh);
+		listed++;
+	}
+	fclose(f);
+	unlink(path);
+	assert_int_equal(listed, agent_n_options);
+	/* Every name is unique, and so is every short name. */
+	for (size_t i = 0; i < agent_n_options; i++)
+		for (size_t j = i + 1; j < agent_n_options; j++) {
+			assert_string_not_equal(agent_options[i].name, agent_options[j].name);
+			assert_false(agent_options[i].short_name &&
+				     agent_options[i].short_name == agent_options[j].short_name);
+		}
+}
+
+/* Every short name works as its long one does. */
+static void test_short_names(void **state)
+{
+	struct agent_config c;
+
+	assert_int_equal(load(&c, "-s", "capture:lo", "-l", "none", "-e", "http://e/v1/traces",
+			      "-o", "-", "-H", "k=v", "-v", "-v", NULL), CONFIG_RUN);
+	assert_string_equal(c.source, "capture:lo");
+	assert_int_equal(c.layout, IOAM_LAYOUT_NONE);
+	assert_string_equal(c.endpoint, "http://e/v1/traces");
+	assert_string_equal(c.output, "-");
+	assert_string_equal(kv_get(c.headers, c.n_headers, "k"), "v");
+	assert_int_equal(c.verbose, 2);
+	agent_config_free(&c);
+	assert_int_equal(load(&c, "--tag-socket", "none", "--stats-interval", "1500ms",
+			      "--tag-rate", "7", NULL), CONFIG_RUN);
+	assert_string_equal(c.tag_socket, "");
+	assert_int_equal(c.stats_interval_s, 2); /* rounded up to whole seconds */
+	assert_int_equal(c.tag_rate, 7);
+	agent_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +544,12 @@ int main(void)
 		cmocka_unit_test_setup(test_node_names_long_line, clean_env),
 		cmocka_unit_test_setup(test_env_bounds, clean_env),
 		cmocka_unit_test_setup(test_help_version, clean_env),
+		cmocka_unit_test_setup(test_table_defaults, clean_env),
+		cmocka_unit_test_setup(test_table_bounds, clean_env),
+		cmocka_unit_test_setup(test_error_message, clean_env),
+		cmocka_unit_test_setup(test_header_no_leak, clean_env),
+		cmocka_unit_test_setup(test_help_is_the_table, clean_env),
+		cmocka_unit_test_setup(test_short_names, clean_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,10 @@
 #include <cmocka.h>
 
 #include "clt/clt.h"
+#include "clt/ioam.h"
+
+/* lib/tcp_size.c (internal; the unit tests link libclt.a). */
+int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
 
 static const uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -394,6 +399,85 @@ static void test_agent_never_comes(void **state)
 	cap_net_raw_effective(1);
 }
 
+/* min_tso_segs segments (at least two) and one TCP header of up to 60
+ * octets fit IPv6's 65535 octets of payload: untagged (segments of the
+ * clamp) and tagged (segments of clamp - option, plus the option); it is
+ * the largest such value, and TCP_MAXSEG itself stops at 32767. */
+static void expect_maxseg_fits(size_t opt, unsigned int segs)
+{
+	int c = clt_tcp_maxseg_for(opt, segs);
+	unsigned long k = segs < 2 ? 2 : segs;
+
+	assert_true(c > 0 && c <= 32767);
+	assert_true(k * (unsigned long)c + 60 <= 65535);
+	if ((unsigned long)c > opt) /* else the kernel's smallest MSS (88) holds */
+		assert_true(k * ((unsigned long)c - opt) + 60 + opt <= 65535);
+	if (c < 32767)
+		assert_true(k * ((unsigned long)c + 1) + 60 > 65535);
+}
+
+static void test_tcp_maxseg(void **state)
+{
+	struct ioam_hbh_config cfg = {CLT_DEFAULT_NAMESPACE, CLT_DEFAULT_TRACE_TYPE, CLT_DEFAULT_HOPS};
+	struct clt_options o;
+	struct clt_ctx *ctx = NULL;
+	unsigned int segs;
+	int fd, v;
+	socklen_t len = sizeof(v);
+
+	/* The default option (208 octets): two segments of 32737. */
+	assert_int_equal(ioam_hbh_size(&cfg), 208);
+	assert_int_equal(clt_tcp_maxseg_for(208, 2), 32737);
+	assert_int_equal(clt_tcp_maxseg_for(208, 1), 32737); /* at least two, always */
+	assert_int_equal(clt_tcp_maxseg_for(208, 3), (65535 - 60) / 3);
+	for (segs = 1; segs <= 255; segs++) {
+		expect_maxseg_fits(8, segs);
+		expect_maxseg_fits(208, segs);
+		expect_maxseg_fits(264, segs);
+	}
+	assert_int_equal(clt_tcp_maxseg_for(0, 2), 0);     /* nothing added */
+	assert_int_equal(clt_tcp_maxseg_for(65500, 2), 0); /* nothing fits */
+
+	/* Through a context: the configured option's size; off: no clamp. */
+	memset(&o, 0, sizeof(o));
+	o.backend = CLT_BACKEND_HOPOPTS;
+	o.ignore_env = 1;
+	o.hops = 1;
+	assert_int_equal(clt_open(&ctx, &o), 0);
+	cfg.hops = 1;
+	assert_int_equal(clt_tcp_maxseg(ctx), clt_tcp_maxseg_for(ioam_hbh_size(&cfg), 2));
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(clt_tcp_clamp(ctx, fd), 0);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+	assert_int_equal(v, clt_tcp_maxseg(ctx));
+	close(fd);
+	/* A smaller value the application set is kept. */
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	v = 1200;
+	assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v)), 0);
+	assert_int_equal(clt_tcp_clamp(ctx, fd), 0);
+	len = sizeof(v);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+	assert_int_equal(v, 1200);
+	close(fd);
+	assert_int_equal(clt_tcp_clamp(ctx, -1), 0);
+	assert_int_equal(clt_tcp_route_check(ctx, NULL), -EINVAL);
+	clt_close(ctx);
+
+	o.backend = CLT_BACKEND_OFF;
+	assert_int_equal(clt_open(&ctx, &o), 0);
+	assert_int_equal(clt_tcp_maxseg(ctx), 0);
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_int_equal(clt_tcp_clamp(ctx, fd), 0);
+	len = sizeof(v);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+	assert_int_equal(v, 536); /* untouched */
+	close(fd);
+	clt_close(ctx);
+	assert_int_equal(clt_tcp_maxseg(NULL), 0);
+}
+
 static void test_socket_checks(void **state)
 {
 	struct clt_options o;
@@ -484,6 +568,7 @@ int main(void)
 		cmocka_unit_test_setup(test_names_and_errors, setup),
 		cmocka_unit_test_setup(test_auto_selection, setup),
 		cmocka_unit_test_setup(test_socket_checks, setup),
+		cmocka_unit_test_setup(test_tcp_maxseg, setup),
 		cmocka_unit_test_setup(test_agent_messages, setup),
 		cmocka_unit_test_setup(test_agent_found_later, setup),
 		cmocka_unit_test_setup(test_agent_never_comes, setup),

@@ -525,6 +525,162 @@ static void test_option_patched(void **state)
 	assert_int_equal(t.remaining, 1);
 }
 
+/*
+ * A hop-by-hop header with an IOAM trace of @hops zeroed slots, as the
+ * CLT-patched kernel builds it (@tid non-NULL: trace header, trace-id,
+ * span-id, then the node array) or as plain IOAM (@tid NULL).
+ */
+static size_t build_trace(uint8_t *buf, uint32_t tt, unsigned int hops, const uint8_t *tid,
+			  const uint8_t *sid)
+{
+	unsigned int node = ioam_node_data_len(tt), array = node * hops;
+	size_t ids = tid ? CLT_PATCHED_IDS_LEN : 0, opt_len = 10 + ids + array;
+	size_t total = (6 + opt_len + 7) & ~(size_t)7, off = 6 + opt_len;
+
+	assert_true(opt_len <= IOAM_OPT_LEN_MAX);
+	memset(buf, 0, total);
+	buf[1] = (uint8_t)(total / 8 - 1);
+	buf[2] = 1; /* Pad2 */
+	buf[4] = IOAM_OPT_TYPE;
+	buf[5] = (uint8_t)opt_len;
+	buf[9] = 123;
+	buf[10] = (uint8_t)((node / 4) << 3);
+	buf[11] = (uint8_t)(array / 4);
+	buf[12] = (uint8_t)(tt >> 16);
+	buf[13] = (uint8_t)(tt >> 8);
+	buf[14] = (uint8_t)tt;
+	if (tid) {
+		memcpy(buf + 16, tid, 16);
+		memcpy(buf + 32, sid, 8);
+	}
+	if (total - off >= 2) {
+		buf[off] = 1;
+		buf[off + 1] = (uint8_t)(total - off - 2);
+	}
+	return total;
+}
+
+/* An IOAM node filling a build_trace() header: the array starts @ids octets after the trace header. */
+static void fill_trace(uint8_t *hbh, size_t ids, uint32_t id)
+{
+	uint8_t *trace = hbh + 8;
+	unsigned int node_len = trace[2] >> 3, rem = trace[3] & 0x7f;
+	uint32_t tt = (uint32_t)trace[4] << 16 | (uint32_t)trace[5] << 8 | trace[6];
+
+	assert_true(rem >= node_len);
+	write_node(trace + 8 + ids + (rem - node_len) * 4, tt, id);
+	trace[3] = (uint8_t)((trace[3] & 0x80) | (rem - node_len));
+}
+
+/* Type 0xc20000, 12 octets a node (the original CLT demo's): 24 octets of
+ * IDs are two whole nodes, so only the unfilled part tells the layouts apart. */
+#define TT_DEMO (IOAM_TT_HOP_NODE | IOAM_TT_IF_SHORT | IOAM_TT_QUEUE)
+
+static void test_auto_patched(void **state)
+{
+	static struct ioam_trace t;
+	static const uint8_t zero[16];
+	uint8_t buf[512], copy[512];
+	unsigned int fills, i;
+	size_t len;
+
+	assert_int_equal(ioam_node_data_len(TT_DEMO), 12);
+	for (fills = 0; fills <= 3; fills++) {
+		len = build_trace(buf, TT_DEMO, 3, trace_id, span_id);
+		for (i = 1; i <= fills; i++)
+			fill_trace(buf, CLT_PATCHED_IDS_LEN, i);
+		memcpy(copy, buf, len);
+		if (fills == 3) {
+			/* Full array: both readings hold; never nodes made of IDs. */
+			assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_AUTO), -ENOTUNIQ);
+			assert_int_equal(t.n_nodes, 0);
+			/* What auto used to do: the IDs as two phantom nodes. */
+			assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_NONE), 0);
+			assert_int_equal(t.n_nodes, 5);
+			assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_PATCHED), 0);
+			assert_int_equal(t.n_nodes, 3);
+			continue;
+		}
+		assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_AUTO), 0);
+		assert_memory_equal(buf, copy, len); /* the decoder only reads */
+		assert_int_equal(t.layout, IOAM_LAYOUT_PATCHED);
+		assert_true(t.has_ids);
+		assert_memory_equal(t.trace_id, trace_id, 16);
+		assert_memory_equal(t.span_id, span_id, 8);
+		assert_int_equal(t.n_nodes, fills);
+		for (i = 0; i < fills; i++)
+			check_node(&t.nodes[i], TT_DEMO, i + 1);
+	}
+
+	/* Zero IDs (a socket the kernel had no IDs for), partly filled: the
+	 * unfilled part is zero either way. */
+	len = build_trace(buf, TT_DEMO, 3, zero, zero);
+	fill_trace(buf, CLT_PATCHED_IDS_LEN, 1);
+	assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_AUTO), -ENOTUNIQ);
+
+	/* 20-octet nodes: 24 octets are no whole number of nodes, the
+	 * lengths alone tell, even for a full array or zero IDs. */
+	len = build_trace(buf, CLT_DEFAULT_TRACE_TYPE, 3, trace_id, span_id);
+	for (i = 1; i <= 3; i++)
+		fill_trace(buf, CLT_PATCHED_IDS_LEN, i);
+	assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_AUTO), 0);
+	assert_int_equal(t.layout, IOAM_LAYOUT_PATCHED);
+	assert_memory_equal(t.trace_id, trace_id, 16);
+	assert_int_equal(t.n_nodes, 3);
+	check_node(&t.nodes[2], CLT_DEFAULT_TRACE_TYPE, 3);
+	len = build_trace(buf, CLT_DEFAULT_TRACE_TYPE, 2, zero, zero);
+	fill_trace(buf, CLT_PATCHED_IDS_LEN, 1);
+	assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_AUTO), 0);
+	assert_int_equal(t.layout, IOAM_LAYOUT_PATCHED);
+	assert_int_equal(t.n_nodes, 1);
+	assert_memory_equal(t.trace_id, zero, 16);
+}
+
+static void test_auto_plain_and_trailer(void **state)
+{
+	struct ioam_hbh_config cfg = {123, TT_DEMO, 3};
+	static struct ioam_trace t;
+	uint8_t buf[512];
+	unsigned int fills, i;
+	size_t len;
+
+	/* Plain IOAM, no IDs: decoded as before while the array has room. */
+	for (fills = 0; fills <= 3; fills++) {
+		len = build_trace(buf, TT_DEMO, 3, NULL, NULL);
+		for (i = 1; i <= fills; i++)
+			fill_trace(buf, 0, i);
+		if (fills == 3) {
+			/* Full: the first two nodes could be the patched kernel's IDs. */
+			assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_AUTO), -ENOTUNIQ);
+			assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_NONE), 0);
+			assert_int_equal(t.n_nodes, 3);
+			continue;
+		}
+		assert_int_equal(ioam_decode_hbh(&t, buf, len, IOAM_LAYOUT_AUTO), 0);
+		assert_int_equal(t.layout, IOAM_LAYOUT_NONE);
+		assert_false(t.has_ids);
+		assert_int_equal(t.n_nodes, fills);
+		for (i = 0; i < fills; i++)
+			check_node(&t.nodes[i], TT_DEMO, i + 1);
+	}
+	/* The stock layout (CLT trailer) is recognised by its magic, full or not. */
+	for (fills = 0; fills <= 3; fills++) {
+		int blen = ioam_hbh_build(buf, sizeof(buf), &cfg, trace_id, span_id);
+
+		assert_true(blen > 0);
+		for (i = 1; i <= fills; i++)
+			assert_int_equal(fill_hbh(buf, i), 0);
+		assert_int_equal(ioam_decode_hbh(&t, buf, (size_t)blen, IOAM_LAYOUT_AUTO), 0);
+		assert_int_equal(t.layout, IOAM_LAYOUT_TRAILER);
+		assert_true(t.has_ids);
+		assert_memory_equal(t.trace_id, trace_id, 16);
+		assert_memory_equal(t.span_id, span_id, 8);
+		assert_int_equal(t.n_nodes, fills);
+		for (i = 0; i < fills; i++)
+			check_node(&t.nodes[i], TT_DEMO, i + 1);
+	}
+}
+
 static void test_time_and_hex(void **state)
 {
 	struct ioam_node n;
@@ -547,6 +703,29 @@ static void test_time_and_hex(void **state)
 	assert_string_equal(hex, "");
 }
 
+/* The decoder undoes clt_hex, takes either case, and refuses anything else. */
+static void test_unhex(void **state)
+{
+	uint8_t out[16], want[4] = {0x0a, 0xf7, 0x65, 0xff};
+	char hex[33];
+
+	assert_int_equal(clt_hex_digit('0'), 0);
+	assert_int_equal(clt_hex_digit('9'), 9);
+	assert_int_equal(clt_hex_digit('a'), 10);
+	assert_int_equal(clt_hex_digit('F'), 15);
+	assert_int_equal(clt_hex_digit('g'), -1);
+	assert_int_equal(clt_hex_digit('/'), -1);
+	assert_int_equal(clt_hex_digit(0), -1);
+	assert_int_equal(clt_hex_digit(0xe9), -1);
+	assert_int_equal(clt_unhex(out, "0aF765fF", 4), 0);
+	assert_memory_equal(out, want, 4);
+	clt_hex(hex, want, 4);
+	assert_string_equal(hex, "0af765ff");
+	assert_int_equal(clt_unhex(out, "0ag7", 2), -EINVAL);
+	assert_int_equal(clt_unhex(out, "0a\0" "7", 2), -EINVAL); /* stops at a NUL */
+	assert_int_equal(clt_unhex(out, "", 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,7 +739,10 @@ int main(void)
 		cmocka_unit_test(test_event_inconsistent),
 		cmocka_unit_test(test_option_and_hbh_malformed),
 		cmocka_unit_test(test_option_patched),
+		cmocka_unit_test(test_auto_patched),
+		cmocka_unit_test(test_auto_plain_and_trailer),
 		cmocka_unit_test(test_time_and_hex),
+		cmocka_unit_test(test_unhex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,54 @@
+/*
+ * interposers.h - the one list of the libc functions libcltshim.so
+ * exports. Everything that must name them all is derived from it: the
+ * linker's version script (preload/libcltshim.map.in), the check that the
+ * library exports exactly these (preload/preload.mk), and the relocations
+ * rewritten in libraries loaded with RTLD_DEEPBIND (deepbind.c). Adding an
+ * interposer = one line here plus its definition in interpose.c.
+ *
+ * Macros only: the version script is this file run through the C
+ * preprocessor.
+ */
+#ifndef CLT_SHIM_INTERPOSERS_H
+#define CLT_SHIM_INTERPOSERS_H
+
+/*
+ * dlopen (deepbind.c) is interposed only where interpose.c has its entry
+ * stub, which keeps the caller's return address (glibc resolves a bare
+ * name along the caller's RUNPATH) and where the relocations are
+ * understood: x86-64.
+ */
+#if defined(__x86_64__)
+#define CLT_INTERPOSERS_DLOPEN(X) X(dlopen)
+#else
+#define CLT_INTERPOSERS_DLOPEN(X)
+#endif
+
+#define CLT_INTERPOSERS(X)                                                                         \
+	X(connect)                                                                                 \
+	X(listen)                                                                                  \
+	X(send)                                                                                    \
+	X(sendto)                                                                                  \
+	X(sendmsg)                                                                                 \
+	X(sendmmsg)                                                                                \
+	X(write)                                                                                   \
+	X(writev)                                                                                  \
+	X(sendfile)                                                                                \
+	X(sendfile64)                                                                              \
+	X(close)                                                                                   \
+	X(dup)                                                                                     \
+	X(dup2)                                                                                    \
+	X(dup3)                                                                                    \
+	X(fcntl)                                                                                   \
+	X(fcntl64)                                                                                 \
+	X(fork)                                                                                    \
+	X(socket)                                                                                  \
+	X(socketpair)                                                                              \
+	X(accept)                                                                                  \
+	X(accept4)                                                                                 \
+	X(close_range)                                                                             \
+	X(closefrom)                                                                               \
+	X(fclose)                                                                                  \
+	CLT_INTERPOSERS_DLOPEN(X)
+
+#endif /* CLT_SHIM_INTERPOSERS_H */
