@@ -102,7 +102,7 @@ static bool same_socket(int fd, dev_t dev, ino_t ino)
 	return fstat(fd, &st) == 0 && st.st_ino == ino && st.st_dev == dev;
 }
 
-/* The backend changed since the last info line (off -> agent, found later): say so once. */
+/* The backend changed since the last info line: say so once. */
 static void note_backend(struct clt_ctx *ctx)
 {
 	int now = (int)clt_backend_get(ctx), was = atomic_load(&logged_backend);
@@ -117,12 +117,14 @@ enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const str
 	struct clt_ctx *ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
 	enum tagger_result res = TAGGER_DONE;
 	char hex[2 * CLT_TRACE_ID_LEN + 2 * CLT_SPAN_ID_LEN + 2];
+	enum clt_backend before;
 	bool off;
 	int rc, saved = errno;
 
 	if (!ctx || clt_backend_disabled(ctx))
 		return TAGGER_DONE;
-	off = clt_backend_get(ctx) == CLT_BACKEND_OFF;
+	before = clt_backend_get(ctx);
+	off = before == CLT_BACKEND_OFF;
 	if (!want && off)
 		return TAGGER_DONE; /* nothing was set */
 	/* While off and waiting for cltagent, clt_enable() only looks at the clock: no fstat. */
@@ -136,7 +138,8 @@ enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const str
 	rc = want ? clt_enable_trusted(ctx, fd, ids->trace, ids->span)
 		  : clt_disable_trusted(ctx, fd);
 	guard_exit();
-	if (off)
+	/* Off -> agent (found later), hopopts -> agent (privileges dropped): say so. */
+	if (clt_backend_get(ctx) != before)
 		note_backend(ctx);
 	if (rc == -EBADF || rc == -ENOTSOCK || rc == -EAFNOSUPPORT || rc == -EPROTONOSUPPORT) {
 		/* Not (any more) the IPv6 TCP socket it was: a property of @fd, not of the process. */

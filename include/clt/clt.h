@@ -5,7 +5,10 @@
  *
  * This is the only header an application needs. All functions are
  * thread-safe; every piece of state lives in a struct clt_ctx that the
- * caller owns, and a context keeps working in a child after fork(). Errors
+ * caller owns, and a context keeps working in a child after fork() - also
+ * one whose privileges were dropped: where auto-selection had picked
+ * hopopts for CAP_NET_RAW, the first refused clt_enable() switches the
+ * context to the agent backend (or off, probing for the agent). Errors
  * are negative errno values; clt_strerror() explains.
  */
 #ifndef CLT_CLT_H
