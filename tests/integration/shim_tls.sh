@@ -9,9 +9,9 @@ cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
 topo_require_root
 . tests/lib/shim_common.sh
+NO_CURL=
 case "${SHIM_PRELOAD:-}" in *libasan*)
-	echo "SKIP: curl deadlocks in setlocale() whenever libasan is preloaded (shim or not); shim_asan covers the sanitizer shim"
-	exit 77 ;;
+	NO_CURL="curl deadlocks in setlocale() whenever libasan is preloaded (shim or not)" ;;
 esac
 for p in openssl curl wget; do
 	command -v $p >/dev/null || { echo "SKIP: $p missing (scripts/deps.sh)"; exit 77; }
@@ -64,6 +64,9 @@ only_ids() { # name trace span [trace span]
 CURL=(curl -m 20 -s --http1.1 --cacert "$TMP/ca.pem")
 
 # 1. curl (OpenSSL; it loads GnuTLS too, so this is also the both-libraries case).
+if [ -n "$NO_CURL" ]; then
+	echo "# SKIP (sanitizer pass): the curl cases: $NO_CURL"
+else
 twice curl "${CURL[@]}" -H "traceparent: 00-$T1-$S1-01" "$URL/one"
 only_ids curl $T1 $S1
 check "curl: the server saw the traceparent" grep -q "GET /one 00-$T1-$S1-01 0" "$TMP/curl.shim"
@@ -78,6 +81,7 @@ check "curl --next: one connection for both requests" \
 # 3. No traceparent: nothing tagged, not even by the handshake.
 twice curl_none "${CURL[@]}" "$URL/none"
 check "no traceparent: no tagged events ($(events_tagged))" [ "$(events_tagged)" -eq 0 ]
+fi
 
 # 4. wget (GnuTLS).
 twice wget wget -q -O - --ca-certificate="$TMP/ca.pem" --header "traceparent: 00-$T2-$S2-01" "$URL/wget"
