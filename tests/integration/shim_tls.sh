@@ -126,5 +126,58 @@ check "client: the server got the whole body" grep -q "answer: POST /slow 00-$T1
 check "client: request after the key update answered" grep -q "answer: GET /after-key-update 00-$T2-$S2-01 0" "$TMP/client.shim"
 only_ids client $T1 $S1 $T2 $S2 $T3 $S3
 
+# 8. nginx as a TLS reverse proxy to an https upstream, traceparent forwarded: the upstream
+# connection (nginx's SSL_write on its own socket) carries the request's IDs.
+if command -v nginx >/dev/null; then
+	NGX_PORT=8445
+	mkdir -p "$TMP/ngx"
+	cat >"$TMP/ngx/nginx.conf" <<CONF
+user root;
+worker_processes 1;
+pid $TMP/ngx/nginx.pid;
+error_log $TMP/ngx/error.log warn;
+daemon off;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $TMP/ngx/body;
+	proxy_temp_path $TMP/ngx/proxy;
+	fastcgi_temp_path $TMP/ngx/fastcgi;
+	uwsgi_temp_path $TMP/ngx/uwsgi;
+	scgi_temp_path $TMP/ngx/scgi;
+	upstream origin {
+		server [::1]:$TLS_PORT;
+		keepalive 4;
+	}
+	server {
+		listen [::1]:$NGX_PORT ssl;
+		ssl_certificate $TMP/srv.pem;
+		ssl_certificate_key $TMP/srv.key;
+		location / {
+			proxy_pass https://origin;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_ssl_trusted_certificate $TMP/ca.pem;
+			proxy_ssl_verify on;
+			proxy_ssl_name localhost;
+		}
+	}
+}
+CONF
+	under_shim nginx -c "$TMP/ngx/nginx.conf" -p "$TMP/ngx" 2>"$TMP/ngx/stderr" &
+	topo_wait_port "$NS" $NGX_PORT || { echo "FAIL: nginx did not start: $(cat "$TMP/ngx/stderr")"; exit 1; }
+	events_start "$TMP/nginx.ev"
+	nsx curl -m 20 -s --http1.1 --cacert "$TMP/ca.pem" -H "traceparent: 00-$T1-$S1-01" "https://[::1]:$NGX_PORT/n1" \
+		--next -m 20 -s --http1.1 --cacert "$TMP/ca.pem" -H "traceparent: 00-$T2-$S2-01" "https://[::1]:$NGX_PORT/n2" \
+		>"$TMP/nginx.out" 2>&1
+	events_stop
+	check "nginx: both answers came back through the proxy ($(tr '\n' ' ' <"$TMP/nginx.out"))" \
+		[ "$(grep -c "^GET /n[12] 00-" "$TMP/nginx.out")" -eq 2 ]
+	only_ids nginx $T1 $S1 $T2 $S2
+	kill "$(cat "$TMP/ngx/nginx.pid")" 2>/dev/null
+else
+	echo "# SKIP: the nginx case: nginx not installed (nginx-light)"
+fi
+
 check "nothing printed by the shim" bash -c "! cat '$TMP'/*.shim.err | grep -q clt"
 summary
