@@ -162,6 +162,12 @@ http {
 			proxy_ssl_name localhost;
 		}
 	}
+	server {
+		listen [::1]:$((NGX_PORT + 1)) ssl http2;
+		ssl_certificate $TMP/srv.pem;
+		ssl_certificate_key $TMP/srv.key;
+		location / { return 200 "h2\n"; }
+	}
 }
 CONF
 	under_shim nginx -c "$TMP/ngx/nginx.conf" -p "$TMP/ngx" 2>"$TMP/ngx/stderr" &
@@ -174,6 +180,16 @@ CONF
 	check "nginx: both answers came back through the proxy ($(tr '\n' ' ' <"$TMP/nginx.out"))" \
 		[ "$(grep -c "^GET /n[12] 00-" "$TMP/nginx.out")" -eq 2 ]
 	only_ids nginx $T1 $S1 $T2 $S2
+	# A session that negotiated HTTP/2 (ALPN h2) is left alone (counted, said at debug).
+	if [ -z "$NO_CURL" ]; then
+		events_start "$TMP/h2.ev"
+		CLT_LOG=debug under_shim curl -m 20 -s --http2 --cacert "$TMP/ca.pem" \
+			-H "traceparent: 00-$T1-$S1-01" "https://[::1]:$((NGX_PORT + 1))/" >"$TMP/h2.out" 2>"$TMP/h2.err"
+		events_stop
+		check "h2: answered over HTTP/2 ($(cat "$TMP/h2.out"))" [ "$(cat "$TMP/h2.out")" = h2 ]
+		check "h2: nothing tagged ($(events_tagged))" [ "$(events_tagged)" -eq 0 ]
+		check "h2: the shim says it left the session alone" grep -q "HTTP/2 (ALPN h2) sessions left alone" "$TMP/h2.err"
+	fi
 	kill "$(cat "$TMP/ngx/nginx.pid")" 2>/dev/null
 else
 	echo "# SKIP: the nginx case: nginx not installed (nginx-light)"
