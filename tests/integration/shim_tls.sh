@@ -195,5 +195,53 @@ else
 	echo "# SKIP: the nginx case: nginx not installed (nginx-light)"
 fi
 
+# 9. A memory BIO (Python's SSLObject): the application moves the ciphertext itself, after
+# SSL_write_ex returned. The session has no socket the shim can see it write on: the send is
+# counted and left alone, and the socket - a TLS stream from its ClientHello on - is never read
+# as HTTP: nothing is tagged.
+PY_MEMBIO="
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+ctx.set_alpn_protocols(['http/1.1'])
+s = socket.create_connection(('::1', $TLS_PORT))
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+o = ctx.wrap_bio(inc, out, server_hostname='localhost')
+def pump():
+    d = out.read()
+    if d:
+        s.sendall(d)
+while True:
+    try:
+        o.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        pump()
+        inc.write(s.recv(65536))
+pump()
+o.write(b'GET /membio HTTP/1.1\\r\\nHost: x\\r\\ntraceparent: 00-$T1-$S1-01\\r\\nConnection: close\\r\\n\\r\\n')
+pump()
+data = b''
+while True:
+    try:
+        d = o.read(65536)
+        if not d:
+            break
+        data += d
+    except ssl.SSLWantReadError:
+        r = s.recv(65536)
+        if not r:
+            break
+        inc.write(r)
+    except ssl.SSLError:
+        break
+print(data.split(b'\\r\\n\\r\\n', 1)[1].decode(), end='')
+"
+twice membio python3 -c "$PY_MEMBIO" "$TMP/ca.pem"
+check "membio: the server saw the request ($(cat "$TMP/membio.shim" | head -1))" grep -q "^GET /membio 00-$T1-$S1-01 0" "$TMP/membio.shim"
+check "membio: nothing tagged ($(events_tagged))" [ "$(events_tagged)" -eq 0 ]
+CLT_LOG=debug under_shim python3 -c "$PY_MEMBIO" "$TMP/ca.pem" >/dev/null 2>"$TMP/membio.debug"
+check "membio: the shim says it left the send alone" grep -q "reached no tracked socket left alone" "$TMP/membio.debug"
+check "membio: no plaintext in the shim's log" bash -c "! grep -q -e membio -e traceparent '$TMP/membio.debug'"
+
 check "nothing printed by the shim" bash -c "! cat '$TMP'/*.shim.err | grep -q clt"
 summary
