@@ -165,9 +165,20 @@ EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
 	return shim_ssl_write_ex(ssl, buf, num, written);
 }
 
+EXPORT int SSL_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, size_t *written)
+{
+	return shim_ssl_write_ex2(ssl, buf, num, flags, written);
+}
+
 EXPORT ssize_t gnutls_record_send(void *session, const void *data, size_t size)
 {
 	return shim_gnutls_record_send(session, data, size);
+}
+
+EXPORT ssize_t gnutls_record_send2(void *session, const void *data, size_t size, size_t pad,
+				   unsigned int flags)
+{
+	return shim_gnutls_record_send2(session, data, size, pad, flags);
 }
 
 #if defined(__x86_64__)

@@ -32,7 +32,9 @@
 #define CLT_INTERPOSERS_TLS(X)                                                                     \
 	X(SSL_write)                                                                               \
 	X(SSL_write_ex)                                                                            \
-	X(gnutls_record_send)
+	X(SSL_write_ex2)                                                                           \
+	X(gnutls_record_send)                                                                      \
+	X(gnutls_record_send2)
 
 #define CLT_INTERPOSERS(X)                                                                         \
 	X(connect)                                                                                 \

@@ -1,6 +1,7 @@
 /*
- * tls.c - the plaintext sends of OpenSSL (SSL_write, SSL_write_ex) and
- * GnuTLS (gnutls_record_send): the plaintext goes through the send
+ * tls.c - the plaintext sends of OpenSSL (SSL_write, SSL_write_ex,
+ * SSL_write_ex2 from 3.3 on) and GnuTLS (gnutls_record_send,
+ * gnutls_record_send2): the plaintext goes through the send
  * transaction (tx.c) of the socket the library writes the records on, the
  * library's own call standing for the kernel's. The socket is the one the
  * library sends ciphertext on during the call (tx.c says how), not the
@@ -35,6 +36,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "log.h"
@@ -52,11 +54,13 @@ struct gnutls_datum {
 static struct {
 	int (*SSL_write)(void *, const void *, int);
 	int (*SSL_write_ex)(void *, const void *, size_t, size_t *);
+	int (*SSL_write_ex2)(void *, const void *, size_t, uint64_t, size_t *);
 	void (*SSL_get0_alpn_selected)(const void *, const unsigned char **, unsigned int *);
 } ossl;
 
 static struct {
 	ssize_t (*gnutls_record_send)(void *, const void *, size_t);
+	ssize_t (*gnutls_record_send2)(void *, const void *, size_t, size_t, unsigned int);
 	int (*gnutls_alpn_get_selected_protocol)(void *, struct gnutls_datum *);
 } gtls;
 
@@ -100,6 +104,7 @@ static void bind_ossl(void)
 	guard_enter();
 	*(void **)&ossl.SSL_write = find(ossl_sonames, "SSL_write");
 	*(void **)&ossl.SSL_write_ex = find(ossl_sonames, "SSL_write_ex");
+	*(void **)&ossl.SSL_write_ex2 = find(ossl_sonames, "SSL_write_ex2");
 	*(void **)&ossl.SSL_get0_alpn_selected = find(ossl_sonames, "SSL_get0_alpn_selected");
 	guard_exit();
 }
@@ -108,6 +113,7 @@ static void bind_gtls(void)
 {
 	guard_enter();
 	*(void **)&gtls.gnutls_record_send = find(gtls_sonames, "gnutls_record_send");
+	*(void **)&gtls.gnutls_record_send2 = find(gtls_sonames, "gnutls_record_send2");
 	*(void **)&gtls.gnutls_alpn_get_selected_protocol =
 		find(gtls_sonames, "gnutls_alpn_get_selected_protocol");
 	guard_exit();
@@ -178,8 +184,9 @@ struct ossl_call {
 	const void *buf;
 	size_t num;
 	size_t *written; /* SSL_write_ex's, as the application passed it */
-	bool ex;
-	int ret; /* what the application gets back */
+	uint64_t flags;  /* SSL_write_ex2's */
+	int ex;          /* 0: SSL_write, 1: SSL_write_ex, 2: SSL_write_ex2 */
+	int ret;         /* what the application gets back */
 };
 
 static ssize_t ossl_send(void *arg)
@@ -190,7 +197,10 @@ static ssize_t ossl_send(void *arg)
 		c->ret = ossl.SSL_write(c->ssl, c->buf, (int)c->num);
 		return c->ret > 0 ? c->ret : -1;
 	}
-	c->ret = ossl.SSL_write_ex(c->ssl, c->buf, c->num, c->written);
+	if (c->ex == 1)
+		c->ret = ossl.SSL_write_ex(c->ssl, c->buf, c->num, c->written);
+	else
+		c->ret = ossl.SSL_write_ex2(c->ssl, c->buf, c->num, c->flags, c->written);
 	if (c->ret != 1)
 		return -1;
 	return c->written ? (ssize_t)*c->written : (ssize_t)c->num;
@@ -212,7 +222,7 @@ int shim_ssl_write(void *ssl, const void *buf, int num)
 
 int shim_ssl_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
 {
-	struct ossl_call c = { .ssl = ssl, .buf = buf, .num = num, .written = written, .ex = true };
+	struct ossl_call c = { .ssl = ssl, .buf = buf, .num = num, .written = written, .ex = 1 };
 
 	pthread_once(&ossl_once, bind_ossl);
 	if (!ossl.SSL_write_ex)
@@ -224,12 +234,30 @@ int shim_ssl_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
 	return c.ret;
 }
 
+int shim_ssl_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, size_t *written)
+{
+	struct ossl_call c = { .ssl = ssl, .buf = buf, .num = num, .written = written,
+			       .flags = flags, .ex = 2 };
+
+	pthread_once(&ossl_once, bind_ossl);
+	if (!ossl.SSL_write_ex2)
+		return 0;
+	shim_ensure();
+	if (num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
+		return ossl.SSL_write_ex2(ssl, buf, num, flags, written);
+	run(buf, num, ossl_send, &c);
+	return c.ret;
+}
+
 /* ---- GnuTLS ------------------------------------------------------------- */
 
 struct gtls_call {
 	void *session;
 	const void *data;
 	size_t size;
+	size_t pad;         /* gnutls_record_send2's */
+	unsigned int flags;
+	bool two;
 	ssize_t ret;
 };
 
@@ -237,7 +265,10 @@ static ssize_t gtls_send(void *arg)
 {
 	struct gtls_call *c = arg;
 
-	c->ret = gtls.gnutls_record_send(c->session, c->data, c->size);
+	if (c->two)
+		c->ret = gtls.gnutls_record_send2(c->session, c->data, c->size, c->pad, c->flags);
+	else
+		c->ret = gtls.gnutls_record_send(c->session, c->data, c->size);
 	return c->ret >= 0 ? c->ret : -1;
 }
 
@@ -257,6 +288,22 @@ ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size)
 	 */
 	if (size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send(session, data, size);
+	run(data, size, gtls_send, &c);
+	return c.ret;
+}
+
+ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, size_t pad,
+				 unsigned int flags)
+{
+	struct gtls_call c = { .session = session, .data = data, .size = size, .pad = pad,
+			       .flags = flags, .two = true };
+
+	pthread_once(&gtls_once, bind_gtls);
+	if (!gtls.gnutls_record_send2)
+		return GNUTLS_E_INTERNAL_ERROR;
+	shim_ensure();
+	if (size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
+		return gtls.gnutls_record_send2(session, data, size, pad, flags);
 	run(data, size, gtls_send, &c);
 	return c.ret;
 }

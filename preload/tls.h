@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* A TLS library's send, with its arguments in @call: the bytes it took (>= 0), or -1. */
@@ -27,12 +28,20 @@ bool tx_plaintext(const void *buf, size_t len, tls_send_fn fn, void *call, ssize
 __attribute__((visibility("default"))) int SSL_write(void *ssl, const void *buf, int num);
 __attribute__((visibility("default"))) int SSL_write_ex(void *ssl, const void *buf, size_t num,
 							size_t *written);
+__attribute__((visibility("default"))) int SSL_write_ex2(void *ssl, const void *buf, size_t num,
+							 uint64_t flags, size_t *written);
 __attribute__((visibility("default"))) ssize_t gnutls_record_send(void *session, const void *data,
 								  size_t size);
+__attribute__((visibility("default"))) ssize_t gnutls_record_send2(void *session, const void *data,
+								   size_t size, size_t pad,
+								   unsigned int flags);
 
 /* The interposers (interpose.c forwards to these); the libraries' own types kept opaque. */
 int shim_ssl_write(void *ssl, const void *buf, int num);
 int shim_ssl_write_ex(void *ssl, const void *buf, size_t num, size_t *written);
+int shim_ssl_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, size_t *written);
 ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size);
+ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, size_t pad,
+				 unsigned int flags);
 
 #endif /* CLT_SHIM_TLS_H */

@@ -25,8 +25,9 @@ $(BUILD)/tests/integration/c/%: $(BUILD)/tests/integration/c/%.o $(TEST_ARCHIVES
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(TEST_ARCHIVES)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(AGENT_PC_LIBS) $(NL_LIBS) $(TOOL_LIBS)
 
-# The TLS test client (shim_tls.sh) is an OpenSSL program.
+# The TLS test clients (shim_tls.sh): OpenSSL, and OpenSSL with GnuTLS.
 $(BUILD)/tests/tools/tls_client: TOOL_LIBS := -lssl -lcrypto
+$(BUILD)/tests/tools/tls_both: TOOL_LIBS := -lssl -lcrypto -lgnutls
 
 # The library deepbind_probe (and test_shim_deepbind) load: lazy binding
 # with partial RELRO, and full RELRO. The probe exports its symbols (the

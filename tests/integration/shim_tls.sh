@@ -126,6 +126,14 @@ check "client: the server got the whole body" grep -q "answer: POST /slow 00-$T1
 check "client: request after the key update answered" grep -q "answer: GET /after-key-update 00-$T2-$S2-01 0" "$TMP/client.shim"
 only_ids client $T1 $S1 $T2 $S2 $T3 $S3
 
+# 7b. One program with both OpenSSL and GnuTLS: a request through each (GnuTLS's
+# gnutls_record_send2), each tagged with its own IDs.
+twice both "$PWD/$BUILD/tests/tools/tls_both" $TLS_PORT "$TMP/ca.pem" $T1-$S1 $T2-$S2
+sed 's/^/# both: /' "$TMP/both.shim"
+check "both: each library's request answered" \
+	[ "$(grep -c -e "^answer: GET /openssl 00-$T1-$S1-01" -e "^answer: GET /gnutls 00-$T2-$S2-01" "$TMP/both.shim")" -eq 2 ]
+only_ids both $T1 $S1 $T2 $S2
+
 # 8. nginx as a TLS reverse proxy to an https upstream, traceparent forwarded: the upstream
 # connection (nginx's SSL_write on its own socket) carries the request's IDs.
 if command -v nginx >/dev/null; then
