@@ -251,5 +251,18 @@ CLT_LOG=debug under_shim python3 -c "$PY_MEMBIO" "$TMP/ca.pem" >/dev/null 2>"$TM
 check "membio: the shim says it left the send alone" grep -q "reached no tracked socket left alone" "$TMP/membio.debug"
 check "membio: no plaintext in the shim's log" bash -c "! grep -q -e membio -e traceparent '$TMP/membio.debug'"
 
+# 10. The raw path: a stream whose first bytes are a TLS record is never read as HTTP, even
+# when later bytes look like a traced request (they would be ciphertext).
+PY_RAWTLS="
+import hashlib, socket
+s = socket.create_connection(('::1', $((SHIM_PORT + 1))))
+s.sendall(bytes([0x16, 3, 1, 0, 4]) + b'\\x01\\x00\\x00\\x00')
+s.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\ntraceparent: 00-$T1-$S1-01\\r\\n\\r\\n')
+s.shutdown(socket.SHUT_WR)
+print(s.recv(200).decode().strip())
+"
+twice rawtls python3 -c "$PY_RAWTLS"
+check "rawtls: nothing tagged ($(events_tagged))" [ "$(events_tagged)" -eq 0 ]
+
 check "nothing printed by the shim" bash -c "! cat '$TMP'/*.shim.err | grep -q clt"
 summary
