@@ -16,9 +16,10 @@
  * in the global scope after the shim, else in the library itself when it
  * was loaded privately (RTLD_LOCAL: Python's _ssl module) - asked for by
  * name, never loaded. Should the function still not be found, the call
- * fails as the library's own would on an internal error. No lock is held
- * across the binding or the library's call; nothing here calls back into
- * an interposer.
+ * fails as the library's own would on an internal error. No shim lock is
+ * held across the binding (which takes the loader's, in dlsym) or the
+ * library's call, and the binding runs with the guard set: whatever it
+ * calls passes straight to libc.
  *
  * Left alone, and counted (CLT_LOG=debug says how many): a send during
  * which the library wrote to no tracked TLS socket (a memory BIO whose
