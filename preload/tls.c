@@ -27,6 +27,13 @@
  * and a session that negotiated HTTP/2 (ALPN "h2": HTTP/2 framing is not
  * followed). The plaintext is never logged.
  *
+ * Not yet here: the read side (SSL_read, SSL_read_ex, gnutls_record_recv)
+ * for SERVER spans, and injection. Both take this same shape: the
+ * server-side tracker is fed the plaintext a read returns, on the socket
+ * the library read ciphertext from during the call (found as the send
+ * side finds its socket); injection works on the plaintext in
+ * tx_plaintext() before the library's call.
+ *
  * The shim keeps no per-session state: the socket's (fd_sock) is
  * released when the descriptor closes, so the calls that end a session
  * (SSL_free, SSL_shutdown, gnutls_deinit, gnutls_bye) need no interposer.
