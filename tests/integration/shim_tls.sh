@@ -134,6 +134,25 @@ check "both: each library's request answered" \
 	[ "$(grep -c -e "^answer: GET /openssl 00-$T1-$S1-01" -e "^answer: GET /gnutls 00-$T2-$S2-01" "$TMP/both.shim")" -eq 2 ]
 only_ids both $T1 $S1 $T2 $S2
 
+# 7c. PHP's curl extension (loaded with RTLD_DEEPBIND, its libssl rebound to the shim).
+if [ -n "$NO_CURL" ]; then
+	echo "# SKIP (sanitizer pass): the PHP case: PHP loads its extensions with RTLD_DEEPBIND, which the ASan runtime aborts"
+elif command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qx curl; then
+	cat >"$TMP/req.php" <<'PHP'
+<?php
+$c = curl_init($argv[1]);
+curl_setopt($c, CURLOPT_HTTPHEADER, array("traceparent: " . $argv[2]));
+curl_setopt($c, CURLOPT_CAINFO, $argv[3]);
+curl_setopt($c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+curl_setopt($c, CURLOPT_RETURNTRANSFER, true);
+echo curl_exec($c);
+PHP
+	twice php php "$TMP/req.php" "$URL/php" "00-$T2-$S2-01" "$TMP/ca.pem"
+	only_ids php $T2 $S2
+else
+	echo "# SKIP: the PHP case: php-cli with php-curl not installed"
+fi
+
 # 8. nginx as a TLS reverse proxy to an https upstream, traceparent forwarded: the upstream
 # connection (nginx's SSL_write on its own socket) carries the request's IDs.
 if command -v nginx >/dev/null; then
