@@ -5,7 +5,7 @@
 #
 #   BUILD=build bench/run.sh            full run (about 5 minutes)
 #   BENCH_QUICK=1 bench/run.sh          short smoke run
-#   BENCH_ONLY="percall http" ...       a subset: http percall ingest offline export
+#   BENCH_ONLY="percall http" ...       a subset: http https percall ingest offline export
 #                                       threads baseline upload (BENCH_ROWS= is the same)
 #   BASELINE=<commit> ...               also build that commit's shim and alternate
 #                                       it with this one (section "baseline")
@@ -24,7 +24,7 @@ BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http percall ingest offline export threads upload}}
+ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http https percall ingest offline export threads upload}}
 BASELINE=${BASELINE:-}
 # BASELINE given and no subset asked for: the comparison runs too.
 [ -n "$BASELINE" ] && [ -z "${BENCH_ONLY:-}${BENCH_ROWS:-}" ] && ONLY="$ONLY baseline"
@@ -200,8 +200,9 @@ bench_http() {
 	note http.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B), [::1], IOAM on lo, $ROUNDS rounds"
 }
 
-http_wrk() { # ns port variant round seconds [section]
-	local ns=$1 port=$2 v=$3 r=$4 secs=$5 sec=${6:-http} script=$TOP/bench/wrk_plain.lua out line
+http_wrk() { # ns port variant round seconds [section [scheme]]
+	local ns=$1 port=$2 v=$3 r=$4 secs=$5 sec=${6:-http} scheme=${7:-http}
+	local script=$TOP/bench/wrk_plain.lua out line
 	local env=()
 	case $v in
 	shim*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;;
@@ -210,7 +211,7 @@ http_wrk() { # ns port variant round seconds [section]
 	case $v in *_tp | *_same) script=$TOP/bench/wrk_tp.lua ;; esac
 	case $v in *_same) env+=(BENCH_TP_SAME=1) ;; esac
 	rstat "$TMP/wrk.rstat" ip netns exec "$ns" env "${env[@]}" taskset -c "$CPU_A" wrk -t1 \
-		-c"$HTTP_CONNS" -d"${secs}s" -s "$script" "http://[::1]:$port/" >"$TMP/wrk.out" 2>&1
+		-c"$HTTP_CONNS" -d"${secs}s" -s "$script" "$scheme://[::1]:$port/" >"$TMP/wrk.out" 2>&1
 	out=$(cat "$TMP/wrk.out")
 	line=$(grep '^WRK ' <<<"$out")
 	if [ -z "$line" ]; then
@@ -228,7 +229,61 @@ http_wrk() { # ns port variant round seconds [section]
 	rec "$sec" p50_us "$v" "$r" "$7"
 	rec "$sec" p99_us "$v" "$r" "$9"
 	rec "$sec" errors "$v" "$r" "${11}"
-	printf 'bench: http round %s %-8s %s\n' "$r" "$v" "$line"
+	printf 'bench: %s round %s %-8s %s\n' "$sec" "$r" "$v" "$line"
+}
+
+# --- 1b. HTTPS client overhead: wrk -> nginx over TLS on [::1] -----------
+# The same nginx answers clear HTTP and HTTPS; a new traceparent per
+# request, with and without the shim, over both, alternated: the shim's
+# TLS path is what its cost over HTTPS adds to its cost over clear HTTP.
+bench_https() {
+	have_shim || return 0
+	command -v wrk >/dev/null && command -v nginx >/dev/null && command -v openssl >/dev/null ||
+		{ echo "bench: wrk, nginx or openssl missing: HTTPS benchmark skipped" >&2; return 0; }
+	local ns="bn$$s" ng=$TMP/nginx-tls r v
+	bench_ns "$ns"
+	mkdir -p "$ng"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /CN=localhost -keyout "$ng/key.pem" -out "$ng/cert.pem" 2>/dev/null ||
+		{ echo "bench: https: cannot make a certificate" >&2; return 1; }
+	cat >"$ng/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $ng/nginx.pid;
+error_log $ng/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $ng;
+	proxy_temp_path $ng;
+	fastcgi_temp_path $ng;
+	uwsgi_temp_path $ng;
+	scgi_temp_path $ng;
+	keepalive_requests 1000000000;
+	server { listen [::1]:8080; location / { return 200 "ok\n"; } }
+	server {
+		listen [::1]:8443 ssl;
+		ssl_certificate $ng/cert.pem;
+		ssl_certificate_key $ng/key.pem;
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+	ip netns exec "$ns" taskset -c "$CPU_B" nginx -p "$ng" -e "$ng/error.log" \
+		-c "$ng/nginx.conf" >"$ng/out" 2>&1 &
+	BG_PIDS+=($!)
+	disown
+	topo_wait_port "$ns" 8443 || { cat "$ng/out" "$ng/error.log" >&2; return 1; }
+	http_wrk "$ns" 8443 shim_tp 0 1 https https >/dev/null || return 1
+	load_note https
+	for r in $(seq 1 "$ROUNDS"); do
+		for v in $(order_rot "$r" base_tp shim_tp); do
+			http_wrk "$ns" 8443 "$v" "$r" "$HTTP_SECS" https https || return 1
+			http_wrk "$ns" 8080 "$v" "$r" "$HTTP_SECS" https_clear http || return 1
+		done
+	done
+	note https.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) over TLS and over clear HTTP, [::1], IOAM on lo, new traceparent per request, $ROUNDS rounds"
 }
 
 # --- 2. per-call cost of write() ----------------------------------------
@@ -591,7 +646,7 @@ load_note start
 start=$SECONDS
 for b in $ONLY; do
 	case $b in
-	http | percall | ingest | offline | export | threads | baseline | upload)
+	http | https | percall | ingest | offline | export | threads | baseline | upload)
 		echo "bench: == $b =="
 		"bench_$b" || echo "bench: $b failed" >&2
 		topo_cleanup

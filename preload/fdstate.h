@@ -57,6 +57,13 @@ struct fd_sock {
 	uint8_t applied;      /* enum fd_applied */
 	uint64_t seq;         /* bumped by every change to @http: a send sees another's */
 	struct http_ids applied_ids;
+	/*
+	 * Owned by a TLS session (its first bytes were a TLS record, or a TLS
+	 * library sent plaintext on it): @http follows the plaintext (tls.c)
+	 * and the raw path only counts the ciphertext.
+	 */
+	bool tls;
+	_Atomic uint64_t wire_sent; /* tls: ciphertext bytes the kernel took */
 	struct http_tracker http;
 };
 

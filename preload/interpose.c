@@ -1,8 +1,9 @@
 /*
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
  * connect/listen, send path and descriptor lifecycle (creation, duplication and every
- * way of closing: close, close_range, closefrom, fclose), each a one-line
- * forward into the shim core (fdlife.c, tx.c). Nothing else belongs here.
+ * way of closing: close, close_range, closefrom, fclose), and the TLS
+ * libraries' plaintext sends, each a one-line forward into the shim core
+ * (fdlife.c, tx.c, tls.c). Nothing else belongs here.
  * interposers.h lists them all; add one there too.
  */
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 
 #include "deepbind.h"
 #include "shim.h"
+#include "tls.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -150,6 +152,33 @@ EXPORT void closefrom(int lowfd)
 EXPORT int fclose(FILE *fp)
 {
 	return shim_fclose(fp);
+}
+
+/* TLS libraries' plaintext sends (tls.c); their types stay opaque (the shim links neither). */
+EXPORT int SSL_write(void *ssl, const void *buf, int num)
+{
+	return shim_ssl_write(ssl, buf, num);
+}
+
+EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
+{
+	return shim_ssl_write_ex(ssl, buf, num, written);
+}
+
+EXPORT int SSL_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, size_t *written)
+{
+	return shim_ssl_write_ex2(ssl, buf, num, flags, written);
+}
+
+EXPORT ssize_t gnutls_record_send(void *session, const void *data, size_t size)
+{
+	return shim_gnutls_record_send(session, data, size);
+}
+
+EXPORT ssize_t gnutls_record_send2(void *session, const void *data, size_t size, size_t pad,
+				   unsigned int flags)
+{
+	return shim_gnutls_record_send2(session, data, size, pad, flags);
 }
 
 #if defined(__x86_64__)
