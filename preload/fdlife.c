@@ -28,6 +28,7 @@
 #include "http.h"
 #include "log.h"
 #include "real.h"
+#include "rx.h"
 #include "shim.h"
 #include "tagger.h"
 
@@ -39,6 +40,8 @@ static void fd_reset(int fd, enum fd_class to)
 	enum fd_class c = fdstate_class(fd);
 
 	if (c != FD_TRACKED && c != FD_STALE) {
+		if (c == FD_ACCEPTED && !guard_active())
+			rx_forget(fd);
 		if (c != to)
 			fdstate_set_class(fd, to);
 		return;
@@ -331,8 +334,11 @@ static int accepted(int fd)
 	 * MSS of an accepted IPv6 socket (ipv6_update_options() skips it), so
 	 * its full-size segments would pass the path MTU by the option's 208
 	 * octets and never arrive (Ip6FragFails, the connection stalls). */
-	if (fd >= 0)
+	if (fd >= 0) {
 		fd_reset(fd, FD_IGNORED);
+		if (!guard_active())
+			rx_accepted(fd);
+	}
 	errno = saved;
 	return fd;
 }

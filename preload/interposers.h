@@ -49,6 +49,14 @@
 	X(close_range)                                                                             \
 	X(closefrom)                                                                               \
 	X(fclose)                                                                                  \
+	X(read)                                                                                    \
+	X(recv)                                                                                    \
+	X(recvfrom)                                                                                \
+	X(recvmsg)                                                                                 \
+	X(readv)                                                                                   \
+	X(__read_chk)                                                                              \
+	X(__recv_chk)                                                                              \
+	X(__recvfrom_chk)                                                                          \
 	CLT_INTERPOSERS_DLOPEN(X)
 
 #endif /* CLT_SHIM_INTERPOSERS_H */

@@ -70,6 +70,14 @@ static void bind_all(void)
 	BIND(close_range);
 	BIND(closefrom);
 	BIND(fclose);
+	BIND(read);
+	BIND(recv);
+	BIND(recvfrom);
+	BIND(recvmsg);
+	BIND(readv);
+	BIND(__read_chk);
+	BIND(__recv_chk);
+	BIND(__recvfrom_chk);
 #undef BIND
 	/* Older libcs have no fcntl64: the plain one takes the same arguments on LP64. */
 	if (real.fcntl64 == (void *)missing_int)
