@@ -56,6 +56,7 @@ struct agent_config {
 	char *tag_allow;       /**< NULL: any peer that can connect; else uids/names, comma-separated */
 	uint32_t tag_rate;     /**< requests per second per connection */
 	uint32_t tag_max_conns;
+	uint32_t span_rate;    /**< shim span records per second per connection */
 };
 
 enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK = 1 };

@@ -30,6 +30,7 @@ static size_t out_len;                    /* 0: empty; else header + claim + cou
 static size_t out_head;                   /* octets before the first record */
 static uint16_t out_count;
 static uint64_t out_first_ms;
+static uint64_t out_last_send_ms; /* a quiet process sends each span at once */
 static int out_fd = -1;
 static uint64_t out_retry_ms;
 static bool out_exit_registered;
@@ -165,6 +166,7 @@ static void out_send_locked(uint64_t now)
 
 	if (!out_count)
 		return;
+	out_last_send_ms = now;
 	if (out_fd < 0)
 		out_open(now);
 	((struct clt_msg_hdr *)out_buf)->len = (uint16_t)out_len;
@@ -239,7 +241,9 @@ void spans_out_commit(const struct span_build *b)
 		out_count++;
 		atomic_store_explicit(&out_pending, true, memory_order_relaxed);
 	}
-	if (out_count >= SPANS_OUT_BATCH)
+	/* Batches form under load; a span after a quiet spell leaves at once (an idle
+	 * server makes no later call that could flush it). */
+	if (out_count >= SPANS_OUT_BATCH || now - out_last_send_ms >= SPANS_OUT_MAX_AGE_MS)
 		out_send_locked(now);
 	out_exit();
 }

@@ -6,7 +6,8 @@
  * what does not fit, or what the socket does not take at once, is dropped
  * and counted (reported once at info). No thread is started: the buffer
  * is flushed when it holds SPANS_OUT_BATCH records, on a later interposed
- * call once SPANS_OUT_MAX_AGE_MS passed, and at exit.
+ * call once SPANS_OUT_MAX_AGE_MS passed, and at exit; a record that comes
+ * SPANS_OUT_MAX_AGE_MS after the last send leaves at once.
  */
 #ifndef CLT_SHIM_SPANS_OUT_H
 #define CLT_SHIM_SPANS_OUT_H
