@@ -381,7 +381,14 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 /* Forget every descriptor in [@first, @last]. */
 static void fd_reset_range(unsigned int first, unsigned int last)
 {
+	unsigned int high = atomic_load_explicit(&fdstate_high, memory_order_relaxed);
+
 	slog_fd_range_gone(first, last);
+	/* Accepted sockets in the range: their spans in flight end now. */
+	if (!guard_active() && shim_cfg.tracing != TRACING_OFF)
+		for (unsigned int fd = first; fd <= last && fd < high; fd++)
+			if (fdstate_class((int)fd) == FD_ACCEPTED)
+				rx_forget((int)fd);
 	fdstate_reset_range(first, last, guard_active());
 }
 
