@@ -59,6 +59,7 @@ static void shim_setup(void)
 	shim_secure = getauxval(AT_SECURE) != 0;
 	slog_init();
 	config_load(&shim_cfg, shim_secure);
+	spans_out_init();
 	if (fdstate_init() < 0)
 		slog(SLOG_ERROR, "no memory for the descriptor table: every socket passes through");
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

@@ -128,17 +128,31 @@ static size_t claim(uint8_t *p, size_t cap)
 	return 2 + sl + el;
 }
 
-static void out_open(uint64_t now)
+/* Read at setup: servers such as nginx empty their workers' environment after fork. */
+static char out_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+static uint8_t out_claim[2 + 255 + 255];
+static size_t out_claim_len;
+
+void spans_out_init(void)
 {
 	const char *path = shim_secure ? NULL : secure_getenv("CLT_AGENT_SOCKET");
+
+	if (!path || !*path)
+		path = CLT_TAG_DEFAULT_SOCKET;
+	if (strlen(path) < sizeof(out_path))
+		memcpy(out_path, path, strlen(path) + 1);
+	out_claim_len = claim(out_claim, sizeof(out_claim));
+}
+
+static void out_open(uint64_t now)
+{
+	const char *path = out_path;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, saved = errno;
 
 	if (now < out_retry_ms)
 		return;
-	if (!path || !*path)
-		path = CLT_TAG_DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (!*path || strlen(path) >= sizeof(sa.sun_path))
 		goto fail;
 	memcpy(sa.sun_path, path, strlen(path));
 	fd = real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -227,7 +241,8 @@ void spans_out_commit(const struct span_build *b)
 
 		memcpy(out_buf, &h, sizeof(h));
 		out_len = sizeof(h);
-		out_len += claim(out_buf + out_len, sizeof(out_buf) - out_len - 2);
+		memcpy(out_buf + out_len, out_claim, out_claim_len);
+		out_len += out_claim_len;
 		out_len += 2; /* the count, written at send */
 		out_head = out_len;
 		out_first_ms = now;

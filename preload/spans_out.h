@@ -33,6 +33,9 @@ struct span_build {
 void span_attr_str(struct span_build *b, const char *key, const char *val);
 void span_attr_int(struct span_build *b, const char *key, int64_t val);
 
+/* At setup: where to send and the claim, read while the environment is the program's. */
+void spans_out_init(void);
+
 /* Queue a finished record (copied). Never blocks; may send a full batch. */
 void spans_out_commit(const struct span_build *b);
 
