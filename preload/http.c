@@ -1062,6 +1062,12 @@ static void srv_feed(struct http_srv *s, struct http_srv_dir *d, bool request, c
 				len--;
 				continue;
 			}
+			/* A request starts with a method's first letter, a response with "H":
+			 * anything else is not HTTP/1.x, known at the first byte. */
+			if (request ? (*p < 'A' || *p > 'Z') : *p != 'H') {
+				d->dead = true;
+				break;
+			}
 			d->state = SRV_HEAD;
 			d->block = 0;
 			d->line_len = 0;
