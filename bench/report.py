@@ -163,6 +163,27 @@ class Report:
                    self.meta.get("http.tagged_packets_seen", "?"), errs))
         self.details.append(text + "\n".join(rows) + rows_note)
 
+    def spans(self):
+        rps = {v: self.get("spans", "rps", v) for v in ("base", "spans")}
+        if not any(rps.values()):
+            return
+        r = ratios(rps["spans"], rps["base"])
+        cpu = {v: self.get("spans", "srv_cpu_us", v) for v in ("base", "spans")}
+        extra = [cpu["spans"][k] - cpu["base"][k] for k in cpu["spans"] if k in cpu["base"]]
+        self.summary.append(("nginx req/s with CLT_TRACING=spans ÷ no shim", spread(r, f_3),
+                             "≥ 0.95", verdict(r, 0.95)))
+        self.summary.append(("nginx server CPU per request, spans − no shim (µs)",
+                             spread(extra, f_3), "≤ 1", verdict(extra, 1.0, False)))
+        self.details.append("**8. Zero-code SERVER spans** — %s. Server CPU per request is the "
+                            "nginx worker's user+sys time over the run divided by its requests. "
+                            "Agent: %s.\n\n| | no shim | spans |\n|---|---|---|\n"
+                            "| req/s | %s | %s |\n| server CPU µs/request | %s | %s |\n" % (
+                                self.meta.get("spans.setup", ""), self.meta.get("spans.agent", "?"),
+                                spread(list(rps["base"].values()), f_1),
+                                spread(list(rps["spans"].values()), f_1),
+                                spread(list(cpu["base"].values()), f_3),
+                                spread(list(cpu["spans"].values()), f_3)))
+
     def percall(self):
         cases = [("file", "regular file", True), ("untracked", "untracked socket (IPv4 TCP)", True),
                  ("body", "tracked socket, body octets", False),
@@ -470,6 +491,7 @@ def main():
     rep = Report(raw, meta)
     rep.http()
     rep.percall()
+    rep.spans()
     rep.agent_backend()
     rep.ingest()
     rep.offline()
