@@ -174,6 +174,12 @@ class Report:
                              "≥ 0.95", verdict(r, 0.95)))
         self.summary.append(("nginx server CPU per request, spans − no shim (µs)",
                              spread(extra, f_3), "≤ 1", verdict(extra, 1.0, False)))
+        ing = self.get("spans", "ingest_rate", "all")
+        if ing:
+            self.summary.append(("agent ingest of shim spans (records/s, one sender, zero loss)",
+                                 spread(list(ing.values()), f_int), "≥ 200,000",
+                                 verdict(list(ing.values()), 200000)))
+        self.details.append("Ingest: %s.\n\n" % self.meta.get("spans.ingest", "not run"))
         self.details.append("**8. Zero-code SERVER spans** — %s. Server CPU per request is the "
                             "nginx worker's user+sys time over the run divided by its requests. "
                             "Agent: %s.\n\n| | no shim | spans |\n|---|---|---|\n"
