@@ -390,6 +390,14 @@ void rx_fork_parent(void)
 
 void rx_fork_child(void)
 {
+	unsigned int high = atomic_load_explicit(&fdstate_high, memory_order_relaxed);
+
+	/* The requests in flight are the parent's: it ends them (a CGI child writing the
+	 * response must not report them a second time). The parsers stay in step. */
+	for (unsigned int fd = 0; rx_tab && fd < high && fd < fdstate_size; fd++)
+		if (rx_tab[fd])
+			rx_tab[fd]->qn = 0;
+	trace_fork_child();
 	rx_exit();
 }
 

@@ -28,7 +28,7 @@ void rx_feed_opaque(int fd, uint64_t n);
 /* The peer closed (a read returned 0). */
 void rx_eof(int fd);
 
-/* fork() handlers: the table's lock. */
+/* fork() handlers: the table's lock; a child drops the parent's requests in flight. */
 void rx_fork_prepare(void);
 void rx_fork_parent(void);
 void rx_fork_child(void);

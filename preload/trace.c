@@ -111,6 +111,12 @@ void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], ui
 	memcpy(cur.span_id, span_id, 8);
 }
 
+void trace_fork_child(void)
+{
+	atomic_store_explicit(&servers_in_flight, 0, memory_order_relaxed);
+	cur.n = 0;
+}
+
 uintptr_t trace_thread_key(void)
 {
 	return (uintptr_t)&cur;

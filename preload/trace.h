@@ -24,6 +24,9 @@ uint64_t trace_now_ns(void);
 void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], uint64_t token);
 void trace_server_end(uint64_t token, uintptr_t began_on);
 
+/* fork() child: no SERVER span of the parent's is in flight here. */
+void trace_fork_child(void);
+
 /* This thread, as trace_server_end() wants it. */
 uintptr_t trace_thread_key(void);
 

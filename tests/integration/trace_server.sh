@@ -46,6 +46,7 @@ check "plain GET answered" [ "$(c -A probe/1 'http://[::1]:8090/hello?q=1')" = 2
 check "GET with a sampled traceparent" [ "$(c -H "traceparent: $TP_IN-01" 'http://[::1]:8090/child')" = 200 ]
 check "GET with an unsampled traceparent" [ "$(c -H "traceparent: 00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00" 'http://[::1]:8090/unsampled')" = 200 ]
 check "500 answered" [ "$(c 'http://[::1]:8090/err')" = 500 ]
+check "a forked child answers (CGI)" [ "$(c 'http://[::1]:8090/cgi')" = 200 ]
 check "response without length" [ "$(c 'http://[::1]:8090/nolen')" = 200 ]
 check "100-continue upload" [ "$(c -H 'Expect: 100-continue' --data-binary @/etc/services 'http://[::1]:8090/upload')" = 200 ]
 check "two requests on one keep-alive connection" [ "$(c 'http://[::1]:8090/ka1' -o /dev/null 'http://[::1]:8090/ka2')" = 200200 ]
@@ -97,9 +98,11 @@ sp = [json.loads(l) for l in open(sys.argv[1])]
 sys.exit(0 if eval(sys.argv[2]) else 1)' "$AG_TMP/spans.txt" "$1"; }
 L='[s for s in sp if s["resource"]["service.name"] == "legacy"]'
 P='lambda p: [s for s in '"$L"' if s["attrs"].get("url.path") == p]'
-check "one SERVER span per sampled well-formed request (10)" q "len($L) == 10"
-check "every span is a SERVER span with status unset but /err" \
-	q "all(s['kind'] == 2 and (s['status'].get('code', 0) == (2 if s['attrs']['url.path'] == '/err' else 0)) for s in $L)"
+check "one SERVER span per sampled well-formed request (11)" q "len($L) == 11"
+check "every span is a SERVER span with status unset but /err and /cgi" \
+	q "all(s['kind'] == 2 and (s['status'].get('code', 0) == (2 if s['attrs']['url.path'] in ('/err', '/cgi') else 0)) for s in $L)"
+check "CGI: one span, ended where the server closed the socket, marked so" \
+	q "(lambda f: len(f) == 1 and f[0]['attrs'].get('error.type') == 'connection_closed')(($P)('/cgi'))"
 check "HTTP attributes of GET /hello" q "(lambda s: s['name'] == 'GET' and s['attrs']['http.request.method'] == 'GET' and s['attrs']['url.scheme'] == 'http' and s['attrs']['http.response.status_code'] == '200' and s['attrs']['server.address'] == '::1' and s['attrs']['server.port'] == '8090' and s['attrs']['client.address'] == '::1' and int(s['attrs']['client.port']) > 0 and s['attrs']['network.protocol.version'] == '1.1' and s['attrs']['user_agent.original'] == 'probe/1')(($P)('/hello')[0])"
 check "no parent without a traceparent: a new trace" q "'parentSpanId' not in ($P)('/hello')[0]"
 check "the incoming traceparent is the parent" q "(lambda s: s['traceId'] == '4bf92f3577b34da6a3ce929d0e0e4736' and s['parentSpanId'] == '00f067aa0ba902b7')(($P)('/child')[0])"

@@ -4,7 +4,8 @@
   server PORT [DOWNSTREAM_URL]   a legacy threaded http.server with no tracing
                                  code: /call fetches DOWNSTREAM_URL (no header
                                  forwarded), /err answers 500, /nolen answers
-                                 without a length; POST echoes the body
+                                 without a length, /cgi has a forked child
+                                 answer; POST echoes the body
   raw HOST PORT HEXDATA          send bytes, print what came back (hex), close
   half HOST PORT TEXT            send TEXT, close before the request ends
   forge SOCKET                   send forged and oversized span batches
@@ -13,6 +14,7 @@
 import http.client
 import http.server
 import json
+import os
 import signal
 import socket
 import struct
@@ -49,6 +51,16 @@ def serve(port, downstream):
                 self.reply(200, b"downstream said %d %s" % (r.status, data[:40]))
             elif self.path.startswith("/err"):
                 self.reply(500, b"broken\n")
+            elif self.path.startswith("/cgi"):
+                # A child writes the response (as a CGI program would); the server closes.
+                self.wfile.flush()
+                pid = os.fork()
+                if pid == 0:
+                    self.reply(200, b"from the child\n")
+                    self.wfile.flush()
+                    os._exit(0)
+                os.waitpid(pid, 0)
+                self.close_connection = True
             elif self.path.startswith("/nolen"):
                 self.reply(200, b"until close\n", length=False)
             else:
