@@ -533,7 +533,10 @@ const struct agent_option agent_options[] = {
 	 .help = "requests per second per connection"},
 	{.name = "tag-max-conns", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(tag_max_conns),
 	 .def = TAGSERVER_DEFAULT_MAX_CONNS, .min = 1, .max = 65536,
-	 .help = "connections at most"},
+	 .help = "connections at most (a shim may hold two: tagging and spans)"},
+	{.name = "span-rate", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(span_rate),
+	 .def = TAGSERVER_DEFAULT_SPAN_RATE, .min = 1, .max = 10000000,
+	 .help = "span records per second per shim connection; more are counted and dropped"},
 
 	{.section = "Operation", .name = "stats-interval", .kind = AGENT_OPT_DURATION, .arg = "D",
 	 .offset = U32_AT(stats_interval_s), .max = DURATION_MAX, .scale = 1000,

@@ -59,6 +59,7 @@ struct agent_config {
 	/* Operations. */
 	bool check;            /**< --check: report what tracing needs, then exit */
 	char *metrics;         /**< NULL, or ADDR:PORT of the Prometheus endpoint */
+	uint32_t span_rate;    /**< shim span records per second per connection */
 };
 
 enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK = 1 };

@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "otlp.h"
 #include "source.h"
+#include "spans_in.h"
 #include "stats.h"
 #include "tagserver.h"
 
@@ -46,7 +47,75 @@ struct agent {
 	uint64_t untagged;
 	uint64_t batch_started_ms;
 	uint64_t last_ts_ns; /* newest arrival time seen (offline: packet time) */
+	const char *host;    /* host.name, the agent's: also that of every shim's spans */
+	struct spans_in_stats shim; /* span records from shims */
+	uint64_t shim_limited;
 };
+
+/* One span batch from a shim: its own resource (the peer's claim, its pid and uid). */
+struct shim_batch {
+	struct agent *a;
+	struct otlp_encoder *enc;
+	struct otlp_kv exe;
+	pid_t pid;
+	uid_t uid;
+	uint32_t allowed, taken, over;
+};
+
+static bool shim_span_one(void *arg, const struct shim_claim *claim, const struct shim_span *sp)
+{
+	struct shim_batch *x = arg;
+
+	if (x->taken >= x->allowed) {
+		x->over++;
+		return true;
+	}
+	if (!x->enc) {
+		struct otlp_config oc = {0};
+
+		/* The claim is the sender's word; who sent it is the kernel's (SO_PEERCRED). */
+		oc.service_name = claim->service[0] ? claim->service
+				  : claim->exe[0]   ? claim->exe
+						    : "unknown_service";
+		x->exe.key = (char *)"process.executable.name";
+		x->exe.value = (char *)claim->exe;
+		oc.resource = &x->exe;
+		oc.n_resource = claim->exe[0] ? 1 : 0;
+		oc.version = CLT_AGENT_VERSION;
+		oc.host_name = x->a->host;
+		oc.pid = x->pid;
+		oc.has_uid = true;
+		oc.uid = (uint32_t)x->uid;
+		x->enc = otlp_new(&oc);
+		if (!x->enc)
+			return false;
+	}
+	if (otlp_add_shim_span(x->enc, sp) > 0)
+		x->taken++;
+	return true;
+}
+
+static uint32_t on_shim_spans(void *arg, pid_t pid, uid_t uid, const uint8_t *body, size_t len,
+			      uint32_t allowed, uint32_t *over)
+{
+	struct shim_batch x = {.a = arg, .pid = pid, .uid = uid, .allowed = allowed};
+	size_t blen, spans;
+	char *out;
+
+	spans_in_decode(body, len, shim_span_one, &x, &x.a->shim);
+	*over = x.over;
+	x.a->shim_limited += x.over;
+	if (x.enc) {
+		out = otlp_finish(x.enc, &blen, &spans);
+		/* The same queue as the network spans: one back-pressure, one drop count. */
+		if (out && x.a->ex)
+			export_submit(x.a->ex, out, blen, spans);
+		else
+			free(out);
+		otlp_free(x.enc);
+	}
+	return x.taken;
+}
 
 static uint64_t realtime_ns(void)
 {
@@ -161,6 +230,9 @@ static void print_stats(struct agent *a, bool final)
 	if (v.tag_on) {
 		tagserver_format_stats(line, sizeof(line), &v.tag);
 		fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+		fprintf(stderr, "cltagent: shim spans records=%llu rejected=%llu limited=%llu%s\n",
+			(unsigned long long)a->shim.records, (unsigned long long)a->shim.rejected,
+			(unsigned long long)a->shim_limited, final ? " (exit)" : "");
 	}
 }
 
@@ -193,6 +265,9 @@ static int tag_start(struct agent *a)
 	tc.burst = a->cfg.tag_rate ? (a->cfg.tag_rate + 3) / 4 : 0;
 	tc.max_conns = a->cfg.tag_max_conns;
 	tc.verbose = a->cfg.verbose;
+	tc.span_rate = a->cfg.span_rate;
+	tc.on_spans = on_shim_spans;
+	tc.spans_arg = a;
 	rc = tagserver_open(&a->tag, &tc);
 	if (rc < 0 && !tc.quiet) {
 		fprintf(stderr, "cltagent: --tag-socket %s: %s\n", tc.path,
@@ -416,6 +491,7 @@ int main(int argc, char **argv)
 	oc.service_version = CLT_AGENT_VERSION;
 	if (gethostname(host, sizeof(host) - 1) == 0)
 		oc.host_name = host;
+	a.host = oc.host_name;
 	oc.pid = getpid();
 	a.enc = otlp_new(&oc);
 	if (!a.agg || !a.enc) {

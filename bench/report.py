@@ -198,11 +198,41 @@ class Report:
                     spread(list(d_clear.values()), f_2), spread(tls_path, f_2)))
         self.details.append(text + "\n".join(rows))
 
+    def spans(self):
+        rps = {v: self.get("spans", "rps", v) for v in ("base", "spans")}
+        if not any(rps.values()):
+            return
+        r = ratios(rps["spans"], rps["base"])
+        cpu = {v: self.get("spans", "srv_cpu_us", v) for v in ("base", "spans")}
+        extra = [cpu["spans"][k] - cpu["base"][k] for k in cpu["spans"] if k in cpu["base"]]
+        self.summary.append(("nginx req/s with CLT_TRACING=spans ÷ no shim", spread(r, f_3),
+                             "≥ 0.95", verdict(r, 0.95)))
+        self.summary.append(("nginx server CPU per request, spans − no shim (µs)",
+                             spread(extra, f_3), "≤ 1", verdict(extra, 1.0, False)))
+        ing = self.get("spans", "ingest_rate", "all")
+        if ing:
+            self.summary.append(("agent ingest of shim spans (records/s, one sender, zero loss)",
+                                 spread(list(ing.values()), f_int), "≥ 200,000",
+                                 verdict(list(ing.values()), 200000)))
+        self.details.append("Ingest: %s.\n\n" % self.meta.get("spans.ingest", "not run"))
+        self.details.append("**9. Zero-code SERVER spans** — %s. Server CPU per request is the "
+                            "nginx worker's user+sys time over the run divided by its requests. "
+                            "Agent: %s.\n\n| | no shim | spans |\n|---|---|---|\n"
+                            "| req/s | %s | %s |\n| server CPU µs/request | %s | %s |\n" % (
+                                self.meta.get("spans.setup", ""), self.meta.get("spans.agent", "?"),
+                                spread(list(rps["base"].values()), f_1),
+                                spread(list(rps["spans"].values()), f_1),
+                                spread(list(cpu["base"].values()), f_3),
+                                spread(list(cpu["spans"].values()), f_3)))
+
     def percall(self):
         cases = [("file", "regular file", True), ("untracked", "untracked socket (IPv4 TCP)", True),
                  ("body", "tracked socket, body octets", False),
                  ("same_ctx", "request, unchanged traceparent", False),
                  ("new_ctx", "request, new traceparent", False)]
+        # Every program now pays for the read interposers too: same target.
+        cases = cases[:2] + [("read_file", "regular file, read()", True),
+                             ("read_untracked", "untracked socket, read() (EAGAIN)", True)] + cases[2:]
         if not any(self.get("percall", c, "base") for c, _, _ in cases):
             return
         rows = ["| write() on | no shim CPU ns/call | shim CPU ns/call | shim ÷ no shim | "
@@ -217,7 +247,9 @@ class Report:
                 label, spread(list(base.values()), f_1), spread(list(shim.values()), f_1),
                 spread(r, f_3), spread(r_med, f_3), tgt + (" " + verdict(r, 1.05, False) if targeted else "")))
             if targeted:
-                self.summary.append(("write() on %s, shim ÷ no shim" % label, spread(r, f_3),
+                call = "read()" if c.startswith("read") else "write()"
+                what = label.replace(", read()", "").replace(" (EAGAIN)", "")
+                self.summary.append(("%s on %s, shim ÷ no shim" % (call, what), spread(r, f_3),
                                      "≤ 1.05", verdict(r, 1.05, False)))
         self.details.append("**2. Per-call cost of write()** — %s. A round's figure is the "
                             "writer thread's CPU time per call in its median block (time "
@@ -501,6 +533,7 @@ def main():
     rep.http()
     rep.https()
     rep.percall()
+    rep.spans()
     rep.agent_backend()
     rep.ingest()
     rep.offline()

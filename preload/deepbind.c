@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "deepbind.h"
+#include "fortify.h"
 #include "interposers.h"
 #include "log.h"
 #include "tls.h"

@@ -38,6 +38,8 @@ enum fd_class {
 	FD_STALE,       /* was tracked, then closed where the table lock could not be
 			   taken: the socket is released and the descriptor looked at again
 			   at next use */
+	FD_ACCEPTED,    /* an accepted TCP socket followed by the server side (rx.c):
+			   its reads and writes feed its SERVER spans; never tagged */
 };
 
 /* What the kernel holds for a socket's IDs, as far as the shim knows. */

@@ -1,9 +1,9 @@
 /*
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
- * connect/listen, send path and descriptor lifecycle (creation, duplication and every
- * way of closing: close, close_range, closefrom, fclose), and the TLS
- * libraries' plaintext sends, each a one-line forward into the shim core
- * (fdlife.c, tx.c, tls.c). Nothing else belongs here.
+ * connect/listen, send path, reading calls and descriptor lifecycle (creation, duplication and
+ * every way of closing: close, close_range, closefrom, fclose), and the TLS libraries' plaintext
+ * sends, each a one-line forward into the shim core (fdlife.c, tx.c, rx.c, tls.c). Nothing else
+ * belongs here.
  * interposers.h lists them all; add one there too.
  */
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "deepbind.h"
+#include "fortify.h"
 #include "shim.h"
 #include "tls.h"
 
@@ -179,6 +180,49 @@ EXPORT ssize_t gnutls_record_send2(void *session, const void *data, size_t size,
 				   unsigned int flags)
 {
 	return shim_gnutls_record_send2(session, data, size, pad, flags);
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	return shim_read(fd, buf, len);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	return shim_recv(fd, buf, len, flags);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, __SOCKADDR_ARG from,
+			socklen_t *fromlen)
+{
+	return shim_recvfrom(fd, buf, len, flags, from.__sockaddr__, fromlen);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return shim_recvmsg(fd, msg, flags);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	return shim_readv(fd, iov, iovcnt);
+}
+
+/* _FORTIFY_SOURCE builds call these instead (libc's own call to read is not interposable). */
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	return shim_read_chk(fd, buf, len, buflen);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	return shim_recv_chk(fd, buf, len, buflen, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+			      __SOCKADDR_ARG from, socklen_t *fromlen)
+{
+	return shim_recvfrom_chk(fd, buf, len, buflen, flags, from.__sockaddr__, fromlen);
 }
 
 #if defined(__x86_64__)

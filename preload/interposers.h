@@ -62,6 +62,14 @@
 	X(closefrom)                                                                               \
 	X(fclose)                                                                                  \
 	CLT_INTERPOSERS_TLS(X)                                                                     \
+	X(read)                                                                                    \
+	X(recv)                                                                                    \
+	X(recvfrom)                                                                                \
+	X(recvmsg)                                                                                 \
+	X(readv)                                                                                   \
+	X(__read_chk)                                                                              \
+	X(__recv_chk)                                                                              \
+	X(__recvfrom_chk)                                                                          \
 	CLT_INTERPOSERS_DLOPEN(X)
 
 #endif /* CLT_SHIM_INTERPOSERS_H */

@@ -47,6 +47,7 @@
 #include "http.h"
 #include "log.h"
 #include "real.h"
+#include "rx.h"
 #include "shim.h"
 #include "tagger.h"
 #include "tls.h"
@@ -382,6 +383,32 @@ static inline bool pass_through(int fd)
 }
 
 static void tls_pending_begin(int fd);
+/*
+ * A server's write on an accepted socket: never changed, never tagged;
+ * what left feeds the response side of its SERVER spans (rx.c).
+ */
+static ssize_t tx_accepted(struct op *o)
+{
+	ssize_t rc;
+	int saved;
+
+	if (!op_measure(o))
+		return op_real(o);
+	rc = op_real(o);
+	saved = errno;
+	if (rc > 0) {
+		if (o->opaque)
+			rx_feed_opaque(o->fd, (uint64_t)rc);
+		else if (o->kind == OP_SENDMMSG)
+			for (unsigned int i = 0; i < (unsigned int)rc && i < o->nmsg; i++)
+				rx_feed(o->fd, false, o->vec[i].msg_hdr.msg_iov,
+					o->vec[i].msg_hdr.msg_iovlen, o->vec[i].msg_len);
+		else
+			rx_feed(o->fd, false, o->iov, o->iovcnt, (size_t)rc);
+	}
+	errno = saved;
+	return rc;
+}
 
 /* Every send variant: one transaction. */
 static ssize_t tx_send(struct op *o)
@@ -392,6 +419,8 @@ static ssize_t tx_send(struct op *o)
 	int saved;
 
 	shim_ensure();
+	if (fdstate_class(o->fd) == FD_ACCEPTED && !guard_active())
+		return tx_accepted(o);
 	if (pass_through(o->fd) || !op_measure(o))
 		return op_real(o);
 	k = tx_begin(&tx, o);
