@@ -88,6 +88,7 @@ static void request_start(struct http_tracker *t)
 {
 	t->has_ids = false;
 	t->unsampled = false;
+	t->head_done = false;
 	t->found = 0;
 	t->bad = 0;
 	t->sampled = 0;
@@ -390,6 +391,7 @@ static void header_line(struct http_tracker *t, const char *l, size_t len)
 
 static void headers_done(struct http_tracker *t)
 {
+	t->head_done = true;
 	if (t->has_ids)
 		HTTP_OBSERVE(t, with_ids);
 	else if (t->unsampled)
@@ -736,6 +738,11 @@ bool http_current_ids(const struct http_tracker *t, struct http_ids *out)
 	if (out)
 		*out = t->ids;
 	return true;
+}
+
+bool http_bare_request(const struct http_tracker *t)
+{
+	return t->head_done && t->state != ST_DEAD && !t->found && !t->bad;
 }
 
 bool http_dead(const struct http_tracker *t)

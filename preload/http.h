@@ -50,6 +50,7 @@ struct http_tracker {
 	bool tag_unsampled;   /* tag requests of unsampled traces too */
 	bool has_ids;         /* the current request's IDs are known (and to be tagged) */
 	bool unsampled;       /* the current request's context is known but not sampled */
+	bool head_done;       /* the current request's header block is complete */
 	uint8_t found;        /* bit per candidate (and B3MULTI halves) */
 	uint8_t bad;          /* bit per propagator: duplicate/conflicting header */
 	uint8_t sampled;      /* bit per candidate: its header says sampled */
@@ -89,6 +90,13 @@ void http_skip(struct http_tracker *t, uint64_t n);
 
 /* The current request's IDs to tag: true and *out filled, or false (none, or not sampled). */
 bool http_current_ids(const struct http_tracker *t, struct http_ids *out);
+
+/*
+ * The current request's header block is complete and carries no trace
+ * header of any enabled propagator, valid or not: the application made no
+ * context of its own (the shim may give it the thread's, trace.c).
+ */
+bool http_bare_request(const struct http_tracker *t);
 
 /* True once the stream was given up (not HTTP/1.x, or lost framing). */
 bool http_dead(const struct http_tracker *t);

@@ -221,7 +221,7 @@ static void on_event(void *arg, unsigned int ev, const struct http_srv *p)
 		sp->sampled = trace_sample(sp->trace_id, sp->has_parent, p->req.parent_sampled);
 		sp->token = ++rx_token;
 		sp->thread = trace_thread_key();
-		trace_server_begin(sp->trace_id, sp->span_id, sp->token);
+		trace_server_begin(sp->trace_id, sp->span_id, sp->sampled, sp->token);
 		break;
 	case HTTP_SRV_RSP_HEAD:
 		sp = q_head(c);

@@ -24,6 +24,7 @@
 struct thread_server {
 	unsigned int n;      /* active SERVER spans read on this thread */
 	uint64_t token;      /* the last one begun */
+	bool sampled;
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 };
@@ -102,11 +103,13 @@ bool trace_sample(const uint8_t trace_id[16], bool has_parent, bool parent_sampl
 	}
 }
 
-void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], uint64_t token)
+void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], bool sampled,
+			uint64_t token)
 {
 	atomic_fetch_add_explicit(&servers_in_flight, 1, memory_order_relaxed);
 	cur.n++;
 	cur.token = token;
+	cur.sampled = sampled;
 	memcpy(cur.trace_id, trace_id, 16);
 	memcpy(cur.span_id, span_id, 8);
 }
@@ -133,12 +136,14 @@ void trace_server_end(uint64_t token, uintptr_t began_on)
 		cur.n--;
 }
 
-bool trace_thread_server(uint8_t trace_id[16], uint8_t span_id[8], bool *any_in_flight)
+bool trace_thread_server(uint8_t trace_id[16], uint8_t span_id[8], bool *sampled,
+			 bool *any_in_flight)
 {
 	*any_in_flight = atomic_load_explicit(&servers_in_flight, memory_order_relaxed) > 0;
 	if (cur.n != 1)
 		return false;
 	memcpy(trace_id, cur.trace_id, 16);
 	memcpy(span_id, cur.span_id, 8);
+	*sampled = cur.sampled;
 	return true;
 }

@@ -21,7 +21,8 @@ bool trace_sample(const uint8_t trace_id[16], bool has_parent, bool parent_sampl
 uint64_t trace_now_ns(void);
 
 /* SERVER spans begun and not ended in the process (any thread). */
-void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], uint64_t token);
+void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], bool sampled,
+			uint64_t token);
 void trace_server_end(uint64_t token, uintptr_t began_on);
 
 /* fork() child: no SERVER span of the parent's is in flight here. */
@@ -32,9 +33,11 @@ uintptr_t trace_thread_key(void);
 
 /*
  * The SERVER span an outgoing request on this thread belongs to: true and
- * the IDs, or false with *any_in_flight telling whether the process has
- * SERVER spans in flight at all (then the request belongs to nothing).
+ * the IDs and its sampling decision, or false with *any_in_flight telling
+ * whether the process has SERVER spans in flight at all (then the request
+ * belongs to nothing).
  */
-bool trace_thread_server(uint8_t trace_id[16], uint8_t span_id[8], bool *any_in_flight);
+bool trace_thread_server(uint8_t trace_id[16], uint8_t span_id[8], bool *sampled,
+			 bool *any_in_flight);
 
 #endif /* CLT_SHIM_TRACE_H */

@@ -51,6 +51,7 @@
 #include "shim.h"
 #include "tagger.h"
 #include "tls.h"
+#include "trace.h"
 
 enum op_kind { OP_WRITE, OP_SEND, OP_SENDTO, OP_WRITEV, OP_SENDMSG, OP_SENDMMSG, OP_SENDFILE,
 	       OP_SENDFILE64, OP_TLS };
@@ -243,6 +244,24 @@ enum tx_kind {
 };
 
 /*
+ * Propagation inside the process (the rule is trace.c's): a request whose
+ * header block carries no trace header of its own, sent while this thread
+ * serves exactly one SERVER span, is tagged with that span's IDs, so its
+ * network and hop spans sit under it - if that span is sampled (or
+ * unsampled ones are tagged). Elsewhere it belongs to nothing, as before.
+ */
+static bool thread_ids(const struct http_tracker *t, struct http_ids *out)
+{
+	bool sampled, any;
+
+	if (shim_cfg.tracing == TRACING_OFF || !http_bare_request(t))
+		return false;
+	if (!trace_thread_server(out->trace, out->span, &sampled, &any))
+		return false;
+	return sampled || shim_cfg.tag_unsampled;
+}
+
+/*
  * Look ahead, under the socket's lock: the tracker takes every byte of
  * the send and the IDs it ends with are decided.
  */
@@ -273,7 +292,7 @@ static enum tx_kind tx_begin(struct tx *tx, const struct op *o)
 	} else {
 		http_copy(&tx->before, &s->http);
 		feed_all(&s->http, o);
-		tx->want = http_current_ids(&s->http, &tx->ids);
+		tx->want = http_current_ids(&s->http, &tx->ids) || thread_ids(&s->http, &tx->ids);
 		if (tx->want)
 			tx->change = s->applied != APPLIED_SET ||
 				     memcmp(&s->applied_ids, &tx->ids, sizeof(tx->ids)) != 0;

@@ -723,6 +723,35 @@ static void test_sampling_priority(void **state)
 }
 
 /* Keep-alive: sampled, unsampled, sampled; each request's decision is its own. */
+/* A request without any trace header of its own is "bare" once its header block is complete. */
+static void test_bare_request(void **state)
+{
+	struct http_tracker t;
+	static const char bare[] = "GET /a HTTP/1.1\r\nHost: x\r\n";
+	static const char tp[] = "POST /b HTTP/1.1\r\ntraceparent: "
+				 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\n"
+				 "Content-Length: 2\r\n\r\nok";
+	static const char bad[] = "GET /c HTTP/1.1\r\ntraceparent: nonsense\r\n\r\n";
+
+	(void)state;
+	http_init(&t, NULL, 0, false);
+	http_feed(&t, bare, sizeof(bare) - 1);
+	assert_false(http_bare_request(&t)); /* the block is not complete yet */
+	http_feed(&t, "\r\n", 2);
+	assert_true(http_bare_request(&t));
+	/* Its own header, even unsampled, is the application's context: not bare. */
+	http_feed(&t, tp, sizeof(tp) - 1);
+	assert_false(http_bare_request(&t));
+	assert_false(http_current_ids(&t, NULL));
+	/* A malformed one too: the application meant a context. */
+	http_feed(&t, bad, sizeof(bad) - 1);
+	assert_false(http_bare_request(&t));
+	http_feed(&t, "GET / HTTP/1.1\r\n\r\n", 18);
+	assert_true(http_bare_request(&t));
+	http_feed(&t, "\x16\x03\x01", 3); /* not HTTP: dead, never bare */
+	assert_false(http_bare_request(&t));
+}
+
 static void test_sampling_keepalive(void **state)
 {
 	static const uint8_t all[] = { HTTP_PROP_TRACECONTEXT, HTTP_PROP_B3, HTTP_PROP_B3MULTI,
@@ -767,6 +796,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipeline_bytewise),
+		cmocka_unit_test(test_bare_request),
 		cmocka_unit_test(test_pipeline_every_split),
 		cmocka_unit_test(test_iovecs),
 		cmocka_unit_test(test_header_variants),

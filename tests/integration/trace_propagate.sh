@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# trace_propagate.sh - propagation inside a legacy service: a threaded
+# Python http.server with no tracing code, under the shim with
+# CLT_TRACING=spans in the client host of the three-host topology, calls a
+# downstream service on the server host for every request and forwards no
+# header. The downstream request is tagged with the SERVER span it is made
+# for, so the agent's network span (and its hop spans) sit under that
+# SERVER span - a new trace when the incoming request had no traceparent,
+# the caller's trace when it had one. always_off and ratio 0 export no
+# SERVER span and tag nothing; with CLT_TRACING=off nothing is tagged.
+set -u
+. "$(dirname "$0")/../lib/e2e.sh"
+topo_require_root
+e2e_require_clt
+e2e_setup propagate
+TF=$E2E_TOP/tests/lib/trace_fixture.py
+SOCK=$E2E_W/tag.sock
+SHIM_OUT=$E2E_W/shim_spans.json
+
+e2e_origin 8080
+e2e_agent_start
+# The legacy host's own agent: receives the shim's SERVER spans (a private tag socket).
+ip netns exec "$TOPO_C" "$E2E_AGENT" --tag-socket "$SOCK" --output "$SHIM_OUT" --batch-timeout 100ms \
+	--stats-interval 0 --ready-file "$E2E_W/shim_agent.ready" >"$E2E_W/shim_agent.log" 2>&1 &
+SHIM_AGENT_PID=$!
+E2E_PIDS+=("$SHIM_AGENT_PID")
+e2e_wait_file "$E2E_W/shim_agent.ready" "$E2E_WAIT_S" || fail "the legacy host's agent did not start"
+
+# legacy PORT ENV...: the service, calling the origin for /call, its spans to the local agent.
+legacy() {
+	local port=$1
+	shift
+	# Started directly (not through a function in a subshell): SIGTERM reaches Python, whose
+	# normal exit flushes the shim's last spans.
+	ip netns exec "$TOPO_C" env LD_PRELOAD="$E2E_SHIM" CLT_LOG="${CLT_LOG:-warn}" \
+		CLT_AGENT_SOCKET="$SOCK" OTEL_SERVICE_NAME=legacy "$@" \
+		"$E2E_PY" "$TF" server "$port" "http://[$TOPO_S_ADDR]:8080/down" \
+		>"$E2E_W/legacy.$port.stderr" 2>&1 &
+	LEGACY_PID=$!
+	topo_wait_port "$TOPO_C" "$port" "$E2E_WAIT_S" || fail "legacy service on $port did not start"
+}
+stop_legacy() {
+	kill -TERM "$LEGACY_PID"
+	wait "$LEGACY_PID" 2>/dev/null
+}
+get() { ip netns exec "$TOPO_C" curl -sS -o /dev/null -w '%{http_code}' "$@"; }
+
+TP_IN=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+e2e_say "spans mode: one request without traceparent, one with"
+legacy 8091 CLT_TRACING=spans
+check "GET /call (no traceparent) answered" [ "$(get 'http://[::1]:8091/call')" = 200 ]
+check "GET /call (with traceparent) answered" [ "$(get -H "traceparent: $TP_IN" 'http://[::1]:8091/call')" = 200 ]
+stop_legacy
+e2e_say "always_off, ratio 0 and CLT_TRACING=off: nothing exported, nothing tagged"
+legacy 8092 CLT_TRACING=spans OTEL_TRACES_SAMPLER=always_off
+check "always_off: answered" [ "$(get 'http://[::1]:8092/call')" = 200 ]
+stop_legacy
+legacy 8093 CLT_TRACING=spans OTEL_TRACES_SAMPLER=traceidratio OTEL_TRACES_SAMPLER_ARG=0
+check "ratio 0: answered" [ "$(get 'http://[::1]:8093/call')" = 200 ]
+stop_legacy
+legacy 8094 CLT_TRACING=off
+check "off: answered" [ "$(get 'http://[::1]:8094/call')" = 200 ]
+stop_legacy
+
+e2e_agent_stop
+# The agent writes its output batches as they come: wait for the spans-mode service's two.
+nsrv() { "$E2E_PY" -c 'import sys; sys.path.insert(0, sys.argv[1])
+from otlp_receiver import load_spans
+print(len([s for s in load_spans(sys.argv[2]) if s["service"] == "legacy"]))' "$E2E_TOP/tests/lib" "$SHIM_OUT"; }
+for _ in $(seq 1 $((E2E_WAIT_S * 4))); do
+	[ "$(nsrv)" -ge 2 ] && break
+	sleep 0.25
+done
+kill -TERM "$SHIM_AGENT_PID"
+wait "$SHIM_AGENT_PID" 2>/dev/null
+check "the origin saw 5 downstream requests, none with a traceparent" \
+	[ "$(grep -c '"path": "/down", "traceparent": null' "$E2E_W/origin.8080.jsonl")" = 5 ]
+
+q() {
+	"$E2E_PY" - "$SHIM_OUT" "$E2E_W/agent.jsonl" "$1" <<'PY'
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["E2E_TOP"], "tests", "lib"))
+from otlp_receiver import load_spans
+shim = [s for s in load_spans(sys.argv[1]) if s["service"] == "legacy"]
+agent = load_spans(sys.argv[2])
+ids = {s["spanId"] for s in agent}
+net = [s for s in agent if s["parentSpanId"] not in ids]  # the network spans
+hops = [s for s in agent if s["parentSpanId"] in ids]
+srv = sorted(shim, key=lambda s: s["start"])
+sys.exit(0 if eval(sys.argv[3]) else 1)
+PY
+}
+export E2E_TOP
+check "two SERVER spans exported (spans mode only)" q "len(srv) == 2 and all(s['kind'] == 2 for s in srv)"
+check "no traceparent: the SERVER span starts a trace" q "srv[0]['parentSpanId'] == ''"
+check "incoming traceparent: the SERVER span's parent is it" \
+	q "srv[1]['traceId'] == '4bf92f3577b34da6a3ce929d0e0e4736' and srv[1]['parentSpanId'] == '00f067aa0ba902b7'"
+check "exactly two network spans (always_off, ratio 0, off: none)" q "len(net) == 2"
+check "each downstream request's network span sits under its SERVER span" \
+	q "all(any(n['traceId'] == s['traceId'] and n['parentSpanId'] == s['spanId'] for n in net) for s in srv)"
+check "hop spans under each network span" q "all(any(h['parentSpanId'] == n['spanId'] for h in hops) for n in net)"
+e2e_no_shim_errors "$E2E_W"/legacy.*.stderr
+summary
