@@ -47,7 +47,7 @@ static const struct tag_field tag_fields[] = {
 	TAG_FIELD(accepted, "Tag socket connections accepted."),
 	TAG_FIELD(refused, "Tag socket connections refused: peer not allowed."),
 	TAG_FIELD(dropped, "Tag socket connections closed by the agent."),
-	TAG_FIELD(span_batches, "Span batches received from shims."),
+	TAG_FIELD(span_batches, "Span batches received from traced programs."),
 	TAG_FIELD(span_refused, "Span batches refused: bad header, size, descriptor or role."),
 	TAG_FIELD(span_limited, "Span records over their connection's rate."),
 };
