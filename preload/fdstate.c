@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "client.h"
 #include "fdstate.h"
 #include "real.h"
 
@@ -114,6 +115,7 @@ struct fd_sock *fdstate_sock_new(int fd)
 void fdstate_sock_put(struct fd_sock *s)
 {
 	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+		client_free(s);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 	}
@@ -269,9 +271,16 @@ void fdstate_fork_parent(void)
 	table_exit();
 }
 
+static void sock_fork_child(struct fd_sock *s)
+{
+	client_fork_child(s);
+	sock_fork_unlock(s);
+}
+
 void fdstate_fork_child(void)
 {
-	/* The child's only thread is the one that took every lock: it releases them. */
-	for_each_sock(sock_fork_unlock);
+	/* The child's only thread is the one that took every lock: it releases them. The
+	 * CLIENT spans in flight are the parent's to end. */
+	for_each_sock(sock_fork_child);
 	table_exit();
 }

@@ -66,6 +66,7 @@ struct fd_sock {
 	 */
 	bool tls;
 	_Atomic uint64_t wire_sent; /* tls: ciphertext bytes the kernel took */
+	struct client *client; /* its CLIENT span's state (client.c), or NULL */
 	struct http_tracker http;
 };
 

@@ -89,6 +89,7 @@ static void request_start(struct http_tracker *t)
 	t->has_ids = false;
 	t->unsampled = false;
 	t->head_done = false;
+	t->req_no++;
 	t->found = 0;
 	t->bad = 0;
 	t->sampled = 0;

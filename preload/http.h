@@ -51,6 +51,7 @@ struct http_tracker {
 	bool has_ids;         /* the current request's IDs are known (and to be tagged) */
 	bool unsampled;       /* the current request's context is known but not sampled */
 	bool head_done;       /* the current request's header block is complete */
+	uint32_t req_no;      /* requests begun on the stream */
 	uint8_t found;        /* bit per candidate (and B3MULTI halves) */
 	uint8_t bad;          /* bit per propagator: duplicate/conflicting header */
 	uint8_t sampled;      /* bit per candidate: its header says sampled */

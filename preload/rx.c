@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include "client.h"
 #include "config.h"
 #include "fdstate.h"
 #include "http.h"
@@ -403,10 +404,17 @@ void rx_fork_child(void)
 
 /* ---- The reading calls ------------------------------------------------ */
 
-/* The lock-free test every read starts with. */
+/*
+ * The lock-free test every read starts with: accepted sockets, and with
+ * tracing on the tracked (client) sockets, whose responses end CLIENT
+ * spans (client.c).
+ */
 static inline bool rx_followed(int fd)
 {
-	return fdstate_class(fd) == FD_ACCEPTED && !guard_active();
+	enum fd_class c = fdstate_class(fd);
+
+	return (c == FD_ACCEPTED || (c == FD_TRACKED && shim_cfg.tracing != TRACING_OFF)) &&
+	       !guard_active();
 }
 
 static void rx_after(int fd, ssize_t rc, const struct iovec *iov, size_t iovcnt, int flags)
@@ -414,7 +422,9 @@ static void rx_after(int fd, ssize_t rc, const struct iovec *iov, size_t iovcnt,
 	int saved = errno;
 
 	/* A peek leaves the bytes for the next read: they are seen then. */
-	if (rc > 0 && !(flags & (MSG_PEEK | MSG_TRUNC)))
+	if (rc > 0 && !(flags & (MSG_PEEK | MSG_TRUNC)) && fdstate_class(fd) == FD_TRACKED)
+		client_read(fd, iov, iovcnt, (size_t)rc);
+	else if (rc > 0 && !(flags & (MSG_PEEK | MSG_TRUNC)))
 		rx_feed(fd, true, iov, iovcnt, (size_t)rc);
 	else if (rc == 0)
 		rx_eof(fd);

@@ -1,8 +1,9 @@
 /*
  * trace.c - IDs, sampling and the thread's active SERVER span.
  *
- * The propagation rule: a SERVER span is active on the thread that read
- * its request's header block, from then until its response's last byte
+ * The propagation rule (tx.c applies it, client.c makes the CLIENT
+ * span): a SERVER span is active on the thread that read its request's
+ * header block, from then until its response's last byte
  * was written. An outgoing request made on a thread with exactly one
  * active SERVER span belongs to it. With two or more (an event loop
  * serving several connections on one thread) the thread is ambiguous and

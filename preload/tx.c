@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 
+#include "client.h"
 #include "fdlife.h"
 #include "fdstate.h"
 #include "http.h"
@@ -87,6 +88,7 @@ struct tx {
 	bool settled;   /* nothing left to do if every byte leaves */
 	bool change;    /* the IDs must change before the bytes leave */
 	bool want;
+	bool client;    /* the socket has CLIENT span state: what leaves feeds it */
 	struct http_ids ids;
 	struct http_mark mark;     /* body_only: where the body stood before */
 	struct http_tracker before; /* otherwise: the tracker before */
@@ -250,14 +252,17 @@ enum tx_kind {
  * network and hop spans sit under it - if that span is sampled (or
  * unsampled ones are tagged). Elsewhere it belongs to nothing, as before.
  */
-static bool thread_ids(const struct http_tracker *t, struct http_ids *out)
+static bool thread_ids(struct fd_sock *s, int fd, struct http_ids *out)
 {
 	bool sampled, any;
 
-	if (shim_cfg.tracing == TRACING_OFF || !http_bare_request(t))
+	if (shim_cfg.tracing == TRACING_OFF || !http_bare_request(&s->http))
 		return false;
 	if (!trace_thread_server(out->trace, out->span, &sampled, &any))
 		return false;
+	/* A sampled SERVER span's call is a CLIENT span, its child: the tag names it. */
+	if (sampled)
+		client_begin(s, fd, s->http.req_no, out->trace, out->span, out);
 	return sampled || shim_cfg.tag_unsampled;
 }
 
@@ -292,7 +297,7 @@ static enum tx_kind tx_begin(struct tx *tx, const struct op *o)
 	} else {
 		http_copy(&tx->before, &s->http);
 		feed_all(&s->http, o);
-		tx->want = http_current_ids(&s->http, &tx->ids) || thread_ids(&s->http, &tx->ids);
+		tx->want = http_current_ids(&s->http, &tx->ids) || thread_ids(s, o->fd, &tx->ids);
 		if (tx->want)
 			tx->change = s->applied != APPLIED_SET ||
 				     memcmp(&s->applied_ids, &tx->ids, sizeof(tx->ids)) != 0;
@@ -302,6 +307,7 @@ static enum tx_kind tx_begin(struct tx *tx, const struct op *o)
 		if (tx->change)
 			s->applied = APPLIED_UNKNOWN;
 	}
+	tx->client = s->client != NULL;
 	tx->seq = ++s->seq;
 	/* A dead stream is released after the call. */
 	tx->settled = !http_dead(&s->http);
@@ -429,6 +435,16 @@ static ssize_t tx_accepted(struct op *o)
 	return rc;
 }
 
+/* What left in a send, to the socket's CLIENT span (the request's method, path and Host). */
+static void tx_client(const struct tx *tx, const struct op *o, ssize_t rc)
+{
+	if (!tx->client || rc <= 0 || o->opaque || o->kind == OP_SENDMMSG)
+		return;
+	fdstate_sock_lock(tx->sock);
+	client_sent(tx->sock, o->iov, o->iovcnt, (size_t)rc);
+	fdstate_sock_unlock(tx->sock);
+}
+
 /* Every send variant: one transaction. */
 static ssize_t tx_send(struct op *o)
 {
@@ -459,6 +475,7 @@ static ssize_t tx_send(struct op *o)
 	tx_apply(&tx, o->fd);
 	rc = op_real(o);
 	saved = errno;
+	tx_client(&tx, o, rc);
 	if (!tx.settled || !op_complete(o, rc))
 		tx_end(&tx, o, rc, saved);
 	fdstate_sock_put(tx.sock);
@@ -602,6 +619,7 @@ bool tx_plaintext(const void *buf, size_t len, tls_send_fn fn, void *call, ssize
 	saved = errno;
 	tls_pending = NULL;
 	if (p.begun) {
+		tx_client(&p.tx, &p.o, *rc);
 		if (!p.tx.settled || !op_complete(&p.o, *rc))
 			tx_end(&p.tx, &p.o, *rc, saved);
 		fdstate_sock_put(p.tx.sock);

@@ -3,10 +3,12 @@
 # Python http.server with no tracing code, under the shim with
 # CLT_TRACING=spans in the client host of the three-host topology, calls a
 # downstream service on the server host for every request and forwards no
-# header. The downstream request is tagged with the SERVER span it is made
-# for, so the agent's network span (and its hop spans) sit under that
-# SERVER span - a new trace when the incoming request had no traceparent,
-# the caller's trace when it had one. always_off and ratio 0 export no
+# header. The downstream request becomes a CLIENT span, child of the SERVER
+# span it is made for (method, server address, url.full, the status read
+# from the response), and its socket is tagged with the CLIENT span, so the
+# agent's network span (and its hop spans) sit under it: SERVER -> CLIENT
+# -> network -> hops, in a new trace when the incoming request had no
+# traceparent, in the caller's trace when it had one. always_off and ratio 0 export no
 # SERVER span and tag nothing; with CLT_TRACING=off nothing is tagged.
 set -u
 . "$(dirname "$0")/../lib/e2e.sh"
@@ -63,12 +65,12 @@ check "off: answered" [ "$(get 'http://[::1]:8094/call')" = 200 ]
 stop_legacy
 
 e2e_agent_stop
-# The agent writes its output batches as they come: wait for the spans-mode service's two.
+# The agent writes its output batches as they come: wait for the spans-mode service's four.
 nsrv() { "$E2E_PY" -c 'import sys; sys.path.insert(0, sys.argv[1])
 from otlp_receiver import load_spans
 print(len([s for s in load_spans(sys.argv[2]) if s["service"] == "legacy"]))' "$E2E_TOP/tests/lib" "$SHIM_OUT"; }
 for _ in $(seq 1 $((E2E_WAIT_S * 4))); do
-	[ "$(nsrv)" -ge 2 ] && break
+	[ "$(nsrv)" -ge 4 ] && break
 	sleep 0.25
 done
 kill -TERM "$SHIM_AGENT_PID"
@@ -86,18 +88,25 @@ agent = load_spans(sys.argv[2])
 ids = {s["spanId"] for s in agent}
 net = [s for s in agent if s["parentSpanId"] not in ids]  # the network spans
 hops = [s for s in agent if s["parentSpanId"] in ids]
-srv = sorted(shim, key=lambda s: s["start"])
+srv = sorted([s for s in shim if s["kind"] == 2], key=lambda s: s["start"])
+cli = [s for s in shim if s["kind"] == 3]
+def child(s):  # the CLIENT span under SERVER span s
+    c = [c for c in cli if c["traceId"] == s["traceId"] and c["parentSpanId"] == s["spanId"]]
+    return c[0] if len(c) == 1 else None
 sys.exit(0 if eval(sys.argv[3]) else 1)
 PY
 }
 export E2E_TOP
-check "two SERVER spans exported (spans mode only)" q "len(srv) == 2 and all(s['kind'] == 2 for s in srv)"
+check "two SERVER and two CLIENT spans exported (spans mode only)" q "len(srv) == 2 and len(cli) == 2"
 check "no traceparent: the SERVER span starts a trace" q "srv[0]['parentSpanId'] == ''"
 check "incoming traceparent: the SERVER span's parent is it" \
 	q "srv[1]['traceId'] == '4bf92f3577b34da6a3ce929d0e0e4736' and srv[1]['parentSpanId'] == '00f067aa0ba902b7'"
 check "exactly two network spans (always_off, ratio 0, off: none)" q "len(net) == 2"
-check "each downstream request's network span sits under its SERVER span" \
-	q "all(any(n['traceId'] == s['traceId'] and n['parentSpanId'] == s['spanId'] for n in net) for s in srv)"
+check "each SERVER span has one CLIENT child, inside it in time" \
+	q "all(child(s) and s['start'] <= child(s)['start'] <= child(s)['end'] <= s['end'] for s in srv)"
+check "CLIENT span attributes" q "all(c['name'] == 'GET' and c['attrs']['http.request.method'] == 'GET' and c['attrs']['server.address'] == '$TOPO_S_ADDR' and str(c['attrs']['server.port']) == '8080' and c['attrs']['url.full'] == 'http://[$TOPO_S_ADDR]:8080/down' and str(c['attrs']['http.response.status_code']) == '200' for c in cli)"
+check "each downstream request's network span sits under its CLIENT span" \
+	q "all(any(n['traceId'] == c['traceId'] and n['parentSpanId'] == c['spanId'] for n in net) for c in cli)"
 check "hop spans under each network span" q "all(any(h['parentSpanId'] == n['spanId'] for h in hops) for n in net)"
 e2e_no_shim_errors "$E2E_W"/legacy.*.stderr
 summary
