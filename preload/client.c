@@ -159,6 +159,17 @@ bool client_begin(struct fd_sock *s, int fd, uint32_t req_no, const uint8_t trac
 	return true;
 }
 
+bool client_current(const struct fd_sock *s, uint32_t req_no, struct http_ids *out)
+{
+	const struct client *c = s->client;
+
+	if (!c || !c->active || c->req_no != req_no)
+		return false;
+	memcpy(out->trace, c->trace_id, 16);
+	memcpy(out->span, c->span_id, 8);
+	return true;
+}
+
 void client_sent(struct fd_sock *s, const struct iovec *iov, size_t iovcnt, size_t n)
 {
 	struct client *c = s->client;

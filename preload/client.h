@@ -26,6 +26,9 @@ struct http_ids;
 bool client_begin(struct fd_sock *s, int fd, uint32_t req_no, const uint8_t trace[16],
 		  const uint8_t parent[8], struct http_ids *out);
 
+/* Under @s's lock: true and the IDs when request @req_no already is a CLIENT span. */
+bool client_current(const struct fd_sock *s, uint32_t req_no, struct http_ids *out);
+
 /* Under @s's lock: @n bytes of @iov left in a send (the request's own bytes). */
 void client_sent(struct fd_sock *s, const struct iovec *iov, size_t iovcnt, size_t n);
 

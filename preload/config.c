@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <clt/traceparent.h>
+
 #include "config.h"
 #include "log.h"
 
@@ -222,6 +224,8 @@ void config_load(struct shim_config *cfg, bool secure)
 	const char *tracing = secure ? NULL : secure_getenv("CLT_TRACING");
 	const char *sampler = secure ? NULL : secure_getenv("OTEL_TRACES_SAMPLER");
 	const char *sarg = secure ? NULL : secure_getenv("OTEL_TRACES_SAMPLER_ARG");
+	const char *env_tp = secure ? NULL : secure_getenv("TRACEPARENT");
+	struct tp_context tp;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->parent_based = true;
@@ -241,6 +245,17 @@ void config_load(struct shim_config *cfg, bool secure)
 		slog(SLOG_ERROR, "CLT_PROPAGATORS=\"%.*s\": unknown format; using \"%s\"",
 		     CONFIG_ECHO_MAX, props, CONFIG_PROPAGATORS_DEFAULT);
 		config_parse_propagators(cfg, CONFIG_PROPAGATORS_DEFAULT);
+	}
+	if (env_tp && *env_tp) {
+		if (tp_parse(&tp, env_tp, strlen(env_tp)) == 0) {
+			cfg->env_parent = true;
+			cfg->env_sampled = tp.flags & TP_FLAG_SAMPLED;
+			memcpy(cfg->env_trace, tp.trace_id, 16);
+			memcpy(cfg->env_span, tp.parent_id, 8);
+		} else {
+			slog(SLOG_ERROR, "TRACEPARENT=\"%.*s\" is not a valid traceparent: ignored",
+			     CONFIG_ECHO_MAX, env_tp);
+		}
 	}
 	/* Unset or empty: the default. A typo must not flood the backend with orphan spans. */
 	if (unsampled && *unsampled && config_parse_bool(unsampled, &cfg->tag_unsampled) < 0)

@@ -48,6 +48,11 @@ struct shim_config {
 	uint8_t order[HTTP_PROP_COUNT];
 	size_t n_order;
 	bool tag_unsampled; /* default false: only sampled requests are tagged */
+	/* TRACEPARENT in the environment: the context a process with no SERVER span continues */
+	bool env_parent;
+	bool env_sampled;
+	uint8_t env_trace[16];
+	uint8_t env_span[8];
 };
 
 /* "prefix/len,prefix/len,..."; "" or "none" = nowhere. @return 0 or -EINVAL (cfg domain emptied). */

@@ -256,10 +256,27 @@ static bool thread_ids(struct fd_sock *s, int fd, struct http_ids *out)
 {
 	bool sampled, any;
 
+	static const uint8_t no_parent[8];
+
 	if (shim_cfg.tracing == TRACING_OFF || !http_bare_request(&s->http))
 		return false;
-	if (!trace_thread_server(out->trace, out->span, &sampled, &any))
-		return false;
+	if (client_current(s, s->http.req_no, out))
+		return true; /* a later send of a request already decided */
+	if (!trace_thread_server(out->trace, out->span, &sampled, &any)) {
+		if (any)
+			return false; /* SERVER spans in flight, none this thread's: belongs to nothing */
+		/* No SERVER span in the process (a batch job, a CLI): a root CLIENT span, or a
+		 * child of the context the environment hands the process (TRACEPARENT). */
+		if (shim_cfg.env_parent) {
+			memcpy(out->trace, shim_cfg.env_trace, 16);
+			sampled = trace_sample(out->trace, true, shim_cfg.env_sampled);
+		} else {
+			trace_new_trace_id(out->trace);
+			sampled = trace_sample(out->trace, false, false);
+		}
+		return sampled && client_begin(s, fd, s->http.req_no, out->trace,
+					       shim_cfg.env_parent ? shim_cfg.env_span : no_parent, out);
+	}
 	/* A sampled SERVER span's call is a CLIENT span, its child: the tag names it. */
 	if (sampled)
 		client_begin(s, fd, s->http.req_no, out->trace, out->span, out);

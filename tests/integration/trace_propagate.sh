@@ -8,7 +8,9 @@
 # from the response), and its socket is tagged with the CLIENT span, so the
 # agent's network span (and its hop spans) sit under it: SERVER -> CLIENT
 # -> network -> hops, in a new trace when the incoming request had no
-# traceparent, in the caller's trace when it had one. always_off and ratio 0 export no
+# traceparent, in the caller's trace when it had one. A process with no
+# SERVER span (a batch script under the shim) makes a root CLIENT span, or a child of
+# the TRACEPARENT its environment hands it. always_off and ratio 0 export no
 # SERVER span and tag nothing; with CLT_TRACING=off nothing is tagged.
 set -u
 . "$(dirname "$0")/../lib/e2e.sh"
@@ -53,6 +55,14 @@ legacy 8091 CLT_TRACING=spans
 check "GET /call (no traceparent) answered" [ "$(get 'http://[::1]:8091/call')" = 200 ]
 check "GET /call (with traceparent) answered" [ "$(get -H "traceparent: $TP_IN" 'http://[::1]:8091/call')" = 200 ]
 stop_legacy
+e2e_say "no SERVER span in the process: a batch script under the shim, without and with TRACEPARENT"
+TP_ENV=00-6bf92f3577b34da6a3ce929d0e0e4736-10f067aa0ba902b7-01
+batch() { ip netns exec "$TOPO_C" env LD_PRELOAD="$E2E_SHIM" CLT_AGENT_SOCKET="$SOCK" \
+	OTEL_SERVICE_NAME=batch CLT_TRACING=spans "$@" "$E2E_PY" -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=10).status)' "http://[$TOPO_S_ADDR]:8080/${BATCH_PATH}"; }
+check "batch, root" [ "$(BATCH_PATH=root batch)" = 200 ]
+check "batch, TRACEPARENT" [ "$(BATCH_PATH=envtp batch TRACEPARENT=$TP_ENV)" = 200 ]
+check "batch, TRACEPARENT unsampled" [ "$(BATCH_PATH=envoff batch TRACEPARENT=${TP_ENV%-01}-00)" = 200 ]
 e2e_say "always_off, ratio 0 and CLT_TRACING=off: nothing exported, nothing tagged"
 legacy 8092 CLT_TRACING=spans OTEL_TRACES_SAMPLER=always_off
 check "always_off: answered" [ "$(get 'http://[::1]:8092/call')" = 200 ]
@@ -68,9 +78,9 @@ e2e_agent_stop
 # The agent writes its output batches as they come: wait for the spans-mode service's four.
 nsrv() { "$E2E_PY" -c 'import sys; sys.path.insert(0, sys.argv[1])
 from otlp_receiver import load_spans
-print(len([s for s in load_spans(sys.argv[2]) if s["service"] == "legacy"]))' "$E2E_TOP/tests/lib" "$SHIM_OUT"; }
+print(len([s for s in load_spans(sys.argv[2]) if s["service"] in ("legacy", "batch")]))' "$E2E_TOP/tests/lib" "$SHIM_OUT"; }
 for _ in $(seq 1 $((E2E_WAIT_S * 4))); do
-	[ "$(nsrv)" -ge 4 ] && break
+	[ "$(nsrv)" -ge 6 ] && break
 	sleep 0.25
 done
 kill -TERM "$SHIM_AGENT_PID"
@@ -88,6 +98,8 @@ agent = load_spans(sys.argv[2])
 ids = {s["spanId"] for s in agent}
 net = [s for s in agent if s["parentSpanId"] not in ids]  # the network spans
 hops = [s for s in agent if s["parentSpanId"] in ids]
+batch = [s for s in load_spans(sys.argv[1]) if s["service"] == "batch"]
+byurl = lambda p: [s for s in batch if s["attrs"].get("url.full", "").endswith(p)]
 srv = sorted([s for s in shim if s["kind"] == 2], key=lambda s: s["start"])
 cli = [s for s in shim if s["kind"] == 3]
 def child(s):  # the CLIENT span under SERVER span s
@@ -101,7 +113,11 @@ check "two SERVER and two CLIENT spans exported (spans mode only)" q "len(srv) =
 check "no traceparent: the SERVER span starts a trace" q "srv[0]['parentSpanId'] == ''"
 check "incoming traceparent: the SERVER span's parent is it" \
 	q "srv[1]['traceId'] == '4bf92f3577b34da6a3ce929d0e0e4736' and srv[1]['parentSpanId'] == '00f067aa0ba902b7'"
-check "exactly two network spans (always_off, ratio 0, off: none)" q "len(net) == 2"
+check "batch: a root CLIENT span" q "len(byurl('/root')) == 1 and byurl('/root')[0]['parentSpanId'] == '' and byurl('/root')[0]['kind'] == 3"
+check "batch with TRACEPARENT: its child" q "len(byurl('/envtp')) == 1 and byurl('/envtp')[0]['traceId'] == '6bf92f3577b34da6a3ce929d0e0e4736' and byurl('/envtp')[0]['parentSpanId'] == '10f067aa0ba902b7'"
+check "batch with an unsampled TRACEPARENT: no span" q "len(batch) == 2"
+check "the batch's network spans under its CLIENT spans" q "all(any(n['traceId'] == c['traceId'] and n['parentSpanId'] == c['spanId'] for n in net) for c in batch)"
+check "exactly four network spans (unsampled, always_off, ratio 0, off: none)" q "len(net) == 4"
 check "each SERVER span has one CLIENT child, inside it in time" \
 	q "all(child(s) and s['start'] <= child(s)['start'] <= child(s)['end'] <= s['end'] for s in srv)"
 check "CLIENT span attributes" q "all(c['name'] == 'GET' and c['attrs']['http.request.method'] == 'GET' and c['attrs']['server.address'] == '$TOPO_S_ADDR' and str(c['attrs']['server.port']) == '8080' and c['attrs']['url.full'] == 'http://[$TOPO_S_ADDR]:8080/down' and str(c['attrs']['http.response.status_code']) == '200' for c in cli)"
