@@ -67,6 +67,8 @@ struct fd_sock {
 	bool tls;
 	_Atomic uint64_t wire_sent; /* tls: ciphertext bytes the kernel took */
 	struct client *client; /* its CLIENT span's state (client.c), or NULL */
+	uint8_t inj_left;      /* injected bytes still owed (inject.c), the end of @inj */
+	char inj[80];
 	struct http_tracker http;
 };
 

@@ -746,6 +746,16 @@ bool http_bare_request(const struct http_tracker *t)
 	return t->head_done && t->state != ST_DEAD && !t->found && !t->bad;
 }
 
+bool http_at_request_start(const struct http_tracker *t)
+{
+	return t->state == ST_START;
+}
+
+bool http_before_request_line(const struct http_tracker *t)
+{
+	return t->state == ST_START || t->state == ST_METHOD || t->state == ST_REQLINE;
+}
+
 bool http_dead(const struct http_tracker *t)
 {
 	return t->state == ST_DEAD;

@@ -99,6 +99,12 @@ bool http_current_ids(const struct http_tracker *t, struct http_ids *out);
  */
 bool http_bare_request(const struct http_tracker *t);
 
+/* Between requests (a new request line may begin). */
+bool http_at_request_start(const struct http_tracker *t);
+
+/* Before (or inside) a request line: the next bytes may end one. */
+bool http_before_request_line(const struct http_tracker *t);
+
 /* True once the stream was given up (not HTTP/1.x, or lost framing). */
 bool http_dead(const struct http_tracker *t);
 

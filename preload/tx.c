@@ -46,6 +46,7 @@
 #include "fdlife.h"
 #include "fdstate.h"
 #include "http.h"
+#include "inject.h"
 #include "log.h"
 #include "real.h"
 #include "rx.h"
@@ -89,6 +90,8 @@ struct tx {
 	bool change;    /* the IDs must change before the bytes leave */
 	bool want;
 	bool client;    /* the socket has CLIENT span state: what leaves feeds it */
+	bool owed;      /* injected bytes are owed: they leave first */
+	struct inject_plan plan;
 	struct http_ids ids;
 	struct http_mark mark;     /* body_only: where the body stood before */
 	struct http_tracker before; /* otherwise: the tracker before */
@@ -254,9 +257,8 @@ enum tx_kind {
  */
 static bool thread_ids(struct fd_sock *s, int fd, struct http_ids *out)
 {
-	bool sampled, any;
-
 	static const uint8_t no_parent[8];
+	bool sampled, any;
 
 	if (shim_cfg.tracing == TRACING_OFF || !http_bare_request(&s->http))
 		return false;
@@ -281,6 +283,27 @@ static bool thread_ids(struct fd_sock *s, int fd, struct http_ids *out)
 	if (sampled)
 		client_begin(s, fd, s->http.req_no, out->trace, out->span, out);
 	return sampled || shim_cfg.tag_unsampled;
+}
+
+/*
+ * CLT_TRACING=inject: a bare request that is a CLIENT span, whose request
+ * line ends in this send (one request begun in it), gets the traceparent
+ * line (inject.c). Under the socket's lock, after the look-ahead.
+ */
+static void plan_injection(struct tx *tx, struct fd_sock *s, const struct op *o)
+{
+	struct http_ids cur;
+	bool at_start = http_at_request_start(&tx->before);
+
+	if (shim_cfg.tracing != TRACING_INJECT || !tx->want || o->opaque ||
+	    (o->kind != OP_WRITE && o->kind != OP_SEND && o->kind != OP_SENDTO &&
+	     o->kind != OP_WRITEV && o->kind != OP_SENDMSG) ||
+	    !http_bare_request(&s->http) || !client_current(s, s->http.req_no, &cur) ||
+	    memcmp(&cur, &tx->ids, sizeof(cur)) != 0 ||
+	    s->http.req_no != tx->before.req_no + (at_start ? 1u : 0u))
+		return;
+	inject_plan(s, http_before_request_line(&tx->before), at_start, o->iov, o->iovcnt,
+		    o->total, &tx->ids, &tx->plan);
 }
 
 /*
@@ -324,6 +347,10 @@ static enum tx_kind tx_begin(struct tx *tx, const struct op *o)
 		if (tx->change)
 			s->applied = APPLIED_UNKNOWN;
 	}
+	tx->plan.on = false;
+	if (!tx->body_only)
+		plan_injection(tx, s, o);
+	tx->owed = s->inj_left != 0;
 	tx->client = s->client != NULL;
 	tx->seq = ++s->seq;
 	/* A dead stream is released after the call. */
@@ -490,7 +517,14 @@ static ssize_t tx_send(struct op *o)
 		return rc;
 	}
 	tx_apply(&tx, o->fd);
-	rc = op_real(o);
+	if (tx.owed && inject_owed(tx.sock, o->fd, o->flags) < 0)
+		rc = -1; /* none of the application's bytes left: the kernel's word for it */
+	else if (tx.plan.on)
+		rc = inject_send(tx.sock, o->fd, o->kind != OP_WRITE && o->kind != OP_WRITEV,
+				 o->kind == OP_SENDMSG ? o->msg : NULL, o->flags, o->iov, o->iovcnt,
+				 &tx.plan);
+	else
+		rc = op_real(o);
 	saved = errno;
 	tx_client(&tx, o, rc);
 	if (!tx.settled || !op_complete(o, rc))

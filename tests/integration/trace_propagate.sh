@@ -55,6 +55,11 @@ legacy 8091 CLT_TRACING=spans
 check "GET /call (no traceparent) answered" [ "$(get 'http://[::1]:8091/call')" = 200 ]
 check "GET /call (with traceparent) answered" [ "$(get -H "traceparent: $TP_IN" 'http://[::1]:8091/call')" = 200 ]
 stop_legacy
+e2e_say "inject mode: the downstream request carries the CLIENT span as its traceparent"
+legacy 8095 CLT_TRACING=inject OTEL_SERVICE_NAME=legacy-inject
+check "inject: GET /call answered, the downstream's answer intact" \
+	grep -qx 'downstream said 200 ok [0-9]*' <<<"$(ip netns exec "$TOPO_C" curl -sS 'http://[::1]:8095/call')"
+stop_legacy
 e2e_say "no SERVER span in the process: a batch script under the shim, without and with TRACEPARENT"
 TP_ENV=00-6bf92f3577b34da6a3ce929d0e0e4736-10f067aa0ba902b7-01
 batch() { ip netns exec "$TOPO_C" env LD_PRELOAD="$E2E_SHIM" CLT_AGENT_SOCKET="$SOCK" \
@@ -78,15 +83,17 @@ e2e_agent_stop
 # The agent writes its output batches as they come: wait for the spans-mode service's four.
 nsrv() { "$E2E_PY" -c 'import sys; sys.path.insert(0, sys.argv[1])
 from otlp_receiver import load_spans
-print(len([s for s in load_spans(sys.argv[2]) if s["service"] in ("legacy", "batch")]))' "$E2E_TOP/tests/lib" "$SHIM_OUT"; }
+print(len([s for s in load_spans(sys.argv[2]) if s["service"] in ("legacy", "batch", "legacy-inject")]))' "$E2E_TOP/tests/lib" "$SHIM_OUT"; }
 for _ in $(seq 1 $((E2E_WAIT_S * 4))); do
-	[ "$(nsrv)" -ge 6 ] && break
+	[ "$(nsrv)" -ge 8 ] && break
 	sleep 0.25
 done
 kill -TERM "$SHIM_AGENT_PID"
 wait "$SHIM_AGENT_PID" 2>/dev/null
-check "the origin saw 5 downstream requests, none with a traceparent" \
+check "the origin saw 5 downstream requests without a traceparent (spans, off modes)" \
 	[ "$(grep -c '"path": "/down", "traceparent": null' "$E2E_W/origin.8080.jsonl")" = 5 ]
+check "and one with the injected traceparent" \
+	[ "$(grep -c '"path": "/down", "traceparent": "00-' "$E2E_W/origin.8080.jsonl")" = 1 ]
 
 q() {
 	"$E2E_PY" - "$SHIM_OUT" "$E2E_W/agent.jsonl" "$1" <<'PY'
@@ -98,7 +105,13 @@ agent = load_spans(sys.argv[2])
 ids = {s["spanId"] for s in agent}
 net = [s for s in agent if s["parentSpanId"] not in ids]  # the network spans
 hops = [s for s in agent if s["parentSpanId"] in ids]
+import json
 batch = [s for s in load_spans(sys.argv[1]) if s["service"] == "batch"]
+inj = [s for s in load_spans(sys.argv[1]) if s["service"] == "legacy-inject"]
+inj_srv = [s for s in inj if s["kind"] == 2]
+inj_cli = [s for s in inj if s["kind"] == 3]
+origin = [json.loads(l) for l in open(os.environ["ORIGIN_LOG"]) if l.strip()]
+injected = [r["traceparent"] for r in origin if r["path"] == "/down" and r["traceparent"]]
 byurl = lambda p: [s for s in batch if s["attrs"].get("url.full", "").endswith(p)]
 srv = sorted([s for s in shim if s["kind"] == 2], key=lambda s: s["start"])
 cli = [s for s in shim if s["kind"] == 3]
@@ -108,7 +121,7 @@ def child(s):  # the CLIENT span under SERVER span s
 sys.exit(0 if eval(sys.argv[3]) else 1)
 PY
 }
-export E2E_TOP
+export E2E_TOP ORIGIN_LOG=$E2E_W/origin.8080.jsonl
 check "two SERVER and two CLIENT spans exported (spans mode only)" q "len(srv) == 2 and len(cli) == 2"
 check "no traceparent: the SERVER span starts a trace" q "srv[0]['parentSpanId'] == ''"
 check "incoming traceparent: the SERVER span's parent is it" \
@@ -117,7 +130,11 @@ check "batch: a root CLIENT span" q "len(byurl('/root')) == 1 and byurl('/root')
 check "batch with TRACEPARENT: its child" q "len(byurl('/envtp')) == 1 and byurl('/envtp')[0]['traceId'] == '6bf92f3577b34da6a3ce929d0e0e4736' and byurl('/envtp')[0]['parentSpanId'] == '10f067aa0ba902b7'"
 check "batch with an unsampled TRACEPARENT: no span" q "len(batch) == 2"
 check "the batch's network spans under its CLIENT spans" q "all(any(n['traceId'] == c['traceId'] and n['parentSpanId'] == c['spanId'] for n in net) for c in batch)"
-check "exactly four network spans (unsampled, always_off, ratio 0, off: none)" q "len(net) == 4"
+check "inject: SERVER -> CLIENT, the downstream got the CLIENT span as its parent" \
+	q "len(inj_srv) == 1 and len(inj_cli) == 1 and inj_cli[0]['parentSpanId'] == inj_srv[0]['spanId'] and injected == ['00-%s-%s-01' % (inj_cli[0]['traceId'], inj_cli[0]['spanId'])]"
+check "inject: the network span under the CLIENT span" \
+	q "any(n['traceId'] == inj_cli[0]['traceId'] and n['parentSpanId'] == inj_cli[0]['spanId'] for n in net)"
+check "exactly five network spans (unsampled, always_off, ratio 0, off: none)" q "len(net) == 5"
 check "each SERVER span has one CLIENT child, inside it in time" \
 	q "all(child(s) and s['start'] <= child(s)['start'] <= child(s)['end'] <= s['end'] for s in srv)"
 check "CLIENT span attributes" q "all(c['name'] == 'GET' and c['attrs']['http.request.method'] == 'GET' and c['attrs']['server.address'] == '$TOPO_S_ADDR' and str(c['attrs']['server.port']) == '8080' and c['attrs']['url.full'] == 'http://[$TOPO_S_ADDR]:8080/down' and str(c['attrs']['http.response.status_code']) == '200' for c in cli)"
