@@ -4,7 +4,7 @@
 # _ssl, SSL_read_ex and SSL_write_ex) under libcltshim.so with
 # CLT_TRACING=spans. Keep-alive requests with and without a traceparent:
 # one SERVER span each, under its own request's parent, url.scheme=https;
-# a request whose connection closes before its body arrived ends marked
+# gnutls-serv --http (GnuTLS) when installed, HTTP/1.0; a request whose connection closes before its body arrived ends marked
 # so; the bytes the clients get are the same as from an nginx without the
 # shim. The test CA and server certificate are made here.
 set -u
@@ -101,7 +101,20 @@ srv.serve_forever()
 PY
 PY_PID=$!
 AG_PIDS+=($PY_PID)
-for p in 8443 8453 8444; do
+PORTS="8443 8453 8444"
+GT=
+if command -v gnutls-serv >/dev/null; then
+	echo "gnutls-data" >"$W/gt.txt"
+	ip netns exec "$NS" "${SHIMENV[@]}" OTEL_SERVICE_NAME=gt-tls gnutls-serv --http -q \
+		--httpdata="$W/gt.txt" -p 8445 --x509certfile "$W/srv.pem" --x509keyfile "$W/srv.key" \
+		>"$AG_TMP/gt.out" 2>&1 &
+	GT=$!
+	AG_PIDS+=($GT)
+	PORTS="$PORTS 8445"
+else
+	echo "# SKIP (part): gnutls-serv missing (gnutls-bin, scripts/deps.sh): no GnuTLS server case"
+fi
+for p in $PORTS; do
 	topo_wait_port "$NS" $p || { cat "$W/nginx.error.log" "$AG_TMP/py.out"; fail "server on $p did not start"; }
 done
 
@@ -143,6 +156,21 @@ print("ok")
 PY
 check "Python client: requests answered ($(tail -c 300 "$AG_TMP/pyc.out"))" grep -qx ok "$AG_TMP/pyc.out"
 
+# GnuTLS (gnutls_record_recv, gnutls_record_send): HTTP/1.0, one connection per request.
+if [ -n "$GT" ]; then
+	# Apart: it has no graceful exit, and a span after a quiet spell leaves at once.
+	ip netns exec "$NS" "${CURL[@]}" -H "traceparent: 00-$T1-$S3-01" "https://[::1]:8445/gt" \
+		>"$AG_TMP/gt.curl" 2>&1
+	sleep 0.4
+	ip netns exec "$NS" "${CURL[@]}" "https://[::1]:8445/gt-none" >>"$AG_TMP/gt.curl" 2>&1
+	check "gnutls-serv: both answered, bytes as served" \
+		[ "$(cat "$AG_TMP/gt.curl")" = "$(printf 'gnutls-data\ngnutls-data')" ]
+	for i in $(seq 1 40); do
+		[ "$(python3 "$TF" spans "$OUT" 2>/dev/null | grep -c gt-tls)" -ge 2 ] && break
+		sleep 0.25
+	done
+fi
+
 # Both servers end gracefully: their last spans are flushed at exit.
 sleep 0.5
 kill -QUIT "$NGX"
@@ -156,7 +184,7 @@ done
 sleep 0.3
 ag_stop_agent
 python3 "$TF" spans "$OUT" >"$AG_TMP/spans.txt"
-python3 - "$AG_TMP/spans.txt" "$T1" "$S1" "$T2" "$S2" "$T3" "$S3" <<'PY'
+python3 - "$AG_TMP/spans.txt" "$T1" "$S1" "$T2" "$S2" "$T3" "$S3" "${GT:+1}" <<'PY'
 import json, sys
 t1, s1, t2, s2, t3, s3 = sys.argv[2:8]
 sp = [json.loads(l) for l in open(sys.argv[1])]
@@ -187,6 +215,14 @@ check("all SERVER, GET, status 200, url.scheme=https", all(
 p = by.get("/post")
 check("the POST cut short: ended with its connection, marked so (%s)" % (p and p["attrs"]),
       p is not None and p["attrs"].get("error.type") == "connection_closed" and p["attrs"].get("url.scheme") == "https")
+gt = [s for s in sp if s["resource"].get("service.name") == "gt-tls"]
+if sys.argv[8] == "1":
+    check("gnutls-serv: 2 SERVER spans (got %d)" % len(gt), len(gt) == 2)
+    g = {s["attrs"].get("url.path"): s for s in gt}
+    check("gnutls-serv /gt under its traceparent, https", "/gt" in g and g["/gt"]["traceId"] == t1
+          and g["/gt"].get("parentSpanId") == s3 and g["/gt"]["attrs"].get("url.scheme") == "https")
+    check("gnutls-serv /gt-none: a new trace, status 200", "/gt-none" in g and not g["/gt-none"].get("parentSpanId")
+          and g["/gt-none"]["attrs"].get("http.response.status_code") == "200")
 sys.exit(1 if fails else 0)
 PY
 rc=$?
