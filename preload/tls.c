@@ -239,6 +239,21 @@ static void sess_put(const void *sess, int fd, uint64_t id)
 	pthread_mutex_unlock(&sess_lock);
 }
 
+void tls_fork_prepare(void)
+{
+	pthread_mutex_lock(&sess_lock);
+}
+
+void tls_fork_parent(void)
+{
+	pthread_mutex_unlock(&sess_lock);
+}
+
+void tls_fork_child(void)
+{
+	pthread_mutex_unlock(&sess_lock);
+}
+
 /* @sess's socket and connection, if known; @take: forget it. */
 static bool sess_get(const void *sess, int *fd, uint64_t *id, bool take)
 {

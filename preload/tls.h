@@ -24,6 +24,11 @@ typedef ssize_t (*tls_send_fn)(void *call);
  */
 bool tx_plaintext(const void *buf, size_t len, tls_send_fn fn, void *call, ssize_t *rc);
 
+/* fork() handlers: the session map's lock is never held across a fork. */
+void tls_fork_prepare(void);
+void tls_fork_parent(void);
+void tls_fork_child(void);
+
 /* The exported names (interpose.c; deepbind.c rebinds them too). */
 __attribute__((visibility("default"))) int SSL_write(void *ssl, const void *buf, int num);
 __attribute__((visibility("default"))) int SSL_write_ex(void *ssl, const void *buf, size_t num,
