@@ -28,6 +28,7 @@
 #include "otlp.h"
 #include "source.h"
 #include "stats.h"
+#include "bpf_loader.h"
 #include "tagserver.h"
 
 #define BATCH_EVENTS 1024
@@ -40,6 +41,7 @@ struct agent {
 	struct exporter *ex;
 	struct export_stats ex_final;
 	struct tagserver *tag; /* NULL: not tagging for unprivileged programs */
+	struct bpf_tagger *bpf; /* NULL: --bpf off */
 	uint64_t untagged;
 	uint64_t batch_started_ms;
 	uint64_t last_ts_ns; /* newest arrival time seen (offline: packet time) */
@@ -135,6 +137,39 @@ static void print_stats(struct agent *a, bool final)
 		tagserver_format_stats(line, sizeof(line), &ts);
 		fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
 	}
+	if (a->bpf) {
+		uint64_t c[3];
+
+		bpf_tagger_counters(a->bpf, c);
+		fprintf(stderr, "cltagent: bpf tagged=%llu skipped=%llu failed=%llu%s\n",
+			(unsigned long long)c[0], (unsigned long long)c[1], (unsigned long long)c[2],
+			final ? " (exit)" : "");
+	}
+}
+
+/* --bpf: load and attach the tc egress program (before the tag socket,
+ * which hands out its arrays). */
+static int bpf_start(struct agent *a)
+{
+	struct bpf_tagger_config bc = {.ifaces = a->cfg.bpf_ifaces, .verbose = a->cfg.verbose};
+	const char *why = "";
+	int rc;
+
+	if (!a->cfg.bpf)
+		return 0;
+	if (a->cfg.tag_socket && !*a->cfg.tag_socket) {
+		fprintf(stderr, "cltagent: --bpf needs the tag socket (not --tag-socket none)\n");
+		return -EINVAL;
+	}
+	rc = bpf_tagger_open(&a->bpf, &bc, &why);
+	if (rc < 0) {
+		fprintf(stderr, "cltagent: --bpf: %s: %s\n", why, strerror(-rc));
+		return rc;
+	}
+	if (a->cfg.verbose)
+		fprintf(stderr, "cltagent: bpf tagging on, %u interface(s)\n",
+			bpf_tagger_n_ifaces(a->bpf));
+	return 0;
 }
 
 /* The tag server, unless disabled or reading a file. The default path
@@ -166,6 +201,7 @@ static int tag_start(struct agent *a)
 	tc.burst = a->cfg.tag_rate ? (a->cfg.tag_rate + 3) / 4 : 0;
 	tc.max_conns = a->cfg.tag_max_conns;
 	tc.verbose = a->cfg.verbose;
+	tc.bpf = a->bpf;
 	rc = tagserver_open(&a->tag, &tc);
 	if (rc < 0 && !tc.quiet) {
 		fprintf(stderr, "cltagent: --tag-socket %s: %s\n", tc.path,
@@ -391,7 +427,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* Before any thread starts: the socket is created under a temporary umask. */
-	if (tag_start(&a) < 0)
+	if (bpf_start(&a) < 0 || tag_start(&a) < 0)
 		goto out;
 	so.layout = a.cfg.layout;
 	so.rcvbuf = a.cfg.rcvbuf;
@@ -454,6 +490,7 @@ out:
 	if (tfd >= 0)
 		close(tfd);
 	tagserver_close(a.tag);
+	bpf_tagger_close(a.bpf);
 	source_close(a.src);
 	otlp_free(a.enc);
 	agg_free(a.agg);

@@ -28,6 +28,7 @@
 
 #include "clt/clt.h"
 #include "clt/tagproto.h"
+#include "tag_bpf.h"
 #include "tagserver.h"
 
 #define TS_EVENTS_PER_CALL 64
@@ -43,6 +44,7 @@ struct ts_conn {
 	uint64_t tokens_m; /* thousandths of a request */
 	uint64_t refill_ms;
 	uint64_t active_ms;
+	struct tag_bpf_conn bpf; /* tag_bpf.c: this process's slot array */
 };
 
 struct tagserver {
@@ -256,6 +258,7 @@ int tagserver_fd(const struct tagserver *ts)
 static void ts_drop(struct tagserver *ts, struct ts_conn *c)
 {
 	epoll_ctl(ts->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	tag_bpf_release(ts->cfg.bpf, &c->bpf);
 	close(c->fd);
 	c->fd = -1;
 	ts->n_conns--;
@@ -317,6 +320,7 @@ static void ts_accept(struct tagserver *ts, uint64_t now_ms)
 		c->tokens_m = (uint64_t)ts->cfg.burst * 1000u;
 		c->refill_ms = now_ms;
 		c->active_ms = now_ms;
+		c->bpf = (struct tag_bpf_conn){0};
 		ev.data.u32 = (uint32_t)(c - ts->conns);
 		if (epoll_ctl(ts->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 			close(fd);
@@ -424,6 +428,22 @@ static void ts_serve(struct tagserver *ts, struct ts_conn *c, uint64_t now_ms)
 		}
 		ts->st.requests++;
 		c->active_ms = now_ms;
+		if (n >= (ssize_t)sizeof(struct clt_tag_hdr) && req.magic == CLT_TAG_MAGIC &&
+		    req.version == CLT_TAG_VERSION_2 && tag_bpf_type(req.op)) {
+			bool rate_ok = req.op != CLT_TAG_BPF_REGISTER || ts_take_token(ts, c, now_ms);
+			int rc = tag_bpf_serve(ts->cfg.bpf, &c->bpf, c->fd, c->uid, &req, (size_t)n,
+					       msg.msg_flags, fds, nfds, rate_ok, &ts->st.tagged,
+					       &ts->st.rejected);
+
+			for (int k = 0; k < nfds; k++)
+				close(fds[k]);
+			if (rc < 0) {
+				ts->st.dropped++;
+				ts_drop(ts, c);
+				return;
+			}
+			continue;
+		}
 		if (n >= (ssize_t)(offsetof(struct clt_tag_req, seq) + sizeof(req.seq)))
 			resp.seq = req.seq;
 		resp.status = ts_handle(ts, c, &req, n, msg.msg_flags, fds, nfds, now_ms);
@@ -499,8 +519,10 @@ void tagserver_close(struct tagserver *ts)
 		return;
 	if (ts->conns != NULL) {
 		for (uint32_t i = 0; i < ts->cfg.max_conns; i++) {
-			if (ts->conns[i].fd >= 0)
+			if (ts->conns[i].fd >= 0) {
+				tag_bpf_release(ts->cfg.bpf, &ts->conns[i].bpf);
 				close(ts->conns[i].fd);
+			}
 		}
 	}
 	/* Remove the socket file only if it is still the one we created. */

@@ -21,6 +21,8 @@
 #define TAGSERVER_DEFAULT_RATE 20000
 #define TAGSERVER_DEFAULT_MAX_CONNS 256
 
+struct bpf_tagger;
+
 struct tagserver_config {
 	const char *path;     /**< Unix socket path */
 	bool quiet;           /**< default path: a busy or unusable path is not an error worth a line */
@@ -38,6 +40,7 @@ struct tagserver_config {
 	uint32_t trace_type;
 	unsigned int hops;
 	int verbose;
+	struct bpf_tagger *bpf; /**< bpf_loader.h: hand out slot arrays (NULL: bpf tagging off) */
 };
 
 struct tagserver_stats {
