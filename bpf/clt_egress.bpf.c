@@ -168,7 +168,7 @@ int clt_egress(struct __sk_buff *skb)
 	if ((seq & 1) || slot->gen != reg->gen || !(slot->flags & CLT_BPF_SLOT_ON))
 		return count(CLT_BPF_SKIPPED);
 	n = slot->count;
-	e = pick_entry(slot, n, off, tcp);
+	e = pick_entry(slot, n, off, tcp && !(slot->flags & CLT_BPF_SLOT_STICKY));
 	if (e < 0)
 		return count(CLT_BPF_SKIPPED);
 	e &= CLT_BPF_RING - 1;

@@ -69,6 +69,9 @@ struct clt_ctx {
 	/* agent (backend_agent.c): the connection to cltagent's tag server */
 	struct clt_agent_conn *agent;
 
+	/* bpf (backend_bpf.c): this process's slot array and agent connection */
+	struct clt_bpf_state *bpf;
+
 	/* tcp_size.c: net.ipv4.tcp_min_tso_segs, read at first need (0: not yet) */
 	atomic_int min_tso_segs;
 };
@@ -77,6 +80,19 @@ extern const struct clt_backend_ops clt_backend_off_ops;
 extern const struct clt_backend_ops clt_backend_hopopts_ops;
 extern const struct clt_backend_ops clt_backend_genl_ops;
 extern const struct clt_backend_ops clt_backend_agent_ops;
+extern const struct clt_backend_ops clt_backend_bpf_ops;
+
+/* bpf: attach to cltagent (its tag socket, from @opts or CLT_AGENT_SOCKET)
+ * and map this process's slot array; 0 or a negative errno with *why. */
+int clt_bpf_setup(struct clt_ctx *ctx, const struct clt_options *opts, const char **why);
+/* bpf: the request at @offset of @fd's stream carries these IDs; @sticky:
+ * no offsets known, every later packet takes them. */
+int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
+		      const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
+/* bpf: @fd is about to carry a new connection (clt_tcp_clamp before connect). */
+void clt_bpf_forget(struct clt_ctx *ctx, int fd);
+/* agent: the tag socket path from @opts, CLT_AGENT_SOCKET or the default. */
+int clt_agent_socket_path(const struct clt_options *opts, char *path, size_t cap, const char **why);
 
 /* hopopts: precompute the header template from ctx->hbh. */
 int clt_hopopts_setup(struct clt_ctx *ctx);

@@ -104,7 +104,8 @@ CLT_API int clt_tcp_maxseg(struct clt_ctx *ctx)
 		atomic_store_explicit(&ctx->min_tso_segs, segs, memory_order_relaxed);
 	}
 	errno = saved;
-	return clt_tcp_maxseg_for(ioam_hbh_size(&ctx->hbh), (unsigned int)segs);
+	return clt_tcp_maxseg_for(ioam_hbh_size(&ctx->hbh), (unsigned int)segs) -
+	       (clt_backend_get(ctx) == CLT_BACKEND_BPF ? (int)ioam_hbh_size(&ctx->hbh) : 0);
 }
 
 CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
@@ -112,6 +113,10 @@ CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
 	int saved = errno, want, cur = 0, err = 0;
 	socklen_t len = sizeof(cur);
 
+	/* Before connect(): on the bpf backend the descriptor's registration
+	 * is for an older socket. */
+	if (ctx != NULL && fd >= 0)
+		clt_bpf_forget(ctx, fd);
 	want = clt_tcp_maxseg(ctx);
 	if (want <= 0 || fd < 0)
 		return want < 0 ? want : 0;

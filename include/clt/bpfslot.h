@@ -17,8 +17,8 @@
 
 #include <linux/types.h>
 
-#define CLT_BPF_RING 8       /* ring entries per slot (a power of two) */
-#define CLT_BPF_SLOTS 2048   /* slots per process: descriptors 0..2047 */
+#define CLT_BPF_RING 32      /* ring entries per slot (a power of two) */
+#define CLT_BPF_SLOTS 1024   /* slots per process: descriptors 0..1023 */
 #define CLT_BPF_PROCS 1024   /* processes with an array at once */
 #define CLT_BPF_HBH_MAX 288  /* the largest header ioam_hbh_build() makes is 264 */
 
@@ -38,7 +38,8 @@ struct clt_bpf_slot {
 	struct clt_bpf_entry ring[CLT_BPF_RING];
 };
 
-#define CLT_BPF_SLOT_ON 0x1 /* tag this socket's packets */
+#define CLT_BPF_SLOT_ON 0x1     /* tag this socket's packets */
+#define CLT_BPF_SLOT_STICKY 0x2 /* every packet takes the latest entry (no stream offsets) */
 
 /* The socket's storage (BPF_MAP_TYPE_SK_STORAGE), written by cltagent. */
 struct clt_bpf_sock {

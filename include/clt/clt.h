@@ -28,6 +28,7 @@ enum clt_backend {
 	CLT_BACKEND_GENL,     /**< CLT-patched kernel, IOAM6 netlink commands */
 	CLT_BACKEND_HOPOPTS,  /**< stock kernel, sticky IPv6 hop-by-hop IOAM option */
 	CLT_BACKEND_AGENT,    /**< stock kernel, option applied by cltagent */
+	CLT_BACKEND_BPF,      /**< stock kernel, cltagent's tc program adds it per packet */
 };
 
 /** Defaults for the hopopts backend (see README, "Configuration"). */
@@ -93,6 +94,19 @@ void clt_close(struct clt_ctx *ctx);
  */
 int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 	       const uint8_t span_id[CLT_SPAN_ID_LEN]);
+
+/**
+ * clt_enable_trusted() for a request that starts at @stream_offset in
+ * @fd's stream (the octets handed to the kernel on this connection before
+ * the request's first one; 0 for the connection's first request). The
+ * bpf backend then gives each TCP segment the IDs of the request its first
+ * octet belongs to, so pipelined requests keep their own IDs and segments
+ * without payload (ACKs) carry none; an offset of 0 also tells it that
+ * the descriptor may hold a new connection. Other backends ignore the
+ * offset (their IDs stay in force until the next call).
+ */
+int clt_enable_at(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
+		  const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
 
 /**
  * clt_enable() for callers that already know @fd is an IPv6 TCP or UDP
@@ -174,7 +188,7 @@ const char *clt_backend_reason(const struct clt_ctx *ctx);
  */
 int clt_backend_may_change(const struct clt_ctx *ctx);
 
-/** "auto", "off", "genl", "hopopts", "agent". */
+/** "auto", "off", "genl", "hopopts", "agent", "bpf". */
 const char *clt_backend_name(enum clt_backend backend);
 
 /** Parse a backend name; @return the backend or -EINVAL. */

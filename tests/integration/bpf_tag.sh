@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bpf_tag.sh - the bpf backend: cltagent --bpf attaches its tc egress
+# program; programs under libcltshim.so, as root and as nobody with no
+# capabilities, get their requests tagged per packet from their own slot
+# array (kernel IOAM events carry each request's IDs). The array handed to
+# a process is its own: another uid cannot open it. A SIGKILLed agent
+# leaves traffic flowing; a restarted agent attaches again with one filter.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/topo.sh
+topo_require_root
+command -v setpriv >/dev/null || { echo "SKIP: setpriv (util-linux) not installed"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
+. tests/lib/shim_common.sh
+AGENT=$PWD/$BUILD/cltagent
+[ -x "$AGENT" ] || { echo "FAIL: $AGENT missing (make BUILD=$BUILD all tests)"; exit 1; }
+shim_setup "bp$$"
+
+T1=5e1f0a2b3c4d5e6f708192a3b4c5d6e7 S1=1a2b3c4d5e6f7081
+T2=6f2e1d0c9b8a79685746352413021f0e S2=2b3c4d5e6f708192
+URL="http://[::1]:$SHIM_PORT/"
+W=$TMP/tag
+mkdir -m 0755 "$W"
+chmod 0711 "$TMP"
+SOCK=$W/tag.sock
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
+
+agent_start() {
+	rm -f "$TMP/agent.ready"
+	ip netns exec "$NS" "$AGENT" -o "$TMP/spans.jsonl" --idle-timeout 200ms --batch-timeout 200ms \
+		--bpf --tag-socket "$SOCK" --tag-group nogroup --ready-file "$TMP/agent.ready" \
+		2>>"$TMP/agent.log" &
+	AGENT_PID=$!
+	local i
+	for i in $(seq 1 100); do [ -e "$TMP/agent.ready" ] && return 0; sleep 0.1; done
+	echo "FAIL: the agent did not start: $(cat "$TMP/agent.log")"
+	exit 1
+}
+filters() { nsx tc filter show dev lo egress | grep -c 'clt_egress'; }
+counter() { # name: from the agent's last bpf stats line
+	grep -o "bpf tagged=.*" "$TMP/agent.log" | tail -1 | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+agent_start
+check "one clsact egress filter on lo ($(filters))" [ "$(filters)" -eq 1 ]
+
+# Root, explicit bpf.
+events_start "$TMP/ev1"
+under_shim CLT_BACKEND=bpf CLT_AGENT_SOCKET="$SOCK" CLT_LOG=info \
+	curl -sf -o /dev/null -H "traceparent: 00-$T1-$S1-01" "$URL" 2>"$TMP/log1"
+rc=$?
+events_stop
+sed 's/^/# shim: /' "$TMP/log1" | head -3
+check "root, CLT_BACKEND=bpf: backend bpf" grep -q "backend bpf: " "$TMP/log1"
+check "request succeeds (rc=$rc)" [ $rc -eq 0 ]
+check "kernel IOAM events carry trace=$T1 span=$S1 ($(events_with $T1 $S1)/$(events_all))" \
+	[ "$(events_with $T1 $S1)" -ge 1 -a "$(events_with $T1 $S1)" -eq "$(events_all)" ]
+
+# Nobody, auto: no CAP_NET_RAW needed, the agent offers bpf.
+capeff=$(nsx "${NOBODY[@]}" grep CapEff /proc/self/status | awk '{print $2}')
+check "nobody has no effective capability (CapEff=$capeff)" [ "$capeff" = 0000000000000000 ]
+events_start "$TMP/ev2"
+nsx "${NOBODY[@]}" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_AGENT_SOCKET="$SOCK" CLT_LOG=info \
+	curl -sf -o /dev/null -H "traceparent: 00-$T2-$S2-01" "$URL" "$URL" 2>"$TMP/log2"
+rc=$?
+events_stop
+sed 's/^/# shim: /' "$TMP/log2" | head -3
+check "nobody, auto: backend bpf" grep -q "backend bpf: " "$TMP/log2"
+check "nobody: requests succeed (rc=$rc)" [ $rc -eq 0 ]
+check "nobody: kernel IOAM events carry trace=$T2 span=$S2 ($(events_with $T2 $S2)/$(events_all))" \
+	[ "$(events_with $T2 $S2)" -ge 2 -a "$(events_with $T2 $S2)" -eq "$(events_all)" ]
+
+# The array is the process's own: another uid cannot reach its descriptor
+# or mapping, and the agent never hands out the socket storage.
+LIBCLT=$(stage_file "$PWD/$BUILD/libclt.so")
+cat >"$W/holder.py" <<PY
+import ctypes, os, sys, time
+clt = ctypes.CDLL("$LIBCLT")
+ctx = ctypes.c_void_p()
+class Opts(ctypes.Structure):
+    _fields_ = [("backend", ctypes.c_int), ("ns", ctypes.c_uint32), ("tt", ctypes.c_uint32),
+                ("hops", ctypes.c_uint), ("sock", ctypes.c_char_p), ("ignore", ctypes.c_int)]
+o = Opts(5, 0, 0, 0, b"$SOCK", 1)
+rc = clt.clt_open(ctypes.byref(ctx), ctypes.byref(o))
+print(rc, flush=True)
+maps = [l for l in open("/proc/self/maps") if "bpf" in l or "anon_inode" in l]
+print(len(maps), flush=True)
+time.sleep(3)
+PY
+HOLDER=$(stage_file "$W/holder.py")
+nsx "${NOBODY[@]}" /usr/bin/python3 "$HOLDER" >"$TMP/holder.out" 2>&1 &
+HPID=$!
+for i in $(seq 1 30); do [ "$(grep -c . "$TMP/holder.out")" -ge 2 ] && break; sleep 0.1; done
+sed 's/^/# holder: /' "$TMP/holder.out"
+check "a nobody process attaches (clt_open 0) and maps its array" \
+	[ "$(sed -n 1p "$TMP/holder.out")" = 0 -a "$(sed -n 2p "$TMP/holder.out")" -ge 1 ]
+other=$(nsx setpriv --reuid=65533 --regid=65533 --clear-groups --inh-caps=-all \
+	sh -c "cat /proc/$HPID/maps >/dev/null 2>&1 && echo readable; ls /proc/$HPID/fd >/dev/null 2>&1 && echo fds" 2>&1)
+check "another uid can neither read its mappings nor list its descriptors (${other:-none})" [ -z "$other" ]
+wait $HPID
+
+# SIGKILL: the filter stays, traffic flows; a restarted agent replaces it (one filter).
+kill -KILL "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+under_shim CLT_BACKEND=auto CLT_AGENT_SOCKET="$SOCK" curl -sf -o /dev/null \
+	-H "traceparent: 00-$T1-$S1-01" "$URL"
+check "agent killed: requests still succeed (rc=$?)" [ $? -eq 0 ]
+rm -f "$SOCK"
+agent_start
+check "restarted agent: still one filter ($(filters))" [ "$(filters)" -eq 1 ]
+events_start "$TMP/ev3"
+nsx "${NOBODY[@]}" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_AGENT_SOCKET="$SOCK" \
+	curl -sf -o /dev/null -H "traceparent: 00-$T1-$S1-01" "$URL"
+events_stop
+check "restarted agent tags again ($(events_with $T1 $S1)/$(events_all))" \
+	[ "$(events_with $T1 $S1)" -ge 1 -a "$(events_with $T1 $S1)" -eq "$(events_all)" ]
+
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID"
+grep "bpf tagged" "$TMP/agent.log" | sed 's/^/# /'
+check "agent counted tagged packets (tagged=$(counter tagged), failed=$(counter failed))" \
+	[ "$(counter tagged)" -ge 1 -a "$(counter failed)" -eq 0 ]
+check "agent detached its filter at exit ($(filters))" [ "$(filters)" -eq 0 ]
+[ $fails -eq 0 ] && echo "PASS" || { echo "FAILED: $fails"; exit 1; }
