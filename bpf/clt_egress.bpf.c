@@ -153,8 +153,14 @@ int clt_egress(struct __sk_buff *skb)
 		if (tp == NULL)
 			return count(CLT_BPF_FAILED);
 		/* bytes_acked counts the SYN: snd_una - bytes_acked is the ISN,
-		 * and the stream's first byte is ISN + 1. */
-		isn = tp->snd_una - (__u32)tp->bytes_acked;
+		 * and the stream's first byte is ISN + 1. Read once, at the first
+		 * data segment, and kept: read later it was seen off by a
+		 * segment now and then. */
+		if (!reg->isn_known) {
+			reg->isn = tp->snd_una - (__u32)tp->bytes_acked;
+			reg->isn_known = 1;
+		}
+		isn = reg->isn;
 		off = bpf_ntohl(th.seq) - isn - 1;
 		tcp = 1;
 	} else if (ip6.nexthdr == IPPROTO_UDP) {

@@ -47,6 +47,8 @@ struct clt_bpf_sock {
 	__u32 slot; /* slot index in that array */
 	__u32 gen;  /* must equal the slot's gen */
 	__u32 uid;  /* must equal the socket's uid */
+	__u32 isn;  /* the program's: the socket's initial sequence number, */
+	__u32 isn_known; /* taken from its first data segment (agent writes 0) */
 };
 
 /* The program's configuration (array of one), written by cltagent. */
