@@ -160,6 +160,12 @@ const char *clt_agent_strerror(int err);
  * 0 when @opt_len is 0 (nothing added). Pure (unit-tested). */
 int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
 
+/* tcp_size.c: the clamp @maxseg (clt_tcp_maxseg_for) on the bpf backend
+ * (@bpf non-zero), where the kernel does not take the @opt_len octets the
+ * tc program adds off the MSS: at most 1440 (a 1500-octet MTU) minus the
+ * option. Pure (unit-tested). */
+int clt_tcp_maxseg_bpf(int maxseg, size_t opt_len, int bpf);
+
 struct in6_addr;
 /* tcp_size.c: gso_max_size of the device the route to @dst leaves by (0
  * when the kernel does not say); 0 or a negative errno. */

@@ -148,7 +148,9 @@ struct sockaddr_in6;
  * The kernel takes the option's length off the clamp itself, and the
  * value keeps an untagged socket's packets under the limit too: 32737 for
  * two segments. It only bites on paths whose MTU is over 32 KiB, such as
- * loopback's 65536.
+ * loopback's 65536. On the bpf backend the kernel does not know the tc
+ * program adds the option, so the value also leaves room for it on a
+ * 1500-octet path: 1440 minus the option (1232 with the defaults).
  * @return the value, or 0 when nothing is ever added (backend off for good).
  */
 int clt_tcp_maxseg(struct clt_ctx *ctx);
