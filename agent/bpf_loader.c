@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -41,6 +42,7 @@ struct bpf_tagger {
 	uid_t owner[CLT_BPF_PROCS];
 	unsigned char used[CLT_BPF_PROCS];
 	int verbose;
+	struct clt_bpf_config config; /* as written to the program's map */
 };
 
 static int bt_silent(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -73,7 +75,31 @@ static unsigned long env_or(const char *name, unsigned long set, unsigned long d
 	return errno == 0 && *end == '\0' ? v : def;
 }
 
-/* The header the hopopts backend would set, with zero IDs. */
+/* CLOCK_REALTIME - CLOCK_BOOTTIME: the program has only the latter. The
+ * smallest of three brackets, for a value good to a microsecond. */
+static int64_t bt_realtime_off(void)
+{
+	int64_t best = 0, best_w = INT64_MAX;
+
+	for (int i = 0; i < 3; i++) {
+		struct timespec b1, r, b2;
+		int64_t w, mid;
+
+		clock_gettime(CLOCK_BOOTTIME, &b1);
+		clock_gettime(CLOCK_REALTIME, &r);
+		clock_gettime(CLOCK_BOOTTIME, &b2);
+		w = (b2.tv_sec - b1.tv_sec) * 1000000000ll + (b2.tv_nsec - b1.tv_nsec);
+		mid = b1.tv_sec * 1000000000ll + b1.tv_nsec + w / 2;
+		if (w < best_w) {
+			best_w = w;
+			best = r.tv_sec * 1000000000ll + r.tv_nsec - mid;
+		}
+	}
+	/* Rounded to the microsecond: no change is seen from jitter alone. */
+	return best / 1000 * 1000;
+}
+
+/* The header the hopopts backend would set (CLT trailer v2), zero IDs. */
 static int bt_configure(struct bpf_tagger *bt, const struct bpf_tagger_config *cfg,
 			const char **why)
 {
@@ -84,6 +110,7 @@ static int bt_configure(struct bpf_tagger *bt, const struct bpf_tagger_config *c
 		.trace_type = (uint32_t)env_or("CLT_TRACE_TYPE", cfg->trace_type,
 					       CLT_DEFAULT_TRACE_TYPE),
 		.hops = (unsigned int)env_or("CLT_HOPS", cfg->hops, CLT_DEFAULT_HOPS),
+		.trailer_version = 2,
 	};
 	struct clt_bpf_config c;
 	uint32_t key = 0;
@@ -99,16 +126,30 @@ static int bt_configure(struct bpf_tagger *bt, const struct bpf_tagger_config *c
 	}
 	c.hbh_len = (uint32_t)len;
 	c.trailer_off = 16 + (uint32_t)ioam_node_data_len(hbh.trace_type) * hbh.hops;
-	if (c.trailer_off + CLT_TRAILER_LEN > c.hbh_len ||
-	    memcmp(c.hbh + c.trailer_off + 24, clt_trailer_magic, 4) != 0) {
+	if (c.trailer_off + CLT_TRAILER_V2_LEN > c.hbh_len ||
+	    memcmp(c.hbh + c.trailer_off + 36, clt_trailer_magic_v2, 4) != 0) {
 		*why = "unexpected IOAM header layout";
 		return -EINVAL;
 	}
+	c.realtime_off_ns = bt_realtime_off();
+	bt->config = c;
 	if (bpf_map_update_elem(bt->config_fd, &key, &c, BPF_ANY) != 0) {
 		*why = "cannot write the program's configuration";
 		return -errno;
 	}
 	return 0;
+}
+
+void bpf_tagger_tick(struct bpf_tagger *bt)
+{
+	uint32_t key = 0;
+	int64_t off = bt_realtime_off();
+
+	/* The realtime clock was set or slewed: the program's egress times follow. */
+	if (off != bt->config.realtime_off_ns) {
+		bt->config.realtime_off_ns = off;
+		bpf_map_update_elem(bt->config_fd, &key, &bt->config, BPF_ANY);
+	}
 }
 
 static int bt_add_ifindex(struct bpf_tagger *bt, int ifindex)

@@ -45,6 +45,9 @@ int bpf_tagger_register(struct bpf_tagger *bt, uint32_t proc, uint32_t slot, uin
 /** The program's counters summed over CPUs: tagged, skipped, failed. */
 void bpf_tagger_counters(const struct bpf_tagger *bt, uint64_t out[3]);
 
+/** Keep the program's realtime offset current (call every second or so). */
+void bpf_tagger_tick(struct bpf_tagger *bt);
+
 /** Interfaces attached. */
 unsigned int bpf_tagger_n_ifaces(const struct bpf_tagger *bt);
 

@@ -252,6 +252,8 @@ static void tick(struct agent *a)
 		agg_expire(a->agg, realtime_ns());
 	if (a->tag)
 		tagserver_tick(a->tag, export_now_ms());
+	if (a->bpf)
+		bpf_tagger_tick(a->bpf);
 	if (otlp_pending(a->enc) && export_now_ms() - a->batch_started_ms >= a->cfg.batch_ms)
 		flush_batch(a);
 }

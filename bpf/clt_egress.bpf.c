@@ -2,8 +2,9 @@
 /*
  * clt_egress.bpf.c - tc egress (clsact): give each IPv6 TCP or UDP packet
  * of a registered socket the hop-by-hop IOAM header libclt's hopopts
- * backend builds (same option, same CLT trailer), with the IDs of the
- * request the packet's first byte belongs to.
+ * backend builds (same option; the CLT trailer in its version 2, with the
+ * packet's egress time), with the IDs of the request the packet's first
+ * byte belongs to.
  *
  * The IDs come from the socket owner's own slot array (bpfslot.h), found
  * through the socket's storage, which only cltagent writes; the socket's
@@ -21,6 +22,8 @@
 #include <bpf/bpf_helpers.h>
 
 #include "clt/bpfslot.h"
+
+#define CLT_TRAILER_FLAG_EGRESS_TIME 0x02 /* include/clt/ioam.h: CLT_TRAILER_F_EGRESS_TIME */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -184,7 +187,7 @@ int clt_egress(struct __sk_buff *skb)
 		return count(CLT_BPF_SKIPPED); /* written meanwhile: never half of two requests */
 
 	hlen = cfg->hbh_len;
-	if (hlen < 8 || hlen > CLT_BPF_HBH_MAX || cfg->trailer_off > hlen - 24)
+	if (hlen < 8 || hlen > CLT_BPF_HBH_MAX || cfg->trailer_off > hlen - 40)
 		return count(CLT_BPF_FAILED);
 	plen = bpf_ntohs(ip6.payload_len);
 	/* 0 is a jumbogram's (BIG TCP): it has a hop-by-hop header of its own. */
@@ -203,13 +206,25 @@ int clt_egress(struct __sk_buff *skb)
 		__u32 toff = cfg->trailer_off;
 		__u8 nh = ip6.nexthdr, hbh_nh = 0;
 		__u16 new_plen = bpf_htons(plen + hlen);
+		/* CLT trailer v2: the egress time, on the IOAM nodes' clock
+		 * (CLOCK_REALTIME: boot time plus the agent's offset). */
+		__u64 now = bpf_ktime_get_boot_ns() + (__u64)cfg->realtime_off_ns;
+		struct {
+			__u8 flags, reserved[3];
+			__u32 sec, nsec;
+		} tail = {
+			.flags = CLT_TRAILER_FLAG_EGRESS_TIME,
+			.sec = bpf_htonl((__u32)(now / 1000000000ull)),
+			.nsec = bpf_htonl((__u32)(now % 1000000000ull)),
+		};
 
-		if (toff > CLT_BPF_HBH_MAX - 24)
+		if (toff > CLT_BPF_HBH_MAX - 40)
 			return count(CLT_BPF_FAILED);
 		if (bpf_skb_store_bytes(skb, L4_OFF, cfg->hbh, hlen & 0x1ff, 0) != 0 ||
 		    bpf_skb_store_bytes(skb, L4_OFF, &nh, 1, 0) != 0 ||
 		    bpf_skb_store_bytes(skb, L4_OFF + toff, trace_id, sizeof(trace_id), 0) != 0 ||
 		    bpf_skb_store_bytes(skb, L4_OFF + toff + 16, span_id, sizeof(span_id), 0) != 0 ||
+		    bpf_skb_store_bytes(skb, L4_OFF + toff + 24, &tail, sizeof(tail), 0) != 0 ||
 		    bpf_skb_store_bytes(skb, ETH_OFF + offsetof(struct ipv6hdr, nexthdr), &hbh_nh, 1,
 					0) != 0 ||
 		    bpf_skb_store_bytes(skb, ETH_OFF + offsetof(struct ipv6hdr, payload_len), &new_plen,

@@ -209,6 +209,9 @@ int clt_bpf_setup(struct clt_ctx *ctx, const struct clt_options *opts, const cha
 	pthread_once(&bpf_atfork_once, bpf_atfork_register);
 	atomic_store(&st->epoch, atomic_load(&bpf_fork_epoch));
 	ctx->bpf = st;
+	/* The program writes the CLT trailer v2 (egress time): 12 octets more,
+	 * which the TCP_MAXSEG clamp must leave room for. */
+	ctx->hbh.trailer_version = 2;
 	ctx->ops = &clt_backend_bpf_ops;
 	return 0;
 }

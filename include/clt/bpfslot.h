@@ -54,7 +54,8 @@ struct clt_bpf_sock {
 /* The program's configuration (array of one), written by cltagent. */
 struct clt_bpf_config {
 	__u32 hbh_len;     /* hop-by-hop header length, a multiple of 8 */
-	__u32 trailer_off; /* where the CLT trailer's trace-id starts */
+	__u32 trailer_off; /* where the CLT trailer (v2) starts */
+	__s64 realtime_off_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, kept current by the agent */
 	__u8 hbh[CLT_BPF_HBH_MAX]; /* the header, zero IDs */
 };
 

@@ -70,6 +70,12 @@ check "nobody: requests succeed (rc=$rc)" [ $rc -eq 0 ]
 check "nobody: kernel IOAM events carry trace=$T2 span=$S2 ($(events_with $T2 $S2)/$(events_all))" \
 	[ "$(events_with $T2 $S2)" -ge 2 -a "$(events_with $T2 $S2)" -eq "$(events_all)" ]
 
+# The CLT trailer v2 carries the egress time: the first (here the only) hop
+# gets a delay, client -> node, in the agent's spans.
+for i in $(seq 1 30); do grep -q "$T2" "$TMP/spans.jsonl" 2>/dev/null && break; sleep 0.2; done
+check "the first hop has a delay from the egress time ($(grep -o "ioam.delay.avg_ns[^}]*}" "$TMP/spans.jsonl" | head -1))" \
+	grep -q "ioam.delay.avg_ns" "$TMP/spans.jsonl"
+
 # The array is the process's own: another uid cannot reach its descriptor
 # or mapping, and the agent never hands out the socket storage.
 LIBCLT=$(stage_file "$PWD/$BUILD/libclt.so")

@@ -107,9 +107,9 @@ def parse(ip6):
     if nh == 0:
         hlen = (ip6[41] + 1) * 8
         hbh = ip6[40:40 + hlen]
-        m = hbh.find(b"CLT\x01")
-        if m >= 24:
-            ids = (hbh[m - 24:m - 8].hex(), hbh[m - 8:m].hex())
+        m = hbh.find(b"CLT\x02")  # the program writes the CLT trailer v2
+        if m >= 36:
+            ids = (hbh[m - 36:m - 20].hex(), hbh[m - 20:m - 12].hex())
         nh, off = ip6[40], 40 + hlen
     if nh != 6:
         return None

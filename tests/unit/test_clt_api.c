@@ -419,7 +419,7 @@ static void expect_maxseg_fits(size_t opt, unsigned int segs)
 
 static void test_tcp_maxseg(void **state)
 {
-	struct ioam_hbh_config cfg = {CLT_DEFAULT_NAMESPACE, CLT_DEFAULT_TRACE_TYPE, CLT_DEFAULT_HOPS};
+	struct ioam_hbh_config cfg = {CLT_DEFAULT_NAMESPACE, CLT_DEFAULT_TRACE_TYPE, CLT_DEFAULT_HOPS, 0};
 	struct clt_options o;
 	struct clt_ctx *ctx = NULL;
 	unsigned int segs;
