@@ -150,7 +150,8 @@ struct sockaddr_in6;
  * two segments. It only bites on paths whose MTU is over 32 KiB, such as
  * loopback's 65536. On the bpf backend the kernel does not know the tc
  * program adds the option, so the value also leaves room for it on a
- * 1500-octet path: 1440 minus the option (1232 with the defaults).
+ * 1500-octet path: 1440 minus the option (1224 with the defaults: the
+ * program's CLT trailer v2 makes it 216 octets).
  * @return the value, or 0 when nothing is ever added (backend off for good).
  */
 int clt_tcp_maxseg(struct clt_ctx *ctx);
