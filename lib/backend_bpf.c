@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@ struct clt_bpf_state {
 	atomic_uint reg_gen[CLT_BPF_SLOTS]; /* the generation each descriptor is registered with; 0 none */
 	atomic_uint epoch; /* bpf_fork_epoch when attached; BPF_RESETTING while a child re-attaches */
 	atomic_bool warned_full;
+	uint64_t retry_at_ms;           /* bpf_reattach: not before (lock held) */
+	atomic_uint_fast64_t check_at_ms; /* bpf_check_agent: next look */
 };
 
 static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, int fd, void *resp,
@@ -254,6 +257,55 @@ static void slot_end(struct clt_bpf_slot *s)
 	__atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
 }
 
+/* A connection error: the agent is gone (killed, restarted). */
+static bool bpf_conn_lost(int err)
+{
+	return err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN || err == -ECONNREFUSED ||
+	       err == -ENOENT;
+}
+
+/* The agent went away: ask the one now serving the socket for a new
+ * array, at most once a second (lock held). The old mapping stays: a
+ * thread may still be writing into it (harmless: no program reads it). */
+static int bpf_reattach(struct clt_bpf_state *st)
+{
+	const char *why = "";
+	uint64_t now = clt_now_ms();
+	int err;
+
+	if (now < st->retry_at_ms)
+		return -ECONNRESET;
+	st->retry_at_ms = now + 1000;
+	if (st->sock >= 0)
+		close(st->sock);
+	st->sock = -1;
+	err = bpf_attach(st, &why);
+	if (err < 0)
+		return err;
+	/* Every socket registered with the old agent registers again at its
+	 * next request: its storage went with the old program. */
+	for (size_t i = 0; i < CLT_BPF_SLOTS; i++)
+		atomic_store_explicit(&st->reg_gen[i], 0, memory_order_relaxed);
+	return 0;
+}
+
+/* Once a second at most (one poll, no wait): has the agent closed our
+ * connection? Then re-attach now, so that running connections are tagged
+ * again by the next agent. */
+static void bpf_check_agent(struct clt_bpf_state *st)
+{
+	uint64_t now = clt_now_ms(), at = atomic_load_explicit(&st->check_at_ms, memory_order_relaxed);
+	struct pollfd pfd;
+
+	if (now < at || !atomic_compare_exchange_strong(&st->check_at_ms, &at, now + 1000))
+		return;
+	pthread_mutex_lock(&st->lock);
+	pfd = (struct pollfd){.fd = st->sock, .events = POLLIN};
+	if (st->sock < 0 || (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))))
+		bpf_reattach(st);
+	pthread_mutex_unlock(&st->lock);
+}
+
 /* Once per connection: a new generation in the slot, then the agent links
  * the socket to it. A socket that had this descriptor before (passed on,
  * inherited) keeps the old generation and is no longer tagged. */
@@ -261,32 +313,37 @@ static int bpf_register(struct clt_bpf_state *st, int fd)
 {
 	struct clt_tag_bpf_register_req req;
 	struct clt_tag_bpf_resp r;
-	struct clt_bpf_slot *s = &st->slots[fd];
+	struct clt_bpf_slot *s;
 	uint32_t gen;
-	int err;
+	int err = -ECONNRESET;
 
 	gen = atomic_fetch_add(&st->gen_next, 1);
 	if (gen == 0)
 		gen = atomic_fetch_add(&st->gen_next, 1);
-	slot_begin(s);
-	s->gen = gen;
-	s->count = 0;
-	s->flags = 0;
-	slot_end(s);
 	pthread_mutex_lock(&st->lock);
-	if (st->sock < 0) {
-		pthread_mutex_unlock(&st->lock);
-		return -ECONNRESET;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (st->sock < 0 && (err = bpf_reattach(st)) < 0)
+			break;
+		s = &st->slots[fd];
+		slot_begin(s);
+		s->gen = gen;
+		s->count = 0;
+		s->flags = 0;
+		slot_end(s);
+		bpf_hdr(&req.hdr, CLT_TAG_BPF_REGISTER, sizeof(req), ++st->seq);
+		req.slot = (uint32_t)fd;
+		req.gen = gen;
+		err = bpf_exchange(st, &req, sizeof(req), fd, &r, sizeof(r), NULL);
+		if (err == 0 && (r.hdr.magic != CLT_TAG_MAGIC || r.hdr.type != CLT_TAG_BPF_REGISTER))
+			err = -EPROTO;
+		if (err == 0)
+			err = r.status;
+		if (!bpf_conn_lost(err))
+			break;
+		close(st->sock); /* the agent went away: the next one, if any, is asked once */
+		st->sock = -1;
 	}
-	bpf_hdr(&req.hdr, CLT_TAG_BPF_REGISTER, sizeof(req), ++st->seq);
-	req.slot = (uint32_t)fd;
-	req.gen = gen;
-	err = bpf_exchange(st, &req, sizeof(req), fd, &r, sizeof(r), NULL);
 	pthread_mutex_unlock(&st->lock);
-	if (err == 0 && (r.hdr.magic != CLT_TAG_MAGIC || r.hdr.type != CLT_TAG_BPF_REGISTER))
-		err = -EPROTO;
-	if (err == 0)
-		err = r.status;
 	if (err < 0)
 		return err;
 	atomic_store_explicit(&st->reg_gen[fd], gen, memory_order_relaxed);
@@ -311,6 +368,7 @@ int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
 	err = bpf_fork_check(st);
 	if (err < 0)
 		return err;
+	bpf_check_agent(st);
 	/* A new connection starts at offset 0 (or the caller knows no
 	 * offsets); the descriptor may name another socket than before. */
 	if (atomic_load_explicit(&st->reg_gen[fd], memory_order_relaxed) == 0 ||
