@@ -59,6 +59,12 @@ struct shim_sock {
 	uint8_t applied;
 	struct http_ids applied_ids;
 	struct http_tracker http;
+	/* Octets the kernel accepted through this socket's tracked sends: the
+	 * stream offset of the next one, passed with its IDs (libclt's bpf
+	 * backend tags each segment with the request its bytes belong to).
+	 * Bytes the shim does not see make it smaller, never larger: their
+	 * segments then take the next request's IDs, as with a sticky option. */
+	atomic_uint_fast64_t sent;
 };
 
 struct shim_tx {
@@ -241,7 +247,8 @@ static void apply_ids(struct shim_sock *s, int fd, bool want, const struct http_
 		return;
 	}
 	/* The socket was classified as IPv6 TCP when it was tracked: no need to check again. */
-	rc = want ? clt_enable_trusted(ctx, fd, ids->trace, ids->span)
+	rc = want ? clt_enable_at(ctx, fd, atomic_load_explicit(&s->sent, memory_order_relaxed),
+				  ids->trace, ids->span)
 		  : clt_disable_trusted(ctx, fd);
 	if (ctx_waiting && clt_backend_get(ctx) != CLT_BACKEND_OFF) {
 		ctx_waiting = false;
@@ -681,6 +688,8 @@ static ssize_t op_tracked(const struct op *o, const struct iovec *iov, size_t io
 	tx_ahead(&tx, o->fd, iov, iovcnt, total);
 	rc = op_real(o);
 	saved = errno;
+	if (rc > 0)
+		atomic_fetch_add_explicit(&tx.sock->sent, (uint64_t)rc, memory_order_relaxed);
 	if (tx.settled && rc >= 0 && (size_t)rc == total) {
 		sock_unref(tx.sock);
 		errno = saved;
@@ -796,6 +805,8 @@ static ssize_t sendfile_tracked(int out_fd, int in_fd, void *offset, size_t coun
 	rc = is64 ? real.sendfile64(out_fd, in_fd, offset, count)
 		  : real.sendfile(out_fd, in_fd, offset, count);
 	saved = errno;
+	if (rc > 0)
+		atomic_fetch_add_explicit(&tx.sock->sent, (uint64_t)rc, memory_order_relaxed);
 	tx.err = rc < 0 ? saved : 0;
 	tx_lock();
 	if (rc > 0)

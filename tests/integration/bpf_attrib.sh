@@ -43,9 +43,62 @@ sleep 0.3
 kill -INT $TCPD
 wait $TCPD 2>/dev/null
 [ $rc -eq 0 ] || { echo "FAIL: client failed (rc=$rc)"; exit 1; }
-if python3 tests/lib/bpf_pipeline.py check "$TMP/cap.pcap" "$TMP/expected" $PORT; then
+python3 tests/lib/bpf_pipeline.py check "$TMP/cap.pcap" "$TMP/expected" $PORT ||
+	{ echo "FAIL: attribution (libclt)"; exit 1; }
+
+# Through the shim: a request with a 300 kB body, then at once a second
+# request in its own write, with other IDs. The shim passes each one's
+# stream offset, so the first request's segments still queued when the
+# second's IDs are set keep the first's IDs.
+SHIM=$PWD/$BUILD/libcltshim.so
+. tests/lib/stage.sh
+SHIM=$(stage_file "$SHIM")
+SHIMPRE=$SHIM
+readelf -d "$SHIM" | grep -q 'NEEDED.*libasan' && SHIMPRE="$(gcc -print-file-name=libasan.so) $SHIM"
+PORT2=8091
+cat >"$TMP/sink.py" <<'PY'
+import socket, sys
+l = socket.socket(socket.AF_INET6); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("::1", int(sys.argv[1]))); l.listen(4)
+while True:
+    c, _ = l.accept()
+    while c.recv(1 << 16):
+        pass
+    c.close()
+PY
+cat >"$TMP/two.py" <<'PY'
+import os, socket, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+ta, sa, tb, sb = (os.urandom(n).hex() for n in (16, 8, 16, 8))
+body = b"b" * 300000
+r1 = (b"POST /one HTTP/1.1\r\nHost: x\r\ntraceparent: 00-%s-%s-01\r\nContent-Length: %d\r\n\r\n"
+      % (ta.encode(), sa.encode(), len(body))) + body
+r2 = b"GET /two HTTP/1.1\r\nHost: x\r\ntraceparent: 00-%s-%s-01\r\n\r\n" % (tb.encode(), sb.encode())
+s = socket.create_connection(("::1", port))
+s.sendall(r1)
+s.sendall(r2)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+s.close()
+open(out, "w").write("0 %d %s %s\n%d %d %s %s\n" % (len(r1), ta, sa, len(r1), len(r2), tb, sb))
+PY
+ip netns exec "$NS" python3 "$TMP/sink.py" $PORT2 >/dev/null 2>&1 &
+SINK=$!
+topo_wait_port "$NS" $PORT2 || { echo "FAIL: sink did not start"; exit 1; }
+ip netns exec "$NS" tcpdump -Z root --immediate-mode -i lo -U -s 512 -w "$TMP/cap2.pcap" ip6 2>"$TMP/tcpdump2.log" &
+TCPD=$!
+for i in $(seq 1 50); do grep -q listening "$TMP/tcpdump2.log" && break; sleep 0.1; done
+ip netns exec "$NS" env LD_PRELOAD="$SHIMPRE" ASAN_OPTIONS=detect_leaks=0 CLT_BACKEND=bpf \
+	CLT_AGENT_SOCKET="$TMP/tag.sock" CLT_LOG=warn python3 "$TMP/two.py" $PORT2 "$TMP/expected2"
+rc=$?
+sleep 0.3
+kill -INT $TCPD
+wait $TCPD 2>/dev/null
+kill $SINK 2>/dev/null
+[ $rc -eq 0 ] || { echo "FAIL: shim client failed (rc=$rc)"; exit 1; }
+if BPF_CHECK_MIN_REQS=2 python3 tests/lib/bpf_pipeline.py check "$TMP/cap2.pcap" "$TMP/expected2" $PORT2; then
 	echo "PASS"
 else
-	echo "FAIL: attribution"
+	echo "FAIL: attribution (shim)"
 	exit 1
 fi
