@@ -12,7 +12,7 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # Our warnings, but not -Werror: clang's set differs from gcc's, and a new
 # clang warning must not stop anyone from fuzzing.
-FUZZ_CFLAGS := $(BASEFLAGS) -Wall -Wextra -Wno-unused-parameter -O1 -g $(NL_CFLAGS) -Ipreload
+FUZZ_CFLAGS := $(BASEFLAGS) -Wall -Wextra -Wno-unused-parameter -O1 -g $(NL_CFLAGS) -Ipreload -Ilib
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CORE_SRCS := $(LIB_SRCS) $(SHIM_CORE_SRCS)

@@ -4,8 +4,9 @@
  * the sticky IOAM option with its own CAP_NET_RAW (include/clt/tagproto.h).
  *
  * One connection per context, opened lazily and again after any error,
- * never shared with a forked child (whose lock is initialised afresh: a
- * thread of the parent may have held it at fork). Requests are serialised by a mutex:
+ * never shared with a forked child: at its first request the child closes
+ * the copy it inherited (a thread of the parent may have been waiting on
+ * it) and initialises the lock afresh. Requests are serialised by a mutex:
  * each waits for its answer, at most CLT_AGENT_TIMEOUT_MS, so that the
  * caller's next write carries the IDs. A timeout or error is returned as
  * a negative errno (the shim then lets the write proceed untagged).
@@ -24,6 +25,7 @@
 
 #include "clt/tagproto.h"
 #include "clt_internal.h"
+#include "clt_sys.h"
 
 /* After a failed connect, fail fast for this long instead of trying the
  * agent again on every request. */
@@ -36,7 +38,6 @@ struct clt_agent_conn {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int timeout_ms;
 	int fd;       /* -1: not connected */
-	pid_t pid;    /* process that opened fd */
 	dev_t dev;    /* identity of fd, in case the program closed and reused the number */
 	ino_t ino;
 	uint32_t seq;
@@ -206,11 +207,11 @@ static void agent_disconnect(struct clt_agent_conn *c)
 {
 	struct stat st;
 
-	/* Close only what is still ours: after fork the parent keeps it; if
-	 * the program closed our number and reused it, it is not ours. */
-	if (c->fd >= 0 && c->pid == getpid() && fstat(c->fd, &st) == 0 && st.st_dev == c->dev &&
-	    st.st_ino == c->ino)
-		close(c->fd);
+	/* Close only what is still ours: if the program closed our number
+	 * and reused it, it is not. In a forked child this closes the child's
+	 * copy only; the parent keeps its connection. */
+	if (c->fd >= 0 && fstat(c->fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
+		clt_sys.close(c->fd);
 	c->fd = -1;
 }
 
@@ -224,20 +225,19 @@ static int agent_connect(struct clt_agent_conn *c)
 	if (now < c->retry_after_ms)
 		return c->last_err;
 	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = clt_sys.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		err = -errno;
 		goto fail;
 	}
 	/* Non-blocking: a full backlog (agent overloaded) fails with EAGAIN
 	 * instead of blocking the program. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || fstat(fd, &st) != 0) {
+	if (clt_sys.connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || fstat(fd, &st) != 0) {
 		err = -errno;
-		close(fd);
+		clt_sys.close(fd);
 		goto fail;
 	}
 	c->fd = fd;
-	c->pid = getpid();
 	c->dev = st.st_dev;
 	c->ino = st.st_ino;
 	c->retry_after_ms = 0;
@@ -248,14 +248,13 @@ fail:
 	return err;
 }
 
-/* A usable connection: reconnect after fork or if our descriptor is gone. */
+/* A usable connection: reconnect if our descriptor is gone (the program closed its number). */
 static int agent_ensure(struct clt_agent_conn *c)
 {
 	struct stat st;
 
-	if (c->fd >= 0 && (c->pid != getpid() || fstat(c->fd, &st) != 0 || st.st_dev != c->dev ||
-			   st.st_ino != c->ino))
-		agent_disconnect(c);
+	if (c->fd >= 0 && (fstat(c->fd, &st) != 0 || st.st_dev != c->dev || st.st_ino != c->ino))
+		c->fd = -1; /* not ours any more: nothing to close */
 	if (c->fd >= 0)
 		return 0;
 	return agent_connect(c);
@@ -281,7 +280,7 @@ static int agent_send(struct clt_agent_conn *c, const struct clt_tag_req *req, i
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &sock, sizeof(int));
 	/* MSG_NOSIGNAL: a dead agent must never kill the program with SIGPIPE. */
-	n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = clt_sys.sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0)
 		return -errno;
 	return n == (ssize_t)sizeof(*req) ? 0 : -EPROTO;
@@ -304,14 +303,14 @@ static int agent_wait(struct clt_agent_conn *c, uint32_t seq, enum agent_stage *
 		pfd.fd = c->fd;
 		pfd.events = POLLIN;
 		pfd.revents = 0;
-		rc = poll(&pfd, 1, (int)(deadline - now));
+		rc = clt_sys.poll(&pfd, 1, (int)(deadline - now));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
 			return -errno;
 		if (rc == 0)
 			return -ETIMEDOUT;
-		n = recv(c->fd, &resp, sizeof(resp), MSG_DONTWAIT | MSG_TRUNC);
+		n = clt_sys.recv(c->fd, &resp, sizeof(resp), MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n < 0)
@@ -349,9 +348,12 @@ static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_
 
 	if (clt_fork_reset_begin(&c->lock_owner, &me)) {
 		/* First request in a forked child: no thread here holds the
-		 * lock, whatever the parent's threads did; agent_ensure() then
-		 * replaces the parent's connection. */
+		 * lock, whatever the parent's threads did, and the connection is
+		 * the parent's (answers to its requests would come to either
+		 * process): close our copy, connect afresh below. */
 		pthread_mutex_init(&c->lock, NULL);
+		agent_disconnect(c);
+		c->retry_after_ms = 0;
 		clt_fork_reset_done(&c->lock_owner, me);
 	}
 	pthread_mutex_lock(&c->lock);

@@ -27,6 +27,7 @@
 #include "clt/bpfslot.h"
 #include "clt/tagproto.h"
 #include "clt_internal.h"
+#include "clt_sys.h"
 
 #define BPF_REGISTER_TIMEOUT_MS 1000
 #define BPF_RESETTING UINT32_MAX
@@ -85,10 +86,10 @@ static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, i
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	}
-	if (sendmsg(st->sock, &msg, MSG_NOSIGNAL) != (ssize_t)len)
+	if (clt_sys.sendmsg(st->sock, &msg, MSG_NOSIGNAL) != (ssize_t)len)
 		return errno ? -errno : -EPIPE;
 	for (;;) {
-		int pr = poll(&pfd, 1, BPF_REGISTER_TIMEOUT_MS);
+		int pr = clt_sys.poll(&pfd, 1, BPF_REGISTER_TIMEOUT_MS);
 
 		if (pr < 0 && errno == EINTR)
 			continue;
@@ -134,10 +135,10 @@ static int bpf_attach(struct clt_bpf_state *st, const char **why)
 	void *p;
 
 	memcpy(sa.sun_path, st->path, strlen(st->path) + 1);
-	st->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	st->sock = clt_sys.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (st->sock < 0)
 		return -errno;
-	if (connect(st->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	if (clt_sys.connect(st->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		err = -errno;
 		*why = "bpf: cltagent's tag socket does not answer";
 		goto fail;
@@ -168,13 +169,13 @@ static int bpf_attach(struct clt_bpf_state *st, const char **why)
 	}
 	/* The mapping keeps the array; a forked child must not keep writing
 	 * its parent's slots, hence no descriptor left open either. */
-	close(mfd);
+	clt_sys.close(mfd);
 	st->slots = p;
 	return 0;
 fail:
 	if (mfd >= 0)
-		close(mfd);
-	close(st->sock);
+		clt_sys.close(mfd);
+	clt_sys.close(st->sock);
 	st->sock = -1;
 	return err;
 }
@@ -185,7 +186,7 @@ static void bpf_detach(struct clt_bpf_state *st)
 		munmap(st->slots, st->map_len);
 	st->slots = NULL;
 	if (st->sock >= 0)
-		close(st->sock);
+		clt_sys.close(st->sock);
 	st->sock = -1;
 	for (size_t i = 0; i < CLT_BPF_SLOTS; i++)
 		atomic_store_explicit(&st->reg_gen[i], 0, memory_order_relaxed);
@@ -277,7 +278,7 @@ static int bpf_reattach(struct clt_bpf_state *st)
 		return -ECONNRESET;
 	st->retry_at_ms = now + 1000;
 	if (st->sock >= 0)
-		close(st->sock);
+		clt_sys.close(st->sock);
 	st->sock = -1;
 	err = bpf_attach(st, &why);
 	if (err < 0)
@@ -301,7 +302,7 @@ static void bpf_check_agent(struct clt_bpf_state *st)
 		return;
 	pthread_mutex_lock(&st->lock);
 	pfd = (struct pollfd){.fd = st->sock, .events = POLLIN};
-	if (st->sock < 0 || (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))))
+	if (st->sock < 0 || (clt_sys.poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))))
 		bpf_reattach(st);
 	pthread_mutex_unlock(&st->lock);
 }
@@ -340,7 +341,7 @@ static int bpf_register(struct clt_bpf_state *st, int fd)
 			err = r.status;
 		if (!bpf_conn_lost(err))
 			break;
-		close(st->sock); /* the agent went away: the next one, if any, is asked once */
+		clt_sys.close(st->sock); /* the agent went away: the next one, if any, is asked once */
 		st->sock = -1;
 	}
 	pthread_mutex_unlock(&st->lock);

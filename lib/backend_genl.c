@@ -20,6 +20,7 @@
 #include <linux/netlink.h>
 
 #include "clt_internal.h"
+#include "clt_sys.h"
 
 #define CLT_GENL_FAMILY "IOAM6"
 #define CLT_GENL_VERSION 1
@@ -354,10 +355,10 @@ static int genl_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_T
 	int type = 0, proto = 0, err;
 	socklen_t len = sizeof(type);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
 		return -errno;
 	len = sizeof(proto);
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0)
 		return -errno;
 	err = clt_genl_socket_taggable(type, proto);
 	if (err < 0)

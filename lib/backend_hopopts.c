@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "clt_internal.h"
+#include "clt_sys.h"
 
 int clt_hopopts_setup(struct clt_ctx *ctx)
 {
@@ -41,7 +42,7 @@ static int hopopts_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CL
 	memcpy(buf, ctx->hbh_template, ctx->hbh_len);
 	memcpy(buf + ctx->trailer_off, trace_id, CLT_TRACE_ID_LEN);
 	memcpy(buf + ctx->trailer_off + CLT_TRACE_ID_LEN, span_id, CLT_SPAN_ID_LEN);
-	if (setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, buf, (socklen_t)ctx->hbh_len) != 0)
+	if (clt_sys.setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, buf, (socklen_t)ctx->hbh_len) != 0)
 		return clt_classify_sockopt_error(fd, -errno);
 	return 0;
 }
@@ -49,7 +50,7 @@ static int hopopts_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CL
 /* RFC 3542: a zero-length sticky option removes it. */
 static int hopopts_disable(struct clt_ctx *ctx, int fd)
 {
-	if (setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, NULL, 0) != 0)
+	if (clt_sys.setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, NULL, 0) != 0)
 		return clt_classify_sockopt_error(fd, -errno);
 	return 0;
 }

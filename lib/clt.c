@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clt_internal.h"
+#include "clt_sys.h"
 
 #define CLT_API __attribute__((visibility("default")))
 
@@ -174,6 +175,20 @@ void clt_fork_reset_done(atomic_int *owner, int me)
 	atomic_store_explicit(owner, me, memory_order_release);
 }
 
+/* Auto chose hopopts: keep what clt_lost_privilege() needs to choose again. */
+static void clt_keep_auto_opts(struct clt_ctx *ctx, const struct clt_options *opts)
+{
+	ctx->auto_hopopts = true;
+	if (opts != NULL)
+		ctx->auto_opts = *opts;
+	ctx->auto_opts.agent_socket = NULL;
+	if (opts != NULL && opts->agent_socket != NULL &&
+	    strlen(opts->agent_socket) < sizeof(ctx->auto_agent_socket)) {
+		memcpy(ctx->auto_agent_socket, opts->agent_socket, strlen(opts->agent_socket) + 1);
+		ctx->auto_opts.agent_socket = ctx->auto_agent_socket;
+	}
+}
+
 static void clt_set_reason(struct clt_ctx *ctx, const char *a, const char *b)
 {
 	if (ctx != NULL)
@@ -279,6 +294,7 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 		err = clt_hopopts_setup(ctx);
 		if (err == 0) {
 			clt_set_reason(ctx, "hopopts: CAP_NET_RAW is effective; ", genl_why);
+			clt_keep_auto_opts(ctx, opts);
 			return 0;
 		}
 	}
@@ -399,16 +415,16 @@ CLT_API int clt_check_socket(int fd)
 	int v = 0, proto;
 	socklen_t len = sizeof(v);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) != 0)
 		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
 	if (v != AF_INET6)
 		return -EAFNOSUPPORT;
 	len = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) != 0)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) != 0)
 		return -errno;
 	proto = v;
 	len = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) != 0)
 		return -errno;
 	/* The protocol alone is not enough: a raw socket may name TCP or UDP. */
 	if (!(proto == IPPROTO_TCP && v == SOCK_STREAM) && !(proto == IPPROTO_UDP && v == SOCK_DGRAM))
@@ -424,9 +440,53 @@ int clt_classify_sockopt_error(int fd, int err)
 	/* EPERM is the common case (no CAP_NET_RAW) and needs no probing. */
 	if (err == -EPERM || err == -ENOTSOCK || err == -EBADF)
 		return err;
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == 0 && v != AF_INET6)
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == 0 && v != AF_INET6)
 		return -EAFNOSUPPORT;
 	return err;
+}
+
+#define CLT_LOST_BUSY 1
+#define CLT_LOST_DONE 2
+
+/*
+ * Auto picked hopopts for CAP_NET_RAW, and the setsockopt() was refused:
+ * this process no longer has it - typically a server's worker, forked by
+ * a privileged master, that dropped its privileges (nginx). Choose again
+ * as auto would here: the agent if it answers now, else off while
+ * probing for it. Once per context; concurrent callers wait for the one
+ * thread that switches. @return the backend to retry with, or NULL.
+ */
+static const struct clt_backend_ops *clt_lost_privilege(struct clt_ctx *ctx)
+{
+	const char *why = NULL;
+	int st = 0;
+
+	if (!ctx->auto_hopopts || clt_have_cap_net_raw())
+		return NULL;
+	if (!atomic_compare_exchange_strong(&ctx->lost_state, &st, CLT_LOST_BUSY)) {
+		while (atomic_load(&ctx->lost_state) == CLT_LOST_BUSY)
+			sched_yield();
+		return atomic_load(&ctx->ops);
+	}
+	/* reason_later before found_later before ops, as clt_reprobe(). */
+	snprintf(ctx->reason_later, sizeof(ctx->reason_later),
+		 "agent: this process has no CAP_NET_RAW any more (dropped after start); cltagent "
+		 "applies the option (%s)",
+		 ctx->auto_opts.agent_socket ? ctx->auto_opts.agent_socket : "CLT_AGENT_SOCKET");
+	if (clt_agent_setup(ctx, &ctx->auto_opts, 1, &why) == 0) {
+		snprintf(ctx->reason_later, sizeof(ctx->reason_later),
+			 "agent: this process has no CAP_NET_RAW any more (dropped after start); "
+			 "cltagent applies the option (%s)",
+			 clt_agent_path(ctx));
+		atomic_store(&ctx->found_later, true);
+	} else if (clt_agent_defer(ctx, &ctx->auto_opts) == 0) {
+		/* Off, probing for the agent every second (clt_reprobe). */
+		atomic_store(&ctx->reprobe_at_ms, clt_now_ms() + CLT_REPROBE_MS);
+	} else {
+		atomic_store(&ctx->ops, &clt_backend_off_ops);
+	}
+	atomic_store(&ctx->lost_state, CLT_LOST_DONE);
+	return atomic_load(&ctx->ops);
 }
 
 static int clt_enable_common(struct clt_ctx *ctx, int fd, const uint8_t *trace_id,
@@ -450,6 +510,17 @@ static int clt_enable_common(struct clt_ctx *ctx, int fd, const uint8_t *trace_i
 	err = check ? clt_check_socket(fd) : 0;
 	if (err == 0)
 		err = ops->enable(ctx, fd, trace_id, span_id);
+	if (err == -EPERM && ops == &clt_backend_hopopts_ops) {
+		ops = clt_lost_privilege(ctx);
+		if (ops != NULL && ops->id == CLT_BACKEND_AGENT)
+			err = ops->enable(ctx, fd, trace_id, span_id);
+		else if (ops != NULL)
+			err = 0; /* off now (waiting for the agent): nothing to set */
+		else
+			err = -EPERM;
+	}
+	if (err == -EPERM || err == -EOPNOTSUPP || err == -ENOSYS)
+		atomic_store_explicit(&ctx->failed_for_good, true, memory_order_relaxed);
 	errno = saved;
 	return err;
 }
@@ -498,6 +569,13 @@ static int clt_disable_common(struct clt_ctx *ctx, int fd, int check)
 	err = check ? clt_check_socket(fd) : 0;
 	if (err == 0)
 		err = ops->disable(ctx, fd);
+	if (err == -EPERM && ops == &clt_backend_hopopts_ops) {
+		ops = clt_lost_privilege(ctx);
+		if (ops != NULL && ops->id == CLT_BACKEND_AGENT)
+			err = ops->disable(ctx, fd);
+		else if (ops != NULL)
+			err = 0;
+	}
 	errno = saved;
 	return err;
 }
@@ -533,6 +611,15 @@ CLT_API int clt_backend_may_change(const struct clt_ctx *ctx)
 	if (ctx == NULL)
 		return 0;
 	return atomic_load((atomic_uint_fast64_t *)&ctx->reprobe_at_ms) != 0;
+}
+
+CLT_API int clt_backend_disabled(const struct clt_ctx *ctx)
+{
+	if (ctx == NULL)
+		return 1;
+	if (atomic_load_explicit((atomic_bool *)&ctx->failed_for_good, memory_order_relaxed))
+		return 1;
+	return clt_backend_get(ctx) == CLT_BACKEND_OFF && !clt_backend_may_change(ctx);
 }
 
 static const char *const clt_backend_names[] = {

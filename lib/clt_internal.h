@@ -52,6 +52,20 @@ struct clt_ctx {
 	atomic_bool found_later;
 	char reason_later[CLT_REASON_MAX];
 
+	/* A clt_enable() failed for a reason that holds for every socket
+	 * (clt_backend_disabled). */
+	atomic_bool failed_for_good;
+
+	/* Auto picked hopopts for this process's CAP_NET_RAW: if a later
+	 * process (a forked worker that dropped its privileges) lacks it, the
+	 * first -EPERM switches the context to the agent once (clt.c:
+	 * clt_lost_privilege). The options kept for that; lost_state is 0,
+	 * CLT_LOST_BUSY while one thread switches, CLT_LOST_DONE after. */
+	bool auto_hopopts;
+	struct clt_options auto_opts;
+	char auto_agent_socket[108];
+	atomic_int lost_state;
+
 	/* hopopts: the header built once with zero IDs; enable copies it to
 	 * the stack and patches the IDs in at trailer_off. */
 	struct ioam_hbh_config hbh;

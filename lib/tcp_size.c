@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "clt_internal.h"
+#include "clt_sys.h"
 
 #define CLT_API __attribute__((visibility("default")))
 
@@ -95,7 +96,7 @@ static unsigned int clt_min_tso_segs(void)
 	if (fd < 0)
 		return 2;
 	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	clt_sys.close(fd);
 	if (n <= 0)
 		return 2;
 	buf[n] = '\0';
@@ -137,11 +138,11 @@ CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
 	/* Keep a smaller value the application chose. Unset, the kernel
 	 * reads back its default 536, which cannot be told from a 536 asked
 	 * for: that one is raised (TCP_MAXSEG is a clamp, not a promise). */
-	if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &cur, &len) != 0)
+	if (clt_sys.getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &cur, &len) != 0)
 		err = -errno;
 	else if (cur > 0 && cur < want && cur != TCP_MSS_DEFAULT_VAL)
 		err = 0;
-	else if (setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &want, sizeof(want)) != 0)
+	else if (clt_sys.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &want, sizeof(want)) != 0)
 		err = -errno;
 	errno = saved;
 	return err;
@@ -157,10 +158,10 @@ static int clt_rtnl_ask(int nl, void *req, size_t req_len, uint16_t type, size_t
 	ssize_t n;
 	int len;
 
-	if (send(nl, req, req_len, 0) != (ssize_t)req_len)
+	if (clt_sys.send(nl, req, req_len, 0) != (ssize_t)req_len)
 		return -errno;
 	/* rtnetlink answers within send(): the reply is queued already. */
-	n = recv(nl, buf, sizeof(buf), MSG_DONTWAIT);
+	n = clt_sys.recv(nl, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n < 0)
 		return -errno;
 	len = (int)n;
@@ -221,7 +222,7 @@ int clt_route_gso_max(const struct in6_addr *dst, unsigned int *gso_max)
 	int nl, err;
 
 	*gso_max = 0;
-	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	nl = clt_sys.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (nl < 0)
 		return -errno;
 	memset(&rreq, 0, sizeof(rreq));
@@ -252,7 +253,7 @@ int clt_route_gso_max(const struct in6_addr *dst, unsigned int *gso_max)
 		err = clt_rtnl_ask(nl, &lreq, sizeof(lreq), RTM_NEWLINK, sizeof(struct ifinfomsg),
 				   link_gso_max, &gso);
 	}
-	close(nl);
+	clt_sys.close(nl);
 	if (err == 0)
 		*gso_max = gso;
 	return err;

@@ -1,14 +1,18 @@
 /*
- * fdstate.c - the per-descriptor table (see fdstate.h). Anonymous
- * mappings: untouched pages cost nothing, so a large RLIMIT_NOFILE is
- * cheap until descriptors that high are actually used.
+ * fdstate.c - the per-descriptor table and the tracked sockets' shared
+ * state (see fdstate.h for the locking rules). Anonymous mappings:
+ * untouched pages cost nothing, so a large RLIMIT_NOFILE is cheap until
+ * descriptors that high are actually used.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "fdstate.h"
+#include "real.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -17,7 +21,8 @@
 _Atomic uint8_t *fdstate_class_tab;
 unsigned int fdstate_size;
 _Atomic unsigned int fdstate_high;
-static void **fdstate_obj_tab;
+static struct fd_sock **fdstate_obj_tab; /* under table_lock */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fdstate_once = PTHREAD_ONCE_INIT;
 static int fdstate_err;
 
@@ -65,15 +70,208 @@ int fdstate_init(void)
 	return fdstate_err;
 }
 
-void *fdstate_obj(int fd)
+/* The guard first: a signal handler that interrupts this thread here then passes through. */
+static void table_enter(void)
 {
-	if ((unsigned int)fd >= fdstate_size)
-		return NULL;
-	return fdstate_obj_tab[fd];
+	guard_enter();
+	pthread_mutex_lock(&table_lock);
 }
 
-void fdstate_set_obj(int fd, void *obj)
+static void table_exit(void)
 {
-	if ((unsigned int)fd < fdstate_size)
-		fdstate_obj_tab[fd] = obj;
+	pthread_mutex_unlock(&table_lock);
+	guard_exit();
+}
+
+void fdstate_sock_lock(struct fd_sock *s)
+{
+	guard_enter();
+	pthread_mutex_lock(&s->lock);
+}
+
+void fdstate_sock_unlock(struct fd_sock *s)
+{
+	pthread_mutex_unlock(&s->lock);
+	guard_exit();
+}
+
+struct fd_sock *fdstate_sock_new(int fd)
+{
+	struct fd_sock *s = calloc(1, sizeof(*s));
+	struct stat st;
+
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	pthread_mutex_init(&s->lock, NULL);
+	if (fstat(fd, &st) == 0) {
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
+	return s;
+}
+
+void fdstate_sock_put(struct fd_sock *s)
+{
+	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+	}
+}
+
+struct fd_sock *fdstate_sock_get(int fd)
+{
+	struct fd_sock *s = NULL;
+
+	if ((unsigned int)fd >= fdstate_size)
+		return NULL;
+	table_enter();
+	if (fdstate_class(fd) == FD_TRACKED && fdstate_obj_tab[fd]) {
+		s = fdstate_obj_tab[fd];
+		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	}
+	table_exit();
+	return s;
+}
+
+void fdstate_attach(int fd, struct fd_sock *s)
+{
+	struct fd_sock *old;
+
+	if ((unsigned int)fd >= fdstate_size) {
+		fdstate_sock_put(s);
+		return;
+	}
+	table_enter();
+	old = fdstate_obj_tab[fd];
+	fdstate_obj_tab[fd] = s;
+	fdstate_set_class(fd, FD_TRACKED);
+	table_exit();
+	fdstate_sock_put(old);
+}
+
+void fdstate_detach(int fd, const struct fd_sock *only, enum fd_class to)
+{
+	struct fd_sock *old = NULL;
+
+	if ((unsigned int)fd >= fdstate_size)
+		return;
+	table_enter();
+	if (!only || fdstate_obj_tab[fd] == only) {
+		old = fdstate_obj_tab[fd];
+		fdstate_obj_tab[fd] = NULL;
+		fdstate_set_class(fd, to);
+	}
+	table_exit();
+	fdstate_sock_put(old);
+}
+
+void fdstate_copy(int oldfd, int newfd)
+{
+	struct fd_sock *old = NULL, *s;
+
+	if ((unsigned int)newfd >= fdstate_size)
+		return;
+	table_enter();
+	old = fdstate_obj_tab[newfd];
+	fdstate_obj_tab[newfd] = NULL;
+	s = (unsigned int)oldfd < fdstate_size ? fdstate_obj_tab[oldfd] : NULL;
+	if (s && fdstate_class(oldfd) == FD_TRACKED) {
+		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+		fdstate_obj_tab[newfd] = s;
+		fdstate_set_class(newfd, FD_TRACKED);
+	} else {
+		enum fd_class c = fdstate_class(oldfd);
+
+		fdstate_set_class(newfd, c == FD_IGNORED ? FD_IGNORED : FD_UNKNOWN);
+	}
+	table_exit();
+	fdstate_sock_put(old);
+}
+
+void fdstate_reset_range(unsigned int first, unsigned int last, bool inside)
+{
+	unsigned int high = atomic_load_explicit(&fdstate_high, memory_order_relaxed), fd;
+	bool locked = false;
+
+	if (high == 0 || first >= high)
+		return;
+	if (last > high - 1)
+		last = high - 1;
+	for (fd = first; fd <= last; fd++) {
+		enum fd_class c = fdstate_class((int)fd);
+		struct fd_sock *old;
+
+		if (c == FD_UNKNOWN)
+			continue;
+		if (c == FD_IGNORED) {
+			fdstate_set_class((int)fd, FD_UNKNOWN);
+			continue;
+		}
+		if (inside) {
+			fdstate_set_class((int)fd, FD_STALE);
+			continue;
+		}
+		if (!locked) {
+			table_enter();
+			locked = true;
+		}
+		old = fdstate_obj_tab[fd];
+		fdstate_obj_tab[fd] = NULL;
+		fdstate_set_class((int)fd, FD_UNKNOWN);
+		/* The count never reaches zero here unless no send holds it: no lock to drop. */
+		fdstate_sock_put(old);
+	}
+	if (locked)
+		table_exit();
+}
+
+/* Every tracked socket once (dup()s share one), under the table lock. */
+static void for_each_sock(void (*fn)(struct fd_sock *s))
+{
+	unsigned int high = atomic_load_explicit(&fdstate_high, memory_order_relaxed), fd;
+
+	if (!fdstate_obj_tab)
+		return;
+	for (fd = 0; fd < high && fd < fdstate_size; fd++) {
+		struct fd_sock *s = fdstate_obj_tab[fd];
+
+		if (s)
+			fn(s);
+	}
+}
+
+static void sock_fork_lock(struct fd_sock *s)
+{
+	if (s->fork_held)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->fork_held = true;
+}
+
+static void sock_fork_unlock(struct fd_sock *s)
+{
+	if (!s->fork_held)
+		return;
+	s->fork_held = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void fdstate_fork_prepare(void)
+{
+	table_enter();
+	for_each_sock(sock_fork_lock);
+}
+
+void fdstate_fork_parent(void)
+{
+	for_each_sock(sock_fork_unlock);
+	table_exit();
+}
+
+void fdstate_fork_child(void)
+{
+	/* The child's only thread is the one that took every lock: it releases them. */
+	for_each_sock(sock_fork_unlock);
+	table_exit();
 }

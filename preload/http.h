@@ -39,14 +39,6 @@ struct http_ids {
 	uint8_t span[8];
 };
 
-struct http_stats {
-	uint64_t requests;       /* request lines seen */
-	uint64_t with_ids;       /* requests whose header block carried valid IDs, to tag */
-	uint64_t unsampled;      /* requests with valid IDs of an unsampled trace (not tagged) */
-	uint64_t long_lines;     /* header lines longer than HTTP_LINE_MAX (ignored) */
-	uint64_t dead;           /* 1 once the stream was given up */
-};
-
 struct http_tracker {
 	uint8_t state;
 	uint8_t order[HTTP_PROP_COUNT]; /* enabled propagators, by priority */
@@ -67,10 +59,8 @@ struct http_tracker {
 	uint32_t block;       /* bytes of the current header block */
 	uint64_t cl;          /* Content-Length */
 	uint64_t remaining;   /* body or chunk bytes still to come */
-	uint64_t seq;         /* bumped on every feed (for the shim's look-ahead) */
 	struct http_ids ids;  /* valid when has_ids */
 	struct http_ids cand[HTTP_PROP_COUNT];
-	struct http_stats stats;
 	uint16_t line_len;
 	char line[HTTP_LINE_MAX];
 };
@@ -117,7 +107,7 @@ struct http_mark {
 
 void http_mark_get(const struct http_tracker *t, struct http_mark *m);
 
-/* Back to @m, as if the http_skip()s since had not happened (seq still moves on). */
+/* Back to @m, as if the http_skip()s since had not happened. */
 void http_mark_rewind(struct http_tracker *t, const struct http_mark *m);
 
 /* Stop following the stream: its framing can no longer be known. */
@@ -125,8 +115,5 @@ void http_give_up(struct http_tracker *t);
 
 /* True when the next @n bytes all fall inside the current body or chunk (nothing to parse). */
 bool http_in_body(const struct http_tracker *t, uint64_t n);
-
-/* True when the next byte would start a new request (between requests). */
-bool http_idle(const struct http_tracker *t);
 
 #endif /* CLT_SHIM_HTTP_H */

@@ -2,7 +2,7 @@
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
  * connect/listen, send path and descriptor lifecycle (creation, duplication and every
  * way of closing: close, close_range, closefrom, fclose), each a one-line
- * forward into the shim core (shim.c). Nothing else belongs here.
+ * forward into the shim core (fdlife.c, tx.c). Nothing else belongs here.
  * interposers.h lists them all; add one there too.
  */
 #include <fcntl.h>

@@ -8,7 +8,7 @@ UNWIND_LIBS := $(call pc_libs,libunwind)
 SHIM_CORE_SRCS := $(filter-out $(SHIM_ENTRY_SRCS),$(wildcard preload/*.c))
 SHIM_CORE_OBJS := $(SHIM_CORE_SRCS:%.c=$(BUILD)/%.o)
 SHIM_CORE_A := $(BUILD)/preload/libshimcore.a
-preload_CFLAGS := $(NL_CFLAGS) $(UNWIND_CFLAGS) -fvisibility=hidden
+preload_CFLAGS := $(NL_CFLAGS) $(UNWIND_CFLAGS) -fvisibility=hidden -Ilib
 
 $(SHIM_CORE_A): $(SHIM_CORE_OBJS)
 	@mkdir -p $(dir $@)

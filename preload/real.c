@@ -2,12 +2,19 @@
  * real.c - binds the libc functions behind the shim's interposers (see
  * real.h). A missing symbol is replaced by a stub that fails with ENOSYS,
  * so that a forward never jumps to NULL.
+ *
+ * It also defines libclt's system-call table (lib/clt_sys.h): the calls
+ * the shim interposes go to real.*, so no call libclt makes can land in
+ * an interposer; defining it here keeps libclt's default (lib/sys.c),
+ * which names libc's functions, out of the shim's link.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <poll.h>
 #include <stdarg.h>
 
+#include "clt_sys.h"
 #include "real.h"
 
 struct real_fns real;
@@ -78,3 +85,46 @@ void real_bind(void)
 {
 	pthread_once(&real_once, bind_all);
 }
+
+static int sys_socket(int domain, int type, int protocol)
+{
+	real_ensure();
+	return real.socket(domain, type, protocol);
+}
+
+static int sys_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	real_ensure();
+	return real.connect(fd, addr, len);
+}
+
+static int sys_close(int fd)
+{
+	real_ensure();
+	return real.close(fd);
+}
+
+static ssize_t sys_send(int fd, const void *buf, size_t len, int flags)
+{
+	real_ensure();
+	return real.send(fd, buf, len, flags);
+}
+
+static ssize_t sys_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	real_ensure();
+	return real.sendmsg(fd, msg, flags);
+}
+
+/* recv, poll, setsockopt and getsockopt are not interposed: libc's own. */
+const struct clt_sys clt_sys = {
+	.socket = sys_socket,
+	.connect = sys_connect,
+	.close = sys_close,
+	.send = sys_send,
+	.sendmsg = sys_sendmsg,
+	.recv = recv,
+	.poll = poll,
+	.setsockopt = setsockopt,
+	.getsockopt = getsockopt,
+};

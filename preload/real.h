@@ -1,8 +1,11 @@
 /*
  * real.h - the libc functions the shim interposes, bound once with
- * dlsym(RTLD_NEXT), and the per-thread re-entrancy guard: while a thread
- * is inside the shim's own work (kernel calls through libclt/libnl,
- * logging), every interposed call it makes goes straight to libc.
+ * dlsym(RTLD_NEXT), and the per-thread guard that marks a thread as
+ * inside the shim: under one of its locks, inside libclt, or in its own
+ * setup. Every interposed call such a thread makes goes straight to libc.
+ * The shim's own code and libclt (through lib/clt_sys.h) call real.*
+ * directly and never need it; it is for libnl, which calls libc itself,
+ * and for signal handlers (below).
  */
 #ifndef CLT_SHIM_REAL_H
 #define CLT_SHIM_REAL_H

@@ -1,18 +1,34 @@
 /*
  * shim.h - what each interposed libc function does (the exported symbols
- * in interpose.c are one-line forwards to these). Every function returns
- * exactly what libc returned, with libc's errno.
+ * in interpose.c are one-line forwards to these), and the shim's setup.
+ * Every function returns exactly what libc returned, with libc's errno.
  */
 #ifndef CLT_SHIM_SHIM_H
 #define CLT_SHIM_SHIM_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
-int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
-int shim_listen(int fd, int backlog);
+#include "config.h"
+
+/* Set up (shim.c), once; the settings every part reads afterwards. */
+extern atomic_bool shim_ready;
+extern struct shim_config shim_cfg;
+extern bool shim_secure;
+void shim_setup_once(void);
+
+/* Safe at any time, including from another library's constructor. */
+static inline void shim_ensure(void)
+{
+	if (__builtin_expect(!atomic_load_explicit(&shim_ready, memory_order_acquire), 0))
+		shim_setup_once();
+}
+
+/* Send transactions (tx.c). */
 ssize_t shim_send(int fd, const void *buf, size_t len, int flags);
 ssize_t shim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
 		    socklen_t tolen);
@@ -22,6 +38,9 @@ ssize_t shim_write(int fd, const void *buf, size_t len);
 ssize_t shim_writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count);
+/* Descriptor lifecycle (fdlife.c). */
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int shim_listen(int fd, int backlog);
 int shim_close(int fd);
 int shim_dup(int fd);
 int shim_dup2(int oldfd, int newfd);

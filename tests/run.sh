@@ -73,10 +73,16 @@ if [ "$which" = all ] || [ "$which" = integration ]; then
 		[ -f "$t" ] || continue
 		run_one "integration/$(basename "$t" .sh)" bash "$t"
 	done
+	# C programs that run themselves under the shim (tests/integration/c/).
+	for t in "$BUILD"/tests/integration/c/test_*; do
+		[ -x "$t" ] || continue
+		run_one "integration/$(basename "$t")" "$t"
+	done
 fi
 if [ "$which" != all ] && [ "$which" != unit ] && [ "$which" != integration ]; then
 	for name in "$@"; do
 		if [ -x "$BUILD/tests/unit/$name" ]; then run_one "unit/$name" "$BUILD/tests/unit/$name"
+		elif [ -x "$BUILD/tests/integration/c/$name" ]; then run_one "integration/$name" "$BUILD/tests/integration/c/$name"
 		elif [ -f "tests/integration/$name.sh" ]; then run_one "integration/$name" bash "tests/integration/$name.sh"
 		else echo "run.sh: no test '$name'" >&2; fail=$((fail + 1)); fi
 	done

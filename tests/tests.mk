@@ -1,19 +1,25 @@
 # Tests. Unit tests: tests/unit/test_*.c, cmocka, each linked against every
 # internal archive (the linker takes only what a test uses). Integration
-# tests: tests/integration/*.sh, run by tests/run.sh (exit 0 pass,
-# 77 skip, anything else fail).
+# tests: tests/integration/*.sh, and tests/integration/c/test_*.c - C
+# programs that run themselves under the shim - built like the unit tests;
+# all run by tests/run.sh (exit 0 pass, 77 skip, anything else fail).
 CMOCKA_CFLAGS := $(call pc_cflags,cmocka)
 CMOCKA_LIBS := $(call pc_libs,cmocka)
 tests_CFLAGS := $(CMOCKA_CFLAGS) $(NL_CFLAGS) $(AGENT_PC_CFLAGS) -Ipreload -Iagent -Itests
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+INTEG_C_SRCS := $(wildcard tests/integration/c/test_*.c)
+INTEG_C_BINS := $(INTEG_C_SRCS:%.c=$(BUILD)/%)
 # Small C helpers the shell tests run (e.g. an IOAM event reader).
 TEST_TOOL_SRCS := $(wildcard tests/tools/*.c)
 TEST_TOOLS := $(TEST_TOOL_SRCS:%.c=$(BUILD)/%)
 TEST_ARCHIVES := $(AGENT_CORE_A) $(SHIM_CORE_A) $(BUILD)/libclt.a
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TEST_ARCHIVES)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(CMOCKA_LIBS) $(AGENT_PC_LIBS) $(NL_LIBS)
+
+$(BUILD)/tests/integration/c/%: $(BUILD)/tests/integration/c/%.o $(TEST_ARCHIVES)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(CMOCKA_LIBS) $(AGENT_PC_LIBS) $(NL_LIBS)
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(TEST_ARCHIVES)
@@ -31,11 +37,12 @@ $(DEEPBIND_LIBS): tests/lib/deepbind_lib.c
 	$(CC) $(ALL_CFLAGS) -fvisibility=hidden -shared $(ALL_LDFLAGS) $(DEEPBIND_LINK) -o $@ $<
 $(BUILD)/tests/tools/deepbind_probe: ALL_LDFLAGS += -rdynamic -Wl,--enable-new-dtags,-rpath,'$$ORIGIN/../lib'
 
-tests: $(UNIT_BINS) $(TEST_TOOLS) $(DEEPBIND_LIBS)
+tests: $(UNIT_BINS) $(INTEG_C_BINS) $(TEST_TOOLS) $(DEEPBIND_LIBS)
 
 # The objects are intermediates of the pattern rules above: keep them, or
 # make deletes them after each build and recompiles every test next time.
-.SECONDARY: $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(TEST_TOOL_SRCS:%.c=$(BUILD)/%.o)
+.SECONDARY: $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(INTEG_C_SRCS:%.c=$(BUILD)/%.o) \
+	$(TEST_TOOL_SRCS:%.c=$(BUILD)/%.o)
 
 # The README's test command. Installs what is missing, builds, runs all.
 check:

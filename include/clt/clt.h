@@ -5,7 +5,10 @@
  *
  * This is the only header an application needs. All functions are
  * thread-safe; every piece of state lives in a struct clt_ctx that the
- * caller owns, and a context keeps working in a child after fork(). Errors
+ * caller owns, and a context keeps working in a child after fork() - also
+ * one whose privileges were dropped: where auto-selection had picked
+ * hopopts for CAP_NET_RAW, the first refused clt_enable() switches the
+ * context to the agent backend (or off, probing for the agent). Errors
  * are negative errno values; clt_strerror() explains.
  */
 #ifndef CLT_CLT_H
@@ -190,6 +193,15 @@ const char *clt_backend_reason(const struct clt_ctx *ctx);
  * that skip clt_enable() on an off context should keep calling it then.
  */
 int clt_backend_may_change(const struct clt_ctx *ctx);
+
+/**
+ * Non-zero once this context can tag no socket of this process any more:
+ * its backend is off and clt_backend_may_change() is 0, or a clt_enable()
+ * failed in a way that holds for every socket (-EPERM, -EOPNOTSUPP,
+ * -ENOSYS: no privilege, no kernel support). Callers may then skip
+ * clt_enable() and clt_disable(); clt_enable() itself still tries.
+ */
+int clt_backend_disabled(const struct clt_ctx *ctx);
 
 /** "auto", "off", "genl", "hopopts", "agent", "bpf". */
 const char *clt_backend_name(enum clt_backend backend);

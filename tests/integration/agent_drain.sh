@@ -8,7 +8,7 @@ set -u
 . "$(dirname "$0")/../lib/agent_helpers.sh"
 topo_require_root
 ag_need_binaries
-topo_single "agd$$" || ag_fail "topology"
+topo_single "agd$$" || fail "topology"
 trap ag_cleanup EXIT
 NS=$TOPO_S
 OUT=$AG_TMP/spans.jsonl
@@ -17,22 +17,22 @@ ag_sink "$NS" ::1 9000 udp
 ag_agent "$NS" "$AG_TMP/agent.log" --output "$OUT" --idle-timeout 10s
 kill -STOP "$AG_PID"
 CLT_BACKEND=hopopts ip netns exec "$NS" "$AG_SEND" -u -n "$N" ::1 9000 \
-	4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7 || ag_fail "clt_send"
+	4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7 || fail "clt_send"
 echo "# $N tagged packets sent while the agent was stopped"
 kill -TERM "$AG_PID"
 kill -CONT "$AG_PID"
 wait "$AG_PID"
 rc=$?
 cat "$AG_TMP/agent.log" | sed 's/^/# agent: /'
-[ $rc -eq 0 ] || ag_fail "agent exit status $rc"
+[ $rc -eq 0 ] || fail "agent exit status $rc"
 events=$(ag_stat "$AG_TMP/agent.log" events)
-[ "${events:-0}" -eq "$N" ] || ag_fail "agent counted ${events:-0} events, want $N"
+[ "${events:-0}" -eq "$N" ] || fail "agent counted ${events:-0} events, want $N"
 echo "checked: all $N queued events read after SIGTERM"
 pkts=$(PYTHONPATH=$AG_TOP/tests/lib python3 -c '
 import sys
 from otlp_receiver import load_spans
 net = [s for s in load_spans(sys.argv[1]) if s["attrs"].get("ioam.packets") is not None and s["parentSpanId"] == "00f067aa0ba902b7"]
 print(sum(int(s["attrs"]["ioam.packets"]) for s in net))' "$OUT")
-[ "$pkts" -eq "$N" ] || ag_fail "exported network span holds $pkts packets, want $N"
+[ "$pkts" -eq "$N" ] || fail "exported network span holds $pkts packets, want $N"
 echo "checked: the exported network span holds all $N packets"
 echo "all checks passed"

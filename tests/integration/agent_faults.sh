@@ -11,7 +11,7 @@ set -u
 . "$(dirname "$0")/../lib/agent_helpers.sh"
 topo_require_root
 ag_need_binaries
-topo_single "ag$$f" || ag_fail "topology"
+topo_single "ag$$f" || fail "topology"
 trap ag_cleanup EXIT # after topo_*, which install their own trap
 S=$TOPO_S
 ag_sink "$S" ::1 8080 tcp
@@ -19,7 +19,7 @@ n=0
 
 send() { # SPAN-ID
 	CLT_BACKEND=hopopts ip netns exec "$S" "$AG_SEND" -n 3 ::1 8080 \
-		0af7651916cd43dd8448eb211c80319c "$1" 2>/dev/null || ag_fail "clt_send"
+		0af7651916cd43dd8448eb211c80319c "$1" 2>/dev/null || fail "clt_send"
 }
 
 stop_receiver() {
@@ -36,7 +36,7 @@ wait_log() {
 		sleep 0.1
 	done
 	cat "$1"
-	ag_fail "$3: no '$2' in the agent's log within $AG_WAIT_S s"
+	fail "$3: no '$2' in the agent's log within $AG_WAIT_S s"
 }
 
 # --- receiver down at start, up after the agent's first attempt failed ---
@@ -45,11 +45,11 @@ ag_agent "$S" "$AG_TMP/a1.log" -e "http://[::1]:4401/v1/traces" --idle-timeout 2
 send 1111111111111111
 wait_log "$AG_TMP/a1.log" 'export: .*(connect|Connection refused)' "receiver down"
 ag_receiver "$S" 4401 "$AG_TMP/r1.jsonl"
-ag_wait_spans "$AG_TMP/r1.jsonl" 2 20 || { cat "$AG_TMP/a1.log"; ag_fail "spans did not arrive after the receiver came up"; }
+ag_wait_spans "$AG_TMP/r1.jsonl" 2 20 || { cat "$AG_TMP/a1.log"; fail "spans did not arrive after the receiver came up"; }
 ag_stop_agent
-[ "$AG_RC" = 0 ] || ag_fail "exit $AG_RC"
+[ "$AG_RC" = 0 ] || fail "exit $AG_RC"
 r=$(ag_stat "$AG_TMP/a1.log" retries) f=$(ag_stat "$AG_TMP/a1.log" failed)
-[ "$r" -ge 1 ] && [ "$f" = 0 ] || ag_fail "receiver down: retries=$r failed=$f"
+[ "$r" -ge 1 ] && [ "$f" = 0 ] || fail "receiver down: retries=$r failed=$f"
 echo "checked: receiver down at start: $r retries, spans arrived, none failed"
 stop_receiver
 
@@ -67,9 +67,9 @@ for code in 500 400; do
 	stop_receiver
 	r=$(ag_stat "$AG_TMP/a$code.log" retries) f=$(ag_stat "$AG_TMP/a$code.log" failed)
 	reqs=$(grep -o '[0-9]* requests' "$AG_TMP/receiver.$port.log" | tail -1)
-	[ "$AG_RC" = 0 ] || ag_fail "$code: exit $AG_RC"
+	[ "$AG_RC" = 0 ] || fail "$code: exit $AG_RC"
 	[ "$r" = 0 ] && [ "$f" -ge 2 ] && [ "$reqs" = "1 requests" ] ||
-		ag_fail "$code: retries=$r failed=$f receiver saw '$reqs'"
+		fail "$code: retries=$r failed=$f receiver saw '$reqs'"
 	echo "checked: HTTP $code not retried (1 request), $f spans counted failed"
 done
 
@@ -80,12 +80,12 @@ OTEL_EXPORTER_OTLP_ENDPOINT="http://[::1]:4429" ag_agent "$S" "$AG_TMP/a429.log"
 	--idle-timeout 200ms --batch-timeout 100ms
 t0=$(date +%s%N)
 send 3333333333333333
-ag_wait_spans "$AG_TMP/r429.jsonl" 2 "$AG_WAIT_S" || { cat "$AG_TMP/a429.log"; ag_fail "429/503: spans never accepted"; }
+ag_wait_spans "$AG_TMP/r429.jsonl" 2 "$AG_WAIT_S" || { cat "$AG_TMP/a429.log"; fail "429/503: spans never accepted"; }
 took=$((($(date +%s%N) - t0) / 1000000))
 ag_stop_agent
 r=$(ag_stat "$AG_TMP/a429.log" retries) f=$(ag_stat "$AG_TMP/a429.log" failed)
-[ "$r" = 2 ] && [ "$f" = 0 ] || ag_fail "429/503: retries=$r failed=$f"
-[ "$took" -ge 2000 ] || ag_fail "429/503: accepted after $took ms, Retry-After 1 s twice not honoured"
+[ "$r" = 2 ] && [ "$f" = 0 ] || fail "429/503: retries=$r failed=$f"
+[ "$took" -ge 2000 ] || fail "429/503: accepted after $took ms, Retry-After 1 s twice not honoured"
 echo "checked: 429 and 503 retried twice honouring Retry-After (accepted after $took ms)"
 stop_receiver
 
@@ -101,13 +101,13 @@ for i in $(seq 1 $((AG_WAIT_S * 10))); do
 	[ "$(ag_stat "$AG_TMP/aterm.log" held)" = 2 ] && break
 	sleep 0.1
 done
-[ "$(ag_stat "$AG_TMP/aterm.log" held)" = 2 ] || { cat "$AG_TMP/aterm.log"; ag_fail "SIGTERM: the 2 requests never held"; }
-[ "$(ag_count_spans "$AG_TMP/rterm.jsonl")" = 0 ] || ag_fail "spans exported before SIGTERM"
+[ "$(ag_stat "$AG_TMP/aterm.log" held)" = 2 ] || { cat "$AG_TMP/aterm.log"; fail "SIGTERM: the 2 requests never held"; }
+[ "$(ag_count_spans "$AG_TMP/rterm.jsonl")" = 0 ] || fail "spans exported before SIGTERM"
 ag_stop_agent
-[ "$AG_RC" = 0 ] || ag_fail "SIGTERM: exit $AG_RC"
-[ "$AG_STOP_S" -le 6 ] || ag_fail "SIGTERM: took $AG_STOP_S s"
+[ "$AG_RC" = 0 ] || fail "SIGTERM: exit $AG_RC"
+[ "$AG_STOP_S" -le 6 ] || fail "SIGTERM: took $AG_STOP_S s"
 c=$(ag_count_spans "$AG_TMP/rterm.jsonl")
-[ "$c" = 4 ] || ag_fail "SIGTERM: $c spans exported, want 4 (2 requests x (network + 1 hop))"
+[ "$c" = 4 ] || fail "SIGTERM: $c spans exported, want 4 (2 requests x (network + 1 hop))"
 echo "checked: SIGTERM with 2 requests held: 4 spans exported (gzip) before exit, exit 0 in ${AG_STOP_S}s"
 stop_receiver
 echo PASS

@@ -9,7 +9,7 @@
 # decodes under auto. Needs no root: no namespace, no kernel IOAM.
 set -u
 . "$(dirname "$0")/../lib/agent_helpers.sh"
-[ -x "$AG_AGENT" ] || ag_fail "$AG_AGENT is not built"
+[ -x "$AG_AGENT" ] || fail "$AG_AGENT is not built"
 trap 'rm -rf "$AG_TMP"' EXIT
 
 python3 - "$AG_TMP" <<'PY'
@@ -68,12 +68,12 @@ write("patched.pcap", frames, now)
 # The stock layout: the CLT trailer after the node array, full array.
 write("stock.pcap", [pkt(hbh(n12, 0xc20000, 12, 3, trailer=T1 + A + b"CLT\x01"))], now)
 PY
-[ -f "$AG_TMP/patched.pcap" ] || ag_fail "could not write the capture files"
+[ -f "$AG_TMP/patched.pcap" ] || fail "could not write the capture files"
 
 run_agent() { # NAME LAYOUT PCAP
 	"$AG_AGENT" --source pcap:"$AG_TMP/$3" --layout "$2" --output "$AG_TMP/$1.jsonl" \
 		--tag-socket none 2>"$AG_TMP/$1.log" ||
-		{ cat "$AG_TMP/$1.log"; ag_fail "$1: agent failed"; }
+		{ cat "$AG_TMP/$1.log"; fail "$1: agent failed"; }
 	: >>"$AG_TMP/$1.jsonl"
 	echo "$1 (--layout $2): $(grep -o 'stats .*' "$AG_TMP/$1.log")"
 }
@@ -99,12 +99,12 @@ print("checked:", ", ".join(f"{k} -> nodes {v}" for k, v in want.items()))
 PY
 check_spans() { # NAME 'SPAN-ID=NODES ...'
 	PYTHONPATH=$AG_TOP/tests/lib python3 "$AG_TMP/spans.py" "$AG_TMP/$1.jsonl" "$2" ||
-		{ cat "$AG_TMP/$1.log"; ag_fail "$1: spans"; }
+		{ cat "$AG_TMP/$1.log"; fail "$1: spans"; }
 }
 expect_stat() { # NAME COUNTER VALUE
 	local v
 	v=$(ag_stat "$AG_TMP/$1.log" "$2")
-	[ "$v" = "$3" ] || { cat "$AG_TMP/$1.log"; ag_fail "$1: $2=${v:-missing}, want $3"; }
+	[ "$v" = "$3" ] || { cat "$AG_TMP/$1.log"; fail "$1: $2=${v:-missing}, want $3"; }
 }
 
 run_agent auto auto patched.pcap
@@ -113,14 +113,14 @@ expect_stat auto traces 4
 expect_stat auto ambiguous 2
 expect_stat auto malformed 0
 n=$(grep -c -- "--layout patched" "$AG_TMP/auto.log")
-[ "$n" = 1 ] || { cat "$AG_TMP/auto.log"; ag_fail "auto: the --layout hint said $n times, want once"; }
+[ "$n" = 1 ] || { cat "$AG_TMP/auto.log"; fail "auto: the --layout hint said $n times, want once"; }
 echo "checked: $(grep -- '--layout patched' "$AG_TMP/auto.log")"
 
 run_agent patched patched patched.pcap
 check_spans patched "00f067aa0ba902b7=1,2 b7ad6b7169203331=1,2,3 53995c3f42cd8ad8=1,2,3"
 expect_stat patched traces 6
 expect_stat patched ambiguous 0
-! grep -q -- "--layout patched" "$AG_TMP/patched.log" || ag_fail "patched: hint printed"
+! grep -q -- "--layout patched" "$AG_TMP/patched.log" || fail "patched: hint printed"
 
 run_agent stock auto stock.pcap
 check_spans stock "00f067aa0ba902b7=1,2,3"

@@ -6,16 +6,17 @@
 # long option the man page mentions anywhere is unknown to the agent.
 set -u
 top=${CLT_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top/tests/lib/harness.sh"
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$top/$build ;; esac
 agent=$build/cltagent
 man=$top/agent/cltagent.8
-[ -x "$agent" ] || { echo "FAIL: $agent not built"; exit 1; }
+[ -x "$agent" ] || fail "$agent not built"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # "  -s, --source SPEC   ..." and "      --idle-timeout D   ...": the option lines.
-"$agent" --help >"$tmp/help" || { echo "FAIL: cltagent --help exited $?"; exit 1; }
+"$agent" --help >"$tmp/help" || fail "cltagent --help exited $?"
 sed -n 's/^  \(-[a-zA-Z], \|    \)--\([a-z][a-z-]*\).*/\2/p' "$tmp/help" | sort >"$tmp/help.opts"
 # Short names too: "-s source".
 sed -n 's/^  -\([a-zA-Z]\), --\([a-z][a-z-]*\).*/\1 \2/p' "$tmp/help" | sort >"$tmp/help.short"
@@ -32,21 +33,20 @@ long_opts <"$man" | sort -u >"$tmp/man.all"
 
 n=$(wc -l <"$tmp/help.opts")
 [ "$n" -ge 30 ] || { echo "FAIL: only $n options found in --help:"; cat "$tmp/help"; exit 1; }
-fail=0
 if ! diff -u --label 'cltagent --help' --label 'cltagent.8 OPTIONS entries' \
 	"$tmp/help.opts" "$tmp/man.opts"; then
 	echo "FAIL: --help and the man page's OPTIONS entries differ (above: - only in --help, + only in the man page, or listed twice)"
-	fail=1
+	fails=$((fails + 1))
 fi
 if ! diff -u --label 'cltagent --help short names' --label 'cltagent.8 short names' \
 	"$tmp/help.short" "$tmp/man.short"; then
 	echo "FAIL: short option names differ"
-	fail=1
+	fails=$((fails + 1))
 fi
 extra=$(comm -13 "$tmp/help.opts" "$tmp/man.all")
 if [ -n "$extra" ]; then
 	echo "FAIL: the man page mentions options cltagent does not have: $extra"
-	fail=1
+	fails=$((fails + 1))
 fi
-[ "$fail" = 0 ] && echo "ok: $n options, each in --help and in the man page once"
-exit "$fail"
+[ "$fails" -eq 0 ] && echo "ok   - $n options, each in --help and in the man page once"
+summary

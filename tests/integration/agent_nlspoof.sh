@@ -9,7 +9,7 @@ set -u
 . "$(dirname "$0")/../lib/agent_helpers.sh"
 topo_require_root
 ag_need_binaries
-topo_single "a2$$n" || ag_fail "topology"
+topo_single "a2$$n" || fail "topology"
 trap ag_cleanup EXIT # after topo_*, which install their own trap
 S=$TOPO_S
 ag_sink "$S" ::1 8080 tcp
@@ -59,19 +59,19 @@ PY
 
 ag_receiver "$S" 4431 "$AG_TMP/r.jsonl"
 ag_agent "$S" "$AG_TMP/a.log" -e "http://[::1]:4431/v1/traces" --idle-timeout 200ms --batch-timeout 100ms
-sent=$(ip netns exec "$S" python3 "$AG_TMP/spoof.py" "$AG_PID" 20) || ag_fail "could not send forged events"
+sent=$(ip netns exec "$S" python3 "$AG_TMP/spoof.py" "$AG_PID" 20) || fail "could not send forged events"
 echo "sent $sent forged IOAM6 trace events (tagged, CLT trailer) to the agent's netlink port"
 CLT_BACKEND=hopopts ip netns exec "$S" "$AG_SEND" -n 3 ::1 8080 \
-	0af7651916cd43dd8448eb211c80319c 2222222222222222 2>/dev/null || ag_fail "clt_send"
-ag_wait_spans "$AG_TMP/r.jsonl" 2 10 || { cat "$AG_TMP/a.log"; ag_fail "genuine events made no spans"; }
+	0af7651916cd43dd8448eb211c80319c 2222222222222222 2>/dev/null || fail "clt_send"
+ag_wait_spans "$AG_TMP/r.jsonl" 2 10 || { cat "$AG_TMP/a.log"; fail "genuine events made no spans"; }
 sleep 0.5
 ag_stop_agent
-[ "$AG_RC" = 0 ] || ag_fail "exit $AG_RC"
+[ "$AG_RC" = 0 ] || fail "exit $AG_RC"
 m=$(ag_stat "$AG_TMP/a.log" malformed) req=$(ag_stat "$AG_TMP/a.log" requests)
 grep 'stats ' "$AG_TMP/a.log" | tail -1
-[ "$m" -ge "$sent" ] || ag_fail "forged events not counted as malformed ($m < $sent)"
-[ "$req" = 1 ] || ag_fail "expected only the genuine request, got requests=$req"
-python3 - "$AG_TMP/r.jsonl" "$AG_TOP/tests/lib" <<'PY' || ag_fail "a forged trace made a span"
+[ "$m" -ge "$sent" ] || fail "forged events not counted as malformed ($m < $sent)"
+[ "$req" = 1 ] || fail "expected only the genuine request, got requests=$req"
+python3 - "$AG_TMP/r.jsonl" "$AG_TOP/tests/lib" <<'PY' || fail "a forged trace made a span"
 import sys
 sys.path.insert(0, sys.argv[2])
 from otlp_receiver import load_spans

@@ -12,7 +12,7 @@ set -u
 . "$(dirname "$0")/../lib/agent_helpers.sh"
 topo_require_root
 ag_need_binaries
-topo_three "ag$$" || ag_fail "topology"
+topo_three "ag$$" || fail "topology"
 trap ag_cleanup EXIT # after topo_*, which install their own trap
 S=$TOPO_S
 OUT=$AG_TMP/spans.jsonl
@@ -34,11 +34,11 @@ echo "checked: both agents ready (event group joined, capture active)"
 TRACE=4bf92f3577b34da6a3ce929d0e0e4736
 SPAN=00f067aa0ba902b7
 CLT_BACKEND=hopopts ip netns exec "$TOPO_C" "$AG_SEND" -n 5 "$TOPO_S_ADDR" 8080 "$TRACE" "$SPAN" \
-	|| ag_fail "clt_send"
-ag_wait_spans "$OUT" 3 10 || { cat "$AG_TMP/agent.log"; ag_fail "no spans within 10 s"; }
+	|| fail "clt_send"
+ag_wait_spans "$OUT" 3 10 || { cat "$AG_TMP/agent.log"; fail "no spans within 10 s"; }
 echo "checked: spans arrived at the receiver"
 
-PYTHONPATH=$AG_TOP/tests/lib python3 - "$OUT" "$TRACE" "$SPAN" <<'PY' || ag_fail "span tree"
+PYTHONPATH=$AG_TOP/tests/lib python3 - "$OUT" "$TRACE" "$SPAN" <<'PY' || fail "span tree"
 import sys, time
 from otlp_receiver import load_spans
 spans = [s for s in load_spans(sys.argv[1]) if s["traceId"] == sys.argv[2]]
@@ -71,7 +71,7 @@ if ip netns exec "$TOPO_R" tc qdisc add dev r1 root netem delay 200ms 2>/dev/nul
 	FILL=0
 else
 	ip netns exec "$TOPO_R" tc qdisc add dev r1 root tbf rate 40kbit burst 1600 latency 10s \
-		|| ag_fail "neither netem nor tbf available"
+		|| fail "neither netem nor tbf available"
 	echo "netem not in this kernel: tbf 40kbit on r1, three 1400-octet fillers queue >= 500 ms"
 	FILL=1
 fi
@@ -83,9 +83,9 @@ s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 for _ in range(3): s.sendto(b"x" * 1400, ("fd00:2::2", 9))'
 fi
 CLT_BACKEND=hopopts ip netns exec "$TOPO_C" "$AG_SEND" -u -n 3 "$TOPO_S_ADDR" 8081 "$TRACE" "$SPAN2" \
-	|| ag_fail "clt_send udp"
-ag_wait_spans "$OUT" 6 15 || { cat "$AG_TMP/agent.log"; ag_fail "no spans for the delayed request"; }
-PYTHONPATH=$AG_TOP/tests/lib python3 - "$OUT" "$TRACE" "$SPAN2" <<'PY' || ag_fail "delay"
+	|| fail "clt_send udp"
+ag_wait_spans "$OUT" 6 15 || { cat "$AG_TMP/agent.log"; fail "no spans for the delayed request"; }
+PYTHONPATH=$AG_TOP/tests/lib python3 - "$OUT" "$TRACE" "$SPAN2" <<'PY' || fail "delay"
 import sys
 from otlp_receiver import load_spans
 spans = load_spans(sys.argv[1])
@@ -103,14 +103,14 @@ PY
 
 AG_PID=$AGENT1
 ag_stop_agent
-[ "$AG_RC" -eq 0 ] || ag_fail "agent exit status $AG_RC"
-grep -q "stats events=" "$AG_TMP/agent.log" || ag_fail "no stats line at exit"
+[ "$AG_RC" -eq 0 ] || fail "agent exit status $AG_RC"
+grep -q "stats events=" "$AG_TMP/agent.log" || fail "no stats line at exit"
 echo "checked: agent exit 0 on SIGTERM; $(grep -o 'stats .*' "$AG_TMP/agent.log" | tail -1)"
-[ "$(ag_stat "$AG_TMP/agent.log" malformed)" = 0 ] || ag_fail "malformed events counted"
+[ "$(ag_stat "$AG_TMP/agent.log" malformed)" = 0 ] || fail "malformed events counted"
 
 AG_PID=$CAP_PID
 ag_stop_agent
-PYTHONPATH=$AG_TOP/tests/lib python3 - "$CAP" "$TRACE" "$SPAN" <<'PY' || { cat "$AG_TMP/capture.log"; ag_fail "capture source"; }
+PYTHONPATH=$AG_TOP/tests/lib python3 - "$CAP" "$TRACE" "$SPAN" <<'PY' || { cat "$AG_TMP/capture.log"; fail "capture source"; }
 import sys
 from otlp_receiver import load_spans
 spans = load_spans(sys.argv[1])

@@ -8,7 +8,7 @@
 # Needs no root: no namespace, no kernel IOAM.
 set -u
 . "$(dirname "$0")/../lib/agent_helpers.sh"
-[ -x "$AG_AGENT" ] || ag_fail "$AG_AGENT is not built"
+[ -x "$AG_AGENT" ] || fail "$AG_AGENT is not built"
 trap 'rm -rf "$AG_TMP"' EXIT
 
 python3 - "$AG_TMP" <<'PY'
@@ -85,11 +85,11 @@ for _ in range(3000):                               # random mutations of a vali
     bad.append(bytes(b))
 write("bad.pcap", bad, now)
 PY
-[ -f "$AG_TMP/good.pcap" ] || ag_fail "could not write the capture files"
+[ -f "$AG_TMP/good.pcap" ] || fail "could not write the capture files"
 
 "$AG_AGENT" --source pcap:"$AG_TMP/good.pcap" --output "$AG_TMP/good.jsonl" --node-name 3=server \
-	2>"$AG_TMP/good.log" || { cat "$AG_TMP/good.log"; ag_fail "agent failed on good.pcap"; }
-PYTHONPATH=$AG_TOP/tests/lib python3 - "$AG_TMP/good.jsonl" <<'PY' || { cat "$AG_TMP/good.log"; ag_fail "good.pcap spans"; }
+	2>"$AG_TMP/good.log" || { cat "$AG_TMP/good.log"; fail "agent failed on good.pcap"; }
+PYTHONPATH=$AG_TOP/tests/lib python3 - "$AG_TMP/good.jsonl" <<'PY' || { cat "$AG_TMP/good.log"; fail "good.pcap spans"; }
 import sys
 from otlp_receiver import load_spans
 spans = load_spans(sys.argv[1])
@@ -108,12 +108,12 @@ assert q["ioam.queue_depth.max"] == 7, q
 print("checked: good.pcap -> 2 requests, path node 2 -> server, hop delays 250/300/350 us, queue 7")
 PY
 grep -q "events=6 traces=5 malformed=0 untagged=1 requests=2" "$AG_TMP/good.log" ||
-	{ cat "$AG_TMP/good.log"; ag_fail "good.pcap stats"; }
+	{ cat "$AG_TMP/good.log"; fail "good.pcap stats"; }
 echo "checked: $(grep -o 'stats .*' "$AG_TMP/good.log")"
 
 "$AG_AGENT" --source pcap:"$AG_TMP/good.pcap" --output "$AG_TMP/pp.jsonl" --span-per-packet \
-	--export-untagged 2>"$AG_TMP/pp.log" || ag_fail "agent failed with --span-per-packet"
-PYTHONPATH=$AG_TOP/tests/lib python3 - "$AG_TMP/pp.jsonl" <<'PY' || ag_fail "per-packet spans"
+	--export-untagged 2>"$AG_TMP/pp.log" || fail "agent failed with --span-per-packet"
+PYTHONPATH=$AG_TOP/tests/lib python3 - "$AG_TMP/pp.jsonl" <<'PY' || fail "per-packet spans"
 import sys
 from otlp_receiver import load_spans
 spans = load_spans(sys.argv[1])
@@ -129,11 +129,11 @@ PY
 run_bad() { # AGENT LABEL
 	"$1" --source pcap:"$AG_TMP/bad.pcap" --output "$AG_TMP/bad.jsonl" 2>"$AG_TMP/bad.log"
 	local rc=$?
-	[ $rc -eq 0 ] || { tail -30 "$AG_TMP/bad.log"; ag_fail "$2: agent exit $rc on bad.pcap"; }
+	[ $rc -eq 0 ] || { tail -30 "$AG_TMP/bad.log"; fail "$2: agent exit $rc on bad.pcap"; }
 	local m e t
 	m=$(ag_stat "$AG_TMP/bad.log" malformed) e=$(ag_stat "$AG_TMP/bad.log" events)
 	t=$(ag_stat "$AG_TMP/bad.log" traces)
-	[ "$m" -ge 5 ] && [ "$((t + m))" -le "$e" ] || ag_fail "$2: events=$e traces=$t malformed=$m"
+	[ "$m" -ge 5 ] && [ "$((t + m))" -le "$e" ] || fail "$2: events=$e traces=$t malformed=$m"
 	echo "checked: $2 over 3006 malformed/mutated frames: exit 0, events=$e malformed=$m traces=$t"
 }
 run_bad "$AG_AGENT" "agent ($AG_BUILD)"

@@ -20,23 +20,18 @@ trap 'rm -rf "$out"' EXIT
 BENCH_QUICK=1 BENCH_ONLY="percall offline" BENCH_RESULTS=$out BUILD=$BUILD bench/run.sh \
 	>"$out/log" 2>&1
 rc=$?
-fail=0
-check() { # description pattern
-	if grep -qE "$2" "$out/latest.md" 2>/dev/null; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1 (no line matching '$2')"
-		fail=1
-	fi
+source tests/lib/harness.sh
+row() { # description pattern: a line of the report matches
+	check "$1 (a line matching '$2')" grep -qE "$2" "$out/latest.md"
 }
-[ $rc -eq 0 ] && echo "ok: bench/run.sh exited 0" || { echo "FAIL: bench/run.sh exited $rc"; fail=1; }
-check "regular-file write ratio with verdict" '^\| write\(\) on regular file, shim .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
-check "untracked-socket write ratio with verdict" '^\| write\(\) on untracked socket .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
-check "new-traceparent row measured" '^\| request, new traceparent \| [0-9]'
-check "context change through the agent backend measured" '^\| context change through the agent backend .*\| [0-9.]+ .*µs vs [0-9.]+ .*µs; [0-9.]+'
-check "offline events/s with verdict" '^\| offline decode .* \| [0-9,]+ .*\| (PASS|\*\*MISS\*\*) \|$'
-check "machine and load recorded" 'CPUs, .*Load average'
-if [ $fail -ne 0 ]; then
+check "bench/run.sh exited 0 (rc=$rc)" [ $rc -eq 0 ]
+row "regular-file write ratio with verdict" '^\| write\(\) on regular file, shim .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
+row "untracked-socket write ratio with verdict" '^\| write\(\) on untracked socket .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
+row "new-traceparent row measured" '^\| request, new traceparent \| [0-9]'
+row "context change through the agent backend measured" '^\| context change through the agent backend .*\| [0-9.]+ .*µs vs [0-9.]+ .*µs; [0-9.]+'
+row "offline events/s with verdict" '^\| offline decode .* \| [0-9,]+ .*\| (PASS|\*\*MISS\*\*) \|$'
+row "machine and load recorded" 'CPUs, .*Load average'
+if [ "$fails" -ne 0 ]; then
 	sed 's/^/    log | /' "$out/log" | tail -30
 	exit 1
 fi

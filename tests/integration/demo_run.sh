@@ -14,12 +14,7 @@ BUILD=${BUILD:-build}
 ART=$TOP/tests/artifacts
 OUT=$ART/demo-out
 mkdir -p "$ART"
-fail=0
-check() { # description, then a command that must succeed
-	local what=$1
-	shift
-	if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fail=1; fi
-}
+. tests/lib/harness.sh
 
 # Its own namespace names and output dir: a person's "make demo-up" may be
 # running. No forwarding: a receiver on localhost:4318 may be another test's.
@@ -39,7 +34,7 @@ check "the waterfall flags exactly 3 congested hops" \
 	test "$(grep -c '◀ congestion' "$log.txt")" -eq 3
 
 # The spans themselves, through the demo's own trace model.
-python3 - "$OUT/spans.jsonl" "$OUT/phases.txt" <<'EOF' || fail=1
+python3 - "$OUT/spans.jsonl" "$OUT/phases.txt" <<'EOF' || fails=$((fails + 1))
 import os, sys
 sys.path.insert(0, "demo")
 import waterfall
@@ -115,5 +110,5 @@ done
 check "the rendered page has 5 traces" test "$(grep -o "class='trace[ a-z]*' id=" "$ART/demo-dom.html" | wc -l)" -eq 5 -o \
 	"$(grep -o 'class="trace[ a-z]*" id=' "$ART/demo-dom.html" | wc -l)" -eq 5
 
-[ $fail -eq 0 ] && echo "demo_run: all checks passed (screenshot: tests/artifacts/demo.png)"
-exit $fail
+echo "# screenshot: tests/artifacts/demo.png"
+summary

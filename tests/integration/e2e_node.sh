@@ -7,18 +7,18 @@
 # the child of athos's own CLIENT span for it, in the same trace; for a
 # client that sent a traceparent, the whole chain is one trace.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd node nodejs
 e2e_require_cmd npm npm
 e2e_require_cmd curl curl
 e2e_require_clt
 ATHOS=$E2E_TOP/demo/athos
-[ -f "$ATHOS/server.js" ] && [ -f "$ATHOS/package-lock.json" ] || e2e_fail "demo/athos (server.js, package-lock.json) is missing"
+[ -f "$ATHOS/server.js" ] && [ -f "$ATHOS/package-lock.json" ] || fail "demo/athos (server.js, package-lock.json) is missing"
 if [ ! -d "$ATHOS/node_modules/@opentelemetry/sdk-trace-node" ]; then
 	echo "installing athos's pinned dependencies: npm ci"
 	(cd "$ATHOS" && npm ci --no-audit --no-fund --loglevel=error) ||
-		e2e_fail "npm ci in demo/athos failed (needs the npm registry)"
+		fail "npm ci in demo/athos failed (needs the npm registry)"
 fi
 e2e_setup node
 sdk=$(node -p "require('$ATHOS/node_modules/@opentelemetry/sdk-trace-node/package.json').version" 2>/dev/null)
@@ -33,7 +33,7 @@ e2e_shim "$TOPO_C" OTEL_SERVICE_NAME=athos OTEL_EXPORTER_OTLP_ENDPOINT="http://[
 	node --require "$ATHOS/tracing.js" "$ATHOS/server.js" >"$E2E_W/athos.stderr" 2>&1 &
 athos=$!
 E2E_PIDS+=($athos)
-topo_wait_port "$TOPO_C" 15123 15 || e2e_fail "athos did not start: $(tail -5 "$E2E_W/athos.stderr")"
+topo_wait_port "$TOPO_C" 15123 15 || fail "athos did not start: $(tail -5 "$E2E_W/athos.stderr")"
 
 e2e_say "four logins: three from a client with its own traceparent, one without"
 tps=()
@@ -42,12 +42,12 @@ for i in 1 2 3 4; do
 	if [ "$i" -ne 3 ]; then tp=$(e2e_tp); tps+=("$tp"); fi
 	out=$(ip netns exec "$TOPO_C" curl -sS -m 20 -H 'Content-Type: application/json' ${tp:+-H "traceparent: $tp"} \
 		--data '{"username":"clt","password":"clt"}' "http://[::1]:15123/api/login" 2>&1)
-	[ "$out" = '{"msg":"OK"}' ] || e2e_fail "login $i answered '$out': $(tail -5 "$E2E_W/athos.stderr")"
+	[ "$out" = '{"msg":"OK"}' ] || fail "login $i answered '$out': $(tail -5 "$E2E_W/athos.stderr")"
 done
 echo "ok: 4 logins answered {\"msg\":\"OK\"}"
 read -r nreq nconn <<<"$(e2e_origin_conns 8080 /login)"
 echo "origin: $nreq sub-requests from athos over $nconn connection(s)"
-[ "$nreq" -eq 4 ] || e2e_fail "expected 4 sub-requests at the login server"
+[ "$nreq" -eq 4 ] || fail "expected 4 sub-requests at the login server"
 
 # SIGTERM: athos's SDK flushes its spans, then the agent flushes.
 kill -TERM "$athos"
@@ -57,6 +57,6 @@ e2e_agent_stop
 # idle timeout, with its last request's IDs still on the socket: the agent
 # counts those packets as late, so every request has exactly one network span.
 e2e_check --origin "$E2E_W/origin.8080.jsonl" --path-prefix /login --min-requests 4 \
-	--app "$E2E_W/app.jsonl" --chain "${tps[@]}" || e2e_fail "the exported spans do not nest as they should"
+	--app "$E2E_W/app.jsonl" --chain "${tps[@]}" || fail "the exported spans do not nest as they should"
 e2e_no_shim_errors "$E2E_W/athos.stderr"
 echo "PASS: Node.js + OpenTelemetry SDK: every network span is the child of the app's own CLIENT span, same trace"

@@ -5,7 +5,7 @@
 # The agent must export exactly one network span per traced request, under
 # that request's own parent, and nothing for the untraced ones.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd "$E2E_PY" python3
 e2e_require_clt
@@ -39,16 +39,16 @@ print("python client: 7 requests answered 200")
 PY
 e2e_say "http.client keep-alive (tp1, tp2, none, tp3) and urllib (tp4, none, tp5)"
 e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_W/client.py" "$TOPO_S_ADDR" "${tps[@]}" 2>"$E2E_W/python.stderr" ||
-	e2e_fail "the Python client failed: $(tail -5 "$E2E_W/python.stderr")"
+	fail "the Python client failed: $(tail -5 "$E2E_W/python.stderr")"
 read -r nreq nconn <<<"$(e2e_origin_conns 8080 /hc/)"
 echo "origin: http.client $nreq requests over $nconn connection(s)"
-[ "$nreq" -eq 4 ] && [ "$nconn" -eq 1 ] || e2e_fail "expected 4 http.client requests over 1 kept-alive connection"
+[ "$nreq" -eq 4 ] && [ "$nconn" -eq 1 ] || fail "expected 4 http.client requests over 1 kept-alive connection"
 read -r nreq nconn <<<"$(e2e_origin_conns 8080 /ul/)"
 echo "origin: urllib $nreq requests over $nconn connection(s)"
-[ "$nreq" -eq 3 ] || e2e_fail "expected 3 urllib requests"
+[ "$nreq" -eq 3 ] || fail "expected 3 urllib requests"
 
 e2e_agent_stop
 e2e_check --origin "$E2E_W/origin.8080.jsonl" --expect "${tps[@]}" --min-requests 5 ||
-	e2e_fail "the exported spans do not match the requests"
+	fail "the exported spans do not match the requests"
 e2e_no_shim_errors "$E2E_W/python.stderr"
 echo "PASS: Python http.client keep-alive and urllib: 5 traced requests -> 5 network spans; untraced -> none"

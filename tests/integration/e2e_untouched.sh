@@ -8,7 +8,7 @@
 # hop-by-hop header (nor any IPv4 option). A traced plain-HTTP request at
 # the end proves the capture and the agent would have seen a tag.
 set -u
-. "$(dirname "$0")/../e2e/lib.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 topo_require_root
 e2e_require_cmd curl curl
 e2e_require_cmd openssl openssl
@@ -20,48 +20,48 @@ e2e_add_ipv4
 echo "curl: $(curl --version | head -1 | cut -d' ' -f1-2); $(openssl version | cut -d' ' -f1-2); $("$E2E_PY" --version 2>&1)"
 
 e2e_origin 8080
-ip netns exec "$TOPO_S" "$E2E_PY" "$E2E_TOP/tests/e2e/echo.py" serve --tcp 9000 --udp 9001 \
+ip netns exec "$TOPO_S" "$E2E_PY" "$E2E_TOP/tests/lib/echo.py" serve --tcp 9000 --udp 9001 \
 	--ready "$E2E_W/echo.ready" 2>"$E2E_W/echo.stderr" &
 E2E_PIDS+=($!)
-e2e_wait_file "$E2E_W/echo.ready" 10 || e2e_fail "echo server did not start"
+e2e_wait_file "$E2E_W/echo.ready" 10 || fail "echo server did not start"
 mkdir -p "$E2E_W/www"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=clt.test \
 	-keyout "$E2E_W/key.pem" -out "$E2E_W/cert.pem" 2>"$E2E_W/openssl-req.stderr" ||
-	e2e_fail "cannot make a test certificate: $(cat "$E2E_W/openssl-req.stderr")"
+	fail "cannot make a test certificate: $(cat "$E2E_W/openssl-req.stderr")"
 head -c 300000 /dev/urandom >"$E2E_W/www/blob.bin"
 (cd "$E2E_W/www" && exec ip netns exec "$TOPO_S" openssl s_server -quiet -WWW -accept '[::]:8443' \
 	-cert "$E2E_W/cert.pem" -key "$E2E_W/key.pem" </dev/null >"$E2E_W/s_server.stdout" 2>"$E2E_W/s_server.stderr") &
 E2E_PIDS+=($!)
-topo_wait_port "$TOPO_S" 8443 || e2e_fail "openssl s_server did not start: $(cat "$E2E_W/s_server.stderr")"
+topo_wait_port "$TOPO_S" 8443 || fail "openssl s_server did not start: $(cat "$E2E_W/s_server.stderr")"
 e2e_agent_start
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 want_bytes=$("$E2E_PY" -c 'import hashlib, sys
 sys.path.insert(0, sys.argv[1])
 from origin_server import pattern
-print(hashlib.sha256(pattern(300000)).hexdigest())' "$E2E_TOP/tests/e2e")
+print(hashlib.sha256(pattern(300000)).hexdigest())' "$E2E_TOP/tests/lib")
 
 e2e_capture_start "$TOPO_R" r0 "$E2E_W/untouched.pcap"
 e2e_say "1. HTTP over IPv4 with a traceparent"
 e2e_shim "$TOPO_C" curl -4 -sS -m 10 -o "$E2E_W/v4.bin" -H "traceparent: $(e2e_tp)" \
-	"http://10.251.2.2:8080/bytes/300000" 2>"$E2E_W/v4.stderr" || e2e_fail "curl over IPv4 failed: $(cat "$E2E_W/v4.stderr")"
-[ "$(sha "$E2E_W/v4.bin")" = "$want_bytes" ] || e2e_fail "IPv4: the body differs from what the origin sent"
+	"http://10.251.2.2:8080/bytes/300000" 2>"$E2E_W/v4.stderr" || fail "curl over IPv4 failed: $(cat "$E2E_W/v4.stderr")"
+[ "$(sha "$E2E_W/v4.bin")" = "$want_bytes" ] || fail "IPv4: the body differs from what the origin sent"
 echo "ok: IPv4 HTTP, 300000 octets, sha256 identical"
 
 e2e_say "2. UDP datagrams that look like HTTP requests with a traceparent, over IPv6"
-out=$(e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_TOP/tests/e2e/echo.py" udp "$TOPO_S_ADDR" 9001 20 2>"$E2E_W/udp.stderr") ||
-	e2e_fail "UDP echo differs or failed: $out $(tail -3 "$E2E_W/udp.stderr")"
+out=$(e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_TOP/tests/lib/echo.py" udp "$TOPO_S_ADDR" 9001 20 2>"$E2E_W/udp.stderr") ||
+	fail "UDP echo differs or failed: $out $(tail -3 "$E2E_W/udp.stderr")"
 echo "ok: UDP, 20 datagrams echoed identical ($out)"
 
 e2e_say "3. HTTPS over IPv6 with a traceparent (openssl s_server)"
 e2e_shim "$TOPO_C" curl -k -sS -m 10 -o "$E2E_W/tls.bin" -H "traceparent: $(e2e_tp)" \
-	"https://[$TOPO_S_ADDR]:8443/blob.bin" 2>"$E2E_W/tls.stderr" || e2e_fail "curl over TLS failed: $(cat "$E2E_W/tls.stderr")"
-[ "$(sha "$E2E_W/tls.bin")" = "$(sha "$E2E_W/www/blob.bin")" ] || e2e_fail "TLS: the file differs"
+	"https://[$TOPO_S_ADDR]:8443/blob.bin" 2>"$E2E_W/tls.stderr" || fail "curl over TLS failed: $(cat "$E2E_W/tls.stderr")"
+[ "$(sha "$E2E_W/tls.bin")" = "$(sha "$E2E_W/www/blob.bin")" ] || fail "TLS: the file differs"
 echo "ok: TLS, 300000 octets, sha256 identical"
 
 e2e_say "4. a binary TCP protocol over IPv6, written in uneven chunks"
-out=$(e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_TOP/tests/e2e/echo.py" tcp "$TOPO_S_ADDR" 9000 300000 2>"$E2E_W/tcp.stderr") ||
-	e2e_fail "TCP echo differs or failed: $out $(tail -3 "$E2E_W/tcp.stderr")"
+out=$(e2e_shim "$TOPO_C" "$E2E_PY" "$E2E_TOP/tests/lib/echo.py" tcp "$TOPO_S_ADDR" 9000 300000 2>"$E2E_W/tcp.stderr") ||
+	fail "TCP echo differs or failed: $out $(tail -3 "$E2E_W/tcp.stderr")"
 echo "ok: binary TCP stream echoed identical ($out)"
 e2e_capture_stop
 
@@ -74,9 +74,9 @@ n_tcp=$(e2e_count_pcap "$E2E_W/untouched.pcap" 'ip6 and tcp port 9000')
 echo "router capture: IPv4 HTTP $n_v4, UDP $n_udp, TLS $n_tls, binary TCP $n_tcp packets;" \
 	"$hbh IPv6 packets with a hop-by-hop header, $v4opt IPv4 packets with options"
 [ "$n_v4" -gt 0 ] && [ "$n_udp" -gt 0 ] && [ "$n_tls" -gt 0 ] && [ "$n_tcp" -gt 0 ] ||
-	e2e_fail "the capture missed some of the traffic"
-[ "$hbh" -eq 0 ] || e2e_fail "$hbh packets carried a hop-by-hop header"
-[ "$v4opt" -eq 0 ] || e2e_fail "$v4opt IPv4 packets carried options"
+	fail "the capture missed some of the traffic"
+[ "$hbh" -eq 0 ] || fail "$hbh packets carried a hop-by-hop header"
+[ "$v4opt" -eq 0 ] || fail "$v4opt IPv4 packets carried options"
 echo "ok: no IOAM (no hop-by-hop header, no IPv4 option) on the wire"
 e2e_no_shim_errors "$E2E_W"/v4.stderr "$E2E_W"/udp.stderr "$E2E_W"/tls.stderr "$E2E_W"/tcp.stderr
 
@@ -84,12 +84,12 @@ e2e_say "control: one traced plain-HTTP request over IPv6 is tagged"
 e2e_capture_start "$TOPO_R" r0 "$E2E_W/control.pcap"
 tp=$(e2e_tp)
 e2e_shim "$TOPO_C" curl -sS -m 10 -o /dev/null -H "traceparent: $tp" "http://[$TOPO_S_ADDR]:8080/ctl" \
-	2>"$E2E_W/ctl.stderr" || e2e_fail "the control request failed"
+	2>"$E2E_W/ctl.stderr" || fail "the control request failed"
 e2e_capture_stop
 hbh=$(e2e_count_pcap "$E2E_W/control.pcap" "$E2E_HBH_FILTER")
 echo "control capture: $hbh packets with a hop-by-hop header"
-[ "$hbh" -gt 0 ] || e2e_fail "the control request was not tagged: the capture would not have seen a tag"
+[ "$hbh" -gt 0 ] || fail "the control request was not tagged: the capture would not have seen a tag"
 e2e_agent_stop
 e2e_check --origin "$E2E_W/origin.8080.jsonl" --path-prefix /ctl --expect "$tp" ||
-	e2e_fail "the agent's spans: only the control request may have a network span"
+	fail "the agent's spans: only the control request may have a network span"
 echo "PASS: IPv4, UDP, TLS and a binary protocol under the shim: byte-identical, no IOAM on the wire, no spans"

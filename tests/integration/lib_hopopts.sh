@@ -31,13 +31,9 @@ trap cleanup EXIT # after topo_single, which installs its own trap
 NS=$TOPO_S
 nsx() { ip netns exec "$NS" "$@"; }
 
-fails=0
+. tests/lib/harness.sh
 # "cmd && cmd" as a single condition for check
 all_of() { local c; for c in "$@"; do eval "$c" || return 1; done; }
-check() { # description, condition command...
-	local what=$1; shift
-	if "$@"; then echo "ok   - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
 
 # Listeners on ::1: TCP (read each connection to EOF) and UDP (drain).
 ip netns exec "$NS" python3 - <<'PY' &
@@ -150,5 +146,4 @@ echo "# forced genl: $(cat "$TMP/genl.send")"
 check "forced genl on a stock kernel: clt_open fails naming PKT_ID_ENABLE" \
 	all_of '[ $rc -ne 0 ]' 'grep -q "PKT_ID_ENABLE" "$TMP/genl.send"'
 
-echo "lib_hopopts: $fails failure(s)"
-[ "$fails" -eq 0 ]
+summary

@@ -18,11 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fails=0
-check() { # description, command...
-	local what=$1; shift
-	if "$@"; then echo "ok   - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
+. tests/lib/harness.sh
 
 for tool in pkg-config cc python3; do
 	command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (scripts/deps.sh test)"; exit 1; }
@@ -66,7 +62,7 @@ check "example links statically against libclt.a (pkg-config --static)" \
 check "example resolves libclt.so.1 from the install" \
 	eval 'LD_LIBRARY_PATH=$LIB ldd "$TMP/example" | grep -q "libclt.so.1 => $LIB/libclt.so.1"'
 
-if [ $fails -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+[ "$fails" -eq 0 ] || summary
 
 # 4. Run it against the real kernel.
 . tests/lib/topo.sh
@@ -121,5 +117,5 @@ make --no-print-directory -s BUILD="$BUILD" PREFIX=$PREFIX DESTDIR="$DEST" unins
 left=$(find "$DEST" -type f -o -type l | wc -l)
 check "make uninstall removes every installed file ($left left)" [ "$left" -eq 0 ]
 
-if [ $fails -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+[ "$fails" -eq 0 ] || summary
 echo "PASS: README example built from the installed libclt and tagged its request"

@@ -6,6 +6,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
 topo_require_root
+. tests/lib/harness.sh
 BUILD=${BUILD:-build}
 ASAN_BUILD=$BUILD/asan-shim
 if ! make --no-print-directory SANITIZE=1 BUILD="$ASAN_BUILD" "$ASAN_BUILD/libcltshim.so" >/dev/null; then
@@ -23,16 +24,14 @@ ASAN_SHIM=$(stage_file "$ASAN_BUILD/libcltshim.so" libcltshim-asan.so) ||
 export SHIM_PRELOAD="$LIBASAN $ASAN_SHIM"
 export ASAN_OPTIONS="detect_leaks=0:log_path=$LOGDIR/asan"
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$LOGDIR/ubsan"
-fails=0
 for t in shim_keepalive shim_transparency; do
 	echo "# $t with the sanitizer shim"
 	SHIM_UPLOAD_MB=4 SHIM_THREADS=8 SHIM_PER_THREAD=4 bash "tests/integration/$t.sh" 2>&1 |
 		grep -v 'Killed' | sed 's/^/    /'
 	rc=${PIPESTATUS[0]}
-	if [ "$rc" -eq 0 ]; then echo "ok   - $t passes under ASan"; else echo "FAIL - $t under ASan (exit $rc)"; fails=$((fails + 1)); fi
+	check "$t passes under ASan (exit $rc)" [ "$rc" -eq 0 ]
 done
 reports=$(ls "$LOGDIR" | wc -l)
 for f in "$LOGDIR"/*; do [ -e "$f" ] && sed 's/^/    | /' "$f" | head -40; done
-if [ "$reports" -eq 0 ]; then echo "ok   - no sanitizer report"; else echo "FAIL - $reports sanitizer report(s)"; fails=$((fails + 1)); fi
-[ $fails -eq 0 ] || exit 1
-echo "all checks passed"
+check "no sanitizer report ($reports)" [ "$reports" -eq 0 ]
+summary

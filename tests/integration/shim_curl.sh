@@ -68,5 +68,4 @@ echo "# $out"
 check "CLT_LOG=info: first line names the backend and why" \
 	bash -c '[[ "$1" == *"info: backend hopopts: "* ]]' _ "$out"
 
-[ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
-echo "all checks passed"
+summary

@@ -65,5 +65,4 @@ check "flood and connection cap handled: dropped=$(stat_of dropped) limited=$(st
 	[ "$(stat_of dropped)" -ge 1 ]
 check "well-formed requests served (tagged=$(stat_of tagged))" [ "$(stat_of tagged)" -ge 2 ]
 
-[ $fails -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
-echo "all checks passed"
+summary

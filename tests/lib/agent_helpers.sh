@@ -1,6 +1,7 @@
 # agent_helpers.sh - shared by tests/integration/agent_*.sh: start the
 # OTLP receiver, cltagent and traffic sinks inside network namespaces,
-# wait for spans. Source after tests/lib/topo.sh.
+# wait for spans. Source after tests/lib/topo.sh. check, fail, summary:
+# tests/lib/harness.sh.
 
 AG_TOP=${CLT_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 AG_BUILD=${BUILD:-build}
@@ -15,15 +16,13 @@ AG_N=0
 # on its signal costs nothing when the machine is idle.
 AG_WAIT_S=${AG_WAIT_S:-20}
 
-ag_fail() {
-	echo "FAIL: $*"
-	exit 1
-}
+# shellcheck source=harness.sh
+. "$AG_TOP/tests/lib/harness.sh"
 
 ag_need_binaries() {
 	local b
 	for b in "$AG_AGENT" "$AG_SEND"; do
-		[ -x "$b" ] || ag_fail "$b is not built (make BUILD=... all tests)"
+		[ -x "$b" ] || fail "$b is not built (make BUILD=... all tests)"
 	done
 }
 
@@ -46,7 +45,7 @@ ag_receiver() {
 	AG_PIDS+=("$AG_RCV_PID")
 	ag_wait_file "$AG_TMP/ready.$port" "$AG_RCV_PID" "OTLP receiver on port $port" \
 		"$AG_TMP/receiver.$port.log"
-	topo_wait_port "$ns" "$port" "$AG_WAIT_S" || ag_fail "receiver on port $port does not listen"
+	topo_wait_port "$ns" "$port" "$AG_WAIT_S" || fail "receiver on port $port does not listen"
 }
 
 # ag_wait_file FILE PID WHAT [LOG]: wait until FILE exists; fail (showing
@@ -57,12 +56,12 @@ ag_wait_file() {
 		[ -e "$1" ] && return 0
 		if ! kill -0 "$2" 2>/dev/null; then
 			[ -n "${4:-}" ] && cat "$4"
-			ag_fail "$3 exited at start"
+			fail "$3 exited at start"
 		fi
 		sleep 0.1
 	done
 	[ -n "${4:-}" ] && cat "$4"
-	ag_fail "$3 not ready within $AG_WAIT_S s"
+	fail "$3 not ready within $AG_WAIT_S s"
 }
 
 # ag_agent NS LOG [cltagent flags...]: start the agent in NS, logging to LOG,

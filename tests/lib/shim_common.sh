@@ -5,7 +5,7 @@
 #   shim_setup PREFIX          namespace + servers (HTTP on $SHIM_PORT, raw on +1)
 #   events_start FILE / events_stop   record kernel IOAM events (tests/tools/ioam_events)
 #   under_shim CMD...          run CMD in the namespace with the shim preloaded
-#   check WHAT CMD...          print ok/FAIL, count failures in $fails
+#   check, fail, summary       tests/lib/harness.sh
 
 BUILD=${BUILD:-build}
 # shellcheck source=stage.sh
@@ -15,18 +15,13 @@ BUILD=${BUILD:-build}
 EVENTS_TOOL=$PWD/$BUILD/tests/tools/ioam_events
 FIXTURE=$PWD/tests/lib/shim_fixture.py
 SHIM_PORT=8080
-fails=0
+# shellcheck source=harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/harness.sh"
 # A shim built with SANITIZE=1 needs the ASan runtime loaded before it.
 if readelf -d "$SHIM" 2>/dev/null | grep -q 'NEEDED.*libasan'; then
 	SHIM_PRELOAD=${SHIM_PRELOAD:-"$(gcc -print-file-name=libasan.so) $SHIM"}
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 fi
-
-check() {
-	local what=$1
-	shift
-	if "$@"; then echo "ok   - $what"; else echo "FAIL - $what"; fails=$((fails + 1)); fi
-}
 
 shim_setup() {
 	local f

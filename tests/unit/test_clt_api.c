@@ -367,6 +367,68 @@ out:
 	cap_net_raw_effective(1);
 }
 
+/* Auto picked hopopts for CAP_NET_RAW, then the process dropped it (a
+ * server's worker after fork): the first refused enable switches the
+ * context to the agent, retried at once; with no agent, to off (probing). */
+static void test_privilege_dropped(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct clt_ctx *ctx = NULL;
+	int lfd, fd, rc;
+
+	if (geteuid() != 0 || cap_net_raw_effective(1) != 0) {
+		print_message("no CAP_NET_RAW to drop here; not checked\n");
+		return;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/clt-test-drop-%d.sock", (int)getpid());
+	unlink(sa.sun_path);
+	setenv("CLT_AGENT_SOCKET", sa.sun_path, 1);
+	setenv("CLT_AGENT_TIMEOUT_MS", "50", 1);
+	assert_int_equal(clt_open(&ctx, NULL), 0);
+	if (clt_backend_get(ctx) != CLT_BACKEND_HOPOPTS) {
+		print_message("auto picked %s here; not checked\n", clt_backend_name(clt_backend_get(ctx)));
+		goto out;
+	}
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(clt_enable(ctx, fd, tid, sid), 0);
+	/* An agent that accepts but never answers: the retried request times out. */
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(cap_net_raw_effective(0), 0);
+	rc = clt_enable(ctx, fd, tid, sid);
+	print_message("after dropping CAP_NET_RAW: enable %d; %s: %s\n", rc,
+		      clt_backend_name(clt_backend_get(ctx)), clt_backend_reason(ctx));
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_AGENT);
+	assert_non_null(strstr(clt_backend_reason(ctx), "no CAP_NET_RAW any more"));
+	assert_int_equal(clt_backend_disabled(ctx), 0);
+	close(lfd);
+	close(fd);
+	clt_close(ctx);
+	cap_net_raw_effective(1);
+
+	/* No agent at all: off, probing for it; never "disabled". */
+	unlink(sa.sun_path);
+	assert_int_equal(clt_open(&ctx, NULL), 0);
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_HOPOPTS);
+	fd = socket(AF_INET6, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(cap_net_raw_effective(0), 0);
+	assert_int_equal(clt_enable(ctx, fd, tid, sid), 0);
+	assert_int_equal(clt_backend_get(ctx), CLT_BACKEND_OFF);
+	assert_int_equal(clt_backend_may_change(ctx), 1);
+	assert_int_equal(clt_backend_disabled(ctx), 0);
+	close(fd);
+out:
+	clt_close(ctx);
+	unlink(sa.sun_path);
+	clear_env();
+	cap_net_raw_effective(1);
+}
+
 /* The agent's socket never appears: every probe fails, the context stays
  * off, and closing it releases what the later probe would have used. */
 static void test_agent_never_comes(void **state)
@@ -579,6 +641,7 @@ int main(void)
 		cmocka_unit_test_setup(test_agent_messages, setup),
 		cmocka_unit_test_setup(test_agent_found_later, setup),
 		cmocka_unit_test_setup(test_agent_never_comes, setup),
+		cmocka_unit_test_setup(test_privilege_dropped, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,7 @@
 """Assertions of the end-to-end tests on what the agent exported.
 
 Inputs: the agent's spans (OTLP JSON lines written by tests/lib/otlp_receiver.py),
-the origin server's request log (tests/e2e/origin_server.py) and optionally the
+the origin server's request log (tests/lib/origin_server.py) and optionally the
 application's own spans. The agent's spans split into network spans (whose
 parent is not another agent span: the request's span) and node spans (children
 of a network span, one per IOAM node).

@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "unit/shim_child.h"
+#include "integration/c/shim_child.h"
 
 #define T1 "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"
 #define T2 "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "unit/shim_child.h"
+#include "integration/c/shim_child.h"
 
 #define TP1 "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
 #define TP2 "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"

@@ -1,8 +1,9 @@
-# lib.sh - the harness of the end-to-end tests (tests/integration/e2e_*.sh):
+# e2e.sh - the harness of the end-to-end tests (tests/integration/e2e_*.sh):
 # real programs under the shim in the client namespace of topo_three, the
 # origin server, the agent and an OTLP receiver in the server namespace, and
 # assertions on the spans the agent exported. Source it from bash.
 #
+#   check, fail, summary    tests/lib/harness.sh
 #   e2e_setup NAME          root check, three namespaces, work dir $E2E_W, cleanup trap
 #   e2e_require_cmd CMD PKG fail (not skip) when a program of the matrix is missing
 #   e2e_require_clt         fail unless the shim and the agent are built
@@ -11,7 +12,7 @@
 #   e2e_agent_start / e2e_agent_stop   cltagent in the server namespace
 #   e2e_shim NS CMD...      run CMD in NS with the shim preloaded
 #   e2e_tp                  a fresh random traceparent
-#   e2e_check ARGS...       tests/e2e/check_spans.py on the agent's spans
+#   e2e_check ARGS...       tests/lib/check_spans.py on the agent's spans
 #   e2e_capture_start NS IF FILE / e2e_capture_stop   tcpdump
 #   e2e_count_pcap FILE FILTER   packets of FILE matching FILTER ($E2E_HBH_FILTER)
 #
@@ -31,29 +32,27 @@ E2E_CAPTURE_PID=
 # Upper bound, in seconds, of every readiness wait: generous for a loaded CI
 # machine; a wait ends as soon as its signal comes.
 E2E_WAIT_S=${E2E_WAIT_S:-20}
-# shellcheck source=../lib/topo.sh
+# shellcheck source=topo.sh
 . "$E2E_TOP/tests/lib/topo.sh"
-# shellcheck source=../lib/stage.sh
+# shellcheck source=stage.sh
 . "$E2E_TOP/tests/lib/stage.sh"
 
-e2e_fail() {
-	echo "FAIL: $*"
-	exit 1
-}
+# shellcheck source=harness.sh
+. "$E2E_TOP/tests/lib/harness.sh"
 
 e2e_say() { echo "== $*"; }
 
 e2e_require_cmd() { # command debian-package
 	command -v "$1" >/dev/null 2>&1 ||
-		e2e_fail "$1 is not installed (Debian package $2; 'scripts/deps.sh test' installs it)"
+		fail "$1 is not installed (Debian package $2; 'scripts/deps.sh test' installs it)"
 }
 
 e2e_require_clt() {
-	[ -f "$E2E_SHIM" ] || e2e_fail "the shim is not built ($E2E_SHIM): run 'make BUILD=$(basename "$BUILD") all'"
+	[ -f "$E2E_SHIM" ] || fail "the shim is not built ($E2E_SHIM): run 'make BUILD=$(basename "$BUILD") all'"
 	# Preloaded from a copy LD_PRELOAD can take (tests/lib/stage.sh).
-	stage_shim || e2e_fail "cannot stage the shim under /tmp"
+	stage_shim || fail "cannot stage the shim under /tmp"
 	E2E_SHIM=$SHIM
-	[ -x "$E2E_AGENT" ] || e2e_fail "the agent is not built ($E2E_AGENT): run 'make BUILD=$(basename "$BUILD") all'"
+	[ -x "$E2E_AGENT" ] || fail "the agent is not built ($E2E_AGENT): run 'make BUILD=$(basename "$BUILD") all'"
 }
 
 e2e_cleanup() {
@@ -83,7 +82,7 @@ e2e_setup() { # name
 	topo_require_root
 	E2E_W=$(mktemp -d "${TMPDIR:-/tmp}/clt-$1.XXXXXX")
 	export E2E_W
-	topo_three "e2$$" || e2e_fail "cannot build the client-router-server topology"
+	topo_three "e2$$" || fail "cannot build the client-router-server topology"
 	# topo_three installs its own trap; ours also stops our processes first.
 	trap e2e_cleanup EXIT
 	e2e_say "topology: $TOPO_C ($TOPO_C_ADDR) -> $TOPO_R (IOAM node 2) -> $TOPO_S ($TOPO_S_ADDR, IOAM node 3)"
@@ -116,13 +115,13 @@ e2e_add_ipv4() {
 		ip -n "$TOPO_S" addr add 10.251.2.2/24 dev s0 &&
 		ip netns exec "$TOPO_R" sysctl -qw net.ipv4.ip_forward=1 &&
 		ip -n "$TOPO_C" route add 10.251.2.0/24 via 10.251.1.2 &&
-		ip -n "$TOPO_S" route add 10.251.1.0/24 via 10.251.2.1 || e2e_fail "cannot add IPv4 to the topology"
+		ip -n "$TOPO_S" route add 10.251.1.0/24 via 10.251.2.1 || fail "cannot add IPv4 to the topology"
 	local i
 	for i in $(seq 1 30); do
 		ip netns exec "$TOPO_C" ping -4 -c1 -W1 -q 10.251.2.2 >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	e2e_fail "IPv4: client cannot reach server"
+	fail "IPv4: client cannot reach server"
 }
 
 e2e_wait_file() { # file seconds
@@ -136,12 +135,12 @@ e2e_wait_file() { # file seconds
 
 e2e_origin() { # port [ns]
 	local port=$1 ns=${2:-$TOPO_S}
-	ip netns exec "$ns" "$E2E_PY" "$E2E_TOP/tests/e2e/origin_server.py" --port "$port" \
+	ip netns exec "$ns" "$E2E_PY" "$E2E_TOP/tests/lib/origin_server.py" --port "$port" \
 		--log "$E2E_W/origin.$port.jsonl" --ready "$E2E_W/origin.$port.ready" \
 		2>"$E2E_W/origin.$port.stderr" &
 	E2E_PIDS+=($!)
 	e2e_wait_file "$E2E_W/origin.$port.ready" "$E2E_WAIT_S" && topo_wait_port "$ns" "$port" "$E2E_WAIT_S" ||
-		e2e_fail "origin server on port $port did not start"
+		fail "origin server on port $port did not start"
 	: >>"$E2E_W/origin.$port.jsonl"
 }
 
@@ -149,7 +148,7 @@ e2e_receiver() { # ns port out
 	ip netns exec "$1" "$E2E_PY" "$E2E_TOP/tests/lib/otlp_receiver.py" --host ::1 --port "$2" \
 		--out "$3" --ready "$E2E_W/receiver.$1.$2.ready" 2>"$E2E_W/receiver.$2.stderr" &
 	E2E_PIDS+=($!)
-	e2e_wait_file "$E2E_W/receiver.$1.$2.ready" "$E2E_WAIT_S" || e2e_fail "OTLP receiver on port $2 did not start"
+	e2e_wait_file "$E2E_W/receiver.$1.$2.ready" "$E2E_WAIT_S" || fail "OTLP receiver on port $2 did not start"
 	: >>"$3"
 }
 
@@ -168,10 +167,10 @@ e2e_agent_start() {
 	# an event the kernel sends before that is lost to it.
 	for i in $(seq 1 $((E2E_WAIT_S * 10))); do
 		[ -e "$ready" ] && return 0
-		kill -0 "$E2E_AGENT_PID" 2>/dev/null || e2e_fail "the agent exited at start: $(tail -3 "$E2E_W/agent.log")"
+		kill -0 "$E2E_AGENT_PID" 2>/dev/null || fail "the agent exited at start: $(tail -3 "$E2E_W/agent.log")"
 		sleep 0.1
 	done
-	e2e_fail "the agent was not ready within $E2E_WAIT_S s: $(tail -3 "$E2E_W/agent.log")"
+	fail "the agent was not ready within $E2E_WAIT_S s: $(tail -3 "$E2E_W/agent.log")"
 }
 
 # " INODE INODE ... ": the agent's sockets.
@@ -208,7 +207,7 @@ e2e_agent_settle() {
 		fi
 		sleep 0.1
 	done
-	e2e_fail "the agent still had unread events after $E2E_WAIT_S s"
+	fail "the agent still had unread events after $E2E_WAIT_S s"
 }
 
 # SIGTERM flushes: the agent posts what it aggregated, then exits 0.
@@ -219,7 +218,7 @@ e2e_agent_stop() {
 	local rc=0
 	wait "$E2E_AGENT_PID" || rc=$?
 	E2E_AGENT_PID=
-	[ $rc -eq 0 ] || e2e_fail "the agent exited with status $rc on SIGTERM: $(tail -3 "$E2E_W/agent.log")"
+	[ $rc -eq 0 ] || fail "the agent exited with status $rc on SIGTERM: $(tail -3 "$E2E_W/agent.log")"
 	grep 'stats ' "$E2E_W/agent.log" | tail -1
 	# The receiver writes each accepted request at once; nothing to wait for.
 }
@@ -240,7 +239,7 @@ e2e_tp() {
 }
 
 e2e_check() {
-	"$E2E_PY" "$E2E_TOP/tests/e2e/check_spans.py" --agent "$E2E_W/agent.jsonl" "$@"
+	"$E2E_PY" "$E2E_TOP/tests/lib/check_spans.py" --agent "$E2E_W/agent.jsonl" "$@"
 }
 
 e2e_capture_start() { # ns ifname file
@@ -252,7 +251,7 @@ e2e_capture_start() { # ns ifname file
 		grep -q "listening on" "$E2E_W/tcpdump.stderr" 2>/dev/null && return 0
 		sleep 0.1
 	done
-	e2e_fail "tcpdump did not start: $(cat "$E2E_W/tcpdump.stderr")"
+	fail "tcpdump did not start: $(cat "$E2E_W/tcpdump.stderr")"
 }
 
 # Stop once the capture file has not grown for 0.3 s (at most E2E_WAIT_S):
@@ -303,6 +302,6 @@ PY
 e2e_no_shim_errors() { # files...
 	local bad
 	bad=$(cat "$@" 2>/dev/null | grep -E 'clt-shim\[[0-9]+\]: (error|warn):')
-	[ -z "$bad" ] || e2e_fail "the shim reported: $(echo "$bad" | head -3)"
+	[ -z "$bad" ] || fail "the shim reported: $(echo "$bad" | head -3)"
 	echo "ok: no error or warning from the shim"
 }

@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "unit/shim_child.h"
+#include "integration/c/shim_child.h"
 
 #define T1 "0af7651916cd43dd8448eb211c80319c"
 #define S1 "b7ad6b7169203331"

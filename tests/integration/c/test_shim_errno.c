@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "unit/shim_child.h"
+#include "integration/c/shim_child.h"
 
 #define TP "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
 #define REQ "GET /x HTTP/1.1\r\nHost: a\r\n" TP "\r\n"

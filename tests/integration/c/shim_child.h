@@ -1,8 +1,8 @@
 /*
- * shim_child.h - for the unit tests that re-execute themselves with
- * libcltshim.so preloaded: find this executable and the shim of the build
- * under test ($CLT_TEST_SHIM, the copy tests/run.sh staged where
- * LD_PRELOAD can take it and other users can read it, else
+ * shim_child.h - for the integration tests in C that re-execute
+ * themselves with libcltshim.so preloaded: find this executable and the
+ * shim of the build under test ($CLT_TEST_SHIM, the copy tests/run.sh
+ * staged where LD_PRELOAD can take it and other users can read it, else
  * $CLT_TOP/$BUILD), and compose LD_PRELOAD. In a sanitizer build the ASan
  * runtime must come first in LD_PRELOAD, or it refuses to start.
  */

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "unit/shim_child.h"
+#include "integration/c/shim_child.h"
 
 #define REQ                                                                              \
 	"GET / HTTP/1.1\r\nHost: a\r\n"                                                  \

@@ -1,0 +1,447 @@
+/*
+ * tx.c - the send transaction: one protocol for every send variant the
+ * shim interposes (write, send, sendto, writev, sendmsg, sendmmsg,
+ * sendfile).
+ *
+ * Ordering: the IDs must be in place before a request's first byte is
+ * handed to the kernel, but the traceparent is only known once its header
+ * line has been written. So, under the socket's own lock, the socket's
+ * tracker takes every byte of the send before the real call (the tracker
+ * as it was kept aside), and the IDs it ends with are decided. If they
+ * differ from what the socket carries, the lock is dropped and the tagger
+ * sets them - a backend call that may wait for cltagent, under no lock
+ * another socket's send, a close() or a fork() needs. Then the bytes go to
+ * the kernel. When it takes every byte - nearly always - nothing is left
+ * to do. Otherwise the socket's lock is taken again and the tracker wound
+ * back to what really left, or given up if another thread's send on the
+ * same socket came in between (the order of the two sends' bytes is then
+ * unknown): the socket's sequence number tells. No application byte is
+ * ever held back or rewritten.
+ *
+ * sendfile's bytes come from a file and are not seen: inside a body they
+ * are only counted; anywhere else the stream is given up.
+ *
+ * Signals: a send from a signal handler that interrupts its own thread
+ * inside the shim (guard set, maybe a lock held) passes straight to libc:
+ * not read, not tagged, counted and reported at debug.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/sendfile.h>
+
+#include "fdlife.h"
+#include "fdstate.h"
+#include "http.h"
+#include "log.h"
+#include "real.h"
+#include "shim.h"
+#include "tagger.h"
+
+enum op_kind { OP_WRITE, OP_SEND, OP_SENDTO, OP_WRITEV, OP_SENDMSG, OP_SENDMMSG, OP_SENDFILE,
+	       OP_SENDFILE64 };
+
+/* One application call, as it was made, and the bytes it hands the kernel. */
+struct op {
+	enum op_kind kind;
+	int fd;
+	int flags;
+	const void *buf;
+	size_t len;
+	const struct sockaddr *to;
+	socklen_t tolen;
+	const struct iovec *iov; /* write, send, sendto (one), writev, sendmsg */
+	size_t iovcnt;
+	int iovcnt_arg;
+	const struct msghdr *msg;
+	struct mmsghdr *vec; /* sendmmsg */
+	unsigned int vlen;   /* as passed */
+	unsigned int nmsg;   /* what the kernel looks at (capped as it caps) */
+	int in_fd;           /* sendfile */
+	void *offset;
+	bool opaque;  /* sendfile: the bytes are not seen, only counted */
+	size_t total; /* bytes in all */
+};
+
+struct tx {
+	struct fd_sock *sock;
+	uint64_t seq;   /* the socket's sequence number after this send's look-ahead */
+	bool body_only; /* every byte is body: no look-ahead copy, only counted */
+	bool settled;   /* nothing left to do if every byte leaves */
+	bool change;    /* the IDs must change before the bytes leave */
+	bool want;
+	struct http_ids ids;
+	struct http_mark mark;     /* body_only: where the body stood before */
+	struct http_tracker before; /* otherwise: the tracker before */
+};
+
+static atomic_ulong tx_reentered;      /* sends on tracked sockets made from inside the shim */
+static atomic_ulong tx_reentered_said; /* the count last reported */
+
+static ssize_t op_real(const struct op *o)
+{
+	switch (o->kind) {
+	case OP_WRITE:
+		return real.write(o->fd, o->buf, o->len);
+	case OP_SEND:
+		return real.send(o->fd, o->buf, o->len, o->flags);
+	case OP_SENDTO:
+		return real.sendto(o->fd, o->buf, o->len, o->flags, o->to, o->tolen);
+	case OP_WRITEV:
+		return real.writev(o->fd, o->iov, o->iovcnt_arg);
+	case OP_SENDMSG:
+		return real.sendmsg(o->fd, o->msg, o->flags);
+	case OP_SENDMMSG:
+		return real.sendmmsg(o->fd, o->vec, o->vlen, o->flags);
+	case OP_SENDFILE:
+		return real.sendfile(o->fd, o->in_fd, o->offset, o->len);
+	case OP_SENDFILE64:
+	default:
+		return real.sendfile64(o->fd, o->in_fd, o->offset, o->len);
+	}
+}
+
+static bool iov_ok(const struct iovec *iov, size_t iovcnt, size_t *total)
+{
+	size_t i, t = 0;
+
+	/* What the kernel would reject, the shim does not read (it would fault or mislead). */
+	if (iovcnt > IOV_MAX || (iovcnt > 0 && !iov))
+		return false;
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > 0 && !iov[i].iov_base)
+			return false;
+		if (iov[i].iov_len > SSIZE_MAX - t)
+			return false;
+		t += iov[i].iov_len;
+	}
+	*total = t;
+	return true;
+}
+
+/* Count the bytes @o hands the kernel; false when the shim must not read them. */
+static bool op_measure(struct op *o)
+{
+	size_t t = 0, m;
+	unsigned int i;
+
+	if (o->opaque) {
+		o->total = o->len;
+		return true;
+	}
+	if (o->kind != OP_SENDMMSG)
+		return iov_ok(o->iov, o->iovcnt, &o->total);
+	o->nmsg = o->vlen > UIO_MAXIOV ? UIO_MAXIOV : o->vlen; /* the kernel's own cap */
+	for (i = 0; i < o->nmsg; i++) {
+		if (!iov_ok(o->vec[i].msg_hdr.msg_iov, o->vec[i].msg_hdr.msg_iovlen, &m) ||
+		    m > SSIZE_MAX - t)
+			return false;
+		t += m;
+	}
+	o->total = t;
+	return true;
+}
+
+/* Feed the tracker every byte @o hands the kernel (the look-ahead). */
+static void feed_all(struct http_tracker *t, const struct op *o)
+{
+	unsigned int i;
+
+	if (o->opaque) {
+		http_skip(t, o->total);
+	} else if (o->kind == OP_SENDMMSG) {
+		for (i = 0; i < o->nmsg; i++)
+			http_feed_iov(t, o->vec[i].msg_hdr.msg_iov, o->vec[i].msg_hdr.msg_iovlen,
+				      SIZE_MAX);
+	} else {
+		http_feed_iov(t, o->iov, o->iovcnt, o->total);
+	}
+}
+
+/* Feed the tracker exactly what left, after the call returned @rc (wind back). */
+static void feed_sent(struct http_tracker *t, const struct op *o, ssize_t rc)
+{
+	unsigned int i;
+
+	if (rc <= 0)
+		return;
+	if (o->opaque) {
+		http_skip(t, (uint64_t)rc);
+	} else if (o->kind == OP_SENDMMSG) {
+		/* Each message's own count: a stream socket may take part of one. */
+		for (i = 0; i < (unsigned int)rc && i < o->nmsg; i++)
+			http_feed_iov(t, o->vec[i].msg_hdr.msg_iov, o->vec[i].msg_hdr.msg_iovlen,
+				      o->vec[i].msg_len);
+	} else {
+		http_feed_iov(t, o->iov, o->iovcnt, (size_t)rc);
+	}
+}
+
+/* How many bytes left, after the call returned @rc (sendmmsg: a count of messages). */
+static size_t op_sent(const struct op *o, ssize_t rc)
+{
+	size_t sent = 0;
+	unsigned int i;
+
+	if (rc <= 0)
+		return 0;
+	if (o->kind != OP_SENDMMSG)
+		return (size_t)rc;
+	for (i = 0; i < (unsigned int)rc && i < o->nmsg; i++)
+		sent += o->vec[i].msg_len;
+	return sent;
+}
+
+/* Did every byte of @o leave? */
+static bool op_complete(const struct op *o, ssize_t rc)
+{
+	if (rc < 0)
+		return false;
+	if (o->kind == OP_SENDMMSG && (unsigned int)rc != o->nmsg)
+		return false;
+	return op_sent(o, rc) == o->total;
+}
+
+/*
+ * Look ahead, under the socket's lock: the tracker takes every byte of
+ * the send and the IDs it ends with are decided. false: not tracked.
+ */
+static bool tx_begin(struct tx *tx, const struct op *o)
+{
+	struct fd_sock *s;
+
+	if (fdlife_classify(o->fd) != FD_TRACKED)
+		return false;
+	s = fdstate_sock_get(o->fd);
+	if (!s)
+		return false; /* closed meanwhile by another thread */
+	tx->sock = s;
+	tx->change = false;
+	fdstate_sock_lock(s);
+	tx->body_only = o->total > 0 && http_in_body(&s->http, o->total);
+	if (tx->body_only) {
+		/* The current request's body: its IDs are in place already. */
+		http_mark_get(&s->http, &tx->mark);
+		http_skip(&s->http, o->total);
+	} else {
+		http_copy(&tx->before, &s->http);
+		feed_all(&s->http, o);
+		tx->want = http_current_ids(&s->http, &tx->ids);
+		if (tx->want)
+			tx->change = s->applied != APPLIED_SET ||
+				     memcmp(&s->applied_ids, &tx->ids, sizeof(tx->ids)) != 0;
+		else
+			tx->change = s->applied != APPLIED_NONE;
+		/* Until the change is recorded, another send on this socket sets its own. */
+		if (tx->change)
+			s->applied = APPLIED_UNKNOWN;
+	}
+	tx->seq = ++s->seq;
+	/* A dead stream is released after the call. */
+	tx->settled = !http_dead(&s->http);
+	fdstate_sock_unlock(s);
+	return true;
+}
+
+/* Set the decided IDs (no lock held: this may wait for cltagent), then record them. */
+static void tx_apply(struct tx *tx, int fd)
+{
+	struct fd_sock *s = tx->sock;
+	enum tagger_result r;
+
+	if (!tx->change)
+		return;
+	r = tagger_set(fd, s->dev, s->ino, tx->want, &tx->ids,
+		       atomic_load_explicit(&s->sent, memory_order_relaxed));
+	if (r == TAGGER_GONE) {
+		fdstate_detach(fd, s, FD_UNKNOWN);
+		return;
+	}
+	fdstate_sock_lock(s);
+	/* Recorded even if the kernel call failed: retrying on every write would cost a
+	 * call each. If another send on this socket decided meanwhile, which call landed
+	 * last is unknown: the next change sets the IDs again. */
+	if (s->seq == tx->seq) {
+		s->applied = tx->want ? APPLIED_SET : APPLIED_NONE;
+		if (tx->want)
+			s->applied_ids = tx->ids;
+	} else {
+		s->applied = APPLIED_UNKNOWN;
+	}
+	fdstate_sock_unlock(s);
+}
+
+/* Say (at debug) how many sends were made from signal handlers inside the shim: at 1, 2, 4, ... */
+static void reentered_report(void)
+{
+	unsigned long n = atomic_load_explicit(&tx_reentered, memory_order_relaxed);
+	unsigned long said = atomic_load_explicit(&tx_reentered_said, memory_order_relaxed);
+
+	if (n == said || (said > 0 && n < 2 * said))
+		return;
+	if (atomic_compare_exchange_strong(&tx_reentered_said, &said, n))
+		slog(SLOG_DEBUG, "%lu send(s) from signal handlers interrupting the shim passed untagged",
+		     n);
+}
+
+/* After the real call returned @rc (errno @err): wind back a partial send, give up dead streams. */
+static void tx_end(struct tx *tx, const struct op *o, ssize_t rc, int err)
+{
+	struct fd_sock *s = tx->sock;
+	struct http_tracker *t = &s->http;
+	bool dead;
+
+	fdstate_sock_lock(s);
+	if (!op_complete(o, rc)) {
+		if (s->seq != tx->seq) {
+			http_give_up(t);
+		} else if (tx->body_only) {
+			http_mark_rewind(t, &tx->mark);
+			http_skip(t, op_sent(o, rc));
+		} else {
+			http_copy(t, &tx->before);
+			feed_sent(t, o, rc);
+		}
+		s->seq++; /* never back: another send's check must see the change */
+	}
+	dead = http_dead(t);
+	fdstate_sock_unlock(s);
+	if (rc < 0 && (err == EBADF || err == ENOTSOCK)) {
+		/* Closed (or replaced by a non-socket) behind the shim's back. */
+		fdstate_detach(o->fd, s, FD_UNKNOWN);
+	} else if (dead) {
+		/* Not HTTP/1.x: clear the IDs and let this descriptor pass straight through. */
+		tagger_set(o->fd, s->dev, s->ino, false, NULL, 0);
+		fdstate_detach(o->fd, s, FD_IGNORED);
+	}
+	reentered_report();
+}
+
+/*
+ * The lock-free test every send starts with: true when @fd passes straight
+ * to libc (ignored, or the call comes from inside the shim itself - a
+ * signal handler that interrupted this thread in the shim).
+ */
+static inline bool pass_through(int fd)
+{
+	enum fd_class c = fdstate_class(fd);
+
+	if (c == FD_IGNORED)
+		return true;
+	if (__builtin_expect(guard_active(), 0)) {
+		if (c == FD_TRACKED)
+			atomic_fetch_add_explicit(&tx_reentered, 1, memory_order_relaxed);
+		return true;
+	}
+	return false;
+}
+
+/* Every send variant: one transaction. */
+static ssize_t tx_send(struct op *o)
+{
+	struct tx tx;
+	ssize_t rc;
+	int saved;
+
+	shim_ensure();
+	if (pass_through(o->fd) || !op_measure(o) || !tx_begin(&tx, o))
+		return op_real(o);
+	tx_apply(&tx, o->fd);
+	rc = op_real(o);
+	saved = errno;
+	if (rc > 0)
+		atomic_fetch_add_explicit(&tx.sock->sent, (uint_fast64_t)op_sent(o, rc),
+					  memory_order_relaxed);
+	if (!tx.settled || !op_complete(o, rc))
+		tx_end(&tx, o, rc, saved);
+	fdstate_sock_put(tx.sock);
+	errno = saved;
+	return rc;
+}
+
+static ssize_t tx_buf(struct op *o)
+{
+	struct iovec iov = { .iov_base = (void *)o->buf, .iov_len = o->len };
+
+	o->iov = &iov;
+	o->iovcnt = 1;
+	return tx_send(o);
+}
+
+ssize_t shim_write(int fd, const void *buf, size_t len)
+{
+	struct op o = { .kind = OP_WRITE, .fd = fd, .buf = buf, .len = len };
+
+	return tx_buf(&o);
+}
+
+ssize_t shim_send(int fd, const void *buf, size_t len, int flags)
+{
+	struct op o = { .kind = OP_SEND, .fd = fd, .buf = buf, .len = len, .flags = flags };
+
+	return tx_buf(&o);
+}
+
+ssize_t shim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+		    socklen_t tolen)
+{
+	struct op o = { .kind = OP_SENDTO, .fd = fd, .buf = buf, .len = len, .flags = flags,
+			.to = to, .tolen = tolen };
+
+	return tx_buf(&o);
+}
+
+ssize_t shim_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	struct op o = { .kind = OP_WRITEV, .fd = fd, .iov = iov, .iovcnt_arg = iovcnt };
+
+	if (iovcnt < 0) {
+		shim_ensure();
+		return real.writev(fd, iov, iovcnt);
+	}
+	o.iovcnt = (size_t)iovcnt;
+	return tx_send(&o);
+}
+
+ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct op o = { .kind = OP_SENDMSG, .fd = fd, .msg = msg, .flags = flags };
+
+	if (!msg) {
+		shim_ensure();
+		return real.sendmsg(fd, msg, flags);
+	}
+	o.iov = msg->msg_iov;
+	o.iovcnt = msg->msg_iovlen;
+	return tx_send(&o);
+}
+
+int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	struct op o = { .kind = OP_SENDMMSG, .fd = fd, .vec = vec, .vlen = vlen, .flags = flags };
+
+	if (!vec) {
+		shim_ensure();
+		return real.sendmmsg(fd, vec, vlen, flags);
+	}
+	return (int)tx_send(&o);
+}
+
+ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	struct op o = { .kind = OP_SENDFILE, .fd = out_fd, .in_fd = in_fd, .offset = offset,
+			.len = count, .opaque = true };
+
+	return tx_send(&o);
+}
+
+ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+{
+	struct op o = { .kind = OP_SENDFILE64, .fd = out_fd, .in_fd = in_fd, .offset = offset,
+			.len = count, .opaque = true };
+
+	return tx_send(&o);
+}
