@@ -3,7 +3,7 @@
 # own fragment (lib/lib.mk, preload/preload.mk, bpf/bpf.mk, agent/agent.mk,
 # tests/tests.mk, ...), all sharing the variables below.
 #
-#   make                 build libclt, libcltshim.so, cltagent
+#   make                 build libclt, libcltshim.so, cltagent, clt-check
 #   make check           install missing deps, build, run every test
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make demo            the CLT login demo (see README)
@@ -62,6 +62,7 @@ include lib/lib.mk
 include preload/preload.mk
 include bpf/bpf.mk
 include agent/agent.mk
+include check/check.mk
 include tests/tests.mk
 -include bench/bench.mk
 -include demo/demo.mk
@@ -88,7 +89,7 @@ $(BUILD)/cltagent.service: agent/cltagent.service Makefile
 
 install: all $(BUILD)/libclt.pc $(BUILD)/cltagent.service
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/clt $(DESTDIR)$(PCDIR) \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0644 include/clt/clt.h include/clt/ioam.h include/clt/traceparent.h $(DESTDIR)$(INCDIR)/clt/
 	install -m 0644 $(BUILD)/libclt.a $(DESTDIR)$(LIBDIR)/
 	install -m 0755 $(BUILD)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_ABI_VERSION)
@@ -98,12 +99,15 @@ install: all $(BUILD)/libclt.pc $(BUILD)/cltagent.service
 	install -m 0755 $(BUILD)/libcltshim.so $(DESTDIR)$(LIBDIR)/libcltshim.so
 	install -m 0755 $(BUILD)/cltagent $(DESTDIR)$(BINDIR)/cltagent
 	install -m 0644 agent/cltagent.8 $(DESTDIR)$(MANDIR)/man8/cltagent.8
+	install -m 0755 $(BUILD)/clt-check $(DESTDIR)$(BINDIR)/clt-check
+	install -m 0644 check/clt-check.1 $(DESTDIR)$(MANDIR)/man1/clt-check.1
 	install -m 0644 $(BUILD)/cltagent.service $(DESTDIR)$(UNITDIR)/cltagent.service
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libclt.a $(DESTDIR)$(LIBDIR)/libclt.so $(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_SOVERSION) \
 		$(DESTDIR)$(LIBDIR)/libclt.so.$(CLT_ABI_VERSION) $(DESTDIR)$(LIBDIR)/libcltshim.so $(DESTDIR)$(PCDIR)/libclt.pc
 	rm -f $(DESTDIR)$(BINDIR)/cltagent $(DESTDIR)$(MANDIR)/man8/cltagent.8 $(DESTDIR)$(UNITDIR)/cltagent.service
+	rm -f $(DESTDIR)$(BINDIR)/clt-check $(DESTDIR)$(MANDIR)/man1/clt-check.1
 	rm -f $(DESTDIR)$(INCDIR)/clt/clt.h $(DESTDIR)$(INCDIR)/clt/ioam.h $(DESTDIR)$(INCDIR)/clt/traceparent.h
 	rmdir $(DESTDIR)$(INCDIR)/clt 2>/dev/null || true
 

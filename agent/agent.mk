@@ -1,6 +1,6 @@
 # cltagent: source -> decode -> aggregate -> encode -> export. main.c only
 # wires; every other module is archived for the unit tests.
-AGENT_PKGS := libnl-genl-3.0 json-c libcurl libpcap zlib libbpf
+AGENT_PKGS := libnl-genl-3.0 json-c libcurl libpcap zlib libmicrohttpd libbpf
 AGENT_PC_CFLAGS := $(call pc_cflags,$(AGENT_PKGS))
 AGENT_PC_LIBS := $(call pc_libs,$(AGENT_PKGS)) -lm
 AGENT_CORE_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))

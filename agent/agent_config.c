@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "agent_config.h"
+#include "metrics.h"
 #include "tagserver.h"
 
 int agent_config_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
@@ -383,6 +384,14 @@ static int check_nonempty(const char *arg)
 	return arg[0] ? 0 : -EINVAL;
 }
 
+static int check_metrics_addr(const char *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	return metrics_parse_addr(arg, &ss, &len);
+}
+
 static int set_endpoint(struct agent_load *st, const char *arg)
 {
 	st->endpoint_set = true;
@@ -524,7 +533,10 @@ const struct agent_option agent_options[] = {
 	 .help = "requests per second per connection"},
 	{.name = "tag-max-conns", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(tag_max_conns),
 	 .def = TAGSERVER_DEFAULT_MAX_CONNS, .min = 1, .max = 65536,
-	 .help = "connections at most"},
+	 .help = "connections at most (a shim may hold two: tagging and spans)"},
+	{.name = "span-rate", .kind = AGENT_OPT_U32, .arg = "N", .offset = U32_AT(span_rate),
+	 .def = TAGSERVER_DEFAULT_SPAN_RATE, .min = 1, .max = 10000000,
+	 .help = "span records per second per shim connection; more are counted and dropped"},
 
 	{.section = "Tagging through eBPF (libclt's bpf backend)", .name = "bpf",
 	 .kind = AGENT_OPT_FLAG, .offset = BOOL_AT(bpf),
@@ -545,6 +557,14 @@ const struct agent_option agent_options[] = {
 	 .check = check_nonempty,
 	 .help = "create FILE (holding the agent's pid) once the source is open, the tag socket "
 		 "listens and the exporter runs; removed at exit"},
+	{.name = "metrics", .kind = AGENT_OPT_STRING, .arg = "ADDR:PORT", .offset = STR_AT(metrics),
+	 .check = check_metrics_addr, .def_text = "off",
+	 .help = "serve the counters in the Prometheus text format on http://ADDR:PORT/metrics, "
+		 "e.g. [::1]:9464"},
+	{.name = "check", .kind = AGENT_OPT_FLAG, .offset = BOOL_AT(check),
+	 .help = "check what tracing needs (kernel, IOAM namespace and interfaces, a running "
+		 "agent's capabilities, the tag socket, the endpoint), one line each, and exit: 1 "
+		 "on a problem"},
 	{.name = "verbose", .short_name = 'v', .kind = AGENT_OPT_COUNT,
 	 .offset = AT(verbose, int), .help = "log more (repeat for more)"},
 	{.name = "help", .short_name = 'h', .kind = AGENT_OPT_HELP, .help = "this text"},
@@ -879,6 +899,7 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->tag_group);
 	free(cfg->tag_allow);
 	free(cfg->ready_file);
+	free(cfg->metrics);
 	kv_free(cfg->headers, cfg->n_headers);
 	kv_free(cfg->resource, cfg->n_resource);
 	for (size_t i = 0; i < cfg->n_names; i++)

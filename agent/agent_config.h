@@ -59,6 +59,10 @@ struct agent_config {
 	/* bpf tagging (bpf_loader.h): the tc egress program and per-process slot arrays. */
 	bool bpf;
 	char *bpf_ifaces;      /**< NULL: every up interface with IPv6 */
+	/* Operations. */
+	bool check;            /**< --check: report what tracing needs, then exit */
+	char *metrics;         /**< NULL, or ADDR:PORT of the Prometheus endpoint */
+	uint32_t span_rate;    /**< shim span records per second per connection */
 };
 
 enum config_result { CONFIG_RUN = 0, CONFIG_EXIT_OK = 1 };

@@ -514,5 +514,6 @@ void export_get_stats(struct exporter *ex, struct export_stats *out)
 {
 	pthread_mutex_lock(&ex->mu);
 	*out = ex->st;
+	out->queued = ex->count;
 	pthread_mutex_unlock(&ex->mu);
 }

@@ -40,6 +40,7 @@ struct export_stats {
 	uint64_t retries;
 	uint64_t http_errors;     /**< answers other than 2xx */
 	uint64_t net_errors;
+	uint64_t queued;          /**< batches waiting now (export_get_stats only) */
 };
 
 enum export_verdict { EXPORT_OK, EXPORT_RETRY, EXPORT_FAIL };

@@ -24,9 +24,12 @@
 
 #include "agg.h"
 #include "agent_config.h"
+#include "check.h"
 #include "export.h"
+#include "metrics.h"
 #include "otlp.h"
 #include "source.h"
+#include "spans_in.h"
 #include "stats.h"
 #include "bpf_loader.h"
 #include "tagserver.h"
@@ -42,10 +45,79 @@ struct agent {
 	struct export_stats ex_final;
 	struct tagserver *tag; /* NULL: not tagging for unprivileged programs */
 	struct bpf_tagger *bpf; /* NULL: --bpf off */
+	struct metrics *metrics; /* NULL: no --metrics */
 	uint64_t untagged;
 	uint64_t batch_started_ms;
 	uint64_t last_ts_ns; /* newest arrival time seen (offline: packet time) */
+	const char *host;    /* host.name, the agent's: also that of every shim's spans */
+	struct spans_in_stats shim; /* span records from shims */
+	uint64_t shim_limited;
 };
+
+/* One span batch from a shim: its own resource (the peer's claim, its pid and uid). */
+struct shim_batch {
+	struct agent *a;
+	struct otlp_encoder *enc;
+	struct otlp_kv exe;
+	pid_t pid;
+	uid_t uid;
+	uint32_t allowed, taken, over;
+};
+
+static bool shim_span_one(void *arg, const struct shim_claim *claim, const struct shim_span *sp)
+{
+	struct shim_batch *x = arg;
+
+	if (x->taken >= x->allowed) {
+		x->over++;
+		return true;
+	}
+	if (!x->enc) {
+		struct otlp_config oc = {0};
+
+		/* The claim is the sender's word; who sent it is the kernel's (SO_PEERCRED). */
+		oc.service_name = claim->service[0] ? claim->service
+				  : claim->exe[0]   ? claim->exe
+						    : "unknown_service";
+		x->exe.key = (char *)"process.executable.name";
+		x->exe.value = (char *)claim->exe;
+		oc.resource = &x->exe;
+		oc.n_resource = claim->exe[0] ? 1 : 0;
+		oc.version = CLT_AGENT_VERSION;
+		oc.host_name = x->a->host;
+		oc.pid = x->pid;
+		oc.has_uid = true;
+		oc.uid = (uint32_t)x->uid;
+		x->enc = otlp_new(&oc);
+		if (!x->enc)
+			return false;
+	}
+	if (otlp_add_shim_span(x->enc, sp) > 0)
+		x->taken++;
+	return true;
+}
+
+static uint32_t on_shim_spans(void *arg, pid_t pid, uid_t uid, const uint8_t *body, size_t len,
+			      uint32_t allowed, uint32_t *over)
+{
+	struct shim_batch x = {.a = arg, .pid = pid, .uid = uid, .allowed = allowed};
+	size_t blen, spans;
+	char *out;
+
+	spans_in_decode(body, len, shim_span_one, &x, &x.a->shim);
+	*over = x.over;
+	x.a->shim_limited += x.over;
+	if (x.enc) {
+		out = otlp_finish(x.enc, &blen, &spans);
+		/* The same queue as the network spans: one back-pressure, one drop count. */
+		if (out && x.a->ex)
+			export_submit(x.a->ex, out, blen, spans);
+		else
+			free(out);
+		otlp_free(x.enc);
+	}
+	return x.taken;
+}
 
 static uint64_t realtime_ns(void)
 {
@@ -102,48 +174,76 @@ static void on_trace(void *arg, const struct ioam_trace *t, uint64_t ts_ns)
 	spans_added(a, before);
 }
 
-static void print_stats(struct agent *a, bool final)
+/* The counters of the stats lines, from the one thread that owns them. */
+static void collect_stats(struct agent *a, bool final, struct metrics_values *v)
 {
-	struct stats_line s = {0};
 	struct agg_stats as;
 	struct export_stats es;
-	char line[512];
+	struct stats_line *s = &v->s;
 
+	memset(v, 0, sizeof(*v));
 	agg_get_stats(a->agg, &as);
 	if (final)
 		es = a->ex_final;
 	else
 		export_get_stats(a->ex, &es);
-	s.events = a->src->st.events;
-	s.traces = a->src->st.decoded;
-	s.malformed = a->src->st.malformed;
-	s.loss = a->src->st.loss;
-	s.ambiguous = a->src->st.ambiguous;
-	s.untagged = a->untagged;
-	s.requests = as.requests;
-	s.held = as.held;
-	s.evicted = as.evicted;
-	s.late = as.late;
-	s.spans = es.spans_exported;
-	s.retries = es.retries;
-	s.dropped = es.spans_dropped;
-	s.failed = es.spans_failed;
-	stats_format(line, sizeof(line), &s);
-	fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+	s->events = a->src->st.events;
+	s->traces = a->src->st.decoded;
+	s->malformed = a->src->st.malformed;
+	s->loss = a->src->st.loss;
+	s->ambiguous = a->src->st.ambiguous;
+	s->untagged = a->untagged;
+	s->requests = as.requests;
+	s->held = as.held;
+	s->evicted = as.evicted;
+	s->late = as.late;
+	s->spans = es.spans_exported;
+	s->retries = es.retries;
+	s->dropped = es.spans_dropped;
+	s->failed = es.spans_failed;
+	v->queue_batches = final ? 0 : es.queued;
+	v->queue_capacity = a->cfg.queue_size;
 	if (a->tag) {
-		struct tagserver_stats ts;
-
-		tagserver_get_stats(a->tag, &ts);
-		tagserver_format_stats(line, sizeof(line), &ts);
-		fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+		v->tag_on = 1;
+		tagserver_get_stats(a->tag, &v->tag);
 	}
 	if (a->bpf) {
-		uint64_t c[3];
+		v->bpf_on = 1;
+		bpf_tagger_counters(a->bpf, v->bpf);
+	}
+}
 
-		bpf_tagger_counters(a->bpf, c);
+/* --metrics: a scrape shows what the next stats line would. */
+static void publish_metrics(struct agent *a)
+{
+	struct metrics_values v;
+
+	if (!a->metrics)
+		return;
+	collect_stats(a, false, &v);
+	metrics_publish(a->metrics, &v);
+}
+
+static void print_stats(struct agent *a, bool final)
+{
+	struct metrics_values v;
+	char line[512];
+
+	collect_stats(a, final, &v);
+	metrics_publish(a->metrics, &v);
+	stats_format(line, sizeof(line), &v.s);
+	fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+	if (v.tag_on) {
+		tagserver_format_stats(line, sizeof(line), &v.tag);
+		fprintf(stderr, "cltagent: %s%s\n", line, final ? " (exit)" : "");
+		fprintf(stderr, "cltagent: shim spans records=%llu rejected=%llu limited=%llu%s\n",
+			(unsigned long long)a->shim.records, (unsigned long long)a->shim.rejected,
+			(unsigned long long)a->shim_limited, final ? " (exit)" : "");
+	}
+	if (v.bpf_on) {
 		fprintf(stderr, "cltagent: bpf tagged=%llu skipped=%llu failed=%llu%s\n",
-			(unsigned long long)c[0], (unsigned long long)c[1], (unsigned long long)c[2],
-			final ? " (exit)" : "");
+			(unsigned long long)v.bpf[0], (unsigned long long)v.bpf[1],
+			(unsigned long long)v.bpf[2], final ? " (exit)" : "");
 	}
 }
 
@@ -202,6 +302,9 @@ static int tag_start(struct agent *a)
 	tc.max_conns = a->cfg.tag_max_conns;
 	tc.verbose = a->cfg.verbose;
 	tc.bpf = a->bpf;
+	tc.span_rate = a->cfg.span_rate;
+	tc.on_spans = on_shim_spans;
+	tc.spans_arg = a;
 	rc = tagserver_open(&a->tag, &tc);
 	if (rc < 0 && !tc.quiet) {
 		fprintf(stderr, "cltagent: --tag-socket %s: %s\n", tc.path,
@@ -256,6 +359,7 @@ static void tick(struct agent *a)
 		bpf_tagger_tick(a->bpf);
 	if (otlp_pending(a->enc) && export_now_ms() - a->batch_started_ms >= a->cfg.batch_ms)
 		flush_batch(a);
+	publish_metrics(a);
 }
 
 /* Block before any thread starts, so that only the signalfd sees them. */
@@ -405,6 +509,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cltagent: cannot initialise libcurl\n");
 		goto out;
 	}
+	if (a.cfg.check) {
+		status = check_agent_run(&a.cfg, stdout);
+		goto out;
+	}
 	ac.max_requests = a.cfg.max_requests;
 	ac.idle_ns = (uint64_t)a.cfg.idle_ms * 1000000ull;
 	ac.max_age_ns = (uint64_t)a.cfg.max_age_ms * 1000000ull;
@@ -422,6 +530,7 @@ int main(int argc, char **argv)
 	oc.service_version = CLT_AGENT_VERSION;
 	if (gethostname(host, sizeof(host) - 1) == 0)
 		oc.host_name = host;
+	a.host = oc.host_name;
 	oc.pid = getpid();
 	a.enc = otlp_new(&oc);
 	if (!a.agg || !a.enc) {
@@ -448,6 +557,9 @@ int main(int argc, char **argv)
 	ec.verbose = a.cfg.verbose;
 	if (export_start(&a.ex, &ec) < 0)
 		goto out;
+	if (a.cfg.metrics && metrics_start(&a.metrics, a.cfg.metrics, a.cfg.verbose) < 0)
+		goto out;
+	publish_metrics(&a);
 	/* Tick fast enough for both the idle timeout and the batch timeout. */
 	period = a.cfg.idle_ms < a.cfg.batch_ms ? a.cfg.idle_ms : a.cfg.batch_ms;
 	period = period / 4;
@@ -487,6 +599,7 @@ out:
 		unlink(a.cfg.ready_file);
 	if (a.ex)
 		export_stop(a.ex, export_now_ms(), NULL);
+	metrics_stop(a.metrics);
 	if (sfd >= 0)
 		close(sfd);
 	if (tfd >= 0)

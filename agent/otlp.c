@@ -13,6 +13,7 @@
 #include <sys/random.h>
 
 #include "otlp.h"
+#include "spans_in.h"
 
 /*
  * The JSON is written directly into one growing buffer. json-c builds a
@@ -224,6 +225,12 @@ static void build_prefix(struct otlp_encoder *enc)
 		resource_str(b, &first, "service.version", cfg->service_version);
 	if (cfg->host_name && *cfg->host_name && !resource_has(cfg, "host.name"))
 		resource_str(b, &first, "host.name", cfg->host_name);
+	if (cfg->has_uid && !resource_has(cfg, "process.real_user.id")) {
+		kv_attr_begin(b, &first, "process.real_user.id");
+		JB_LIT(b, "\"intValue\":");
+		jb_u64(b, cfg->uid);
+		JB_LIT(b, "}}");
+	}
 	if (cfg->pid > 0 && !resource_has(cfg, "process.pid")) {
 		kv_attr_begin(b, &first, "process.pid");
 		JB_LIT(b, "\"intValue\":");
@@ -353,8 +360,9 @@ static void attr_hex32(struct otlp_encoder *enc, const char *key, uint32_t val)
  * Open a span up to its attribute list; @parent NULL makes a root span.
  * @remote: the parent is in another process (the request's own span).
  */
-static void span_begin(struct otlp_encoder *enc, const uint8_t trace_id[16], const uint8_t span_id[8],
-		       const uint8_t *parent, bool remote, const char *name, uint64_t start, uint64_t end)
+static void span_begin_kind(struct otlp_encoder *enc, const uint8_t trace_id[16],
+			    const uint8_t span_id[8], const uint8_t *parent, bool remote,
+			    const char *name, uint64_t start, uint64_t end, unsigned int kind)
 {
 	/* Exported, so recorded: sampled. The trailer does not carry the request's own flags. */
 	uint32_t flags = OTLP_FLAG_SAMPLED;
@@ -383,7 +391,9 @@ static void span_begin(struct otlp_encoder *enc, const uint8_t trace_id[16], con
 	/* fixed32: a JSON number. */
 	snprintf(tmp, sizeof(tmp), ",\"flags\":%u", flags);
 	jb_put(b, tmp, strlen(tmp));
-	JB_LIT(b, ",\"kind\":1,\"startTimeUnixNano\":");
+	snprintf(tmp, sizeof(tmp), ",\"kind\":%u", kind);
+	jb_put(b, tmp, strlen(tmp));
+	JB_LIT(b, ",\"startTimeUnixNano\":");
 	jb_u64(b, start);
 	JB_LIT(b, ",\"endTimeUnixNano\":");
 	jb_u64(b, end);
@@ -391,11 +401,21 @@ static void span_begin(struct otlp_encoder *enc, const uint8_t trace_id[16], con
 	enc->first_attr = true;
 }
 
-static int span_end(struct otlp_encoder *enc)
+static void span_begin(struct otlp_encoder *enc, const uint8_t trace_id[16], const uint8_t span_id[8],
+		       const uint8_t *parent, bool remote, const char *name, uint64_t start, uint64_t end)
+{
+	span_begin_kind(enc, trace_id, span_id, parent, remote, name, start, end,
+			OTLP_SPAN_KIND_INTERNAL);
+}
+
+static int span_end_status(struct otlp_encoder *enc, unsigned int code)
 {
 	struct jbuf *b = &enc->spans;
 
-	JB_LIT(b, "],\"status\":{\"code\":0}}");
+	if (code == OTLP_STATUS_ERROR)
+		JB_LIT(b, "],\"status\":{\"code\":2}}");
+	else
+		JB_LIT(b, "],\"status\":{\"code\":0}}");
 	if (b->oom) {
 		/* Out of memory: this span is lost, the batch stays valid. */
 		b->oom = false;
@@ -404,6 +424,11 @@ static int span_end(struct otlp_encoder *enc)
 	}
 	enc->n_spans++;
 	return 0;
+}
+
+static int span_end(struct otlp_encoder *enc)
+{
+	return span_end_status(enc, OTLP_STATUS_UNSET);
 }
 
 static uint64_t hop_id(const struct agg_hop *h)
@@ -624,4 +649,55 @@ char *otlp_finish(struct otlp_encoder *enc, size_t *len, size_t *spans)
 	enc->spans.len = 0;
 	enc->n_spans = 0;
 	return out;
+}
+
+/*
+ * A shim's span, already validated (agent/spans_in.c). Its name is the
+ * request's method (OpenTelemetry HTTP conventions without a route); a
+ * SERVER span's parent is in another process, a CLIENT span's in this one.
+ */
+int otlp_add_shim_span(struct otlp_encoder *enc, const struct shim_span *sp)
+{
+	const struct clt_span_rec *r = &sp->rec;
+	static const uint8_t zero[8];
+	bool has_parent = memcmp(r->parent_id, zero, 8) != 0;
+	char name[64] = "HTTP";
+	char val[1025];
+
+	for (unsigned int i = 0; i < sp->n_attrs; i++) {
+		const struct shim_attr *a = &sp->attrs[i];
+
+		if (a->kind == 's' && strcmp(a->key, "http.request.method") == 0 &&
+		    a->str_len < sizeof(name)) {
+			memcpy(name, a->str, a->str_len);
+			name[a->str_len] = '\0';
+		}
+	}
+	span_begin_kind(enc, r->trace_id, r->span_id, has_parent ? r->parent_id : NULL,
+			r->kind == CLT_SPAN_KIND_SERVER, name, r->start_ns, r->end_ns, r->kind);
+	for (unsigned int i = 0; i < sp->n_attrs; i++) {
+		const struct shim_attr *a = &sp->attrs[i];
+
+		if (a->kind == 's') {
+			size_t n = a->str_len < sizeof(val) - 1 ? a->str_len : sizeof(val) - 1;
+
+			memcpy(val, a->str, n);
+			val[n] = '\0';
+			attr_str(enc, a->key, val);
+		} else {
+			kv_attr_begin(&enc->spans, &enc->first_attr, a->key);
+			JB_LIT(&enc->spans, "\"intValue\":");
+			{
+				char num[32];
+
+				snprintf(num, sizeof(num), "\"%lld\"", (long long)a->num);
+				jb_put(&enc->spans, num, strlen(num));
+			}
+			JB_LIT(&enc->spans, "}}");
+		}
+	}
+	if (span_end_status(enc, r->status == CLT_SPAN_STATUS_ERROR ? OTLP_STATUS_ERROR
+								     : OTLP_STATUS_UNSET) < 0)
+		return -ENOMEM;
+	return 1;
 }

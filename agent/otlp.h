@@ -19,6 +19,7 @@
 #define OTLP_SCOPE_NAME "clt"
 #define OTLP_SPAN_KIND_INTERNAL 1 /* opentelemetry.proto.trace.v1.Span.SpanKind */
 #define OTLP_STATUS_UNSET 0
+#define OTLP_STATUS_ERROR 2
 /* Span.flags (fixed32, OTLP >= 1.1): W3C trace flags in bits 0-7, then
  * whether the parent's remoteness is known (bit 8) and it is remote (bit 9). */
 #define OTLP_FLAG_SAMPLED 0x01u
@@ -48,6 +49,8 @@ struct otlp_config {
 	const char *service_version;        /**< service.version */
 	const char *host_name;              /**< host.name */
 	int64_t pid;                        /**< process.pid */
+	bool has_uid;                       /**< process.real_user.id (a shim's sender) */
+	uint32_t uid;
 };
 
 struct otlp_encoder;
@@ -65,6 +68,11 @@ int otlp_add_request(struct otlp_encoder *enc, const struct agg_request *req);
  * @return 1 or -ENOMEM.
  */
 int otlp_add_trace(struct otlp_encoder *enc, const struct ioam_trace *t, uint64_t now_ns);
+
+struct shim_span;
+
+/** Add one span a shim sent (validated by spans_in.c). @return 1 or -ENOMEM. */
+int otlp_add_shim_span(struct otlp_encoder *enc, const struct shim_span *sp);
 
 /** Spans in the current batch. */
 size_t otlp_pending(const struct otlp_encoder *enc);

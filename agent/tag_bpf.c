@@ -20,7 +20,7 @@
 
 bool tag_bpf_type(uint8_t type)
 {
-	return type == CLT_TAG_BPF_ATTACH || type == CLT_TAG_BPF_REGISTER;
+	return type == CLT_MSG_BPF_ATTACH || type == CLT_MSG_BPF_REGISTER;
 }
 
 static int send_answer(int sock, const void *buf, size_t len, int fd)
@@ -49,29 +49,30 @@ static int send_answer(int sock, const void *buf, size_t len, int fd)
 	return sent == (ssize_t)len ? 0 : -EPIPE;
 }
 
-static void fill_hdr(struct clt_tag_hdr *h, const struct clt_tag_hdr *req, size_t len)
+static void fill_hdr(struct clt_msg_hdr *h, const struct clt_msg_hdr *req, size_t len)
 {
 	h->magic = CLT_TAG_MAGIC;
-	h->version = CLT_TAG_VERSION_2;
+	h->version = CLT_TAG_VERSION2;
 	h->type = req->type;
 	h->len = (uint16_t)len;
 	h->seq = req->seq;
 }
 
 int tag_bpf_serve(struct bpf_tagger *bt, struct tag_bpf_conn *c, int sock, uid_t uid,
-		  const void *msg, size_t n, int msg_flags, const int *fds, int nfds,
+		  const void *msg, size_t n, bool refused, const int *fds, int nfds,
 		  bool allowed_rate, uint64_t *tagged, uint64_t *rejected)
 {
-	struct clt_tag_hdr req;
-	bool trunc = (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	struct clt_msg_hdr req;
+	/* The tag server's table checks the size, descriptors and connection
+	 * role; refused, the message is only answered. */
 
 	memcpy(&req, msg, sizeof(req));
-	if (req.type == CLT_TAG_BPF_ATTACH) {
+	if (req.type == CLT_MSG_BPF_ATTACH) {
 		struct clt_tag_bpf_attach_resp r = {.status = 0};
 		int fd = -1, rc;
 
-		fill_hdr(&r.hdr, &req, sizeof(r));
-		if (n != sizeof(req) || req.len != sizeof(req) || trunc || nfds != 0) {
+		fill_hdr(&r.h, &req, sizeof(r));
+		if (n != sizeof(req) || req.len != sizeof(req) || refused || nfds != 0) {
 			r.status = -EINVAL;
 			++*rejected;
 		} else if (bt == NULL) {
@@ -99,8 +100,8 @@ int tag_bpf_serve(struct bpf_tagger *bt, struct tag_bpf_conn *c, int sock, uid_t
 		struct clt_tag_bpf_resp r = {.status = 0};
 		struct clt_tag_bpf_register_req copy;
 
-		fill_hdr(&r.hdr, &req, sizeof(r));
-		if (n != sizeof(*rq) || req.len != sizeof(*rq) || trunc || nfds != 1) {
+		fill_hdr(&r.h, &req, sizeof(r));
+		if (n != sizeof(*rq) || req.len != sizeof(*rq) || refused || nfds != 1) {
 			r.status = -EINVAL;
 			++*rejected;
 		} else if (bt == NULL) {

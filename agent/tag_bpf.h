@@ -24,12 +24,14 @@ struct tag_bpf_conn {
 bool tag_bpf_type(uint8_t type);
 
 /**
- * Handle one v2 message of a bpf type (@msg, @n octets, @fds received; the
- * caller closes them) and send its answer on @sock.
+ * Handle one v2 message of a bpf type (@msg, @n octets, at least a
+ * clt_msg_hdr; @fds received, the caller closes them) and send its answer
+ * on @sock. @refused: the tag server's per-type table refused it (size,
+ * descriptors, the connection's role): answer -EINVAL.
  * @return 0, or -EPIPE when the answer could not be sent (drop the connection).
  */
 int tag_bpf_serve(struct bpf_tagger *bt, struct tag_bpf_conn *c, int sock, uid_t uid,
-		  const void *msg, size_t n, int msg_flags, const int *fds, int nfds,
+		  const void *msg, size_t n, bool refused, const int *fds, int nfds,
 		  bool allowed_rate, uint64_t *tagged, uint64_t *rejected);
 
 /** The connection is gone: free its array. */

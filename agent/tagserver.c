@@ -37,8 +37,46 @@
 #define TS_MAX_FDS 16       /* control buffer: more descriptors arrive as MSG_CTRUNC */
 #define TS_LISTENER_TAG UINT32_MAX
 
+/* What a connection turned out to be: its first message decides, for good. */
+enum ts_role { TS_ROLE_NEW = 0, TS_ROLE_TAG, TS_ROLE_SPANS, TS_ROLE_BPF };
+
+/* TS_BUCKET_NONE: at most once per connection, nothing to rate. */
+enum ts_bucket { TS_BUCKET_TAG = 0, TS_BUCKET_SPANS, TS_BUCKET_NONE, TS_BUCKET_COUNT };
+
+/*
+ * Protocol v2, one row per message type: the size bounds, whether a
+ * descriptor comes along, whether it is answered, the rate bucket it
+ * draws from and the connection role it belongs to. The bpf backend's
+ * types (32-47) are rows here too; tag_bpf.c serves them and answers each
+ * in its own layout (a clt_msg_hdr first), even when refused here.
+ */
+struct ts_type {
+	uint8_t type;
+	uint16_t min_len, max_len; /* the whole message */
+	uint8_t fds;               /* descriptors that must come with it */
+	bool answered;
+	uint8_t bucket;
+	uint8_t role;
+};
+
+static const struct ts_type ts_types[] = {
+	{CLT_MSG_TAG_ENABLE, sizeof(struct clt_tag_req2), sizeof(struct clt_tag_req2), 1, true,
+	 TS_BUCKET_TAG, TS_ROLE_TAG},
+	{CLT_MSG_TAG_DISABLE, sizeof(struct clt_tag_req2), sizeof(struct clt_tag_req2), 1, true,
+	 TS_BUCKET_TAG, TS_ROLE_TAG},
+	{CLT_MSG_SPAN_BATCH, sizeof(struct clt_msg_hdr) + 4, CLT_SPAN_MSG_MAX, 0, false,
+	 TS_BUCKET_SPANS, TS_ROLE_SPANS},
+	{CLT_MSG_BPF_ATTACH, sizeof(struct clt_msg_hdr), sizeof(struct clt_msg_hdr), 0, true,
+	 TS_BUCKET_NONE, TS_ROLE_BPF},
+	{CLT_MSG_BPF_REGISTER, sizeof(struct clt_tag_bpf_register_req),
+	 sizeof(struct clt_tag_bpf_register_req), 1, true, TS_BUCKET_TAG, TS_ROLE_BPF},
+};
+
 struct ts_conn {
 	int fd; /* -1: free slot */
+	uint8_t role; /* enum ts_role */
+	uint64_t span_tokens_m; /* thousandths of a span record */
+	uint64_t span_refill_ms;
 	uid_t uid;
 	pid_t pid;
 	uint64_t tokens_m; /* thousandths of a request */
@@ -58,6 +96,7 @@ struct tagserver {
 	struct ts_conn *conns;
 	uint32_t n_conns;
 	struct tagserver_stats st;
+	uint8_t rbuf[CLT_SPAN_MSG_MAX + 1]; /* one message; one more octet shows a longer one */
 };
 
 __attribute__((format(printf, 3, 4))) static void ts_log(const struct tagserver *ts, int level,
@@ -210,6 +249,8 @@ int tagserver_open(struct tagserver **out, const struct tagserver_config *cfg)
 		ts->cfg.burst = TAGSERVER_DEFAULT_RATE / 4;
 	if (ts->cfg.max_conns == 0)
 		ts->cfg.max_conns = TAGSERVER_DEFAULT_MAX_CONNS;
+	if (ts->cfg.span_rate == 0)
+		ts->cfg.span_rate = TAGSERVER_DEFAULT_SPAN_RATE;
 	if (ts->cfg.idle_ms == 0)
 		ts->cfg.idle_ms = 300000;
 	err = -ENAMETOOLONG;
@@ -315,6 +356,9 @@ static void ts_accept(struct tagserver *ts, uint64_t now_ms)
 		}
 		c = ts_slot(ts);
 		c->fd = fd;
+		c->role = TS_ROLE_NEW;
+		c->span_tokens_m = (uint64_t)ts->cfg.span_rate * 1000u;
+		c->span_refill_ms = now_ms;
 		c->uid = cred.uid;
 		c->pid = cred.pid;
 		c->tokens_m = (uint64_t)ts->cfg.burst * 1000u;
@@ -349,39 +393,142 @@ static bool ts_take_token(const struct tagserver *ts, struct ts_conn *c, uint64_
 	return true;
 }
 
-/* Handle one received message; @fds are closed by the caller. @return the status to answer. */
-static int ts_handle(struct tagserver *ts, struct ts_conn *c, const struct clt_tag_req *req,
-		     ssize_t n, int msg_flags, const int *fds, int nfds, uint64_t now_ms)
+/* Tag one socket (v1 or v2 request). @return the status to answer. */
+static int ts_tag(struct tagserver *ts, struct ts_conn *c, uint8_t op, const uint8_t *trace_id,
+		  const uint8_t *span_id, int fd, uint64_t now_ms)
 {
 	int err;
 
-	if (n != (ssize_t)sizeof(*req) || (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != 1 ||
-	    req->magic != CLT_TAG_MAGIC || req->version != CLT_TAG_VERSION || req->reserved != 0 ||
-	    (req->op != CLT_TAG_OP_ENABLE && req->op != CLT_TAG_OP_DISABLE)) {
-		ts->st.rejected++;
-		return -EINVAL;
-	}
 	if (!ts_take_token(ts, c, now_ms)) {
 		ts->st.limited++;
 		return -EBUSY;
 	}
 	/* Only an IPv6 TCP or UDP socket is ever touched. */
-	err = clt_check_socket(fds[0]);
+	err = clt_check_socket(fd);
 	if (err < 0) {
 		ts->st.rejected++;
 		return err;
 	}
-	if (req->op == CLT_TAG_OP_ENABLE)
-		err = clt_enable_trusted(ts->clt, fds[0], req->trace_id, req->span_id);
+	if (op == CLT_TAG_OP_ENABLE)
+		err = clt_enable_trusted(ts->clt, fd, trace_id, span_id);
 	else
-		err = clt_disable(ts->clt, fds[0]);
+		err = clt_disable(ts->clt, fd);
 	if (err < 0)
 		ts->st.errors++;
-	else if (req->op == CLT_TAG_OP_ENABLE)
+	else if (op == CLT_TAG_OP_ENABLE)
 		ts->st.tagged++;
 	else
 		ts->st.cleared++;
 	return err;
+}
+
+/* A v1 request: exactly 36 octets and one descriptor. */
+static int ts_handle_v1(struct tagserver *ts, struct ts_conn *c, ssize_t n, int msg_flags,
+			const int *fds, int nfds, uint64_t now_ms)
+{
+	struct clt_tag_req req;
+
+	if (n != (ssize_t)sizeof(req) || (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds != 1) {
+		ts->st.rejected++;
+		return -EINVAL;
+	}
+	memcpy(&req, ts->rbuf, sizeof(req));
+	if (req.reserved != 0 || (req.op != CLT_TAG_OP_ENABLE && req.op != CLT_TAG_OP_DISABLE) ||
+	    (c->role != TS_ROLE_NEW && c->role != TS_ROLE_TAG)) {
+		ts->st.rejected++;
+		return -EINVAL;
+	}
+	c->role = TS_ROLE_TAG;
+	return ts_tag(ts, c, req.op, req.trace_id, req.span_id, fds[0], now_ms);
+}
+
+static const struct ts_type *ts_type_of(uint8_t type)
+{
+	for (size_t i = 0; i < sizeof(ts_types) / sizeof(ts_types[0]); i++)
+		if (ts_types[i].type == type)
+			return &ts_types[i];
+	return NULL;
+}
+
+static uint32_t ts_span_allowance(const struct tagserver *ts, struct ts_conn *c, uint64_t now_ms)
+{
+	uint64_t cap = (uint64_t)ts->cfg.span_rate * 1000u;
+
+	if (now_ms > c->span_refill_ms) {
+		c->span_tokens_m += (now_ms - c->span_refill_ms) * ts->cfg.span_rate;
+		if (c->span_tokens_m > cap)
+			c->span_tokens_m = cap;
+		c->span_refill_ms = now_ms;
+	}
+	return (uint32_t)(c->span_tokens_m / 1000u > UINT32_MAX ? UINT32_MAX
+							       : c->span_tokens_m / 1000u);
+}
+
+/* A v2 message. *answer: whether its type is answered. @return the status to answer. */
+static int ts_handle_v2(struct tagserver *ts, struct ts_conn *c, ssize_t n, int msg_flags,
+			const int *fds, int nfds, uint64_t now_ms, bool *answer)
+{
+	struct clt_msg_hdr h;
+	const struct ts_type *t;
+
+	bool bad;
+
+	memcpy(&h, ts->rbuf, sizeof(h));
+	t = ts_type_of(h.type);
+	*answer = t ? t->answered : true;
+	bad = !t || (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || h.len != (size_t)n ||
+	      n < (ssize_t)t->min_len || n > (ssize_t)t->max_len || nfds != t->fds ||
+	      (c->role != TS_ROLE_NEW && c->role != t->role);
+	if (t && t->role == TS_ROLE_BPF) {
+		bool rate_ok = bad || t->bucket != TS_BUCKET_TAG || ts_take_token(ts, c, now_ms);
+		int rc;
+
+		*answer = false; /* answered by tag_bpf_serve, in the type's own layout */
+		if (!bad)
+			c->role = t->role;
+		if (!rate_ok)
+			ts->st.limited++;
+		rc = tag_bpf_serve(ts->cfg.bpf, &c->bpf, c->fd, c->uid, ts->rbuf, (size_t)n, bad,
+				   fds, nfds, rate_ok, &ts->st.tagged, &ts->st.rejected);
+		if (rc < 0) {
+			ts->st.dropped++;
+			ts_drop(ts, c);
+		}
+		return rc;
+	}
+	if (bad) {
+		if (t && t->bucket == TS_BUCKET_SPANS)
+			ts->st.span_refused++;
+		else
+			ts->st.rejected++;
+		return -EINVAL;
+	}
+	c->role = t->role;
+	if (t->bucket == TS_BUCKET_SPANS) {
+		uint32_t allowed = ts_span_allowance(ts, c, now_ms), taken, over = 0;
+
+		ts->st.span_batches++;
+		if (!ts->cfg.on_spans) {
+			ts->st.span_refused++;
+			return -EOPNOTSUPP;
+		}
+		taken = ts->cfg.on_spans(ts->cfg.spans_arg, c->pid, c->uid,
+					 ts->rbuf + sizeof(h), (size_t)n - sizeof(h), allowed, &over);
+		ts->st.span_limited += over;
+		c->span_tokens_m -= (uint64_t)taken * 1000u;
+		return 0;
+	}
+	{
+		struct clt_tag_req2 r;
+
+		memcpy(&r, ts->rbuf, sizeof(r));
+		if (r.reserved[0] || r.reserved[1] || r.reserved[2] ||
+		    (r.flags & ~CLT_TAG_FLAG_RESPONSE)) {
+			ts->st.rejected++;
+			return -EINVAL;
+		}
+		return ts_tag(ts, c, h.type, r.trace_id, r.span_id, fds[0], now_ms);
+	}
 }
 
 /* Serve up to TS_MSGS_PER_CONN messages of @c. */
@@ -392,16 +539,14 @@ static void ts_serve(struct tagserver *ts, struct ts_conn *c, uint64_t now_ms)
 			char buf[CMSG_SPACE(sizeof(int) * TS_MAX_FDS)];
 			struct cmsghdr align;
 		} u;
-		struct clt_tag_req req;
-		char extra[1]; /* a longer message shows as MSG_TRUNC */
-		struct iovec iov[2] = {{.iov_base = &req, .iov_len = sizeof(req)},
-				       {.iov_base = extra, .iov_len = sizeof(extra)}};
-		struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+		struct iovec iov = {.iov_base = ts->rbuf, .iov_len = sizeof(ts->rbuf)};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 		struct clt_tag_resp resp = {.magic = CLT_TAG_MAGIC, .version = CLT_TAG_VERSION};
+		struct clt_msg_hdr h;
 		int fds[TS_MAX_FDS], nfds = 0;
+		bool answer = true;
 		ssize_t n, sent;
 
-		memset(&req, 0, sizeof(req));
 		msg.msg_control = u.buf;
 		msg.msg_controllen = sizeof(u.buf);
 		n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -428,27 +573,29 @@ static void ts_serve(struct tagserver *ts, struct ts_conn *c, uint64_t now_ms)
 		}
 		ts->st.requests++;
 		c->active_ms = now_ms;
-		if (n >= (ssize_t)sizeof(struct clt_tag_hdr) && req.magic == CLT_TAG_MAGIC &&
-		    req.version == CLT_TAG_VERSION_2 && tag_bpf_type(req.op)) {
-			bool rate_ok = req.op != CLT_TAG_BPF_REGISTER || ts_take_token(ts, c, now_ms);
-			int rc = tag_bpf_serve(ts->cfg.bpf, &c->bpf, c->fd, c->uid, &req, (size_t)n,
-					       msg.msg_flags, fds, nfds, rate_ok, &ts->st.tagged,
-					       &ts->st.rejected);
-
-			for (int k = 0; k < nfds; k++)
-				close(fds[k]);
-			if (rc < 0) {
-				ts->st.dropped++;
-				ts_drop(ts, c);
-				return;
-			}
-			continue;
+		memset(&h, 0, sizeof(h));
+		memcpy(&h, ts->rbuf, (size_t)n < sizeof(h) ? (size_t)n : sizeof(h));
+		if (n >= (ssize_t)sizeof(h))
+			resp.seq = h.seq;
+		if (n < (ssize_t)sizeof(h) || h.magic != CLT_TAG_MAGIC) {
+			ts->st.rejected++;
+			resp.status = -EINVAL;
+		} else if (h.version == CLT_TAG_VERSION) {
+			resp.status = ts_handle_v1(ts, c, n, msg.msg_flags, fds, nfds, now_ms);
+		} else if (h.version == CLT_TAG_VERSION2) {
+			resp.version = CLT_TAG_VERSION2;
+			resp.status = ts_handle_v2(ts, c, n, msg.msg_flags, fds, nfds, now_ms,
+						   &answer);
+		} else {
+			ts->st.rejected++;
+			resp.status = -EINVAL;
 		}
-		if (n >= (ssize_t)(offsetof(struct clt_tag_req, seq) + sizeof(req.seq)))
-			resp.seq = req.seq;
-		resp.status = ts_handle(ts, c, &req, n, msg.msg_flags, fds, nfds, now_ms);
 		for (int k = 0; k < nfds; k++)
 			close(fds[k]);
+		if (c->fd < 0)
+			return; /* the handler dropped it: its answer could not be sent */
+		if (!answer)
+			continue;
 		sent = send(c->fd, &resp, sizeof(resp), MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (sent != (ssize_t)sizeof(resp)) {
 			/* Gone, or not reading its answers: it does not get to stall us. */
@@ -499,12 +646,14 @@ size_t tagserver_format_stats(char *buf, size_t cap, const struct tagserver_stat
 {
 	int n = snprintf(buf, cap,
 			 "tag requests=%llu tagged=%llu cleared=%llu rejected=%llu limited=%llu "
-			 "errors=%llu accepted=%llu refused=%llu dropped=%llu",
+			 "errors=%llu accepted=%llu refused=%llu dropped=%llu span_batches=%llu "
+			 "span_refused=%llu span_limited=%llu",
 			 (unsigned long long)s->requests, (unsigned long long)s->tagged,
 			 (unsigned long long)s->cleared, (unsigned long long)s->rejected,
 			 (unsigned long long)s->limited, (unsigned long long)s->errors,
 			 (unsigned long long)s->accepted, (unsigned long long)s->refused,
-			 (unsigned long long)s->dropped);
+			 (unsigned long long)s->dropped, (unsigned long long)s->span_batches,
+			 (unsigned long long)s->span_refused, (unsigned long long)s->span_limited);
 
 	if (n < 0)
 		return 0;

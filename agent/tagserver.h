@@ -19,7 +19,18 @@
 #define TAGSERVER_MAX_ALLOW 32
 /* Defaults for a zero field below; cltagent's --tag-rate and --tag-max-conns show and use them. */
 #define TAGSERVER_DEFAULT_RATE 20000
-#define TAGSERVER_DEFAULT_MAX_CONNS 256
+/* Two per process: a shim holds a tag connection and a span connection. */
+#define TAGSERVER_DEFAULT_MAX_CONNS 512
+/* Span records per second per connection (a busy server's spans), and the bucket's depth. */
+#define TAGSERVER_DEFAULT_SPAN_RATE 250000
+
+/*
+ * A span batch (type 16) from peer @pid/@uid (SO_PEERCRED): @body after
+ * the header. At most @allowed records may be taken (the connection's
+ * rate bucket); *over: the valid records refused for it. @return the records taken.
+ */
+typedef uint32_t (*tagserver_spans_cb)(void *arg, pid_t pid, uid_t uid, const uint8_t *body,
+				       size_t len, uint32_t allowed, uint32_t *over);
 
 struct bpf_tagger;
 
@@ -41,6 +52,9 @@ struct tagserver_config {
 	unsigned int hops;
 	int verbose;
 	struct bpf_tagger *bpf; /**< bpf_loader.h: hand out slot arrays (NULL: bpf tagging off) */
+	uint32_t span_rate;   /**< span records per second per connection (0: the default) */
+	tagserver_spans_cb on_spans; /**< NULL: span batches are refused */
+	void *spans_arg;
 };
 
 struct tagserver_stats {
@@ -53,6 +67,9 @@ struct tagserver_stats {
 	uint64_t accepted; /**< connections accepted */
 	uint64_t refused;  /**< connections refused: peer not allowed */
 	uint64_t dropped;  /**< connections closed by the server: unanswerable, evicted, idle */
+	uint64_t span_batches;  /**< span batches received */
+	uint64_t span_refused;  /**< span batches refused: bad header, size, descriptor, role */
+	uint64_t span_limited;  /**< span records over the connection's rate */
 };
 
 struct tagserver;

@@ -25,6 +25,8 @@
  *
  * Cases (every write is a whole buffer of about 100 octets):
  *   file       a regular file (rewound every 4096 writes, in both runs)
+ *   read_file  read() of about 100 octets from a regular file (rewound)
+ *   read_untracked  read() on a quiet non-blocking IPv4 TCP socket (EAGAIN)
  *   untracked  an IPv4 TCP socket: outside CLT_DOMAIN, never tagged
  *   body       a tracked IPv6 TCP socket to ::1, body octets of one
  *              request whose header carried a traceparent
@@ -241,6 +243,22 @@ static uint64_t percall_now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Reading cases: each call is a read() instead (every program pays for the read interposers). */
+static int percall_reading;
+
+/* Read up to @len octets once: a regular file's data, or nothing (EAGAIN) from a quiet socket. */
+static int percall_read(int fd, size_t len)
+{
+	static char rbuf[4096];
+	ssize_t r = read(fd, rbuf, len < sizeof(rbuf) ? len : sizeof(rbuf));
+
+	if (r < 0 && errno != EAGAIN) {
+		fprintf(stderr, "percall: read returned %zd (%s)\n", r, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Write @len octets once; the benchmark fails loudly on a short write. */
 static int percall_write(int fd, const void *buf, size_t len)
 {
@@ -287,7 +305,10 @@ static int percall_time(const char *name, int fd, const char *buf, size_t len,
 		for (i = 0; i < per; i++, k++) {
 			if (rewind && k % PERCALL_REWIND == 0)
 				lseek(fd, 0, SEEK_SET);
-			if (ring) {
+			if (percall_reading) {
+				if (percall_read(fd, len) < 0)
+					return -1;
+			} else if (ring) {
 				size_t r = k % PERCALL_RING;
 
 				if (percall_write(fd, ring[r], ring_len[r]) < 0)
@@ -360,6 +381,39 @@ static int percall_run(unsigned short port, unsigned long iters, const char *cas
 		if (fd < 0 ||
 		    percall_time("untracked", fd, body, sizeof(body), NULL, NULL, iters, 0) < 0)
 			goto out;
+		close(fd);
+		fd = -1;
+	}
+
+	/* read() on a regular file (its data, rewound) and on a quiet untracked socket. */
+	if (percall_wanted(cases, "read_file")) {
+		char rtmpl[] = "/tmp/clt-percall-XXXXXX";
+
+		fd = mkstemp(rtmpl);
+		if (fd < 0 || write(fd, body, sizeof(body)) != (ssize_t)sizeof(body)) {
+			perror("percall: mkstemp");
+			goto out;
+		}
+		unlink(rtmpl);
+		percall_reading = 1;
+		rc = percall_time("read_file", fd, body, sizeof(body), NULL, NULL, iters, 1);
+		percall_reading = 0;
+		if (rc < 0)
+			goto out;
+		rc = 1;
+		close(fd);
+		fd = -1;
+	}
+	if (percall_wanted(cases, "read_untracked")) {
+		fd = percall_connect(AF_INET, port);
+		if (fd < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+			goto out;
+		percall_reading = 1;
+		rc = percall_time("read_untracked", fd, body, sizeof(body), NULL, NULL, iters, 0);
+		percall_reading = 0;
+		if (rc < 0)
+			goto out;
+		rc = 1;
 		close(fd);
 		fd = -1;
 	}

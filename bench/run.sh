@@ -5,8 +5,8 @@
 #
 #   BUILD=build bench/run.sh            full run (about 5 minutes)
 #   BENCH_QUICK=1 bench/run.sh          short smoke run
-#   BENCH_ONLY="percall http" ...       a subset: http percall ingest offline export
-#                                       threads baseline upload bpf (BENCH_ROWS= is the same)
+#   BENCH_ONLY="percall http" ...       a subset: http https percall ingest offline export
+#                                       threads baseline upload spans bpf (BENCH_ROWS= is the same)
 #   BASELINE=<commit> ...               also build that commit's shim and alternate
 #                                       it with this one (section "baseline")
 #   BENCH_RESULTS=DIR                   write raw.tsv, meta.txt, latest.md there
@@ -24,7 +24,7 @@ BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http percall ingest offline export threads upload bpf}}
+ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http https percall ingest offline export threads upload spans bpf}}
 BASELINE=${BASELINE:-}
 # BASELINE given and no subset asked for: the comparison runs too.
 [ -n "$BASELINE" ] && [ -z "${BENCH_ONLY:-}${BENCH_ROWS:-}" ] && ONLY="$ONLY baseline"
@@ -163,8 +163,10 @@ http {
 	server { listen [::1]:$port; location / { return 200 "ok\n"; } }
 }
 EOF
-	ip netns exec "$ns" taskset -c "$CPU_B" nginx -p "$ng" -e "$ng/error.log" \
-		-c "$ng/nginx.conf" >"$ng/out" 2>&1 &
+	# NGINX_ENV: e.g. the shim (the spans row); exec all the way, so $! is nginx itself.
+	ip netns exec "$ns" env "${NGINX_ENV[@]}" taskset -c "$CPU_B" nginx -p "$ng" \
+		-e "$ng/error.log" -c "$ng/nginx.conf" >"$ng/out" 2>&1 &
+	NGINX_PID=$!
 	BG_PIDS+=($!)
 	disown
 	topo_wait_port "$ns" "$port" || { cat "$ng/out" "$ng/error.log" >&2; return 1; }
@@ -200,8 +202,9 @@ bench_http() {
 	note http.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B), [::1], IOAM on lo, $ROUNDS rounds"
 }
 
-http_wrk() { # ns port variant round seconds [section]
-	local ns=$1 port=$2 v=$3 r=$4 secs=$5 sec=${6:-http} script=$TOP/bench/wrk_plain.lua out line
+http_wrk() { # ns port variant round seconds [section [scheme]]
+	local ns=$1 port=$2 v=$3 r=$4 secs=$5 sec=${6:-http} scheme=${7:-http}
+	local script=$TOP/bench/wrk_plain.lua out line
 	local env=()
 	case $v in
 	shim* | hop*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;;
@@ -211,7 +214,7 @@ http_wrk() { # ns port variant round seconds [section]
 	case $v in *_tp | *_same) script=$TOP/bench/wrk_tp.lua ;; esac
 	case $v in *_same) env+=(BENCH_TP_SAME=1) ;; esac
 	rstat "$TMP/wrk.rstat" ip netns exec "$ns" env "${env[@]}" taskset -c "$CPU_A" wrk -t1 \
-		-c"$HTTP_CONNS" -d"${secs}s" -s "$script" "http://[::1]:$port/" >"$TMP/wrk.out" 2>&1
+		-c"$HTTP_CONNS" -d"${secs}s" -s "$script" "$scheme://[::1]:$port/" >"$TMP/wrk.out" 2>&1
 	out=$(cat "$TMP/wrk.out")
 	line=$(grep '^WRK ' <<<"$out")
 	if [ -z "$line" ]; then
@@ -229,7 +232,61 @@ http_wrk() { # ns port variant round seconds [section]
 	rec "$sec" p50_us "$v" "$r" "$7"
 	rec "$sec" p99_us "$v" "$r" "$9"
 	rec "$sec" errors "$v" "$r" "${11}"
-	printf 'bench: http round %s %-8s %s\n' "$r" "$v" "$line"
+	printf 'bench: %s round %s %-8s %s\n' "$sec" "$r" "$v" "$line"
+}
+
+# --- 1b. HTTPS client overhead: wrk -> nginx over TLS on [::1] -----------
+# The same nginx answers clear HTTP and HTTPS; a new traceparent per
+# request, with and without the shim, over both, alternated: the shim's
+# TLS path is what its cost over HTTPS adds to its cost over clear HTTP.
+bench_https() {
+	have_shim || return 0
+	command -v wrk >/dev/null && command -v nginx >/dev/null && command -v openssl >/dev/null ||
+		{ echo "bench: wrk, nginx or openssl missing: HTTPS benchmark skipped" >&2; return 0; }
+	local ns="bn$$s" ng=$TMP/nginx-tls r v
+	bench_ns "$ns"
+	mkdir -p "$ng"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /CN=localhost -keyout "$ng/key.pem" -out "$ng/cert.pem" 2>/dev/null ||
+		{ echo "bench: https: cannot make a certificate" >&2; return 1; }
+	cat >"$ng/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $ng/nginx.pid;
+error_log $ng/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $ng;
+	proxy_temp_path $ng;
+	fastcgi_temp_path $ng;
+	uwsgi_temp_path $ng;
+	scgi_temp_path $ng;
+	keepalive_requests 1000000000;
+	server { listen [::1]:8080; location / { return 200 "ok\n"; } }
+	server {
+		listen [::1]:8443 ssl;
+		ssl_certificate $ng/cert.pem;
+		ssl_certificate_key $ng/key.pem;
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+	ip netns exec "$ns" taskset -c "$CPU_B" nginx -p "$ng" -e "$ng/error.log" \
+		-c "$ng/nginx.conf" >"$ng/out" 2>&1 &
+	BG_PIDS+=($!)
+	disown
+	topo_wait_port "$ns" 8443 || { cat "$ng/out" "$ng/error.log" >&2; return 1; }
+	http_wrk "$ns" 8443 shim_tp 0 1 https https >/dev/null || return 1
+	load_note https
+	for r in $(seq 1 "$ROUNDS"); do
+		for v in $(order_rot "$r" base_tp shim_tp); do
+			http_wrk "$ns" 8443 "$v" "$r" "$HTTP_SECS" https https || return 1
+			http_wrk "$ns" 8080 "$v" "$r" "$HTTP_SECS" https_clear http || return 1
+		done
+	done
+	note https.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) over TLS and over clear HTTP, [::1], IOAM on lo, new traceparent per request, $ROUNDS rounds"
 }
 
 # --- 2. per-call cost of write() ----------------------------------------
@@ -580,7 +637,7 @@ EOF
 	rm -f "$TMP/body"
 }
 
-# --- 9. the bpf backend: cltagent --bpf's tc program --------------------
+# --- 10. the bpf backend: cltagent --bpf's tc program -------------------
 # HTTP (wrk -> nginx on [::1]) with a new traceparent per request on bpf
 # and on hopopts, and the same traceparent on bpf; the per-call cost of a
 # context change on bpf, as root and as nobody, beside the agent backend
@@ -704,9 +761,95 @@ note commit "$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)
 note mode "$([ -n "$QUICK" ] && echo quick || echo full)"
 load_note start
 start=$SECONDS
+# --- 9. zero-code SERVER spans: nginx under the shim (CLT_TRACING=spans) ---
+# Two nginx (one worker each, same CPU), one without the shim, one under it
+# sending a SERVER span per request to a cltagent; wrk alternates between
+# them. Server CPU per request from the worker's own utime+stime.
+proc_cpu_us() { # pid: user+sys CPU time in microseconds
+	awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1e6 / hz}' "/proc/$1/stat"
+}
+bench_spans() {
+	have_shim && have_agent || return 0
+	command -v wrk >/dev/null && command -v nginx >/dev/null ||
+		{ echo "bench: wrk or nginx missing: spans benchmark skipped" >&2; return 0; }
+	local ns="bn$$s" r v tag=$TMP/spans-tag.sock out line c0 c1 pid apid
+	local -A port=([base]=8180 [spans]=8181) npid=()
+	bench_ns "$ns"
+	ip netns exec "$ns" taskset -c "$CPU_A" "$AGENT" --source netlink --output /dev/null \
+		--tag-socket "$tag" --stats-interval 0 >"$TMP/spans-agent.out" 2>&1 &
+	apid=$!
+	BG_PIDS+=("$apid")
+	for _ in $(seq 1 50); do [ -S "$tag" ] && break; sleep 0.1; done
+	NGINX_ENV=()
+	bench_nginx "$ns" "${port[base]}" "$TMP/nginx-base" || return 1
+	npid[base]=$NGINX_PID
+	NGINX_ENV=(LD_PRELOAD="$SHIM" CLT_TRACING=spans CLT_AGENT_SOCKET="$tag")
+	bench_nginx "$ns" "${port[spans]}" "$TMP/nginx-spans" || return 1
+	npid[spans]=$NGINX_PID
+	NGINX_ENV=()
+	load_note spans
+	for r in $(seq 1 "$ROUNDS"); do
+		for v in $(order_rot "$r" base spans); do
+			pid=${npid[$v]}
+			c0=$(proc_cpu_us "$pid")
+			ip netns exec "$ns" taskset -c "$CPU_A" wrk -t1 -c"$HTTP_CONNS" -d"${HTTP_SECS}s" \
+				-s "$TOP/bench/wrk_plain.lua" "http://[::1]:${port[$v]}/" >"$TMP/wrk.out" 2>&1
+			c1=$(proc_cpu_us "$pid")
+			line=$(grep '^WRK ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; return 1; }
+			set -- $line
+			rec spans rps "$v" "$r" "$(awk -v n="$3" -v d="$5" 'BEGIN {printf "%.0f", n * 1e6 / d}')"
+			rec spans srv_cpu_us "$v" "$r" "$(awk -v n="$3" -v a="$c0" -v b="$c1" 'BEGIN {printf "%.3f", (b - a) / n}')"
+			printf 'bench: spans round %s %-6s %s\n' "$r" "$v" "$line"
+		done
+	done
+	kill -TERM "${npid[spans]}" "${npid[base]}" 2>/dev/null
+	sleep 0.5
+	kill -TERM "$apid" 2>/dev/null
+	wait "$apid" 2>/dev/null
+	note spans.agent "$(grep 'shim spans records=' "$TMP/spans-agent.out" | tail -1 | sed 's/^cltagent: //')"
+	# The agent's ingest of shim spans: full batches (about 58 KiB, 600 records) as fast
+	# as one sender can write them (a SEQPACKET socket blocks the sender when the
+	# agent falls behind: none is lost on the way); its rate, and what it exported.
+	local n=${SPANS_INGEST:-400000}
+	rm -f "$tag"
+	ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" --source netlink --output /dev/null \
+		--tag-socket "$tag" --span-rate 10000000 --queue-size 100000 --stats-interval 0 \
+		>"$TMP/ingest-agent.out" 2>&1 &
+	apid=$!
+	for _ in $(seq 1 50); do [ -S "$tag" ] && break; sleep 0.1; done
+	ip netns exec "$ns" taskset -c "$CPU_A" python3 - "$tag" "$n" >"$TMP/ingest.out" <<'PY'
+import socket, struct, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+attrs = b"".join(struct.pack("=BBH", ord("s"), len(k), len(v)) + k + v for k, v in
+                 [(b"http.request.method", b"GET"), (b"url.path", b"/bench")])
+rec = bytes(range(1, 17)) + bytes(range(1, 9)) + bytes(8) + struct.pack("=QQBBH", 1, 2, 2, 0, len(attrs)) + attrs
+per = 600
+body = b"\x05bench\x05bench" + struct.pack("=H", per) + rec * per
+msg = struct.pack("=IBBHI", 0x43544147, 2, 16, 12 + len(body), 0) + body
+assert len(msg) <= 65535
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(path)
+t0 = time.monotonic()
+for _ in range(n // per):
+    s.send(msg)
+s.close()
+print("sent %d %.6f" % (n // per * per, time.monotonic() - t0))
+PY
+	# The rate is the sender's: once the socket's buffer is full it writes only as fast as
+	# the agent reads, validates and encodes. Then the agent's exit count shows the loss.
+	sleep 1
+	kill -TERM "$apid" 2>/dev/null
+	wait "$apid" 2>/dev/null
+	line=$(grep 'shim spans records=' "$TMP/ingest-agent.out" | tail -1)
+	set -- $(cat "$TMP/ingest.out")
+	rec spans ingest_rate all 1 "$(awk -v n="$2" -v t="$3" 'BEGIN {printf "%.0f", n / t}')"
+	note spans.ingest "$2 records sent in $3 s; agent: ${line#cltagent: }; export: $(grep 'stats events=' "$TMP/ingest-agent.out" | tail -1 | grep -o 'spans=[0-9]* retries=[0-9]* dropped=[0-9]*')"
+	note spans.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) without the shim, and under it with CLT_TRACING=spans sending to cltagent (CPU $CPU_A), $ROUNDS rounds"
+}
+
 for b in $ONLY; do
 	case $b in
-	http | percall | ingest | offline | export | threads | baseline | upload | bpf)
+	http | https | percall | ingest | offline | export | threads | baseline | upload | spans | bpf)
 		echo "bench: == $b =="
 		"bench_$b" || echo "bench: $b failed" >&2
 		topo_cleanup

@@ -12,10 +12,11 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # Our warnings, but not -Werror: clang's set differs from gcc's, and a new
 # clang warning must not stop anyone from fuzzing.
-FUZZ_CFLAGS := $(BASEFLAGS) -Wall -Wextra -Wno-unused-parameter -O1 -g $(NL_CFLAGS) -Ipreload -Ilib
+FUZZ_CFLAGS := $(BASEFLAGS) -Wall -Wextra -Wno-unused-parameter -O1 -g $(NL_CFLAGS) -Ipreload -Ilib -Iagent
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(FUZZ_BUILD)/%)
-FUZZ_CORE_SRCS := $(LIB_SRCS) $(SHIM_CORE_SRCS)
+# The agent's decoder of untrusted span records is pure: it joins the archive.
+FUZZ_CORE_SRCS := $(LIB_SRCS) $(SHIM_CORE_SRCS) agent/spans_in.c
 FUZZ_CORE_OBJS := $(FUZZ_CORE_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_CORE_A := $(FUZZ_BUILD)/libfuzzcore.a
 

@@ -2,9 +2,9 @@
  * backend_bpf.c - stock kernels, no privilege: cltagent's tc egress
  * program (bpf/clt_egress.bpf.c) adds the IOAM header per packet, taking
  * the IDs from this process's own slot array, which cltagent hands over
- * once (tag protocol v2, CLT_TAG_BPF_ATTACH) and this process mmaps.
+ * once (tag protocol v2, CLT_MSG_BPF_ATTACH) and this process mmaps.
  *
- * Once per connection the socket is registered (CLT_TAG_BPF_REGISTER: the
+ * Once per connection the socket is registered (CLT_MSG_BPF_REGISTER: the
  * agent points the socket's storage at the slot of its descriptor, with a
  * new generation). Per request, the IDs and the request's stream offset
  * go into the slot's ring with plain stores under a sequence counter the
@@ -116,10 +116,10 @@ static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, i
 	return n == (ssize_t)resp_len ? 0 : -EPROTO;
 }
 
-static void bpf_hdr(struct clt_tag_hdr *h, uint8_t type, size_t len, uint32_t seq)
+static void bpf_hdr(struct clt_msg_hdr *h, uint8_t type, size_t len, uint32_t seq)
 {
 	h->magic = CLT_TAG_MAGIC;
-	h->version = CLT_TAG_VERSION_2;
+	h->version = CLT_TAG_VERSION2;
 	h->type = type;
 	h->len = (uint16_t)len;
 	h->seq = seq;
@@ -129,7 +129,7 @@ static void bpf_hdr(struct clt_tag_hdr *h, uint8_t type, size_t len, uint32_t se
 static int bpf_attach(struct clt_bpf_state *st, const char **why)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct clt_tag_hdr req;
+	struct clt_msg_hdr req;
 	struct clt_tag_bpf_attach_resp r;
 	int mfd = -1, err;
 	void *p;
@@ -143,9 +143,9 @@ static int bpf_attach(struct clt_bpf_state *st, const char **why)
 		*why = "bpf: cltagent's tag socket does not answer";
 		goto fail;
 	}
-	bpf_hdr(&req, CLT_TAG_BPF_ATTACH, sizeof(req), ++st->seq);
+	bpf_hdr(&req, CLT_MSG_BPF_ATTACH, sizeof(req), ++st->seq);
 	err = bpf_exchange(st, &req, sizeof(req), -1, &r, sizeof(r), &mfd);
-	if (err == 0 && (r.hdr.magic != CLT_TAG_MAGIC || r.hdr.type != CLT_TAG_BPF_ATTACH))
+	if (err == 0 && (r.h.magic != CLT_TAG_MAGIC || r.h.type != CLT_MSG_BPF_ATTACH))
 		err = -EPROTO;
 	if (err == 0 && r.status < 0)
 		err = r.status;
@@ -331,11 +331,11 @@ static int bpf_register(struct clt_bpf_state *st, int fd)
 		s->count = 0;
 		s->flags = 0;
 		slot_end(s);
-		bpf_hdr(&req.hdr, CLT_TAG_BPF_REGISTER, sizeof(req), ++st->seq);
+		bpf_hdr(&req.h, CLT_MSG_BPF_REGISTER, sizeof(req), ++st->seq);
 		req.slot = (uint32_t)fd;
 		req.gen = gen;
 		err = bpf_exchange(st, &req, sizeof(req), fd, &r, sizeof(r), NULL);
-		if (err == 0 && (r.hdr.magic != CLT_TAG_MAGIC || r.hdr.type != CLT_TAG_BPF_REGISTER))
+		if (err == 0 && (r.h.magic != CLT_TAG_MAGIC || r.h.type != CLT_MSG_BPF_REGISTER))
 			err = -EPROTO;
 		if (err == 0)
 			err = r.status;

@@ -16,6 +16,7 @@ const struct clt_sys clt_sys = {
 	.send = send,
 	.sendmsg = sendmsg,
 	.recv = recv,
+	.read = read,
 	.poll = poll,
 	.setsockopt = setsockopt,
 	.getsockopt = getsockopt,

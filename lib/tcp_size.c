@@ -95,7 +95,7 @@ static unsigned int clt_min_tso_segs(void)
 	fd = open("/proc/sys/net/ipv4/tcp_min_tso_segs", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 2;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = clt_sys.read(fd, buf, sizeof(buf) - 1);
 	clt_sys.close(fd);
 	if (n <= 0)
 		return 2;

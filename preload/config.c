@@ -157,6 +157,48 @@ int config_parse_bool(const char *s, bool *out)
 	return -EINVAL;
 }
 
+int config_parse_tracing(struct shim_config *cfg, const char *s)
+{
+	static const char *const names[] = {"off", "spans", "inject"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(s, names[i]) == 0) {
+			cfg->tracing = (uint8_t)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int config_parse_sampler(struct shim_config *cfg, const char *s, const char *arg)
+{
+	bool pb = strncmp(s, "parentbased_", 12) == 0;
+	const char *root = pb ? s + 12 : s;
+	double ratio = 1.0;
+	uint8_t kind;
+
+	if (strcmp(root, "always_on") == 0) {
+		kind = SAMPLER_ALWAYS_ON;
+	} else if (strcmp(root, "always_off") == 0) {
+		kind = SAMPLER_ALWAYS_OFF;
+	} else if (strcmp(root, "traceidratio") == 0) {
+		kind = SAMPLER_RATIO;
+		if (arg && *arg) {
+			char *end;
+
+			ratio = strtod(arg, &end);
+			if (*end || !(ratio >= 0.0 && ratio <= 1.0))
+				return -EINVAL;
+		}
+	} else {
+		return -EINVAL;
+	}
+	cfg->sampler = kind;
+	cfg->parent_based = pb;
+	cfg->ratio = ratio;
+	return 0;
+}
+
 bool config_in_domain(const struct shim_config *cfg, const struct in6_addr *addr)
 {
 	size_t i;
@@ -177,7 +219,19 @@ void config_load(struct shim_config *cfg, bool secure)
 	const char *props = secure ? NULL : secure_getenv("CLT_PROPAGATORS");
 	const char *unsampled = secure ? NULL : secure_getenv("CLT_TAG_UNSAMPLED");
 
+	const char *tracing = secure ? NULL : secure_getenv("CLT_TRACING");
+	const char *sampler = secure ? NULL : secure_getenv("OTEL_TRACES_SAMPLER");
+	const char *sarg = secure ? NULL : secure_getenv("OTEL_TRACES_SAMPLER_ARG");
+
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->parent_based = true;
+	cfg->ratio = 1.0;
+	if (tracing && *tracing && config_parse_tracing(cfg, tracing) < 0)
+		slog(SLOG_ERROR, "CLT_TRACING=\"%.*s\" is not off, spans or inject: off",
+		     CONFIG_ECHO_MAX, tracing);
+	if (sampler && *sampler && config_parse_sampler(cfg, sampler, sarg) < 0)
+		slog(SLOG_ERROR, "OTEL_TRACES_SAMPLER=\"%.*s\" (argument \"%.*s\") not understood: "
+		     "parentbased_always_on", CONFIG_ECHO_MAX, sampler, CONFIG_ECHO_MAX, sarg ? sarg : "");
 	config_parse_propagators(cfg, CONFIG_PROPAGATORS_DEFAULT);
 	config_parse_domain(cfg, CONFIG_DOMAIN_DEFAULT);
 	if (dom && config_parse_domain(cfg, dom) < 0)

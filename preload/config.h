@@ -24,7 +24,25 @@ struct config_prefix {
 	uint8_t len;
 };
 
+/* CLT_TRACING */
+enum tracing_mode {
+	TRACING_OFF = 0, /* no span, no byte changed (default) */
+	TRACING_SPANS,   /* SERVER/CLIENT spans, tagging, no byte changed */
+	TRACING_INJECT,  /* also adds traceparent to outgoing requests without one */
+};
+
+/* OTEL_TRACES_SAMPLER: the root decision, and whether a parent's flag decides instead. */
+enum sampler_kind {
+	SAMPLER_ALWAYS_ON = 0,
+	SAMPLER_ALWAYS_OFF,
+	SAMPLER_RATIO,
+};
+
 struct shim_config {
+	uint8_t tracing;    /* enum tracing_mode */
+	uint8_t sampler;    /* enum sampler_kind, for roots */
+	bool parent_based;  /* a parent's sampled flag decides (default) */
+	double ratio;       /* SAMPLER_RATIO: OTEL_TRACES_SAMPLER_ARG, 0..1 */
 	struct config_prefix domain[CONFIG_DOMAIN_MAX];
 	size_t n_domain;
 	uint8_t order[HTTP_PROP_COUNT];
@@ -40,6 +58,12 @@ int config_parse_propagators(struct shim_config *cfg, const char *s);
 
 /* "1", "true", "yes", "on" / "0", "false", "no", "off", any case. @return 0 or -EINVAL. */
 int config_parse_bool(const char *s, bool *out);
+
+/* "off" | "spans" | "inject". @return 0 or -EINVAL. */
+int config_parse_tracing(struct shim_config *cfg, const char *s);
+
+/* OTEL_TRACES_SAMPLER and its argument (NULL: 1.0). @return 0 or -EINVAL (cfg unchanged). */
+int config_parse_sampler(struct shim_config *cfg, const char *s, const char *arg);
 
 bool config_in_domain(const struct shim_config *cfg, const struct in6_addr *addr);
 

@@ -34,8 +34,10 @@
 #include <unistd.h>
 
 #include "deepbind.h"
+#include "fortify.h"
 #include "interposers.h"
 #include "log.h"
+#include "tls.h"
 
 #define DEEPBIND_MAX_SYMS 64
 
@@ -48,6 +50,14 @@ static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
  * Each interposer, as the global scope resolves it from here (the shim's
  * own, or whatever precedes it in LD_PRELOAD), and libc's, found once.
  */
+/*
+ * The TLS interposers are defined in interpose.c, which the unit tests do
+ * not link: weak references there (a missing one is never rebound).
+ */
+#define DEEPBIND_PRAGMA(x) _Pragma(#x)
+#define DEEPBIND_WEAK(name) DEEPBIND_PRAGMA(weak name)
+CLT_INTERPOSERS_TLS(DEEPBIND_WEAK)
+
 #define DEEPBIND_SHIM_SYM(name) { #name, (void *)&name, NULL },
 static struct deepbind_sym shim_syms[] = { CLT_INTERPOSERS(DEEPBIND_SHIM_SYM) };
 #define N_SHIM_SYMS (sizeof(shim_syms) / sizeof(shim_syms[0]))

@@ -28,6 +28,7 @@
 #include "http.h"
 #include "log.h"
 #include "real.h"
+#include "rx.h"
 #include "shim.h"
 #include "tagger.h"
 
@@ -39,6 +40,8 @@ static void fd_reset(int fd, enum fd_class to)
 	enum fd_class c = fdstate_class(fd);
 
 	if (c != FD_TRACKED && c != FD_STALE) {
+		if (c == FD_ACCEPTED && !guard_active())
+			rx_forget(fd);
 		if (c != to)
 			fdstate_set_class(fd, to);
 		return;
@@ -331,8 +334,11 @@ static int accepted(int fd)
 	 * MSS of an accepted IPv6 socket (ipv6_update_options() skips it), so
 	 * its full-size segments would pass the path MTU by the option's 208
 	 * octets and never arrive (Ip6FragFails, the connection stalls). */
-	if (fd >= 0)
+	if (fd >= 0) {
 		fd_reset(fd, FD_IGNORED);
+		if (!guard_active())
+			rx_accepted(fd);
+	}
 	errno = saved;
 	return fd;
 }
@@ -375,7 +381,14 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 /* Forget every descriptor in [@first, @last]. */
 static void fd_reset_range(unsigned int first, unsigned int last)
 {
+	unsigned int high = atomic_load_explicit(&fdstate_high, memory_order_relaxed);
+
 	slog_fd_range_gone(first, last);
+	/* Accepted sockets in the range: their spans in flight end now. */
+	if (!guard_active() && shim_cfg.tracing != TRACING_OFF)
+		for (unsigned int fd = first; fd <= last && fd < high; fd++)
+			if (fdstate_class((int)fd) == FD_ACCEPTED)
+				rx_forget((int)fd);
 	fdstate_reset_range(first, last, guard_active());
 }
 

@@ -38,6 +38,8 @@ enum fd_class {
 	FD_STALE,       /* was tracked, then closed where the table lock could not be
 			   taken: the socket is released and the descriptor looked at again
 			   at next use */
+	FD_ACCEPTED,    /* an accepted TCP socket followed by the server side (rx.c):
+			   its reads and writes feed its SERVER spans; never tagged */
 };
 
 /* What the kernel holds for a socket's IDs, as far as the shim knows. */
@@ -57,6 +59,13 @@ struct fd_sock {
 	uint8_t applied;      /* enum fd_applied */
 	uint64_t seq;         /* bumped by every change to @http: a send sees another's */
 	struct http_ids applied_ids;
+	/*
+	 * Owned by a TLS session (its first bytes were a TLS record, or a TLS
+	 * library sent plaintext on it): @http follows the plaintext (tls.c)
+	 * and the raw path only counts the ciphertext.
+	 */
+	bool tls;
+	_Atomic uint64_t wire_sent; /* tls: ciphertext bytes the kernel took */
 	struct http_tracker http;
 	/* Octets the kernel accepted through this socket's tracked sends: the
 	 * stream offset of the next one, passed with the IDs it sets (libclt's

@@ -770,3 +770,378 @@ void http_give_up(struct http_tracker *t)
 {
 	give_up(t);
 }
+
+/* ---- Server direction ------------------------------------------------- */
+
+enum srv_state {
+	SRV_START = 0, /* between messages */
+	SRV_HEAD,      /* reading the start line and header lines */
+	SRV_BODY,      /* Content-Length body */
+	SRV_CHUNK_SIZE,
+	SRV_CHUNK_DATA,
+	SRV_CHUNK_END,   /* the CRLF after a chunk's data */
+	SRV_TRAILER,
+	SRV_UNTIL_CLOSE, /* response without length: ends with the connection */
+};
+
+void http_srv_init(struct http_srv *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+static void copy_field(char *dst, size_t cap, const char *src, size_t n)
+{
+	if (n >= cap)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		/* Control octets never reach a span attribute. */
+		dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	dst[n] = '\0';
+}
+
+static size_t trim_ows(const char **p, size_t n)
+{
+	while (n && (**p == ' ' || **p == '\t')) {
+		(*p)++;
+		n--;
+	}
+	while (n && ((*p)[n - 1] == ' ' || (*p)[n - 1] == '\t'))
+		n--;
+	return n;
+}
+
+static bool parse_u64(const char *p, size_t n, int base, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int d;
+		char c = p[i];
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (base == 16 && c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (base == 16 && c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return false;
+		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+			return false;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	*out = v;
+	return true;
+}
+
+/* "METHOD SP target SP HTTP/1.x" */
+static bool srv_request_line(struct http_srv *s, const char *l, size_t n)
+{
+	const char *sp1 = memchr(l, ' ', n), *sp2, *q;
+	size_t mlen, tlen;
+
+	if (!sp1)
+		return false;
+	mlen = (size_t)(sp1 - l);
+	if (mlen == 0 || mlen > HTTP_METHOD_MAX)
+		return false;
+	for (size_t i = 0; i < mlen; i++)
+		if (l[i] < 'A' || l[i] > 'Z')
+			return false;
+	sp2 = memchr(sp1 + 1, ' ', n - mlen - 1);
+	if (!sp2 || (size_t)(l + n - sp2 - 1) != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+	    (sp2[8] != '0' && sp2[8] != '1'))
+		return false;
+	memset(&s->req, 0, sizeof(s->req));
+	memcpy(s->req.method, l, mlen);
+	s->req.method[mlen] = '\0';
+	s->req.head = mlen == 4 && memcmp(l, "HEAD", 4) == 0;
+	s->req.minor = (uint8_t)(sp2[8] - '0');
+	tlen = (size_t)(sp2 - sp1 - 1);
+	if (tlen == 0)
+		return false;
+	q = memchr(sp1 + 1, '?', tlen);
+	if (q)
+		tlen = (size_t)(q - sp1 - 1);
+	copy_field(s->req.path, sizeof(s->req.path), sp1 + 1, tlen);
+	return true;
+}
+
+/* A header line of either direction: framing; the request's fields. */
+static bool srv_header(struct http_srv *s, struct http_srv_dir *d, bool request, const char *l,
+		       size_t n)
+{
+	const char *colon = memchr(l, ':', n), *v;
+	size_t klen, vlen;
+
+	if (!colon || colon == l)
+		return false;
+	klen = (size_t)(colon - l);
+	if (l[klen - 1] == ' ' || l[klen - 1] == '\t')
+		return false; /* RFC 9112: no whitespace before the colon */
+	v = colon + 1;
+	vlen = trim_ows(&v, n - klen - 1);
+#define KEY(lit) (klen == sizeof(lit) - 1 && strncasecmp(l, lit, klen) == 0)
+	if (KEY("content-length")) {
+		uint64_t cl;
+
+		if (!parse_u64(v, vlen, 10, &cl) || (d->has_cl && cl != d->remaining))
+			return false;
+		d->has_cl = true;
+		d->remaining = cl;
+	} else if (KEY("transfer-encoding")) {
+		d->chunked = vlen >= 7 && strncasecmp(v + vlen - 7, "chunked", 7) == 0;
+		if (!d->chunked && request)
+			return false; /* a request body of unknown length: unframeable */
+	} else if (request && KEY("host")) {
+		copy_field(s->req.host, sizeof(s->req.host), v, vlen);
+	} else if (request && KEY("user-agent")) {
+		copy_field(s->req.user_agent, sizeof(s->req.user_agent), v, vlen);
+	} else if (request && KEY("traceparent")) {
+		struct tp_context tp;
+
+		if (!s->req.has_parent && tp_parse(&tp, v, vlen) == 0) {
+			s->req.has_parent = true;
+			s->req.parent_sampled = (tp.flags & TP_FLAG_SAMPLED) != 0;
+			memcpy(s->req.trace_id, tp.trace_id, 16);
+			memcpy(s->req.parent_id, tp.parent_id, 8);
+		}
+	}
+#undef KEY
+	return true;
+}
+
+/* "HTTP/1.x SP 3DIGIT ..." */
+static bool srv_status_line(struct http_srv *s, const char *l, size_t n)
+{
+	if (n < 12 || memcmp(l, "HTTP/1.", 7) != 0 || l[8] != ' ')
+		return false;
+	for (int i = 9; i < 12; i++)
+		if (l[i] < '0' || l[i] > '9')
+			return false;
+	s->status = (uint16_t)((l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0'));
+	return s->status >= 100;
+}
+
+/* The end of a message in direction @d. */
+static void srv_message_end(struct http_srv *s, struct http_srv_dir *d, bool request,
+			    http_srv_cb cb, void *arg)
+{
+	d->state = SRV_START;
+	cb(arg, request ? HTTP_SRV_REQ_DONE : HTTP_SRV_RSP_DONE, s);
+}
+
+/* A complete line (without CRLF) in a head or chunk state. */
+static void srv_line(struct http_srv *s, struct http_srv_dir *d, bool request, http_srv_cb cb,
+		     void *arg)
+{
+	const char *l = d->line;
+	size_t n = d->line_len;
+	bool first = d->block == 0;
+	uint64_t v;
+
+	if (d->state == SRV_CHUNK_SIZE) {
+		const char *semi = memchr(l, ';', n);
+
+		if (semi)
+			n = (size_t)(semi - l);
+		n = trim_ows(&l, n);
+		if (d->line_long || !parse_u64(l, n, 16, &v)) {
+			d->dead = true;
+			return;
+		}
+		d->remaining = v;
+		d->state = v ? SRV_CHUNK_DATA : SRV_TRAILER;
+		return;
+	}
+	if (d->state == SRV_CHUNK_END) {
+		if (n != 0)
+			d->dead = true;
+		d->state = SRV_CHUNK_SIZE;
+		return;
+	}
+	if (d->state == SRV_TRAILER) {
+		if (n == 0)
+			srv_message_end(s, d, request, cb, arg);
+		return;
+	}
+	/* SRV_HEAD */
+	d->block++;
+	if (first) {
+		if (d->line_long ||
+		    !(request ? srv_request_line(s, l, n) : srv_status_line(s, l, n))) {
+			d->dead = true;
+			return;
+		}
+		d->has_cl = d->chunked = false;
+		d->remaining = 0;
+		return;
+	}
+	if (n != 0) {
+		/* Long lines are skipped (their content is not needed), unless framing. */
+		if (!d->line_long && !srv_header(s, d, request, l, n))
+			d->dead = true;
+		return;
+	}
+	/* End of the header block. */
+	d->block = 0;
+	if (request) {
+		if (s->pending_heads < 8) {
+			if (s->req.head)
+				s->head_flags |= (uint8_t)(1u << s->pending_heads);
+			s->pending_heads++;
+		}
+		cb(arg, HTTP_SRV_REQ_HEAD, s);
+		if (d->chunked)
+			d->state = SRV_CHUNK_SIZE;
+		else if (d->has_cl && d->remaining)
+			d->state = SRV_BODY;
+		else
+			srv_message_end(s, d, true, cb, arg);
+		return;
+	}
+	if (s->status < 200) {
+		/* 1xx interim: another head follows for the same request (101: the protocol changes). */
+		d->state = SRV_START;
+		if (s->status == 101)
+			d->dead = true;
+		return;
+	}
+	{
+		bool head = s->pending_heads && (s->head_flags & 1u);
+
+		if (s->pending_heads) {
+			s->pending_heads--;
+			s->head_flags >>= 1;
+		}
+		cb(arg, HTTP_SRV_RSP_HEAD, s);
+		if (head || s->status == 204 || s->status == 304)
+			srv_message_end(s, d, false, cb, arg);
+		else if (d->chunked)
+			d->state = SRV_CHUNK_SIZE;
+		else if (d->has_cl)
+			d->state = d->remaining ? SRV_BODY : SRV_START;
+		else
+			d->state = SRV_UNTIL_CLOSE;
+		if (d->state == SRV_START && !head && s->status != 204 && s->status != 304)
+			srv_message_end(s, d, false, cb, arg);
+	}
+}
+
+static void srv_feed(struct http_srv *s, struct http_srv_dir *d, bool request, const char *p,
+		     size_t len, http_srv_cb cb, void *arg)
+{
+	while (len && !d->dead) {
+		if (d->state == SRV_BODY || d->state == SRV_CHUNK_DATA) {
+			size_t take = len < d->remaining ? len : (size_t)d->remaining;
+
+			d->remaining -= take;
+			p += take;
+			len -= take;
+			if (d->remaining == 0) {
+				if (d->state == SRV_CHUNK_DATA)
+					d->state = SRV_CHUNK_END;
+				else
+					srv_message_end(s, d, request, cb, arg);
+			}
+			d->line_len = 0;
+			d->line_long = false;
+			continue;
+		}
+		if (d->state == SRV_UNTIL_CLOSE)
+			return;
+		if (d->state == SRV_START) {
+			/* Tolerated between requests (RFC 9112 2.2): stray CRLFs. */
+			if (*p == '\r' || *p == '\n') {
+				p++;
+				len--;
+				continue;
+			}
+			/* A request starts with a method's first letter, a response with "H":
+			 * anything else is not HTTP/1.x, known at the first byte. */
+			if (request ? (*p < 'A' || *p > 'Z') : *p != 'H') {
+				d->dead = true;
+				break;
+			}
+			d->state = SRV_HEAD;
+			d->block = 0;
+			d->line_len = 0;
+			d->line_long = false;
+			if (request)
+				cb(arg, HTTP_SRV_REQ_BEGIN, s);
+		}
+		{
+			const char *nl = memchr(p, '\n', len);
+			size_t n = nl ? (size_t)(nl - p) : len;
+			size_t room = sizeof(d->line) - d->line_len;
+
+			if (n > room) {
+				d->line_long = true;
+				memcpy(d->line + d->line_len, p, room);
+				d->line_len = (uint16_t)sizeof(d->line);
+			} else {
+				memcpy(d->line + d->line_len, p, n);
+				d->line_len = (uint16_t)(d->line_len + n);
+			}
+			if (d->state == SRV_HEAD && d->block == 0 && d->line_long && request) {
+				d->dead = true; /* an absurd request line */
+				break;
+			}
+			p += n;
+			len -= n;
+			if (!nl)
+				break;
+			p++;
+			len--;
+			if (d->line_len && d->line[d->line_len - 1] == '\r')
+				d->line_len--;
+			srv_line(s, d, request, cb, arg);
+			d->line_len = 0;
+			d->line_long = false;
+		}
+	}
+	if (d->dead)
+		cb(arg, HTTP_SRV_DEAD, s);
+}
+
+void http_srv_feed_in(struct http_srv *s, const void *data, size_t len, http_srv_cb cb, void *arg)
+{
+	if (!s->in.dead)
+		srv_feed(s, &s->in, true, data, len, cb, arg);
+}
+
+void http_srv_feed_out(struct http_srv *s, const void *data, size_t len, http_srv_cb cb, void *arg)
+{
+	if (!s->out.dead)
+		srv_feed(s, &s->out, false, data, len, cb, arg);
+}
+
+bool http_srv_out_until_close(const struct http_srv *s)
+{
+	return s->out.state == SRV_UNTIL_CLOSE;
+}
+
+void http_srv_skip_out(struct http_srv *s, uint64_t n, http_srv_cb cb, void *arg)
+{
+	struct http_srv_dir *d = &s->out;
+
+	if (d->dead || d->state == SRV_UNTIL_CLOSE || n == 0)
+		return;
+	if ((d->state == SRV_BODY || d->state == SRV_CHUNK_DATA) && n <= d->remaining) {
+		d->remaining -= n;
+		if (d->remaining == 0) {
+			if (d->state == SRV_CHUNK_DATA)
+				d->state = SRV_CHUNK_END;
+			else
+				srv_message_end(s, d, false, cb, arg);
+		}
+		return;
+	}
+	d->dead = true;
+	cb(arg, HTTP_SRV_DEAD, s);
+}

@@ -116,4 +116,75 @@ void http_give_up(struct http_tracker *t);
 /* True when the next @n bytes all fall inside the current body or chunk (nothing to parse). */
 bool http_in_body(const struct http_tracker *t, uint64_t n);
 
+/*
+ * Server direction: the requests a server reads on an accepted socket and
+ * the responses it writes back, each direction its own pure state machine
+ * (no I/O, no allocation). Feeding returns events; the caller (rx.c)
+ * turns them into SERVER spans. Anything that is not HTTP/1.x stops the
+ * direction for good (HTTP_SRV_DEAD): no span is guessed.
+ */
+#define HTTP_SRV_PATH_MAX 256
+#define HTTP_SRV_VAL_MAX 128
+
+enum http_srv_event {
+	HTTP_SRV_REQ_BEGIN = 1u << 0, /* the first byte of a new request was read */
+	HTTP_SRV_REQ_HEAD = 1u << 1,  /* its header block is complete: http_srv_req is filled */
+	HTTP_SRV_REQ_DONE = 1u << 2,  /* its body was read to the end */
+	HTTP_SRV_RSP_HEAD = 1u << 3,  /* a final response's head was written: status known */
+	HTTP_SRV_RSP_DONE = 1u << 4,  /* that response's last byte was written */
+	HTTP_SRV_DEAD = 1u << 5,      /* the direction is not (or no longer) HTTP/1.x */
+};
+
+struct http_srv_req {
+	char method[HTTP_METHOD_MAX + 1];
+	char path[HTTP_SRV_PATH_MAX];     /* without the query */
+	char host[HTTP_SRV_VAL_MAX];
+	char user_agent[HTTP_SRV_VAL_MAX];
+	uint8_t minor;                    /* HTTP/1.minor */
+	bool has_parent;                  /* a valid traceparent came with it */
+	bool parent_sampled;
+	uint8_t trace_id[16];
+	uint8_t parent_id[8];
+	bool head;                        /* HEAD: its response has no body */
+};
+
+/* One direction's framing state (request or response). */
+struct http_srv_dir {
+	uint8_t state;
+	bool dead;
+	bool chunked;
+	bool has_cl;
+	bool line_long;
+	uint16_t line_len;
+	uint32_t block;
+	uint64_t remaining;
+	char line[HTTP_LINE_MAX];
+};
+
+struct http_srv {
+	struct http_srv_dir in;  /* requests read */
+	struct http_srv_dir out; /* responses written */
+	struct http_srv_req req; /* the request being read */
+	uint16_t status;         /* the response being written */
+	uint32_t pending_heads;  /* requests whose head was read, response not begun */
+	uint8_t head_flags;      /* bit per pending request (FIFO, LSB oldest): HEAD method */
+};
+
+void http_srv_init(struct http_srv *s);
+
+/* Called for each event, in stream order (several per call when pipelined). */
+typedef void (*http_srv_cb)(void *arg, unsigned int event, const struct http_srv *s);
+
+/* Bytes the server read. */
+void http_srv_feed_in(struct http_srv *s, const void *data, size_t len, http_srv_cb cb, void *arg);
+
+/* Bytes the server wrote. */
+void http_srv_feed_out(struct http_srv *s, const void *data, size_t len, http_srv_cb cb, void *arg);
+
+/* @n written bytes whose content is unknown (sendfile): only inside a body can they be counted. */
+void http_srv_skip_out(struct http_srv *s, uint64_t n, http_srv_cb cb, void *arg);
+
+/* The response being written has no length: it ends with the connection. */
+bool http_srv_out_until_close(const struct http_srv *s);
+
 #endif /* CLT_SHIM_HTTP_H */

@@ -1,8 +1,9 @@
 /*
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
- * connect/listen, send path and descriptor lifecycle (creation, duplication and every
- * way of closing: close, close_range, closefrom, fclose), each a one-line
- * forward into the shim core (fdlife.c, tx.c). Nothing else belongs here.
+ * connect/listen, send path, reading calls and descriptor lifecycle (creation, duplication and
+ * every way of closing: close, close_range, closefrom, fclose), and the TLS libraries' plaintext
+ * sends, each a one-line forward into the shim core (fdlife.c, tx.c, rx.c, tls.c). Nothing else
+ * belongs here.
  * interposers.h lists them all; add one there too.
  */
 #include <fcntl.h>
@@ -14,7 +15,9 @@
 #include <unistd.h>
 
 #include "deepbind.h"
+#include "fortify.h"
 #include "shim.h"
+#include "tls.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -150,6 +153,76 @@ EXPORT void closefrom(int lowfd)
 EXPORT int fclose(FILE *fp)
 {
 	return shim_fclose(fp);
+}
+
+/* TLS libraries' plaintext sends (tls.c); their types stay opaque (the shim links neither). */
+EXPORT int SSL_write(void *ssl, const void *buf, int num)
+{
+	return shim_ssl_write(ssl, buf, num);
+}
+
+EXPORT int SSL_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
+{
+	return shim_ssl_write_ex(ssl, buf, num, written);
+}
+
+EXPORT int SSL_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, size_t *written)
+{
+	return shim_ssl_write_ex2(ssl, buf, num, flags, written);
+}
+
+EXPORT ssize_t gnutls_record_send(void *session, const void *data, size_t size)
+{
+	return shim_gnutls_record_send(session, data, size);
+}
+
+EXPORT ssize_t gnutls_record_send2(void *session, const void *data, size_t size, size_t pad,
+				   unsigned int flags)
+{
+	return shim_gnutls_record_send2(session, data, size, pad, flags);
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	return shim_read(fd, buf, len);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	return shim_recv(fd, buf, len, flags);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, __SOCKADDR_ARG from,
+			socklen_t *fromlen)
+{
+	return shim_recvfrom(fd, buf, len, flags, from.__sockaddr__, fromlen);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return shim_recvmsg(fd, msg, flags);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	return shim_readv(fd, iov, iovcnt);
+}
+
+/* _FORTIFY_SOURCE builds call these instead (libc's own call to read is not interposable). */
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	return shim_read_chk(fd, buf, len, buflen);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	return shim_recv_chk(fd, buf, len, buflen, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+			      __SOCKADDR_ARG from, socklen_t *fromlen)
+{
+	return shim_recvfrom_chk(fd, buf, len, buflen, flags, from.__sockaddr__, fromlen);
 }
 
 #if defined(__x86_64__)

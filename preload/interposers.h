@@ -1,6 +1,6 @@
 /*
- * interposers.h - the one list of the libc functions libcltshim.so
- * exports. Everything that must name them all is derived from it: the
+ * interposers.h - the one list of the functions libcltshim.so exports:
+ * libc's, and the plaintext sends of OpenSSL and GnuTLS (tls.c). Everything that must name them all is derived from it: the
  * linker's version script (preload/libcltshim.map.in), the check that the
  * library exports exactly these (preload/preload.mk), and the relocations
  * rewritten in libraries loaded with RTLD_DEEPBIND (deepbind.c). Adding an
@@ -23,6 +23,18 @@
 #else
 #define CLT_INTERPOSERS_DLOPEN(X)
 #endif
+
+/*
+ * TLS libraries' plaintext sends (tls.c): the shim links neither library;
+ * the real function is looked up at its first call, which only a program
+ * that has the library can make.
+ */
+#define CLT_INTERPOSERS_TLS(X)                                                                     \
+	X(SSL_write)                                                                               \
+	X(SSL_write_ex)                                                                            \
+	X(SSL_write_ex2)                                                                           \
+	X(gnutls_record_send)                                                                      \
+	X(gnutls_record_send2)
 
 #define CLT_INTERPOSERS(X)                                                                         \
 	X(connect)                                                                                 \
@@ -49,6 +61,15 @@
 	X(close_range)                                                                             \
 	X(closefrom)                                                                               \
 	X(fclose)                                                                                  \
+	CLT_INTERPOSERS_TLS(X)                                                                     \
+	X(read)                                                                                    \
+	X(recv)                                                                                    \
+	X(recvfrom)                                                                                \
+	X(recvmsg)                                                                                 \
+	X(readv)                                                                                   \
+	X(__read_chk)                                                                              \
+	X(__recv_chk)                                                                              \
+	X(__recvfrom_chk)                                                                          \
 	CLT_INTERPOSERS_DLOPEN(X)
 
 #endif /* CLT_SHIM_INTERPOSERS_H */

@@ -25,8 +25,8 @@ $(SHIM_MAP): preload/libcltshim.map.in preload/interposers.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -E -P -x c -Ipreload $< -o $@
 
-$(SHIM_EXPORTS): $(SHIM_MAP)
-	tr ' \t;' '\n\n\n' < $< | grep -E '^[a-z_][a-z_0-9]*$$' | grep -vx -e global -e local | sort > $@
+$(SHIM_EXPORTS): $(SHIM_MAP) preload/preload.mk
+	tr ' \t;' '\n\n\n' < $< | grep -E '^[A-Za-z_][A-Za-z_0-9]*$$' | grep -vx -e global -e local | sort > $@
 
 $(BUILD)/libcltshim.so: $(SHIM_ENTRY_SRCS:%.c=$(BUILD)/%.o) $(SHIM_CORE_A) $(BUILD)/libclt.a $(SHIM_MAP) $(SHIM_EXPORTS)
 	$(CC) -shared -Wl,--version-script=$(SHIM_MAP) -Wl,-z,defs $(ALL_LDFLAGS) -o $@.tmp \

@@ -70,6 +70,14 @@ static void bind_all(void)
 	BIND(close_range);
 	BIND(closefrom);
 	BIND(fclose);
+	BIND(read);
+	BIND(recv);
+	BIND(recvfrom);
+	BIND(recvmsg);
+	BIND(readv);
+	BIND(__read_chk);
+	BIND(__recv_chk);
+	BIND(__recvfrom_chk);
 #undef BIND
 	/* Older libcs have no fcntl64: the plain one takes the same arguments on LP64. */
 	if (real.fcntl64 == (void *)missing_int)
@@ -116,14 +124,27 @@ static ssize_t sys_sendmsg(int fd, const struct msghdr *msg, int flags)
 	return real.sendmsg(fd, msg, flags);
 }
 
-/* recv, poll, setsockopt and getsockopt are not interposed: libc's own. */
+static ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
+{
+	real_ensure();
+	return real.recv(fd, buf, len, flags);
+}
+
+static ssize_t sys_read(int fd, void *buf, size_t len)
+{
+	real_ensure();
+	return real.read(fd, buf, len);
+}
+
+/* poll, setsockopt and getsockopt are not interposed: libc's own. */
 const struct clt_sys clt_sys = {
 	.socket = sys_socket,
 	.connect = sys_connect,
 	.close = sys_close,
 	.send = sys_send,
 	.sendmsg = sys_sendmsg,
-	.recv = recv,
+	.recv = sys_recv,
+	.read = sys_read,
 	.poll = poll,
 	.setsockopt = setsockopt,
 	.getsockopt = getsockopt,

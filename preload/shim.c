@@ -19,6 +19,8 @@
 #include "fdstate.h"
 #include "log.h"
 #include "real.h"
+#include "rx.h"
+#include "spans_out.h"
 #include "shim.h"
 #include "tagger.h"
 
@@ -27,8 +29,24 @@ struct shim_config shim_cfg;
 bool shim_secure;
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
 
+static void atfork_prepare(void)
+{
+	fdstate_fork_prepare();
+	rx_fork_prepare();
+	spans_out_fork_prepare();
+}
+
+static void atfork_parent(void)
+{
+	spans_out_fork_parent();
+	rx_fork_parent();
+	fdstate_fork_parent();
+}
+
 static void atfork_child(void)
 {
+	spans_out_fork_child();
+	rx_fork_child();
 	fdstate_fork_child();
 	tagger_fork_child();
 }
@@ -41,9 +59,10 @@ static void shim_setup(void)
 	shim_secure = getauxval(AT_SECURE) != 0;
 	slog_init();
 	config_load(&shim_cfg, shim_secure);
+	spans_out_init();
 	if (fdstate_init() < 0)
 		slog(SLOG_ERROR, "no memory for the descriptor table: every socket passes through");
-	pthread_atfork(fdstate_fork_prepare, fdstate_fork_parent, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	atomic_store_explicit(&shim_ready, true, memory_order_release);
 	errno = saved;
 }

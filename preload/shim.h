@@ -56,5 +56,16 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int shim_close_range(unsigned int first, unsigned int last, int flags);
 void shim_closefrom(int lowfd);
 int shim_fclose(FILE *fp);
+/* The reading calls (rx.c): followed on accepted sockets only. */
+ssize_t shim_read(int fd, void *buf, size_t len);
+ssize_t shim_recv(int fd, void *buf, size_t len, int flags);
+ssize_t shim_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+		      socklen_t *fromlen);
+ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t shim_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t shim_read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t shim_recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t shim_recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+			  struct sockaddr *from, socklen_t *fromlen);
 
 #endif /* CLT_SHIM_SHIM_H */

@@ -21,6 +21,15 @@
  * sendfile's bytes come from a file and are not seen: inside a body they
  * are only counted; anywhere else the stream is given up.
  *
+ * TLS: a socket whose first bytes are a TLS record (or on which a TLS
+ * library sent plaintext) belongs to its session. Its raw sends are the
+ * ciphertext: never parsed, they neither set nor clear IDs, and are only
+ * counted (fd_sock.wire_sent). The plaintext, as the application handed
+ * it to SSL_write or gnutls_record_send (tls.c), runs the same transaction
+ * on the socket's tracker, the TLS library's call standing for the kernel
+ * call: the IDs are set before the record holding a request's first byte
+ * is written.
+ *
  * Signals: a send from a signal handler that interrupts its own thread
  * inside the shim (guard set, maybe a lock held) passes straight to libc:
  * not read, not tagged, counted and reported at debug.
@@ -38,11 +47,13 @@
 #include "http.h"
 #include "log.h"
 #include "real.h"
+#include "rx.h"
 #include "shim.h"
 #include "tagger.h"
+#include "tls.h"
 
 enum op_kind { OP_WRITE, OP_SEND, OP_SENDTO, OP_WRITEV, OP_SENDMSG, OP_SENDMMSG, OP_SENDFILE,
-	       OP_SENDFILE64 };
+	       OP_SENDFILE64, OP_TLS };
 
 /* One application call, as it was made, and the bytes it hands the kernel. */
 struct op {
@@ -62,6 +73,8 @@ struct op {
 	unsigned int nmsg;   /* what the kernel looks at (capped as it caps) */
 	int in_fd;           /* sendfile */
 	void *offset;
+	tls_send_fn tls_fn; /* OP_TLS: the TLS library's send, and its arguments */
+	void *tls_call;
 	bool opaque;  /* sendfile: the bytes are not seen, only counted */
 	size_t total; /* bytes in all */
 };
@@ -98,6 +111,8 @@ static ssize_t op_real(const struct op *o)
 		return real.sendmmsg(o->fd, o->vec, o->vlen, o->flags);
 	case OP_SENDFILE:
 		return real.sendfile(o->fd, o->in_fd, o->offset, o->len);
+	case OP_TLS:
+		return o->tls_fn(o->tls_call);
 	case OP_SENDFILE64:
 	default:
 		return real.sendfile64(o->fd, o->in_fd, o->offset, o->len);
@@ -205,22 +220,51 @@ static bool op_complete(const struct op *o, ssize_t rc)
 	return op_sent(o, rc) == o->total;
 }
 
+/* The first bytes of @o: a TLS record header (handshake, SSL 3.0 to TLS 1.3 framing)? */
+static bool op_is_tls_record(const struct op *o)
+{
+	uint8_t head[3];
+	size_t i, n = 0, k;
+
+	if (o->opaque || o->kind == OP_SENDMMSG)
+		return false;
+	for (i = 0; i < o->iovcnt && n < sizeof(head); i++) {
+		k = o->iov[i].iov_len < sizeof(head) - n ? o->iov[i].iov_len : sizeof(head) - n;
+		memcpy(head + n, o->iov[i].iov_base, k);
+		n += k;
+	}
+	return n == sizeof(head) && head[0] == 0x16 && head[1] == 0x03 && head[2] <= 0x04;
+}
+
+enum tx_kind {
+	TX_PASS,    /* not tracked */
+	TX_TRACKED, /* the tracker looked ahead */
+	TX_CIPHER,  /* a TLS session's raw bytes: only counted */
+};
+
 /*
  * Look ahead, under the socket's lock: the tracker takes every byte of
- * the send and the IDs it ends with are decided. false: not tracked.
+ * the send and the IDs it ends with are decided.
  */
-static bool tx_begin(struct tx *tx, const struct op *o)
+static enum tx_kind tx_begin(struct tx *tx, const struct op *o)
 {
 	struct fd_sock *s;
 
 	if (fdlife_classify(o->fd) != FD_TRACKED)
-		return false;
+		return TX_PASS;
 	s = fdstate_sock_get(o->fd);
 	if (!s)
-		return false; /* closed meanwhile by another thread */
+		return TX_PASS; /* closed meanwhile by another thread */
 	tx->sock = s;
 	tx->change = false;
 	fdstate_sock_lock(s);
+	if (o->kind == OP_TLS) {
+		s->tls = true;
+	} else if (s->tls || (s->seq == 0 && op_is_tls_record(o))) {
+		s->tls = true;
+		fdstate_sock_unlock(s);
+		return TX_CIPHER;
+	}
 	tx->body_only = o->total > 0 && http_in_body(&s->http, o->total);
 	if (tx->body_only) {
 		/* The current request's body: its IDs are in place already. */
@@ -243,7 +287,7 @@ static bool tx_begin(struct tx *tx, const struct op *o)
 	/* A dead stream is released after the call. */
 	tx->settled = !http_dead(&s->http);
 	fdstate_sock_unlock(s);
-	return true;
+	return TX_TRACKED;
 }
 
 /* Set the decided IDs (no lock held: this may wait for cltagent), then record them. */
@@ -309,7 +353,7 @@ static void tx_end(struct tx *tx, const struct op *o, ssize_t rc, int err)
 	}
 	dead = http_dead(t);
 	fdstate_sock_unlock(s);
-	if (rc < 0 && (err == EBADF || err == ENOTSOCK)) {
+	if (rc < 0 && o->kind != OP_TLS && (err == EBADF || err == ENOTSOCK)) {
 		/* Closed (or replaced by a non-socket) behind the shim's back. */
 		fdstate_detach(o->fd, s, FD_UNKNOWN);
 	} else if (dead) {
@@ -339,16 +383,61 @@ static inline bool pass_through(int fd)
 	return false;
 }
 
+static void tls_pending_begin(int fd);
+/*
+ * A server's write on an accepted socket: never changed, never tagged;
+ * what left feeds the response side of its SERVER spans (rx.c).
+ */
+static ssize_t tx_accepted(struct op *o)
+{
+	ssize_t rc;
+	int saved;
+
+	if (!op_measure(o))
+		return op_real(o);
+	rc = op_real(o);
+	saved = errno;
+	if (rc > 0) {
+		if (o->opaque)
+			rx_feed_opaque(o->fd, (uint64_t)rc);
+		else if (o->kind == OP_SENDMMSG)
+			for (unsigned int i = 0; i < (unsigned int)rc && i < o->nmsg; i++)
+				rx_feed(o->fd, false, o->vec[i].msg_hdr.msg_iov,
+					o->vec[i].msg_hdr.msg_iovlen, o->vec[i].msg_len);
+		else
+			rx_feed(o->fd, false, o->iov, o->iovcnt, (size_t)rc);
+	}
+	errno = saved;
+	return rc;
+}
+
 /* Every send variant: one transaction. */
 static ssize_t tx_send(struct op *o)
 {
 	struct tx tx;
+	enum tx_kind k;
 	ssize_t rc;
 	int saved;
 
 	shim_ensure();
-	if (pass_through(o->fd) || !op_measure(o) || !tx_begin(&tx, o))
+	if (fdstate_class(o->fd) == FD_ACCEPTED && !guard_active())
+		return tx_accepted(o);
+	if (pass_through(o->fd) || !op_measure(o))
 		return op_real(o);
+	k = tx_begin(&tx, o);
+	if (k == TX_PASS)
+		return op_real(o);
+	if (k == TX_CIPHER) {
+		tls_pending_begin(o->fd);
+		rc = op_real(o);
+		saved = errno;
+		if (rc > 0)
+			atomic_fetch_add_explicit(&tx.sock->wire_sent, op_sent(o, rc),
+						  memory_order_relaxed);
+		fdstate_sock_put(tx.sock);
+		errno = saved;
+		return rc;
+	}
 	tx_apply(&tx, o->fd);
 	rc = op_real(o);
 	saved = errno;
@@ -444,4 +533,64 @@ ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 			.len = count, .opaque = true };
 
 	return tx_send(&o);
+}
+
+/*
+ * A TLS library's plaintext send in progress on this thread: its
+ * transaction begins at the first ciphertext send the library makes on a
+ * TLS socket during the call, before that send - so the session is mapped
+ * to its socket whatever its BIO or transport (curl's OpenSSL BIO is its
+ * own, not a descriptor one), and the IDs are in place before the record
+ * holding the request's first byte leaves.
+ */
+struct tls_pending {
+	struct op o; /* the plaintext; its descriptor is the socket's, once known */
+	struct iovec iov;
+	struct tx tx;
+	bool begun;
+};
+
+static __thread struct tls_pending *tls_pending __attribute__((tls_model("initial-exec")));
+
+/* A ciphertext send on TLS socket @fd: begin this thread's plaintext transaction, if any. */
+static void tls_pending_begin(int fd)
+{
+	struct tls_pending *p = tls_pending;
+
+	if (!p)
+		return;
+	tls_pending = NULL; /* once per plaintext call */
+	p->o.fd = fd;
+	if (tx_begin(&p->tx, &p->o) != TX_TRACKED)
+		return;
+	p->begun = true;
+	tx_apply(&p->tx, fd);
+}
+
+bool tx_plaintext(const void *buf, size_t len, tls_send_fn fn, void *call, ssize_t *rc)
+{
+	struct tls_pending p = { .o = { .kind = OP_TLS, .fd = -1, .len = len, .tls_fn = fn,
+					.tls_call = call, .iovcnt = 1, .total = len } };
+	int saved;
+
+	shim_ensure();
+	if (guard_active() || tls_pending) {
+		*rc = fn(call);
+		return true;
+	}
+	p.iov.iov_base = (void *)buf;
+	p.iov.iov_len = len;
+	p.o.iov = &p.iov;
+	/* Injection over TLS belongs here, on this plaintext, when the tracker can add a line. */
+	tls_pending = &p;
+	*rc = fn(call);
+	saved = errno;
+	tls_pending = NULL;
+	if (p.begun) {
+		if (!p.tx.settled || !op_complete(&p.o, *rc))
+			tx_end(&p.tx, &p.o, *rc, saved);
+		fdstate_sock_put(p.tx.sock);
+	}
+	errno = saved;
+	return p.begun;
 }

@@ -23,7 +23,11 @@ $(BUILD)/tests/integration/c/%: $(BUILD)/tests/integration/c/%.o $(TEST_ARCHIVES
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(CMOCKA_LIBS) $(AGENT_PC_LIBS) $(NL_LIBS)
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(TEST_ARCHIVES)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(AGENT_PC_LIBS) $(NL_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_ARCHIVES) $(AGENT_PC_LIBS) $(NL_LIBS) $(TOOL_LIBS)
+
+# The TLS test clients (shim_tls.sh): OpenSSL, and OpenSSL with GnuTLS.
+$(BUILD)/tests/tools/tls_client: TOOL_LIBS := -lssl -lcrypto
+$(BUILD)/tests/tools/tls_both: TOOL_LIBS := -lssl -lcrypto -lgnutls
 
 # The library deepbind_probe (and test_shim_deepbind) load: lazy binding
 # with partial RELRO, and full RELRO. The probe exports its symbols (the

@@ -44,34 +44,85 @@ struct clt_tag_resp {
 	int32_t status;  /**< 0 or a negative errno */
 } __attribute__((packed));
 
+_Static_assert(sizeof(struct clt_tag_req) == 36, "request layout");
+_Static_assert(sizeof(struct clt_tag_resp) == 16, "answer layout");
+
 /*
- * Tag protocol v2 messages of the "bpf" backend. Every v2 message starts
- * with this header; @len is the message's total length.
+ * Protocol v2: the same 12-octet header with version 2, where v1's `op`
+ * is the message type and v1's `reserved` the message's total length:
+ *   magic u32 | version u8 | type u8 | len u16 | seq u32
+ * v1 requests stay valid. Per type (agent/tagserver.c's table): the size
+ * bound, whether a descriptor may come along, whether it is answered, and
+ * which rate bucket it draws from. Types 32-47 belong to the bpf backend.
  */
-#define CLT_TAG_VERSION_2 2
+#define CLT_TAG_VERSION2 2
 
-struct clt_tag_hdr {
-	uint32_t magic;  /**< CLT_TAG_MAGIC */
-	uint8_t version; /**< CLT_TAG_VERSION_2 */
-	uint8_t type;    /**< enum clt_tag_type */
-	uint16_t len;    /**< total length of the message, header included */
-	uint32_t seq;    /**< echoed in the answer */
-} __attribute__((packed));
-
-enum clt_tag_type {
+enum clt_msg_type {
+	CLT_MSG_TAG_ENABLE = 1,  /**< as v1 ENABLE, body + flags octet + 3 reserved */
+	CLT_MSG_TAG_DISABLE = 2, /**< as v1 DISABLE, same body */
+	CLT_MSG_SPAN_BATCH = 16, /**< span records; no descriptor, no answer */
+	CLT_MSG_BPF_FIRST = 32,  /**< 32..47: the bpf backend's */
 	/** Request: header only, no descriptor. Answer: clt_tag_bpf_attach_resp
 	 * with, when status is 0, the process's own slot array (a BPF map,
 	 * mmap-able, CLT_BPF_SLOTS slots) in SCM_RIGHTS. One per connection;
 	 * the array lives as long as the connection. */
-	CLT_TAG_BPF_ATTACH = 32,
+	CLT_MSG_BPF_ATTACH = 32,
 	/** Request: clt_tag_bpf_register_req with one socket in SCM_RIGHTS;
 	 * the agent points the socket's storage at slot @slot, generation
 	 * @gen, of this connection's array. Answer: clt_tag_bpf_resp. */
-	CLT_TAG_BPF_REGISTER = 33,
+	CLT_MSG_BPF_REGISTER = 33,
+	CLT_MSG_BPF_LAST = 47,
 };
 
+#define CLT_TAG_FLAG_RESPONSE 0x01u /* v2 tag body: the IDs are for the response direction */
+
+struct clt_msg_hdr {
+	uint32_t magic;  /**< CLT_TAG_MAGIC */
+	uint8_t version; /**< CLT_TAG_VERSION2 */
+	uint8_t type;    /**< enum clt_msg_type */
+	uint16_t len;    /**< the whole message, header included */
+	uint32_t seq;
+} __attribute__((packed));
+
+/* v2 tag request: 40 octets. */
+struct clt_tag_req2 {
+	struct clt_msg_hdr h;
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t flags; /**< CLT_TAG_FLAG_* */
+	uint8_t reserved[3];
+} __attribute__((packed));
+
+/*
+ * Span batch (type 16), after the header:
+ *   claim: u8 n, service.name[n]; u8 n, process.executable.name[n]
+ *   u16 count; count records:
+ *     struct clt_span_rec, then attrs_len octets of attributes, each
+ *     u8 kind ('s' string | 'i' int64), u8 key_len, u16 val_len, key, value
+ *     (an int's value is 8 octets).
+ * The receiver trusts none of it: every length is bounded by what is left.
+ */
+#define CLT_SPAN_MSG_MAX 65535u
+#define CLT_SPAN_KIND_SERVER 2 /* OpenTelemetry SpanKind */
+#define CLT_SPAN_KIND_CLIENT 3
+#define CLT_SPAN_STATUS_UNSET 0
+#define CLT_SPAN_STATUS_ERROR 2
+
+struct clt_span_rec {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_id[8]; /**< all zero: a root span */
+	uint64_t start_ns;    /**< wall clock, Unix nanoseconds */
+	uint64_t end_ns;
+	uint8_t kind;         /**< CLT_SPAN_KIND_* */
+	uint8_t status;       /**< CLT_SPAN_STATUS_* */
+	uint16_t attrs_len;
+} __attribute__((packed));
+
+/* The bpf types' answers start with the request's header (its type, the
+ * answer's own length, the request's seq), then their own fields. */
 struct clt_tag_bpf_attach_resp {
-	struct clt_tag_hdr hdr;
+	struct clt_msg_hdr h;
 	int32_t status;     /**< 0 or a negative errno (-EOPNOTSUPP: no bpf tagging here) */
 	uint32_t slots;     /**< slots in the array */
 	uint32_t slot_size; /**< octets per slot (sizeof(struct clt_bpf_slot)) */
@@ -79,21 +130,21 @@ struct clt_tag_bpf_attach_resp {
 } __attribute__((packed));
 
 struct clt_tag_bpf_register_req {
-	struct clt_tag_hdr hdr;
+	struct clt_msg_hdr h;
 	uint32_t slot;
 	uint32_t gen; /**< non-zero */
 } __attribute__((packed));
 
 struct clt_tag_bpf_resp {
-	struct clt_tag_hdr hdr;
+	struct clt_msg_hdr h;
 	int32_t status; /**< 0 or a negative errno */
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct clt_tag_hdr) == 12, "v2 header layout");
+_Static_assert(sizeof(struct clt_msg_hdr) == 12, "v2 header layout");
 _Static_assert(sizeof(struct clt_tag_bpf_attach_resp) == 28, "bpf attach answer layout");
 _Static_assert(sizeof(struct clt_tag_bpf_register_req) == 20, "bpf register layout");
 _Static_assert(sizeof(struct clt_tag_bpf_resp) == 16, "bpf answer layout");
-_Static_assert(sizeof(struct clt_tag_req) == 36, "request layout");
-_Static_assert(sizeof(struct clt_tag_resp) == 16, "answer layout");
+_Static_assert(sizeof(struct clt_tag_req2) == 40, "v2 request layout");
+_Static_assert(sizeof(struct clt_span_rec) == 52, "span record layout");
 
 #endif /* CLT_TAGPROTO_H */

@@ -27,6 +27,8 @@ row() { # description pattern: a line of the report matches
 check "bench/run.sh exited 0 (rc=$rc)" [ $rc -eq 0 ]
 row "regular-file write ratio with verdict" '^\| write\(\) on regular file, shim .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
 row "untracked-socket write ratio with verdict" '^\| write\(\) on untracked socket .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
+row "regular-file read ratio with verdict" '^\| read\(\) on regular file, shim .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
+row "untracked-socket read ratio with verdict" '^\| read\(\) on untracked socket, shim .* \| [0-9.]+ .*\| (PASS|\*\*MISS\*\*) \|$'
 row "new-traceparent row measured" '^\| request, new traceparent \| [0-9]'
 row "context change through the agent backend measured" '^\| context change through the agent backend .*\| [0-9.]+ .*µs vs [0-9.]+ .*µs; [0-9.]+'
 row "offline events/s with verdict" '^\| offline decode .* \| [0-9,]+ .*\| (PASS|\*\*MISS\*\*) \|$'

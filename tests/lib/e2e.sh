@@ -133,9 +133,10 @@ e2e_wait_file() { # file seconds
 	return 1
 }
 
-e2e_origin() { # port [ns]
+e2e_origin() { # port [ns]   (E2E_ORIGIN_ARGS: more arguments, e.g. --cert/--key for HTTPS)
 	local port=$1 ns=${2:-$TOPO_S}
-	ip netns exec "$ns" "$E2E_PY" "$E2E_TOP/tests/lib/origin_server.py" --port "$port" \
+	# shellcheck disable=SC2086
+	ip netns exec "$ns" "$E2E_PY" "$E2E_TOP/tests/lib/origin_server.py" --port "$port" ${E2E_ORIGIN_ARGS:-} \
 		--log "$E2E_W/origin.$port.jsonl" --ready "$E2E_W/origin.$port.ready" \
 		2>"$E2E_W/origin.$port.stderr" &
 	E2E_PIDS+=($!)

@@ -9,6 +9,7 @@ The tests compare what reached the origin (which traceparents, over which
 client connections) with the spans the agent exported.
 
   origin_server.py --port 8080 --log origin.jsonl [--host ::] [--ready FILE]
+                   [--cert PEM --key PEM]   (HTTPS, ALPN http/1.1)
 
 Paths: /bytes/N answers N deterministic octets (for checksums), POST /login
 answers the CLT demo's login reply, anything else answers "ok N".
@@ -101,8 +102,16 @@ def main():
     ap.add_argument("--port", type=int, default=8080)
     ap.add_argument("--log", required=True)
     ap.add_argument("--ready")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     a = ap.parse_args()
     srv = Server((a.host, a.port), Handler)
+    if a.cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.cert, a.key)
+        ctx.set_alpn_protocols(["http/1.1"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.lock = threading.Lock()
     srv.count = 0
     srv.log = open(a.log, "a")

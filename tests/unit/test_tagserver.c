@@ -366,10 +366,10 @@ static int bpf_answer(struct tagserver *ts, int fd, size_t want_len, uint8_t wan
 			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 
 			assert_int_equal(n, (ssize_t)want_len);
-			assert_int_equal(resp.hdr.magic, CLT_TAG_MAGIC);
-			assert_int_equal(resp.hdr.version, CLT_TAG_VERSION_2);
-			assert_int_equal(resp.hdr.type, want_type);
-			assert_int_equal(resp.hdr.len, want_len);
+			assert_int_equal(resp.h.magic, CLT_TAG_MAGIC);
+			assert_int_equal(resp.h.version, CLT_TAG_VERSION2);
+			assert_int_equal(resp.h.type, want_type);
+			assert_int_equal(resp.h.len, want_len);
 			if (cm != NULL && cm->cmsg_type == SCM_RIGHTS)
 				memcpy(got_fd, CMSG_DATA(cm), sizeof(int));
 			return resp.status;
@@ -381,36 +381,36 @@ static int bpf_answer(struct tagserver *ts, int fd, size_t want_len, uint8_t wan
 static void test_tag_bpf_types_without_bpf(void **state)
 {
 	struct tagserver *ts = open_server(NULL);
-	struct clt_tag_hdr h = {.magic = CLT_TAG_MAGIC, .version = CLT_TAG_VERSION_2,
-				.type = CLT_TAG_BPF_ATTACH, .len = sizeof(h), .seq = 5};
-	struct clt_tag_bpf_register_req rr = {.hdr = {.magic = CLT_TAG_MAGIC,
-						      .version = CLT_TAG_VERSION_2,
-						      .type = CLT_TAG_BPF_REGISTER,
+	struct clt_msg_hdr h = {.magic = CLT_TAG_MAGIC, .version = CLT_TAG_VERSION2,
+				.type = CLT_MSG_BPF_ATTACH, .len = sizeof(h), .seq = 5};
+	struct clt_tag_bpf_register_req rr = {.h = {.magic = CLT_TAG_MAGIC,
+						      .version = CLT_TAG_VERSION2,
+						      .type = CLT_MSG_BPF_REGISTER,
 						      .len = sizeof(rr), .seq = 6},
 					     .slot = 3, .gen = 1};
 	int c = client(), v6 = socket(AF_INET6, SOCK_STREAM, 0), fd, fds_before;
 
 	assert_true(v6 >= 0);
 	assert_int_equal(send_raw(c, &h, sizeof(h), NULL, 0), sizeof(h));
-	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_attach_resp), CLT_TAG_BPF_ATTACH,
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_attach_resp), CLT_MSG_BPF_ATTACH,
 				    &fd),
 			 -EOPNOTSUPP);
 	assert_int_equal(fd, -1);
 	fds_before = count_fds(); /* the server's end of the connection included */
 	assert_int_equal(send_raw(c, &rr, sizeof(rr), &v6, 1), sizeof(rr));
-	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_TAG_BPF_REGISTER, &fd),
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_MSG_BPF_REGISTER, &fd),
 			 -EOPNOTSUPP);
 	/* Malformed: attach with a descriptor, register without one, wrong length. */
 	assert_int_equal(send_raw(c, &h, sizeof(h), &v6, 1), sizeof(h));
-	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_attach_resp), CLT_TAG_BPF_ATTACH,
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_attach_resp), CLT_MSG_BPF_ATTACH,
 				    &fd),
 			 -EINVAL);
 	assert_int_equal(send_raw(c, &rr, sizeof(rr), NULL, 0), sizeof(rr));
-	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_TAG_BPF_REGISTER, &fd),
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_MSG_BPF_REGISTER, &fd),
 			 -EINVAL);
-	rr.hdr.len = 19;
+	rr.h.len = 19;
 	assert_int_equal(send_raw(c, &rr, sizeof(rr), &v6, 1), sizeof(rr));
-	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_TAG_BPF_REGISTER, &fd),
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_MSG_BPF_REGISTER, &fd),
 			 -EINVAL);
 	/* Every received descriptor was closed by the server. */
 	assert_int_equal(count_fds(), fds_before);

@@ -1,0 +1,138 @@
+/*
+ * tls_both.c - one program with both OpenSSL and GnuTLS (shim_tls.sh):
+ *
+ *   tls_both PORT CAFILE TRACE1 TRACE2
+ *
+ * one request over OpenSSL (SSL_write), then one over GnuTLS
+ * (gnutls_record_send2), each on its own connection to [::1]:PORT with
+ * its own traceparent (TRACEn: "trace-span"); prints both answers' bodies.
+ */
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef long (*reader)(void *s, char *buf, size_t len);
+
+static int dial(int port)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((unsigned short)port) };
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET6, "::1", &a.sin6_addr);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		perror("connect");
+		exit(1);
+	}
+	return fd;
+}
+
+static int request(char *buf, size_t size, const char *path, const char *ids)
+{
+	return snprintf(buf, size, "GET %s HTTP/1.1\r\nHost: x\r\ntraceparent: 00-%s-01\r\n\r\n", path,
+			ids);
+}
+
+/* Read one answer and print its body. */
+static void answer(void *s, reader rd)
+{
+	char buf[4096];
+	size_t have = 0;
+	char *body, *cl;
+	long n;
+
+	while ((n = rd(s, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		have += (size_t)n;
+		buf[have] = 0;
+		body = strstr(buf, "\r\n\r\n");
+		cl = strcasestr(buf, "Content-Length: ");
+		if (body && cl && have - (size_t)(body + 4 - buf) >= strtoul(cl + 16, NULL, 10)) {
+			printf("answer: %s", body + 4);
+			return;
+		}
+	}
+	printf("no answer (%ld)\n", n);
+}
+
+static long ossl_read(void *s, char *buf, size_t len)
+{
+	return SSL_read(s, buf, (int)len);
+}
+
+/* GnuTLS returns GNUTLS_E_AGAIN after a post-handshake message (a TLS 1.3 ticket), even blocking. */
+static long gtls_read(void *s, char *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = gnutls_record_recv(s, buf, len);
+	while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t alpn = { .data = (unsigned char *)"http/1.1", .size = 8 };
+	gnutls_session_t gs;
+	char req[512];
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd, n, ret;
+
+	if (argc != 5)
+		return 2;
+
+	/* OpenSSL. */
+	ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_load_verify_locations(ctx, argv[2], NULL);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
+	fd = dial(atoi(argv[1]));
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		printf("OpenSSL handshake failed\n");
+		return 1;
+	}
+	n = request(req, sizeof(req), "/openssl", argv[3]);
+	printf("SSL_write: %d of %d\n", SSL_write(ssl, req, n), n);
+	answer(ssl, ossl_read);
+	SSL_shutdown(ssl);
+	SSL_free(ssl);
+	close(fd);
+	SSL_CTX_free(ctx);
+
+	/* GnuTLS. */
+	gnutls_global_init();
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_certificate_set_x509_trust_file(cred, argv[2], GNUTLS_X509_FMT_PEM);
+	gnutls_init(&gs, GNUTLS_CLIENT);
+	gnutls_set_default_priority(gs);
+	gnutls_credentials_set(gs, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_session_set_verify_cert(gs, NULL, 0);
+	gnutls_alpn_set_protocols(gs, &alpn, 1, 0);
+	fd = dial(atoi(argv[1]));
+	gnutls_transport_set_int(gs, fd);
+	do
+		ret = gnutls_handshake(gs);
+	while (ret < 0 && !gnutls_error_is_fatal(ret));
+	if (ret < 0) {
+		printf("GnuTLS handshake failed: %s\n", gnutls_strerror(ret));
+		return 1;
+	}
+	n = request(req, sizeof(req), "/gnutls", argv[4]);
+	printf("gnutls_record_send2: %zd of %d\n", gnutls_record_send2(gs, req, (size_t)n, 0, 0), n);
+	answer(gs, gtls_read);
+	gnutls_bye(gs, GNUTLS_SHUT_RDWR);
+	gnutls_deinit(gs);
+	close(fd);
+	gnutls_certificate_free_credentials(cred);
+	gnutls_global_deinit();
+	return 0;
+}
