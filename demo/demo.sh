@@ -22,8 +22,8 @@
 # DEMO_OUT (output dir, default demo/out), DEMO_PREFIX (namespace prefix,
 # default clt-), DEMO_SKIP_DEPS=1 / DEMO_SKIP_BUILD=1 (already done),
 # DEMO_NO_UPSTREAM=1 (never forward to a collector found on localhost:4318),
-# DEMO_BACKEND (bpf, the default: a cltagent --bpf beside athos tags each
-# request's own packets; hopopts: athos sets the sticky option itself).
+# DEMO_BACKEND (unset: libclt's auto choice, hopopts as root; bpf: a
+# cltagent --bpf beside athos tags each request's own packets).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 TOP=$PWD
@@ -33,7 +33,10 @@ BUILD=${BUILD:-build}
 MAKE_BUILD=$BUILD
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 ENTRY=${DEMO_ENTRY:-node}
-BACKEND=${DEMO_BACKEND:-bpf}
+# Not bpf by default: its program trips a kernel WARN_ON_ONCE in
+# skb_try_coalesce when the receiver is on the same host, as the demo's
+# namespaces are.
+BACKEND=${DEMO_BACKEND:-}
 OUT=${DEMO_OUT:-$TOP/demo/out}
 case $OUT in /*) ;; *) OUT=$TOP/$OUT ;; esac
 P=${DEMO_PREFIX:-clt-}
@@ -274,8 +277,8 @@ start_services() {
 		done
 		alive_or_die athos_agent
 		shim+=(CLT_BACKEND=bpf CLT_AGENT_SOCKET="$STAGE/tag.sock")
-	else
-		shim+=(CLT_BACKEND=hopopts)
+	elif [ -n "$BACKEND" ]; then
+		shim+=(CLT_BACKEND="$BACKEND")
 	fi
 	if [ "$ENTRY" = nginx ]; then
 		say "athos: nginx reverse proxy (no OpenTelemetry) under the shim, CLT_DOMAIN=$CLT_DOMAIN_DEMO"
