@@ -102,7 +102,7 @@ static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, i
 	memset(&u, 0, sizeof(u));
 	msg.msg_control = u.buf;
 	msg.msg_controllen = sizeof(u.buf);
-	n = recvmsg(st->sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = clt_sys.recvmsg(st->sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n <= 0)
 		return n == 0 ? -ECONNRESET : -errno;
 	if (fd_out != NULL) {
