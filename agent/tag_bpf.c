@@ -18,11 +18,6 @@
 #include "clt/tagproto.h"
 #include "tag_bpf.h"
 
-bool tag_bpf_type(uint8_t type)
-{
-	return type == CLT_MSG_BPF_ATTACH || type == CLT_MSG_BPF_REGISTER;
-}
-
 static int send_answer(int sock, const void *buf, size_t len, int fd)
 {
 	union {

@@ -20,9 +20,6 @@ struct tag_bpf_conn {
 	uint32_t proc;
 };
 
-/** Is @type one of this file's message types? */
-bool tag_bpf_type(uint8_t type);
-
 /**
  * Handle one v2 message of a bpf type (@msg, @n octets, at least a
  * clt_msg_hdr; @fds received, the caller closes them) and send its answer
