@@ -470,7 +470,6 @@ static int ts_handle_v2(struct tagserver *ts, struct ts_conn *c, ssize_t n, int 
 {
 	struct clt_msg_hdr h;
 	const struct ts_type *t;
-
 	bool bad;
 
 	memcpy(&h, ts->rbuf, sizeof(h));
