@@ -298,7 +298,8 @@ static void tx_apply(struct tx *tx, int fd)
 
 	if (!tx->change)
 		return;
-	r = tagger_set(fd, s->dev, s->ino, tx->want, &tx->ids);
+	r = tagger_set(fd, s->dev, s->ino, tx->want, &tx->ids,
+		       atomic_load_explicit(&s->sent, memory_order_relaxed));
 	if (r == TAGGER_GONE) {
 		fdstate_detach(fd, s, FD_UNKNOWN);
 		return;
@@ -357,7 +358,7 @@ static void tx_end(struct tx *tx, const struct op *o, ssize_t rc, int err)
 		fdstate_detach(o->fd, s, FD_UNKNOWN);
 	} else if (dead) {
 		/* Not HTTP/1.x: clear the IDs and let this descriptor pass straight through. */
-		tagger_set(o->fd, s->dev, s->ino, false, NULL);
+		tagger_set(o->fd, s->dev, s->ino, false, NULL, 0);
 		fdstate_detach(o->fd, s, FD_IGNORED);
 	}
 	reentered_report();
@@ -440,6 +441,9 @@ static ssize_t tx_send(struct op *o)
 	tx_apply(&tx, o->fd);
 	rc = op_real(o);
 	saved = errno;
+	if (rc > 0)
+		atomic_fetch_add_explicit(&tx.sock->sent, (uint_fast64_t)op_sent(o, rc),
+					  memory_order_relaxed);
 	if (!tx.settled || !op_complete(o, rc))
 		tx_end(&tx, o, rc, saved);
 	fdstate_sock_put(tx.sock);
