@@ -1,6 +1,6 @@
 # clt - Cross-Layer Telemetry for any binary.
 # One non-recursive GNU Makefile: each component adds its rules from its
-# own fragment (lib/lib.mk, preload/preload.mk, agent/agent.mk,
+# own fragment (lib/lib.mk, preload/preload.mk, bpf/bpf.mk, agent/agent.mk,
 # tests/tests.mk, ...), all sharing the variables below.
 #
 #   make                 build libclt, libcltshim.so, cltagent, clt-check
@@ -60,6 +60,7 @@ $(BUILD)/%.o: %.c
 
 include lib/lib.mk
 include preload/preload.mk
+include bpf/bpf.mk
 include agent/agent.mk
 include check/check.mk
 include tests/tests.mk

@@ -1,10 +1,10 @@
 # cltagent: source -> decode -> aggregate -> encode -> export. main.c only
 # wires; every other module is archived for the unit tests.
-AGENT_PKGS := libnl-genl-3.0 json-c libcurl libpcap zlib libmicrohttpd
+AGENT_PKGS := libnl-genl-3.0 json-c libcurl libpcap zlib libmicrohttpd libbpf
 AGENT_PC_CFLAGS := $(call pc_cflags,$(AGENT_PKGS))
 AGENT_PC_LIBS := $(call pc_libs,$(AGENT_PKGS)) -lm
 AGENT_CORE_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))
-AGENT_CORE_OBJS := $(AGENT_CORE_SRCS:%.c=$(BUILD)/%.o)
+AGENT_CORE_OBJS := $(AGENT_CORE_SRCS:%.c=$(BUILD)/%.o) $(BPF_EMBED_OBJ)
 AGENT_CORE_A := $(BUILD)/agent/libagentcore.a
 agent_CFLAGS := $(AGENT_PC_CFLAGS)
 

@@ -538,6 +538,15 @@ const struct agent_option agent_options[] = {
 	 .def = TAGSERVER_DEFAULT_SPAN_RATE, .min = 1, .max = 10000000,
 	 .help = "span records per second per shim connection; more are counted and dropped"},
 
+	{.section = "Tagging through eBPF (libclt's bpf backend)", .name = "bpf",
+	 .kind = AGENT_OPT_FLAG, .offset = BOOL_AT(bpf),
+	 .help = "load the tc egress program that tags the packets of sockets registered over "
+		 "the tag socket, and hand each connecting process its own slot array "
+		 "(needs CAP_BPF and CAP_NET_ADMIN, and the tag socket)"},
+	{.name = "bpf-ifaces", .kind = AGENT_OPT_STRING, .arg = "LIST",
+	 .offset = STR_AT(bpf_ifaces), .def_text = "every up interface with IPv6, lo included",
+	 .help = "attach to these interfaces, comma-separated"},
+
 	{.section = "Operation", .name = "stats-interval", .kind = AGENT_OPT_DURATION, .arg = "D",
 	 .offset = U32_AT(stats_interval_s), .max = DURATION_MAX, .scale = 1000,
 	 .help = "print a stats line every D, 0 = only at exit"},
@@ -886,6 +895,7 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->service_name);
 	free(cfg->cacert);
 	free(cfg->tag_socket);
+	free(cfg->bpf_ifaces);
 	free(cfg->tag_group);
 	free(cfg->tag_allow);
 	free(cfg->ready_file);

@@ -56,6 +56,9 @@ struct agent_config {
 	char *tag_allow;       /**< NULL: any peer that can connect; else uids/names, comma-separated */
 	uint32_t tag_rate;     /**< requests per second per connection */
 	uint32_t tag_max_conns;
+	/* bpf tagging (bpf_loader.h): the tc egress program and per-process slot arrays. */
+	bool bpf;
+	char *bpf_ifaces;      /**< NULL: every up interface with IPv6 */
 	/* Operations. */
 	bool check;            /**< --check: report what tracing needs, then exit */
 	char *metrics;         /**< NULL, or ADDR:PORT of the Prometheus endpoint */

@@ -380,7 +380,9 @@ static void agg_merge(struct agg *agg, struct agg_request *r, const struct ioam_
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t t_ns = ioam_node_time_ns(&t->nodes[i], agg->cfg.frac_unit_ns);
 
-		agg_hop_add(&r->hops[i], &t->nodes[i], t_ns, i ? prev_ns : 0, i >= r->n_hops);
+		/* The first hop's delay is from the source's egress time, when
+		 * the trailer (v2) has one. */
+		agg_hop_add(&r->hops[i], &t->nodes[i], t_ns, i ? prev_ns : t->egress_ns, i >= r->n_hops);
 		prev_ns = t_ns;
 	}
 	if (n > r->n_hops)

@@ -31,6 +31,7 @@
 #include "source.h"
 #include "spans_in.h"
 #include "stats.h"
+#include "bpf_loader.h"
 #include "tagserver.h"
 
 #define BATCH_EVENTS 1024
@@ -43,6 +44,7 @@ struct agent {
 	struct exporter *ex;
 	struct export_stats ex_final;
 	struct tagserver *tag; /* NULL: not tagging for unprivileged programs */
+	struct bpf_tagger *bpf; /* NULL: --bpf off */
 	struct metrics *metrics; /* NULL: no --metrics */
 	uint64_t untagged;
 	uint64_t batch_started_ms;
@@ -205,6 +207,10 @@ static void collect_stats(struct agent *a, bool final, struct metrics_values *v)
 		v->tag_on = 1;
 		tagserver_get_stats(a->tag, &v->tag);
 	}
+	if (a->bpf) {
+		v->bpf_on = 1;
+		bpf_tagger_counters(a->bpf, v->bpf);
+	}
 }
 
 /* --metrics: a scrape shows what the next stats line would. */
@@ -234,6 +240,36 @@ static void print_stats(struct agent *a, bool final)
 			(unsigned long long)a->shim.records, (unsigned long long)a->shim.rejected,
 			(unsigned long long)a->shim_limited, final ? " (exit)" : "");
 	}
+	if (v.bpf_on) {
+		fprintf(stderr, "cltagent: bpf tagged=%llu skipped=%llu failed=%llu%s\n",
+			(unsigned long long)v.bpf[0], (unsigned long long)v.bpf[1],
+			(unsigned long long)v.bpf[2], final ? " (exit)" : "");
+	}
+}
+
+/* --bpf: load and attach the tc egress program (before the tag socket,
+ * which hands out its arrays). */
+static int bpf_start(struct agent *a)
+{
+	struct bpf_tagger_config bc = {.ifaces = a->cfg.bpf_ifaces, .verbose = a->cfg.verbose};
+	const char *why = "";
+	int rc;
+
+	if (!a->cfg.bpf)
+		return 0;
+	if (a->cfg.tag_socket && !*a->cfg.tag_socket) {
+		fprintf(stderr, "cltagent: --bpf needs the tag socket (not --tag-socket none)\n");
+		return -EINVAL;
+	}
+	rc = bpf_tagger_open(&a->bpf, &bc, &why);
+	if (rc < 0) {
+		fprintf(stderr, "cltagent: --bpf: %s: %s\n", why, strerror(-rc));
+		return rc;
+	}
+	if (a->cfg.verbose)
+		fprintf(stderr, "cltagent: bpf tagging on, %u interface(s)\n",
+			bpf_tagger_n_ifaces(a->bpf));
+	return 0;
 }
 
 /* The tag server, unless disabled or reading a file. The default path
@@ -265,6 +301,7 @@ static int tag_start(struct agent *a)
 	tc.burst = a->cfg.tag_rate ? (a->cfg.tag_rate + 3) / 4 : 0;
 	tc.max_conns = a->cfg.tag_max_conns;
 	tc.verbose = a->cfg.verbose;
+	tc.bpf = a->bpf;
 	tc.span_rate = a->cfg.span_rate;
 	tc.on_spans = on_shim_spans;
 	tc.spans_arg = a;
@@ -318,6 +355,8 @@ static void tick(struct agent *a)
 		agg_expire(a->agg, realtime_ns());
 	if (a->tag)
 		tagserver_tick(a->tag, export_now_ms());
+	if (a->bpf)
+		bpf_tagger_tick(a->bpf);
 	if (otlp_pending(a->enc) && export_now_ms() - a->batch_started_ms >= a->cfg.batch_ms)
 		flush_batch(a);
 	publish_metrics(a);
@@ -499,7 +538,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* Before any thread starts: the socket is created under a temporary umask. */
-	if (tag_start(&a) < 0)
+	if (bpf_start(&a) < 0 || tag_start(&a) < 0)
 		goto out;
 	so.layout = a.cfg.layout;
 	so.rcvbuf = a.cfg.rcvbuf;
@@ -566,6 +605,7 @@ out:
 	if (tfd >= 0)
 		close(tfd);
 	tagserver_close(a.tag);
+	bpf_tagger_close(a.bpf);
 	source_close(a.src);
 	otlp_free(a.enc);
 	agg_free(a.agg);

@@ -56,6 +56,18 @@ _Static_assert(sizeof(struct tagserver_stats) ==
 		   sizeof(tag_fields) / sizeof(tag_fields[0]) * sizeof(uint64_t),
 	       "struct tagserver_stats and tag_fields[] differ: add the new counter to both");
 
+/* The bpf program's counters, in bpf_tagger_counters()'s order (its "bpf ..." stats line). */
+static const struct {
+	const char *name, *help;
+} bpf_fields[] = {
+	{"tagged", "Packets the bpf program gave the IOAM header."},
+	{"skipped", "Packets sent untagged: extension headers, MTU, payload limit, no entry."},
+	{"failed", "Packets sent untagged: a bpf helper failed."},
+};
+_Static_assert(sizeof(((struct metrics_values *)0)->bpf) ==
+		   sizeof(bpf_fields) / sizeof(bpf_fields[0]) * sizeof(uint64_t),
+	       "metrics_values.bpf and bpf_fields[] differ: add the new counter to both");
+
 int metrics_parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN + 2];
@@ -150,6 +162,12 @@ size_t metrics_format(char *buf, size_t cap, const struct metrics_values *v)
 			snprintf(name, sizeof(name), "clt_agent_tag_%s_total", f->name);
 			len = put(buf, cap, len, name, "counter", f->help,
 				  *(const uint64_t *)((const char *)&v->tag + f->offset));
+		}
+	}
+	if (v->bpf_on) {
+		for (size_t i = 0; i < sizeof(bpf_fields) / sizeof(bpf_fields[0]); i++) {
+			snprintf(name, sizeof(name), "clt_agent_bpf_%s_total", bpf_fields[i].name);
+			len = put(buf, cap, len, name, "counter", bpf_fields[i].help, v->bpf[i]);
 		}
 	}
 	return len < cap ? len : cap - 1;

@@ -24,6 +24,8 @@ struct metrics_values {
 	uint64_t queue_capacity; /**< --queue-size */
 	uint64_t tag_on;	 /**< 1: the tag server runs, @tag is meaningful */
 	struct tagserver_stats tag;
+	uint64_t bpf_on;	 /**< 1: --bpf, @bpf is meaningful */
+	uint64_t bpf[3];	 /**< the program's counters: tagged, skipped, failed */
 };
 
 #define METRICS_WORDS (sizeof(struct metrics_values) / sizeof(uint64_t))

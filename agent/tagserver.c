@@ -28,6 +28,7 @@
 
 #include "clt/clt.h"
 #include "clt/tagproto.h"
+#include "tag_bpf.h"
 #include "tagserver.h"
 
 #define TS_EVENTS_PER_CALL 64
@@ -39,13 +40,15 @@
 /* What a connection turned out to be: its first message decides, for good. */
 enum ts_role { TS_ROLE_NEW = 0, TS_ROLE_TAG, TS_ROLE_SPANS, TS_ROLE_BPF };
 
-enum ts_bucket { TS_BUCKET_TAG = 0, TS_BUCKET_SPANS, TS_BUCKET_COUNT };
+/* TS_BUCKET_NONE: at most once per connection, nothing to rate. */
+enum ts_bucket { TS_BUCKET_TAG = 0, TS_BUCKET_SPANS, TS_BUCKET_NONE, TS_BUCKET_COUNT };
 
 /*
  * Protocol v2, one row per message type: the size bounds, whether a
  * descriptor comes along, whether it is answered, the rate bucket it
  * draws from and the connection role it belongs to. The bpf backend's
- * types (32-47) are rows here too.
+ * types (32-47) are rows here too; tag_bpf.c serves them and answers each
+ * in its own layout (a clt_msg_hdr first), even when refused here.
  */
 struct ts_type {
 	uint8_t type;
@@ -63,6 +66,10 @@ static const struct ts_type ts_types[] = {
 	 TS_BUCKET_TAG, TS_ROLE_TAG},
 	{CLT_MSG_SPAN_BATCH, sizeof(struct clt_msg_hdr) + 4, CLT_SPAN_MSG_MAX, 0, false,
 	 TS_BUCKET_SPANS, TS_ROLE_SPANS},
+	{CLT_MSG_BPF_ATTACH, sizeof(struct clt_msg_hdr), sizeof(struct clt_msg_hdr), 0, true,
+	 TS_BUCKET_NONE, TS_ROLE_BPF},
+	{CLT_MSG_BPF_REGISTER, sizeof(struct clt_tag_bpf_register_req),
+	 sizeof(struct clt_tag_bpf_register_req), 1, true, TS_BUCKET_TAG, TS_ROLE_BPF},
 };
 
 struct ts_conn {
@@ -75,6 +82,7 @@ struct ts_conn {
 	uint64_t tokens_m; /* thousandths of a request */
 	uint64_t refill_ms;
 	uint64_t active_ms;
+	struct tag_bpf_conn bpf; /* tag_bpf.c: this process's slot array */
 };
 
 struct tagserver {
@@ -291,6 +299,7 @@ int tagserver_fd(const struct tagserver *ts)
 static void ts_drop(struct tagserver *ts, struct ts_conn *c)
 {
 	epoll_ctl(ts->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	tag_bpf_release(ts->cfg.bpf, &c->bpf);
 	close(c->fd);
 	c->fd = -1;
 	ts->n_conns--;
@@ -355,6 +364,7 @@ static void ts_accept(struct tagserver *ts, uint64_t now_ms)
 		c->tokens_m = (uint64_t)ts->cfg.burst * 1000u;
 		c->refill_ms = now_ms;
 		c->active_ms = now_ms;
+		c->bpf = (struct tag_bpf_conn){0};
 		ev.data.u32 = (uint32_t)(c - ts->conns);
 		if (epoll_ctl(ts->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 			close(fd);
@@ -460,13 +470,32 @@ static int ts_handle_v2(struct tagserver *ts, struct ts_conn *c, ssize_t n, int 
 {
 	struct clt_msg_hdr h;
 	const struct ts_type *t;
+	bool bad;
 
 	memcpy(&h, ts->rbuf, sizeof(h));
 	t = ts_type_of(h.type);
 	*answer = t ? t->answered : true;
-	if (!t || (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || h.len != (size_t)n ||
-	    n < (ssize_t)t->min_len || n > (ssize_t)t->max_len || nfds != t->fds ||
-	    (c->role != TS_ROLE_NEW && c->role != t->role)) {
+	bad = !t || (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || h.len != (size_t)n ||
+	      n < (ssize_t)t->min_len || n > (ssize_t)t->max_len || nfds != t->fds ||
+	      (c->role != TS_ROLE_NEW && c->role != t->role);
+	if (t && t->role == TS_ROLE_BPF) {
+		bool rate_ok = bad || t->bucket != TS_BUCKET_TAG || ts_take_token(ts, c, now_ms);
+		int rc;
+
+		*answer = false; /* answered by tag_bpf_serve, in the type's own layout */
+		if (!bad)
+			c->role = t->role;
+		if (!rate_ok)
+			ts->st.limited++;
+		rc = tag_bpf_serve(ts->cfg.bpf, &c->bpf, c->fd, c->uid, ts->rbuf, (size_t)n, bad,
+				   fds, nfds, rate_ok, &ts->st.tagged, &ts->st.rejected);
+		if (rc < 0) {
+			ts->st.dropped++;
+			ts_drop(ts, c);
+		}
+		return rc;
+	}
+	if (bad) {
 		if (t && t->bucket == TS_BUCKET_SPANS)
 			ts->st.span_refused++;
 		else
@@ -562,6 +591,8 @@ static void ts_serve(struct tagserver *ts, struct ts_conn *c, uint64_t now_ms)
 		}
 		for (int k = 0; k < nfds; k++)
 			close(fds[k]);
+		if (c->fd < 0)
+			return; /* the handler dropped it: its answer could not be sent */
 		if (!answer)
 			continue;
 		sent = send(c->fd, &resp, sizeof(resp), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -636,8 +667,10 @@ void tagserver_close(struct tagserver *ts)
 		return;
 	if (ts->conns != NULL) {
 		for (uint32_t i = 0; i < ts->cfg.max_conns; i++) {
-			if (ts->conns[i].fd >= 0)
+			if (ts->conns[i].fd >= 0) {
+				tag_bpf_release(ts->cfg.bpf, &ts->conns[i].bpf);
 				close(ts->conns[i].fd);
+			}
 		}
 	}
 	/* Remove the socket file only if it is still the one we created. */

@@ -32,6 +32,8 @@
 typedef uint32_t (*tagserver_spans_cb)(void *arg, pid_t pid, uid_t uid, const uint8_t *body,
 				       size_t len, uint32_t allowed, uint32_t *over);
 
+struct bpf_tagger;
+
 struct tagserver_config {
 	const char *path;     /**< Unix socket path */
 	bool quiet;           /**< default path: a busy or unusable path is not an error worth a line */
@@ -49,6 +51,7 @@ struct tagserver_config {
 	uint32_t trace_type;
 	unsigned int hops;
 	int verbose;
+	struct bpf_tagger *bpf; /**< bpf_loader.h: hand out slot arrays (NULL: bpf tagging off) */
 	uint32_t span_rate;   /**< span records per second per connection (0: the default) */
 	tagserver_spans_cb on_spans; /**< NULL: span batches are refused */
 	void *spans_arg;

@@ -505,6 +505,64 @@ class Report:
                 "shim, tagged ms | no traceparent ÷ no shim | tagged ÷ no shim |\n"
                 "|---|---|---|---|---|---|\n" % self.meta.get("upload.setup", "") + "\n".join(rows))
 
+    def bpf(self):
+        """The bpf backend: a context change is a memory store."""
+        rps = {v: self.get("bpf_http", "rps", v) for v in ("base_tp", "hop_tp", "bpf_same", "bpf_tp")}
+        cpu = {v: self.get("bpf_http", "cpu_us", v) for v in rps}
+        f_2 = lambda x: "%.2f" % x
+        blocks = []
+        if rps["bpf_tp"]:
+            r_same = ratios(rps["bpf_tp"], rps["bpf_same"])
+            d_cpu = [cpu["bpf_tp"][r] - cpu["bpf_same"][r] for r in cpu["bpf_tp"] if r in cpu["bpf_same"]]
+            self.summary.append(("HTTP req/s on bpf, new traceparent per request ÷ the same "
+                                 "traceparent", spread(r_same, f_3), "≥ 0.95", verdict(r_same, 0.95)))
+            self.summary.append(("HTTP client CPU per request on bpf, new − same traceparent (µs)",
+                                 spread(d_cpu, f_2), "≤ +0.5", verdict(d_cpu, 0.5, False)))
+            rows = ["| variant | req/s | wrk CPU µs/req | req/s ÷ no shim |", "|---|---|---|---|"]
+            names = {"base_tp": "no shim, new traceparent per request",
+                     "hop_tp": "hopopts, new traceparent per request",
+                     "bpf_same": "bpf, the same traceparent on every request",
+                     "bpf_tp": "bpf, new traceparent per request"}
+            for v in rps:
+                if rps[v]:
+                    rows.append("| %s | %s | %s | %s |" % (
+                        names[v], spread(list(rps[v].values()), f_int),
+                        spread(list(cpu[v].values()), f_3),
+                        "baseline" if v == "base_tp" else spread(ratios(rps[v], rps["base_tp"]), f_3)))
+            blocks.append("\n".join(rows))
+        pc = lambda c, v: self.get("bpf_percall", c, v)
+        if pc("new_ctx", "bpf"):
+            rows = ["| backend | same traceparent CPU ns/call | new traceparent CPU ns/call | "
+                    "context change, new − same (ns) |", "|---|---|---|---|"]
+            names = {"hop": "hopopts (root)", "bpf": "bpf (root)", "bpf_nobody": "bpf (nobody)",
+                     "agent_nobody": "agent (nobody)"}
+            for v in ("hop", "bpf", "bpf_nobody", "agent_nobody"):
+                same, new = pc("same_ctx", v), pc("new_ctx", v)
+                if not new:
+                    continue
+                d = [new[r] - same[r] for r in new if r in same]
+                rows.append("| %s | %s | %s | %s |" % (names[v], spread(list(same.values()), f_1),
+                                                      spread(list(new.values()), f_1), spread(d, f_1)))
+                if v == "bpf":
+                    self.summary.append(("write() with a new traceparent on bpf, CPU per context "
+                                         "change (new − same, ns)", spread(d, f_1), "≤ 100",
+                                         verdict(d, 100, False)))
+            blocks.append("\n".join(rows))
+        mbps = {v: self.get("bpf_bulk", "mbps", v) for v in ("base", "hop", "bpf")}
+        if mbps["bpf"]:
+            cs = {v: self.get("bpf_bulk", "cpu_s", v) for v in mbps}
+            rows = ["| variant | MB/s | client CPU s | MB/s ÷ untagged |", "|---|---|---|---|"]
+            for v, label in (("base", "untagged (no shim)"), ("hop", "hopopts"), ("bpf", "bpf")):
+                if mbps[v]:
+                    rows.append("| %s | %s | %s | %s |" % (
+                        label, spread(list(mbps[v].values()), f_int), spread(list(cs[v].values()), f_3),
+                        "baseline" if v == "base" else spread(ratios(mbps[v], mbps["base"]), f_3)))
+            blocks.append("\n".join(rows))
+        if blocks:
+            self.details.append("**10. The bpf backend** — %s. Program counters at the end: %s.\n\n"
+                                % (self.meta.get("bpf.setup", ""), self.meta.get("bpf.agent_stats", "?"))
+                                + "\n\n".join(blocks))
+
     def render(self):
         m = self.meta
         out = ["Run %s (%s mode, commit %s, %s s): %s; %s. Load average (1/5/15 min) at start "
@@ -541,6 +599,7 @@ def main():
     rep.threads()
     rep.baseline()
     rep.upload()
+    rep.bpf()
     sys.stdout.write(rep.render())
 
 

@@ -6,7 +6,7 @@
 #   BUILD=build bench/run.sh            full run (about 5 minutes)
 #   BENCH_QUICK=1 bench/run.sh          short smoke run
 #   BENCH_ONLY="percall http" ...       a subset: http https percall ingest offline export
-#                                       threads baseline upload (BENCH_ROWS= is the same)
+#                                       threads baseline upload spans bpf (BENCH_ROWS= is the same)
 #   BASELINE=<commit> ...               also build that commit's shim and alternate
 #                                       it with this one (section "baseline")
 #   BENCH_RESULTS=DIR                   write raw.tsv, meta.txt, latest.md there
@@ -24,7 +24,7 @@ BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http https percall ingest offline export threads upload spans}}
+ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http https percall ingest offline export threads upload spans bpf}}
 BASELINE=${BASELINE:-}
 # BASELINE given and no subset asked for: the comparison runs too.
 [ -n "$BASELINE" ] && [ -z "${BENCH_ONLY:-}${BENCH_ROWS:-}" ] && ONLY="$ONLY baseline"
@@ -207,8 +207,9 @@ http_wrk() { # ns port variant round seconds [section [scheme]]
 	local script=$TOP/bench/wrk_plain.lua out line
 	local env=()
 	case $v in
-	shim*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;;
+	shim* | hop*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;;
 	old*) env=(LD_PRELOAD="$BASE_SHIM" CLT_BACKEND=hopopts) ;; # section "baseline"
+	bpf*) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=bpf CLT_AGENT_SOCKET="$BPF_TAG") ;; # section "bpf"
 	esac
 	case $v in *_tp | *_same) script=$TOP/bench/wrk_tp.lua ;; esac
 	case $v in *_same) env+=(BENCH_TP_SAME=1) ;; esac
@@ -636,6 +637,120 @@ EOF
 	rm -f "$TMP/body"
 }
 
+# --- 10. the bpf backend: cltagent --bpf's tc program -------------------
+# HTTP (wrk -> nginx on [::1]) with a new traceparent per request on bpf
+# and on hopopts, and the same traceparent on bpf; the per-call cost of a
+# context change on bpf, as root and as nobody, beside the agent backend
+# (as nobody); a 200 MB upload over one connection, bpf vs hopopts vs none.
+bench_bpf() {
+	have_shim && have_agent || return 0
+	command -v wrk >/dev/null && command -v nginx >/dev/null ||
+		{ echo "bench: wrk or nginx missing: bpf benchmark skipped" >&2; return 0; }
+	local ns="bn$$b" port=8080 ng=$TMP/nginx_b r v out apid
+	BPF_TAG=$TMP/bpf/tag.sock
+	mkdir -p -m 0755 "$TMP/bpf"
+	chmod 0711 "$TMP"
+	bench_ns "$ns"
+	ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" --source netlink --output /dev/null --bpf \
+		--tag-socket "$BPF_TAG" --tag-group nogroup --tag-rate 1000000 >"$TMP/bpfagent.out" 2>&1 &
+	apid=$!
+	BG_PIDS+=("$apid")
+	for _ in $(seq 1 50); do [ -S "$BPF_TAG" ] && break; sleep 0.1; done
+	[ -S "$BPF_TAG" ] || { echo "bench: cltagent --bpf did not start: $(cat "$TMP/bpfagent.out")" >&2; return 1; }
+	bench_nginx "$ns" "$port" "$ng" || return 1
+	load_note bpf
+	for r in $(seq 1 "$ROUNDS"); do
+		for v in $(order_rot "$r" base_tp hop_tp bpf_same bpf_tp); do
+			http_wrk "$ns" "$port" "$v" "$r" "$HTTP_SECS" bpf_http || return 1
+		done
+	done
+	# Per call: a context change, as root (bpf, hopopts) and as nobody (bpf, agent).
+	local pport=9001 nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
+	local shim_n percall_n
+	# nobody reaches them through $TMP (mode 0711).
+	shim_n=$SHIM percall_n=$TMP/bpf/percall
+	cp "$TOOLS/percall" "$percall_n" && chmod 0755 "$percall_n" && chmod 0644 "$shim_n" || return 1
+	ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/percall" sink "$pport" >"$TMP/sink_b.out" 2>&1 &
+	BG_PIDS+=($!)
+	disown
+	topo_wait_port "$ns" "$pport" || return 1
+	for r in $(seq 1 "$PERCALL_ROUNDS"); do
+		for v in $(order_rot "$r" hop bpf bpf_nobody agent_nobody); do
+			local run=() env=(LD_PRELOAD="$shim_n" CLT_LOG=warn CLT_AGENT_SOCKET="$BPF_TAG")
+			case $v in
+			hop) env+=(CLT_BACKEND=hopopts) ;;
+			bpf) env+=(CLT_BACKEND=bpf) ;;
+			bpf_nobody) env+=(CLT_BACKEND=bpf); run=("${nobody[@]}") ;;
+			agent_nobody) env+=(CLT_BACKEND=agent); run=("${nobody[@]}") ;;
+			esac
+			out=$(ip netns exec "$ns" "${run[@]}" env "${env[@]}" taskset -c "$CPU_A" \
+				"$percall_n" run "$pport" "$PERCALL_ITERS" same_ctx,new_ctx 2>"$TMP/percall_b.err") ||
+				{ echo "bench: bpf percall ($v) failed: $out $(cat "$TMP/percall_b.err")" >&2; return 1; }
+			[ -s "$TMP/percall_b.err" ] && echo "bench: bpf percall ($v): $(head -2 "$TMP/percall_b.err")" >&2
+			while read -r c cpu wall wmed; do
+				rec bpf_percall "$c" "$v" "$r" "$cpu"
+				rec bpf_percall_wmed "$c" "$v" "$r" "$wmed"
+			done <<<"$out"
+			echo "bench: bpf percall round $r $v: $(echo $out)"
+		done
+	done
+	# Bulk: 200 MB over one tagged connection (one send), CPU and MB/s of the client.
+	local mb=${BPF_BULK_MB:-200}
+	[ -n "$QUICK" ] && mb=50
+	cat >"$TMP/bulk_sink.py" <<'PY'
+import socket, sys
+l = socket.socket(socket.AF_INET6); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("::1", int(sys.argv[1]))); l.listen(8)
+while True:
+    c, _ = l.accept()
+    n = 0
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        n += len(d)
+    c.sendall(str(n).encode()); c.close()
+PY
+	cat >"$TMP/bulk.py" <<'PY'
+import os, resource, socket, sys, time
+port, mb, tp = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+body = b"x" * (mb * 1000000)
+head = b"POST /up HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n" % (
+    (b"traceparent: " + tp.encode() + b"\r\n") if tp != "-" else b"", len(body))
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+s = socket.create_connection(("::1", port))
+s.sendall(head + body); s.shutdown(socket.SHUT_WR)
+n = int(s.recv(64))
+t, r1 = time.monotonic() - t0, resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+print("%.1f %.3f" % (mb / t, cpu) if n == len(head) + len(body) else "bad")
+PY
+	local bport=9002
+	taskset -c "$CPU_B" ip netns exec "$ns" python3 "$TMP/bulk_sink.py" "$bport" >/dev/null 2>&1 &
+	BG_PIDS+=($!)
+	topo_wait_port "$ns" "$bport" || return 1
+	for r in $(seq 1 "$ROUNDS"); do
+		for v in $(order_rot "$r" base hop bpf); do
+			local env=() tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+			case $v in
+			base) tp=- ;;
+			hop) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=hopopts) ;;
+			bpf) env=(LD_PRELOAD="$SHIM" CLT_BACKEND=bpf CLT_AGENT_SOCKET="$BPF_TAG") ;;
+			esac
+			out=$(taskset -c "$CPU_A" ip netns exec "$ns" env "${env[@]}" python3 "$TMP/bulk.py" \
+				"$bport" "$mb" "$tp")
+			[ -z "$out" ] || [ "$out" = bad ] && { echo "bench: bpf bulk $v failed" >&2; continue; }
+			set -- $out
+			rec bpf_bulk mbps "$v" "$r" "$1"
+			rec bpf_bulk cpu_s "$v" "$r" "$2"
+		done
+	done
+	kill -TERM "$apid" 2>/dev/null
+	wait "$apid" 2>/dev/null
+	note bpf.agent_stats "$(grep 'bpf tagged=' "$TMP/bpfagent.out" | tail -1 | sed 's/^cltagent: //')"
+	note bpf.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B), [::1], IOAM on lo, cltagent --bpf on CPU $CPU_B; per call: $PERCALL_ITERS write() calls per case; bulk: one send of $mb MB over ::1 (MTU 65536) to a sink; $ROUNDS rounds (per call $PERCALL_ROUNDS), variants rotated"
+}
+
 mkdir -p "$RES"
 : >"$RAW"
 : >"$META"
@@ -734,7 +849,7 @@ PY
 
 for b in $ONLY; do
 	case $b in
-	http | https | percall | ingest | offline | export | threads | baseline | upload | spans)
+	http | https | percall | ingest | offline | export | threads | baseline | upload | spans | bpf)
 		echo "bench: == $b =="
 		"bench_$b" || echo "bench: $b failed" >&2
 		topo_cleanup

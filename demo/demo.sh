@@ -21,7 +21,9 @@
 # Environment: BUILD (build dir, default build), DEMO_ENTRY (node|nginx),
 # DEMO_OUT (output dir, default demo/out), DEMO_PREFIX (namespace prefix,
 # default clt-), DEMO_SKIP_DEPS=1 / DEMO_SKIP_BUILD=1 (already done),
-# DEMO_NO_UPSTREAM=1 (never forward to a collector found on localhost:4318).
+# DEMO_NO_UPSTREAM=1 (never forward to a collector found on localhost:4318),
+# DEMO_BACKEND (unset: libclt's auto choice, hopopts as root; bpf: a
+# cltagent --bpf beside athos tags each request's own packets).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 TOP=$PWD
@@ -31,6 +33,10 @@ BUILD=${BUILD:-build}
 MAKE_BUILD=$BUILD
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 ENTRY=${DEMO_ENTRY:-node}
+# Not bpf by default: its program trips a kernel WARN_ON_ONCE in
+# skb_try_coalesce when the receiver is on the same host, as the demo's
+# namespaces are.
+BACKEND=${DEMO_BACKEND:-}
 OUT=${DEMO_OUT:-$TOP/demo/out}
 case $OUT in /*) ;; *) OUT=$TOP/$OUT ;; esac
 P=${DEMO_PREFIX:-clt-}
@@ -255,6 +261,25 @@ start_services() {
 	topo_wait_port "$NS_R" 80 10 || die "aramis did not start"
 
 	local shim=(env LD_PRELOAD="$STAGE/libcltshim.so" CLT_DOMAIN="$CLT_DOMAIN_DEMO" CLT_LOG=info)
+	if [ "$BACKEND" = bpf ]; then
+		# The bpf backend: a second cltagent, beside athos, loads the tc
+		# program on athos's interfaces and hands athos its slot array over
+		# a private tag socket; each login's network span then covers its
+		# own request packets, from athos's egress time on.
+		say "athos: cltagent --bpf (tc egress program, tag socket $STAGE/tag.sock)"
+		rm -f "$STAGE/tag.sock" "$OUT/athos-agent.ready"
+		bg athos_agent "$NS_A" "$BUILD/cltagent" --bpf --tag-socket "$STAGE/tag.sock" \
+			--output /dev/null --ready-file "$OUT/athos-agent.ready"
+		for _ in $(seq 1 50); do
+			[ -f "$OUT/athos-agent.ready" ] && break
+			kill -0 "$(pid_of athos_agent)" 2>/dev/null || break
+			sleep 0.1
+		done
+		alive_or_die athos_agent
+		shim+=(CLT_BACKEND=bpf CLT_AGENT_SOCKET="$STAGE/tag.sock")
+	elif [ -n "$BACKEND" ]; then
+		shim+=(CLT_BACKEND="$BACKEND")
+	fi
 	if [ "$ENTRY" = nginx ]; then
 		say "athos: nginx reverse proxy (no OpenTelemetry) under the shim, CLT_DOMAIN=$CLT_DOMAIN_DEMO"
 		nginx_conf
@@ -331,6 +356,7 @@ experiment() {
 finish() {
 	say "stopping athos and cltagent (SIGTERM: both export what they hold)"
 	stop athos 10
+	stop athos_agent 5
 	stop agent 10
 	stop aramis 2
 	sleep 0.3

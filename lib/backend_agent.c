@@ -188,6 +188,13 @@ bad_timeout:
 	return -EINVAL;
 }
 
+int clt_agent_socket_path(const struct clt_options *opts, char *path, size_t cap, const char **why)
+{
+	int timeout_ms;
+
+	return agent_resolve(opts, path, cap, &timeout_ms, why);
+}
+
 int clt_agent_check(const struct clt_options *opts, const char **why)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];

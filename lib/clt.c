@@ -72,7 +72,7 @@ static int clt_resolve(const struct clt_options *opts, struct clt_config *cfg, c
 	cfg->hbh.hops = CLT_DEFAULT_HOPS;
 
 	if (opts->backend != CLT_BACKEND_AUTO) {
-		if ((unsigned int)opts->backend > CLT_BACKEND_AGENT) {
+		if ((unsigned int)opts->backend > CLT_BACKEND_BPF) {
 			*why = "options: unknown backend";
 			return -EINVAL;
 		}
@@ -81,7 +81,7 @@ static int clt_resolve(const struct clt_options *opts, struct clt_config *cfg, c
 		int b = clt_backend_parse(env);
 
 		if (b < 0) {
-			*why = "CLT_BACKEND: expected auto, off, genl, hopopts or agent";
+			*why = "CLT_BACKEND: expected auto, off, genl, bpf, hopopts or agent";
 			return -EINVAL;
 		}
 		cfg->backend = (enum clt_backend)b;
@@ -201,7 +201,7 @@ static void clt_set_reason(struct clt_ctx *ctx, const char *a, const char *b)
  */
 static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, const char **why)
 {
-	const char *from, *genl_why = NULL, *agent_why = NULL;
+	const char *from, *genl_why = NULL, *agent_why = NULL, *bpf_why = NULL;
 	struct clt_config cfg;
 	int err, genl;
 
@@ -256,12 +256,23 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 			clt_set_reason(ctx, "agent: requested", from);
 		}
 		return 0;
+	case CLT_BACKEND_BPF:
+		/* Needs the agent now: the array it hands over is the backend. */
+		if (ctx != NULL) {
+			err = clt_bpf_setup(ctx, opts, why);
+			if (err < 0)
+				return err;
+			clt_set_reason(ctx, "bpf: requested", from);
+		}
+		return 0;
 	case CLT_BACKEND_AUTO:
 		break;
 	}
 
 	/* Auto: the patched kernel is the cheapest and needs no privilege,
-	 * then the sticky option (CAP_NET_RAW), then the agent, then off. */
+	 * then cltagent's tc program (a memory store per request, no
+	 * privilege), then the sticky option (CAP_NET_RAW), then the agent,
+	 * then off. */
 	if (ctx == NULL)
 		return 0;
 	genl = clt_genl_probe(&genl_why);
@@ -269,6 +280,13 @@ static int clt_prepare(const struct clt_options *opts, struct clt_ctx *ctx, cons
 		clt_set_reason(ctx,
 			       "genl: the kernel's IOAM6 family has PKT_ID_ENABLE (TCP only: UDP "
 			       "sockets are refused, -ESOCKTNOSUPPORT)",
+			       NULL);
+		return 0;
+	}
+	if (clt_bpf_setup(ctx, opts, &bpf_why) == 0) {
+		clt_set_reason(ctx,
+			       "bpf: cltagent's tc egress program tags this process's sockets from its "
+			       "own slot array",
 			       NULL);
 		return 0;
 	}
@@ -513,6 +531,21 @@ CLT_API int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_T
 	return clt_enable_common(ctx, fd, trace_id, span_id, 1);
 }
 
+CLT_API int clt_enable_at(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
+			  const uint8_t trace_id[CLT_TRACE_ID_LEN],
+			  const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	int saved = errno, err;
+
+	if (ctx != NULL && ctx->ops == &clt_backend_bpf_ops && trace_id != NULL && span_id != NULL &&
+	    fd >= 0) {
+		err = clt_bpf_enable_at(ctx, fd, stream_offset, 0, trace_id, span_id);
+		errno = saved;
+		return err;
+	}
+	return clt_enable_common(ctx, fd, trace_id, span_id, 0);
+}
+
 CLT_API int clt_enable_trusted(struct clt_ctx *ctx, int fd,
 			       const uint8_t trace_id[CLT_TRACE_ID_LEN],
 			       const uint8_t span_id[CLT_SPAN_ID_LEN])
@@ -592,7 +625,7 @@ CLT_API int clt_backend_disabled(const struct clt_ctx *ctx)
 static const char *const clt_backend_names[] = {
 	[CLT_BACKEND_AUTO] = "auto",       [CLT_BACKEND_OFF] = "off",
 	[CLT_BACKEND_GENL] = "genl",       [CLT_BACKEND_HOPOPTS] = "hopopts",
-	[CLT_BACKEND_AGENT] = "agent",
+	[CLT_BACKEND_AGENT] = "agent",     [CLT_BACKEND_BPF] = "bpf",
 };
 
 CLT_API const char *clt_backend_name(enum clt_backend backend)

@@ -83,6 +83,9 @@ struct clt_ctx {
 	/* agent (backend_agent.c): the connection to cltagent's tag server */
 	struct clt_agent_conn *agent;
 
+	/* bpf (backend_bpf.c): this process's slot array and agent connection */
+	struct clt_bpf_state *bpf;
+
 	/* tcp_size.c: net.ipv4.tcp_min_tso_segs, read at first need (0: not yet) */
 	atomic_int min_tso_segs;
 };
@@ -91,6 +94,19 @@ extern const struct clt_backend_ops clt_backend_off_ops;
 extern const struct clt_backend_ops clt_backend_hopopts_ops;
 extern const struct clt_backend_ops clt_backend_genl_ops;
 extern const struct clt_backend_ops clt_backend_agent_ops;
+extern const struct clt_backend_ops clt_backend_bpf_ops;
+
+/* bpf: attach to cltagent (its tag socket, from @opts or CLT_AGENT_SOCKET)
+ * and map this process's slot array; 0 or a negative errno with *why. */
+int clt_bpf_setup(struct clt_ctx *ctx, const struct clt_options *opts, const char **why);
+/* bpf: the request at @offset of @fd's stream carries these IDs; @sticky:
+ * no offsets known, every later packet takes them. */
+int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
+		      const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
+/* bpf: @fd is about to carry a new connection (clt_tcp_clamp before connect). */
+void clt_bpf_forget(struct clt_ctx *ctx, int fd);
+/* agent: the tag socket path from @opts, CLT_AGENT_SOCKET or the default. */
+int clt_agent_socket_path(const struct clt_options *opts, char *path, size_t cap, const char **why);
 
 /* hopopts: precompute the header template from ctx->hbh. */
 int clt_hopopts_setup(struct clt_ctx *ctx);
@@ -157,6 +173,12 @@ const char *clt_agent_strerror(int err);
  * hop-by-hop header of @opt_len octets that the kernel takes off the MSS;
  * 0 when @opt_len is 0 (nothing added). Pure (unit-tested). */
 int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
+
+/* tcp_size.c: the clamp @maxseg (clt_tcp_maxseg_for) on the bpf backend
+ * (@bpf non-zero), where the kernel does not take the @opt_len octets the
+ * tc program adds off the MSS: at most 1440 (a 1500-octet MTU) minus the
+ * option. Pure (unit-tested). */
+int clt_tcp_maxseg_bpf(int maxseg, size_t opt_len, int bpf);
 
 struct in6_addr;
 /* tcp_size.c: gso_max_size of the device the route to @dst leaves by (0

@@ -23,6 +23,7 @@ struct clt_sys {
 	ssize_t (*send)(int fd, const void *buf, size_t len, int flags);
 	ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
 	ssize_t (*recv)(int fd, void *buf, size_t len, int flags);
+	ssize_t (*recvmsg)(int fd, struct msghdr *msg, int flags);
 	ssize_t (*read)(int fd, void *buf, size_t len);
 	int (*poll)(struct pollfd *fds, nfds_t n, int timeout_ms);
 	int (*setsockopt)(int fd, int level, int name, const void *val, socklen_t len);

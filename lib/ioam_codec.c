@@ -15,6 +15,12 @@
 #pragma GCC visibility pop
 
 const uint8_t clt_trailer_magic[4] = {0x43, 0x4c, 0x54, 0x01};
+const uint8_t clt_trailer_magic_v2[4] = {0x43, 0x4c, 0x54, 0x02};
+
+static size_t clt_trailer_len(const struct ioam_hbh_config *cfg)
+{
+	return cfg->trailer_version == 2 ? CLT_TRAILER_V2_LEN : CLT_TRAILER_LEN;
+}
 
 /* Trace-type bits whose fields are 4 octets (0-7, 11, undefined 12-21)
  * and 8 octets (8-10). Opaque (22) is variable, reserved (23) empty. */
@@ -107,9 +113,16 @@ int ioam_hbh_check(const struct ioam_hbh_config *cfg, const char **why)
 		msg = "node array (hops x node length) exceeds the kernel limit of 244 octets";
 		goto out;
 	}
-	if (IOAM_OPT_FIXED + array + CLT_TRAILER_LEN > IOAM_OPT_LEN_MAX) {
-		msg = "IOAM option (10 + node array + 28-octet CLT trailer) exceeds 255 octets: "
-		      "lower hops or the trace type";
+	if (cfg->trailer_version > 2) {
+		msg = "unknown CLT trailer version";
+		goto out;
+	}
+	if (IOAM_OPT_FIXED + array + clt_trailer_len(cfg) > IOAM_OPT_LEN_MAX) {
+		msg = cfg->trailer_version == 2
+			      ? "IOAM option (10 + node array + 40-octet CLT trailer v2) exceeds 255 "
+				"octets: lower hops or the trace type"
+			      : "IOAM option (10 + node array + 28-octet CLT trailer) exceeds 255 octets: "
+				"lower hops or the trace type";
 		goto out;
 	}
 out:
@@ -128,7 +141,7 @@ size_t ioam_hbh_size(const struct ioam_hbh_config *cfg)
 	if (ioam_hbh_check(cfg, NULL) < 0)
 		return 0;
 	len = IOAM_HBH_PREFIX + IOAM_OPT_FIXED +
-	      (size_t)ioam_node_data_len(cfg->trace_type) * cfg->hops + CLT_TRAILER_LEN;
+	      (size_t)ioam_node_data_len(cfg->trace_type) * cfg->hops + clt_trailer_len(cfg);
 	return (len + 7) & ~(size_t)7;
 }
 
@@ -145,7 +158,7 @@ int ioam_hbh_build(uint8_t *buf, size_t cap, const struct ioam_hbh_config *cfg,
 		return -ENOSPC;
 	node_len = ioam_node_data_len(cfg->trace_type);
 	array = (size_t)node_len * cfg->hops;
-	opt_len = IOAM_OPT_FIXED + array + CLT_TRAILER_LEN;
+	opt_len = IOAM_OPT_FIXED + array + clt_trailer_len(cfg);
 
 	memset(buf, 0, total);
 	buf[0] = 0;                              /* next header: the kernel sets it */
@@ -168,8 +181,14 @@ int ioam_hbh_build(uint8_t *buf, size_t cap, const struct ioam_hbh_config *cfg,
 	off = IOAM_HBH_PREFIX + IOAM_OPT_FIXED + array; /* node array stays zero */
 	memcpy(buf + off, trace_id, 16);
 	memcpy(buf + off + 16, span_id, 8);
-	memcpy(buf + off + 24, clt_trailer_magic, sizeof(clt_trailer_magic));
-	off += CLT_TRAILER_LEN;
+	if (cfg->trailer_version == 2) {
+		/* flags, reserved and egress time zero: the writer fills them */
+		memcpy(buf + off + 36, clt_trailer_magic_v2, sizeof(clt_trailer_magic_v2));
+		off += CLT_TRAILER_V2_LEN;
+	} else {
+		memcpy(buf + off + 24, clt_trailer_magic, sizeof(clt_trailer_magic));
+		off += CLT_TRAILER_LEN;
+	}
 	pad = total - off;
 	if (pad == 1) {
 		buf[off] = 0; /* Pad1 */
@@ -292,11 +311,17 @@ static int ioam_parse_nodes(struct ioam_trace *out, const uint8_t *p, size_t len
 	return 0;
 }
 
-static int ioam_trailer_present(const uint8_t *data, size_t len)
+/* The CLT trailer's length when @data ends with one (v1: 28, v2: 40), else 0. */
+static size_t ioam_trailer_present(const uint8_t *data, size_t len)
 {
-	return len >= CLT_TRAILER_LEN &&
-	       memcmp(data + len - sizeof(clt_trailer_magic), clt_trailer_magic,
-		      sizeof(clt_trailer_magic)) == 0;
+	if (len >= CLT_TRAILER_LEN && memcmp(data + len - sizeof(clt_trailer_magic),
+					     clt_trailer_magic, sizeof(clt_trailer_magic)) == 0)
+		return CLT_TRAILER_LEN;
+	if (len >= CLT_TRAILER_V2_LEN &&
+	    memcmp(data + len - sizeof(clt_trailer_magic_v2), clt_trailer_magic_v2,
+		   sizeof(clt_trailer_magic_v2)) == 0)
+		return CLT_TRAILER_V2_LEN;
+	return 0;
 }
 
 /* Does @len octets at @p split into whole nodes of @tt (at most
@@ -367,14 +392,30 @@ static int ioam_decode_data(struct ioam_trace *out, const uint8_t *data, size_t 
 	if (layout == IOAM_LAYOUT_AUTO)
 		layout = ioam_trailer_present(data, len) ? IOAM_LAYOUT_TRAILER : IOAM_LAYOUT_NONE;
 	switch (layout) {
-	case IOAM_LAYOUT_TRAILER:
-		if (!ioam_trailer_present(data, len))
+	case IOAM_LAYOUT_TRAILER: {
+		size_t tl = ioam_trailer_present(data, len);
+
+		if (tl == 0)
 			return -EINVAL;
-		len -= CLT_TRAILER_LEN;
+		len -= tl;
 		memcpy(out->trace_id, data + len, 16);
 		memcpy(out->span_id, data + len + 16, 8);
 		out->has_ids = true;
+		out->trailer_version = tl == CLT_TRAILER_V2_LEN ? 2 : 1;
+		if (tl == CLT_TRAILER_V2_LEN) {
+			const uint8_t *v2 = data + len;
+			uint32_t sec = (uint32_t)v2[28] << 24 | (uint32_t)v2[29] << 16 |
+				       (uint32_t)v2[30] << 8 | v2[31];
+			uint32_t nsec = (uint32_t)v2[32] << 24 | (uint32_t)v2[33] << 16 |
+					(uint32_t)v2[34] << 8 | v2[35];
+
+			/* Readers ignore flag bits they do not know. */
+			out->trailer_flags = v2[24];
+			if ((v2[24] & CLT_TRAILER_F_EGRESS_TIME) && nsec < 1000000000u)
+				out->egress_ns = (uint64_t)sec * 1000000000u + nsec;
+		}
 		break;
+	}
 	case IOAM_LAYOUT_PATCHED:
 		if (len < CLT_PATCHED_IDS_LEN)
 			return -EINVAL;

@@ -16,6 +16,7 @@ const struct clt_sys clt_sys = {
 	.send = send,
 	.sendmsg = sendmsg,
 	.recv = recv,
+	.recvmsg = recvmsg,
 	.read = read,
 	.poll = poll,
 	.setsockopt = setsockopt,

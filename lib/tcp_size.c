@@ -51,6 +51,7 @@
 #define TCP_MAXSEG_MAX 32767u   /* the kernel refuses more (MAX_TCP_WINDOW) */
 #define TCP_MSS_DEFAULT_VAL 536 /* what TCP_MAXSEG reads before connect when unset */
 #define GSO_LEGACY_MAX 65536u   /* gso_max_size above this is BIG TCP */
+#define TCP_MSS_ETHERNET 1440u  /* 1500 - 40 (IPv6) - 20 (TCP) */
 
 int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs)
 {
@@ -67,6 +68,19 @@ int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs)
 	 * measured 1.06-1.10 of the upload time without the shim). */
 	c = (IPV6_PAYLOAD_MAX - TCP_HEADER_MAX) / segs;
 	return (int)(c < TCP_MAXSEG_MAX ? c : TCP_MAXSEG_MAX);
+}
+
+int clt_tcp_maxseg_bpf(int maxseg, size_t opt_len, int bpf)
+{
+	/* The kernel sizes segments without the header the tc program adds:
+	 * the clamp leaves room for it, on paths of at least 1500 octets,
+	 * the MTU known before connect() is not. Bigger packets are sent
+	 * untagged by the program, never dropped. */
+	if (!bpf || maxseg <= 0)
+		return maxseg;
+	if (maxseg > (int)TCP_MSS_ETHERNET)
+		maxseg = (int)TCP_MSS_ETHERNET;
+	return maxseg - (int)opt_len;
 }
 
 /* net.ipv4.tcp_min_tso_segs of the caller's network namespace (default 2). */
@@ -105,7 +119,8 @@ CLT_API int clt_tcp_maxseg(struct clt_ctx *ctx)
 		atomic_store_explicit(&ctx->min_tso_segs, segs, memory_order_relaxed);
 	}
 	errno = saved;
-	return clt_tcp_maxseg_for(ioam_hbh_size(&ctx->hbh), (unsigned int)segs);
+	return clt_tcp_maxseg_bpf(clt_tcp_maxseg_for(ioam_hbh_size(&ctx->hbh), (unsigned int)segs),
+				  ioam_hbh_size(&ctx->hbh), clt_backend_get(ctx) == CLT_BACKEND_BPF);
 }
 
 CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
@@ -113,6 +128,10 @@ CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
 	int saved = errno, want, cur = 0, err = 0;
 	socklen_t len = sizeof(cur);
 
+	/* Before connect(): on the bpf backend the descriptor's registration
+	 * is for an older socket. */
+	if (ctx != NULL && fd >= 0)
+		clt_bpf_forget(ctx, fd);
 	want = clt_tcp_maxseg(ctx);
 	if (want <= 0 || fd < 0)
 		return want < 0 ? want : 0;

@@ -70,6 +70,13 @@ struct fd_sock {
 	uint8_t inj_left;      /* injected bytes still owed (inject.c), the end of @inj */
 	char inj[80];
 	struct http_tracker http;
+	/* Octets the kernel accepted through this socket's tracked sends: the
+	 * stream offset of the next one, passed with the IDs it sets (libclt's
+	 * bpf backend tags each segment with the request its bytes belong
+	 * to). Bytes the shim does not see make it smaller, never larger:
+	 * their segments then take the next request's IDs, as with a sticky
+	 * option. Atomic: counted after the call, outside the lock. */
+	atomic_uint_fast64_t sent;
 };
 
 extern _Atomic uint8_t *fdstate_class_tab;

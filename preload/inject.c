@@ -65,7 +65,8 @@ void inject_plan(struct fd_sock *s, bool before_line, bool at_start, const struc
 }
 
 ssize_t inject_send(struct fd_sock *s, int fd, bool use_msg, const struct msghdr *msg, int flags,
-		    const struct iovec *iov, size_t iovcnt, const struct inject_plan *p)
+		    const struct iovec *iov, size_t iovcnt, const struct inject_plan *p,
+		    size_t *line_sent)
 {
 	struct iovec v[INJECT_IOV_MAX];
 	size_t n = 0, off = 0, i;
@@ -103,6 +104,7 @@ ssize_t inject_send(struct fd_sock *s, int fd, bool use_msg, const struct msghdr
 		size_t left = p->at + p->len - (size_t)r;
 		int saved = errno;
 
+		*line_sent += p->len - left;
 		fdstate_sock_lock(s);
 		memcpy(s->inj + sizeof(s->inj) - left, p->line + p->len - left, left);
 		s->inj_left = (uint8_t)left;
@@ -110,10 +112,11 @@ ssize_t inject_send(struct fd_sock *s, int fd, bool use_msg, const struct msghdr
 		errno = saved;
 		return (ssize_t)p->at;
 	}
+	*line_sent += p->len;
 	return r - (ssize_t)p->len;
 }
 
-int inject_owed(struct fd_sock *s, int fd, int flags)
+int inject_owed(struct fd_sock *s, int fd, int flags, size_t *sent)
 {
 	char buf[sizeof(s->inj)];
 	size_t total, done = 0, left;
@@ -131,6 +134,7 @@ int inject_owed(struct fd_sock *s, int fd, int flags)
 			return -1;
 		}
 		done += (size_t)r;
+		*sent += (size_t)r;
 		left = total - done;
 		fdstate_sock_lock(s);
 		s->inj_left = (uint8_t)left;

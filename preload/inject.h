@@ -39,9 +39,13 @@ void inject_plan(struct fd_sock *s, bool before_line, bool at_start, const struc
  * owed (@s->inj), under @s's lock.
  */
 ssize_t inject_send(struct fd_sock *s, int fd, bool use_msg, const struct msghdr *msg, int flags,
-		    const struct iovec *iov, size_t iovcnt, const struct inject_plan *p);
+		    const struct iovec *iov, size_t iovcnt, const struct inject_plan *p,
+		    size_t *line_sent);
 
-/* Before any send on @s's socket: the owed line bytes go out first. 0, or -1 and errno. */
-int inject_owed(struct fd_sock *s, int fd, int flags);
+/*
+ * Before any send on @s's socket: the owed line bytes go out first. 0, or
+ * -1 and errno; *@sent (added to) counts the line bytes that left.
+ */
+int inject_owed(struct fd_sock *s, int fd, int flags, size_t *sent);
 
 #endif /* CLT_SHIM_INJECT_H */

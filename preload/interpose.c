@@ -182,6 +182,37 @@ EXPORT ssize_t gnutls_record_send2(void *session, const void *data, size_t size,
 	return shim_gnutls_record_send2(session, data, size, pad, flags);
 }
 
+/* Their plaintext reads and the end of a session: SERVER spans over TLS (tls.c). */
+EXPORT int SSL_read(void *ssl, void *buf, int num)
+{
+	return shim_ssl_read(ssl, buf, num);
+}
+
+EXPORT int SSL_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	return shim_ssl_read_ex(ssl, buf, num, readbytes);
+}
+
+EXPORT void SSL_free(void *ssl)
+{
+	shim_ssl_free(ssl);
+}
+
+EXPORT ssize_t gnutls_record_recv(void *session, void *data, size_t size)
+{
+	return shim_gnutls_record_recv(session, data, size);
+}
+
+EXPORT ssize_t gnutls_record_recv_seq(void *session, void *data, size_t size, unsigned char *seq)
+{
+	return shim_gnutls_record_recv_seq(session, data, size, seq);
+}
+
+EXPORT void gnutls_deinit(void *session)
+{
+	shim_gnutls_deinit(session);
+}
+
 EXPORT ssize_t read(int fd, void *buf, size_t len)
 {
 	return shim_read(fd, buf, len);

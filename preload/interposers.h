@@ -1,6 +1,6 @@
 /*
  * interposers.h - the one list of the functions libcltshim.so exports:
- * libc's, and the plaintext sends of OpenSSL and GnuTLS (tls.c). Everything that must name them all is derived from it: the
+ * libc's, and the plaintext calls of OpenSSL and GnuTLS (tls.c). Everything that must name them all is derived from it: the
  * linker's version script (preload/libcltshim.map.in), the check that the
  * library exports exactly these (preload/preload.mk), and the relocations
  * rewritten in libraries loaded with RTLD_DEEPBIND (deepbind.c). Adding an
@@ -25,7 +25,7 @@
 #endif
 
 /*
- * TLS libraries' plaintext sends (tls.c): the shim links neither library;
+ * TLS libraries' plaintext sends and reads, and the end of a session (tls.c): the shim links neither library;
  * the real function is looked up at its first call, which only a program
  * that has the library can make.
  */
@@ -34,7 +34,13 @@
 	X(SSL_write_ex)                                                                            \
 	X(SSL_write_ex2)                                                                           \
 	X(gnutls_record_send)                                                                      \
-	X(gnutls_record_send2)
+	X(gnutls_record_send2)                                                                     \
+	X(SSL_read)                                                                                \
+	X(SSL_read_ex)                                                                             \
+	X(SSL_free)                                                                                \
+	X(gnutls_record_recv)                                                                      \
+	X(gnutls_record_recv_seq)                                                                  \
+	X(gnutls_deinit)
 
 #define CLT_INTERPOSERS(X)                                                                         \
 	X(connect)                                                                                 \

@@ -130,6 +130,12 @@ static ssize_t sys_recv(int fd, void *buf, size_t len, int flags)
 	return real.recv(fd, buf, len, flags);
 }
 
+static ssize_t sys_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	real_ensure();
+	return real.recvmsg(fd, msg, flags);
+}
+
 static ssize_t sys_read(int fd, void *buf, size_t len)
 {
 	real_ensure();
@@ -144,6 +150,7 @@ const struct clt_sys clt_sys = {
 	.send = sys_send,
 	.sendmsg = sys_sendmsg,
 	.recv = sys_recv,
+	.recvmsg = sys_recvmsg,
 	.read = sys_read,
 	.poll = poll,
 	.setsockopt = setsockopt,

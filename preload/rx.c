@@ -67,11 +67,17 @@ struct rx_conn {
 	struct srv_span q[RX_INFLIGHT]; /* FIFO: q[qh] is the oldest */
 	unsigned int qh, qn;
 	bool dead;
+	bool tls;        /* its first bytes were a TLS record: only the library's plaintext is fed */
+	bool raw_seen;   /* raw bytes were read already */
+	uint64_t id;     /* this connection, not another one on the same descriptor later */
 };
 
 static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rx_conn **rx_tab; /* by descriptor, fdstate_size entries; under rx_lock */
 static uint64_t rx_token;
+static uint64_t rx_conn_ids;
+/* The TLS library call in progress on this thread (tls.c): the socket its ciphertext moved on. */
+static __thread struct rx_tls_call *rx_tls_call __attribute__((tls_model("initial-exec")));
 static atomic_ulong rx_evicted;
 
 static void rx_enter(void)
@@ -133,7 +139,7 @@ static void span_emit(struct rx_conn *c, struct srv_span *sp, bool closed)
 									    : CLT_SPAN_STATUS_UNSET;
 	span_attr_str(&b, "http.request.method", sp->req.method);
 	span_attr_str(&b, "url.path", sp->req.path);
-	span_attr_str(&b, "url.scheme", "http");
+	span_attr_str(&b, "url.scheme", c->tls ? "https" : "http");
 	if (sp->status_known)
 		span_attr_int(&b, "http.response.status_code", sp->status);
 	/* server.address: the Host header's name (without its port), else the local address. */
@@ -311,6 +317,7 @@ void rx_accepted(int fd)
 		free(c);
 		goto out;
 	}
+	c->id = ++rx_conn_ids;
 	old = rx_tab[fd];
 	rx_tab[fd] = c;
 	if (old)
@@ -338,6 +345,37 @@ void rx_forget(int fd)
 	errno = saved;
 }
 
+/* The first raw bytes read on @c: a TLS record header (handshake, SSL 3.0 to TLS 1.3)? */
+static bool raw_is_tls(const struct iovec *iov, size_t iovcnt, size_t n)
+{
+	const unsigned char *b;
+	size_t len;
+
+	while (iovcnt && !iov->iov_len) {
+		iov++;
+		iovcnt--;
+	}
+	if (!iovcnt || !n)
+		return false;
+	b = iov->iov_base;
+	len = iov->iov_len < n ? iov->iov_len : n;
+	return b[0] == 0x16 && (len < 2 || b[1] == 0x03) && (len < 3 || b[2] <= 0x04);
+}
+
+/* Under rx_lock: feed @n bytes of @iov to @c's parser. */
+static void conn_feed(struct rx_conn *c, bool in, const struct iovec *iov, size_t iovcnt, size_t n)
+{
+	for (size_t i = 0; !c->dead && i < iovcnt && n; i++) {
+		size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
+
+		if (in)
+			http_srv_feed_in(&c->p, iov[i].iov_base, take, on_event, c);
+		else
+			http_srv_feed_out(&c->p, iov[i].iov_base, take, on_event, c);
+		n -= take;
+	}
+}
+
 void rx_feed(int fd, bool in, const struct iovec *iov, size_t iovcnt, size_t n)
 {
 	struct rx_conn *c;
@@ -347,17 +385,92 @@ void rx_feed(int fd, bool in, const struct iovec *iov, size_t iovcnt, size_t n)
 		return;
 	rx_enter();
 	c = rx_tab[fd];
-	for (size_t i = 0; c && !c->dead && i < iovcnt && n; i++) {
-		size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
+	if (c && in && !c->raw_seen) {
+		c->raw_seen = true;
+		c->tls = raw_is_tls(iov, iovcnt, n);
+	}
+	if (c && c->tls) {
+		/* Ciphertext: never parsed; it maps the library's call to this socket. */
+		struct rx_tls_call *call = rx_tls_call;
 
-		if (in)
-			http_srv_feed_in(&c->p, iov[i].iov_base, take, on_event, c);
-		else
-			http_srv_feed_out(&c->p, iov[i].iov_base, take, on_event, c);
-		n -= take;
+		if (call && call->fd < 0) {
+			call->fd = fd;
+			call->id = c->id;
+		}
+	} else if (c) {
+		conn_feed(c, in, iov, iovcnt, n);
 	}
 	rx_exit();
 	spans_out_poll();
+	errno = saved;
+}
+
+void rx_tls_call_begin(struct rx_tls_call *call)
+{
+	call->fd = -1;
+	call->id = 0;
+	rx_tls_call = call;
+}
+
+void rx_tls_call_end(void)
+{
+	rx_tls_call = NULL;
+}
+
+bool rx_tls_active(void)
+{
+	return rx_tls_call != NULL;
+}
+
+uint64_t rx_tls_conn(int fd)
+{
+	struct rx_conn *c;
+	uint64_t id = 0;
+
+	if (!rx_tab || fd < 0 || (unsigned int)fd >= fdstate_size ||
+	    fdstate_class(fd) != FD_ACCEPTED)
+		return 0;
+	rx_enter();
+	c = rx_tab[fd];
+	if (c && c->tls)
+		id = c->id;
+	rx_exit();
+	return id;
+}
+
+void rx_tls_feed(int fd, uint64_t id, bool in, const void *buf, size_t n)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
+	struct rx_conn *c;
+	int saved = errno;
+
+	if (!rx_tab || fd < 0 || (unsigned int)fd >= fdstate_size)
+		return;
+	rx_enter();
+	c = rx_tab[fd];
+	if (c && c->tls && c->id == id)
+		conn_feed(c, in, &iov, 1, n);
+	rx_exit();
+	spans_out_poll();
+	errno = saved;
+}
+
+void rx_tls_end(int fd, uint64_t id)
+{
+	struct rx_conn *c = NULL;
+	int saved = errno;
+
+	if (!rx_tab || fd < 0 || (unsigned int)fd >= fdstate_size)
+		return;
+	rx_enter();
+	if (rx_tab[fd] && rx_tab[fd]->tls && rx_tab[fd]->id == id) {
+		c = rx_tab[fd];
+		rx_tab[fd] = NULL;
+		conn_end(c);
+	}
+	rx_exit();
+	if (c)
+		spans_out_poll();
 	errno = saved;
 }
 
@@ -369,7 +482,7 @@ void rx_feed_opaque(int fd, uint64_t n)
 		return;
 	rx_enter();
 	c = rx_tab[fd];
-	if (c && !c->dead)
+	if (c && !c->dead && !c->tls)
 		http_srv_skip_out(&c->p, n, on_event, c);
 	rx_exit();
 }

@@ -28,6 +28,30 @@ void rx_feed_opaque(int fd, uint64_t n);
 /* The peer closed (a read returned 0). */
 void rx_eof(int fd);
 
+/*
+ * TLS on accepted sockets (tls.c): a socket whose first bytes read are a
+ * TLS record is the session's; its raw bytes are never parsed. The
+ * library's plaintext calls feed the tracker instead.
+ */
+struct rx_tls_call {
+	int fd;      /* the accepted TLS socket ciphertext moved on during the call, or -1 */
+	uint64_t id; /* its connection */
+};
+
+/* A TLS library's call begins/ends on this thread: @call learns its socket. */
+void rx_tls_call_begin(struct rx_tls_call *call);
+void rx_tls_call_end(void);
+bool rx_tls_active(void);
+
+/* @fd's connection when it is an accepted TLS socket, else 0. */
+uint64_t rx_tls_conn(int fd);
+
+/* Plaintext read (@in) or written by the library on connection @id of @fd. */
+void rx_tls_feed(int fd, uint64_t id, bool in, const void *buf, size_t n);
+
+/* The session of connection @id of @fd ended: its spans in flight end, marked so. */
+void rx_tls_end(int fd, uint64_t id);
+
 /* fork() handlers: the table's lock; a child drops the parent's requests in flight. */
 void rx_fork_prepare(void);
 void rx_fork_parent(void);

@@ -23,6 +23,7 @@
 #include "spans_out.h"
 #include "shim.h"
 #include "tagger.h"
+#include "tls.h"
 
 atomic_bool shim_ready;
 struct shim_config shim_cfg;
@@ -33,12 +34,14 @@ static void atfork_prepare(void)
 {
 	fdstate_fork_prepare();
 	rx_fork_prepare();
+	tls_fork_prepare();
 	spans_out_fork_prepare();
 }
 
 static void atfork_parent(void)
 {
 	spans_out_fork_parent();
+	tls_fork_parent();
 	rx_fork_parent();
 	fdstate_fork_parent();
 }
@@ -46,6 +49,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	spans_out_fork_child();
+	tls_fork_child();
 	rx_fork_child();
 	fdstate_fork_child();
 	tagger_fork_child();

@@ -112,7 +112,8 @@ static void note_backend(struct clt_ctx *ctx)
 		     clt_backend_reason(ctx));
 }
 
-enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids)
+enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids,
+			      uint64_t stream_offset)
 {
 	struct clt_ctx *ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
 	enum tagger_result res = TAGGER_DONE;
@@ -135,7 +136,8 @@ enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const str
 	}
 	guard_enter();
 	/* The socket was classified as IPv6 TCP when it was tracked: no need to check again. */
-	rc = want ? clt_enable_trusted(ctx, fd, ids->trace, ids->span)
+	/* The offset: the bpf backend attributes each segment to its request. */
+	rc = want ? clt_enable_at(ctx, fd, stream_offset, ids->trace, ids->span)
 		  : clt_disable_trusted(ctx, fd);
 	guard_exit();
 	/* Off -> agent (found later), hopopts -> agent (privileges dropped): say so. */

@@ -9,6 +9,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "http.h"
@@ -26,8 +27,11 @@ void tagger_open(bool secure);
  * when it was tracked, checked before IDs are set so that they never land
  * on another socket that took the number over. May block (agent backend:
  * up to CLT_AGENT_TIMEOUT_MS): call with no shim lock held. errno kept.
+ * @stream_offset: the octets sent on the socket before this send (libclt's
+ * clt_enable_at()).
  */
-enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids);
+enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids,
+			      uint64_t stream_offset);
 
 /*
  * Packet size (lib/tcp_size.c says why): an IPv6 TCP socket that may be

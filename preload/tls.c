@@ -27,16 +27,22 @@
  * and a session that negotiated HTTP/2 (ALPN "h2": HTTP/2 framing is not
  * followed). The plaintext is never logged.
  *
- * Not yet here: the read side (SSL_read, SSL_read_ex, gnutls_record_recv)
- * for SERVER spans, and injection. Both take this same shape: the
- * server-side tracker is fed the plaintext a read returns, on the socket
- * the library read ciphertext from during the call (found as the send
- * side finds its socket); injection works on the plaintext in
- * tx_plaintext() before the library's call.
+ * Servers (SERVER spans, rx.c): on an accepted socket whose first bytes
+ * read were a TLS record, the raw bytes are never parsed; the plaintext a
+ * read (SSL_read, SSL_read_ex, gnutls_record_recv, gnutls_record_recv_seq)
+ * returned feeds the request side, the plaintext a send took the response
+ * side. The socket is the one the library moved ciphertext on during the
+ * call; a call that needed none (the record was read earlier, with the
+ * one before) uses the socket the session was last seen on (a small map,
+ * each entry checked against the connection it was learned on, so that a
+ * reused descriptor or session address never feeds another connection),
+ * or OpenSSL's SSL_get_rfd when it is an accepted TLS socket. SSL_peek is
+ * not interposed: the bytes it shows are read again. SSL_free and
+ * gnutls_deinit end the session: its spans in flight end there, marked as
+ * ended mid-request (SSL_shutdown and gnutls_bye precede them).
  *
- * The shim keeps no per-session state: the socket's (fd_sock) is
- * released when the descriptor closes, so the calls that end a session
- * (SSL_free, SSL_shutdown, gnutls_deinit, gnutls_bye) need no interposer.
+ * The shim keeps no other per-session state: the socket's (fd_sock) is
+ * released when the descriptor closes.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -47,8 +53,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "config.h"
 #include "log.h"
 #include "real.h"
+#include "rx.h"
 #include "shim.h"
 #include "tls.h"
 
@@ -64,12 +72,19 @@ static struct {
 	int (*SSL_write_ex)(void *, const void *, size_t, size_t *);
 	int (*SSL_write_ex2)(void *, const void *, size_t, uint64_t, size_t *);
 	void (*SSL_get0_alpn_selected)(const void *, const unsigned char **, unsigned int *);
+	int (*SSL_read)(void *, void *, int);
+	int (*SSL_read_ex)(void *, void *, size_t, size_t *);
+	void (*SSL_free)(void *);
+	int (*SSL_get_rfd)(const void *);
 } ossl;
 
 static struct {
 	ssize_t (*gnutls_record_send)(void *, const void *, size_t);
 	ssize_t (*gnutls_record_send2)(void *, const void *, size_t, size_t, unsigned int);
 	int (*gnutls_alpn_get_selected_protocol)(void *, struct gnutls_datum *);
+	ssize_t (*gnutls_record_recv)(void *, void *, size_t);
+	ssize_t (*gnutls_record_recv_seq)(void *, void *, size_t, unsigned char *);
+	void (*gnutls_deinit)(void *);
 } gtls;
 
 static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
@@ -114,6 +129,10 @@ static void bind_ossl(void)
 	*(void **)&ossl.SSL_write_ex = find(ossl_sonames, "SSL_write_ex");
 	*(void **)&ossl.SSL_write_ex2 = find(ossl_sonames, "SSL_write_ex2");
 	*(void **)&ossl.SSL_get0_alpn_selected = find(ossl_sonames, "SSL_get0_alpn_selected");
+	*(void **)&ossl.SSL_read = find(ossl_sonames, "SSL_read");
+	*(void **)&ossl.SSL_read_ex = find(ossl_sonames, "SSL_read_ex");
+	*(void **)&ossl.SSL_free = find(ossl_sonames, "SSL_free");
+	*(void **)&ossl.SSL_get_rfd = find(ossl_sonames, "SSL_get_rfd");
 	guard_exit();
 }
 
@@ -124,6 +143,9 @@ static void bind_gtls(void)
 	*(void **)&gtls.gnutls_record_send2 = find(gtls_sonames, "gnutls_record_send2");
 	*(void **)&gtls.gnutls_alpn_get_selected_protocol =
 		find(gtls_sonames, "gnutls_alpn_get_selected_protocol");
+	*(void **)&gtls.gnutls_record_recv = find(gtls_sonames, "gnutls_record_recv");
+	*(void **)&gtls.gnutls_record_recv_seq = find(gtls_sonames, "gnutls_record_recv_seq");
+	*(void **)&gtls.gnutls_deinit = find(gtls_sonames, "gnutls_deinit");
 	guard_exit();
 }
 
@@ -133,7 +155,7 @@ static void left_alone(atomic_ulong *count, const char *what)
 	unsigned long n = atomic_fetch_add_explicit(count, 1, memory_order_relaxed) + 1;
 
 	if ((n & (n - 1)) == 0)
-		slog(SLOG_DEBUG, "%lu TLS send(s) %s left alone", n, what);
+		slog(SLOG_DEBUG, "%lu TLS call(s) %s left alone", n, what);
 }
 
 static bool alpn_is_h2(const unsigned char *p, unsigned int len)
@@ -176,12 +198,162 @@ static bool follow(bool h2)
 	return true;
 }
 
-static ssize_t run(const void *buf, size_t len, tls_send_fn fn, void *call)
-{
-	ssize_t rc;
+/* ---- Sessions of accepted sockets (SERVER spans) ------------------------- */
 
-	if (!tx_plaintext(buf, len, fn, call, &rc))
+#define SESS_SLOTS 1024 /* a power of two */
+#define SESS_PROBE 8
+
+struct sess_ent {
+	const void *sess;
+	int fd;
+	uint64_t id; /* the connection (rx.c) it was seen on */
+};
+
+static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sess_ent sess_map[SESS_SLOTS];
+
+static size_t sess_slot(const void *sess)
+{
+	return (size_t)(((uintptr_t)sess >> 4) * 0x9E3779B97F4A7C15ull >> 32) & (SESS_SLOTS - 1);
+}
+
+static void sess_put(const void *sess, int fd, uint64_t id)
+{
+	size_t h = sess_slot(sess), use = SESS_SLOTS;
+
+	pthread_mutex_lock(&sess_lock);
+	for (size_t i = 0; i < SESS_PROBE; i++) {
+		size_t k = (h + i) & (SESS_SLOTS - 1);
+
+		if (sess_map[k].sess == sess) {
+			use = k;
+			break;
+		}
+		if (!sess_map[k].sess && use == SESS_SLOTS)
+			use = k;
+	}
+	/* Full: the slot's former session is forgotten (its next call finds it again). */
+	if (use == SESS_SLOTS)
+		use = h;
+	sess_map[use] = (struct sess_ent){ .sess = sess, .fd = fd, .id = id };
+	pthread_mutex_unlock(&sess_lock);
+}
+
+void tls_fork_prepare(void)
+{
+	pthread_mutex_lock(&sess_lock);
+}
+
+void tls_fork_parent(void)
+{
+	pthread_mutex_unlock(&sess_lock);
+}
+
+void tls_fork_child(void)
+{
+	pthread_mutex_unlock(&sess_lock);
+}
+
+/* @sess's socket and connection, if known; @take: forget it. */
+static bool sess_get(const void *sess, int *fd, uint64_t *id, bool take)
+{
+	size_t h = sess_slot(sess);
+	bool found = false;
+
+	pthread_mutex_lock(&sess_lock);
+	for (size_t i = 0; i < SESS_PROBE; i++) {
+		struct sess_ent *e = &sess_map[(h + i) & (SESS_SLOTS - 1)];
+
+		if (e->sess == sess) {
+			*fd = e->fd;
+			*id = e->id;
+			found = true;
+			if (take)
+				*e = (struct sess_ent){ 0 };
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sess_lock);
+	return found;
+}
+
+/*
+ * After a call on @sess during which the library moved ciphertext as
+ * @call saw: the accepted TLS socket and connection it is on, if any.
+ */
+static bool sess_sock(const void *sess, bool is_ossl, const struct rx_tls_call *call, int *fd,
+		      uint64_t *id)
+{
+	if (call->fd >= 0) {
+		*fd = call->fd;
+		*id = call->id;
+		sess_put(sess, *fd, *id);
+		return true;
+	}
+	if (sess_get(sess, fd, id, false) && rx_tls_conn(*fd) == *id)
+		return true;
+	if (is_ossl && ossl.SSL_get_rfd) {
+		*fd = ossl.SSL_get_rfd(sess);
+		*id = rx_tls_conn(*fd);
+		if (*id) {
+			sess_put(sess, *fd, *id);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Whether the server side may follow a call: tracing on, not from inside the shim. */
+static bool rx_follow(void)
+{
+	return shim_cfg.tracing != TRACING_OFF && !guard_active() && !rx_tls_active();
+}
+
+/* The plaintext @n (> 0) bytes at @buf a call on @sess read (@in) or sent: feed the server side. */
+static bool rx_plain(const void *sess, bool is_ossl, const struct rx_tls_call *call, bool in,
+		     const void *buf, ssize_t n)
+{
+	int fd;
+	uint64_t id;
+
+	if (!sess_sock(sess, is_ossl, call, &fd, &id))
+		return false;
+	if (n > 0)
+		rx_tls_feed(fd, id, in, buf, (size_t)n);
+	return true;
+}
+
+/* A session ends: its server spans in flight end with it. */
+static void sess_end(const void *sess)
+{
+	int fd;
+	uint64_t id;
+
+	if (sess_get(sess, &fd, &id, true))
+		rx_tls_end(fd, id);
+}
+
+static ssize_t run(const void *sess, bool is_ossl, const void *buf, size_t len, tls_send_fn fn,
+		   void *call)
+{
+	struct rx_tls_call rc_call;
+	bool server = rx_follow(), sent;
+	ssize_t rc;
+	int saved;
+
+	if (server)
+		rx_tls_call_begin(&rc_call);
+	sent = tx_plaintext(buf, len, fn, call, &rc);
+	if (!server) {
+		if (!sent)
+			left_alone(&tls_nosock, "that reached no tracked socket");
+		return rc;
+	}
+	saved = errno;
+	rx_tls_call_end();
+	if (!sent && !rx_plain(sess, is_ossl, &rc_call, false, buf, rc))
 		left_alone(&tls_nosock, "that reached no tracked socket");
+	errno = saved;
 	return rc;
 }
 
@@ -224,7 +396,7 @@ int shim_ssl_write(void *ssl, const void *buf, int num)
 	shim_ensure();
 	if (num <= 0 || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write(ssl, buf, num);
-	run(buf, c.num, ossl_send, &c);
+	run(ssl, true, buf, c.num, ossl_send, &c);
 	return c.ret;
 }
 
@@ -238,7 +410,7 @@ int shim_ssl_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
 	shim_ensure();
 	if (num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write_ex(ssl, buf, num, written);
-	run(buf, num, ossl_send, &c);
+	run(ssl, true, buf, num, ossl_send, &c);
 	return c.ret;
 }
 
@@ -253,7 +425,7 @@ int shim_ssl_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, s
 	shim_ensure();
 	if (num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write_ex2(ssl, buf, num, flags, written);
-	run(buf, num, ossl_send, &c);
+	run(ssl, true, buf, num, ossl_send, &c);
 	return c.ret;
 }
 
@@ -296,7 +468,7 @@ ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size)
 	 */
 	if (size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send(session, data, size);
-	run(data, size, gtls_send, &c);
+	run(session, false, data, size, gtls_send, &c);
 	return c.ret;
 }
 
@@ -312,6 +484,114 @@ ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, s
 	shim_ensure();
 	if (size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send2(session, data, size, pad, flags);
-	run(data, size, gtls_send, &c);
+	run(session, false, data, size, gtls_send, &c);
 	return c.ret;
+}
+
+/* ---- Reads and the end of a session (SERVER spans) ----------------------- */
+
+/*
+ * Around a read on @sess: @call learns the socket. The plaintext is fed
+ * after the call, errno kept as the library left it.
+ */
+static void read_done(const void *sess, bool is_ossl, struct rx_tls_call *call, const void *buf,
+		      ssize_t n)
+{
+	int saved = errno;
+
+	rx_tls_call_end();
+	if (n > 0 && !rx_plain(sess, is_ossl, call, true, buf, n))
+		left_alone(&tls_nosock, "on no accepted TLS socket");
+	errno = saved;
+}
+
+int shim_ssl_read(void *ssl, void *buf, int num)
+{
+	struct rx_tls_call call;
+	int rc;
+
+	pthread_once(&ossl_once, bind_ossl);
+	if (!ossl.SSL_read)
+		return -1;
+	shim_ensure();
+	if (num <= 0 || !buf || !rx_follow() || !follow(ossl_h2(ssl)))
+		return ossl.SSL_read(ssl, buf, num);
+	rx_tls_call_begin(&call);
+	rc = ossl.SSL_read(ssl, buf, num);
+	read_done(ssl, true, &call, buf, rc);
+	return rc;
+}
+
+int shim_ssl_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	struct rx_tls_call call;
+	int rc;
+
+	pthread_once(&ossl_once, bind_ossl);
+	if (!ossl.SSL_read_ex)
+		return 0;
+	shim_ensure();
+	if (num == 0 || !buf || !readbytes || !rx_follow() || !follow(ossl_h2(ssl)))
+		return ossl.SSL_read_ex(ssl, buf, num, readbytes);
+	rx_tls_call_begin(&call);
+	rc = ossl.SSL_read_ex(ssl, buf, num, readbytes);
+	read_done(ssl, true, &call, buf, rc == 1 && *readbytes <= SSIZE_MAX ? (ssize_t)*readbytes : 0);
+	return rc;
+}
+
+void shim_ssl_free(void *ssl)
+{
+	pthread_once(&ossl_once, bind_ossl);
+	if (!ossl.SSL_free)
+		return;
+	shim_ensure();
+	ossl.SSL_free(ssl);
+	/* After the call: a session address reused from here on maps afresh. */
+	if (ssl && !guard_active())
+		sess_end(ssl);
+}
+
+ssize_t shim_gnutls_record_recv(void *session, void *data, size_t size)
+{
+	struct rx_tls_call call;
+	ssize_t rc;
+
+	pthread_once(&gtls_once, bind_gtls);
+	if (!gtls.gnutls_record_recv)
+		return GNUTLS_E_INTERNAL_ERROR;
+	shim_ensure();
+	if (size == 0 || !data || !rx_follow() || !follow(gtls_h2(session)))
+		return gtls.gnutls_record_recv(session, data, size);
+	rx_tls_call_begin(&call);
+	rc = gtls.gnutls_record_recv(session, data, size);
+	read_done(session, false, &call, data, rc);
+	return rc;
+}
+
+ssize_t shim_gnutls_record_recv_seq(void *session, void *data, size_t size, unsigned char *seq)
+{
+	struct rx_tls_call call;
+	ssize_t rc;
+
+	pthread_once(&gtls_once, bind_gtls);
+	if (!gtls.gnutls_record_recv_seq)
+		return GNUTLS_E_INTERNAL_ERROR;
+	shim_ensure();
+	if (size == 0 || !data || !rx_follow() || !follow(gtls_h2(session)))
+		return gtls.gnutls_record_recv_seq(session, data, size, seq);
+	rx_tls_call_begin(&call);
+	rc = gtls.gnutls_record_recv_seq(session, data, size, seq);
+	read_done(session, false, &call, data, rc);
+	return rc;
+}
+
+void shim_gnutls_deinit(void *session)
+{
+	pthread_once(&gtls_once, bind_gtls);
+	if (!gtls.gnutls_deinit)
+		return;
+	shim_ensure();
+	gtls.gnutls_deinit(session);
+	if (session && !guard_active())
+		sess_end(session);
 }

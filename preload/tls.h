@@ -24,6 +24,11 @@ typedef ssize_t (*tls_send_fn)(void *call);
  */
 bool tx_plaintext(const void *buf, size_t len, tls_send_fn fn, void *call, ssize_t *rc);
 
+/* fork() handlers: the session map's lock is never held across a fork. */
+void tls_fork_prepare(void);
+void tls_fork_parent(void);
+void tls_fork_child(void);
+
 /* The exported names (interpose.c; deepbind.c rebinds them too). */
 __attribute__((visibility("default"))) int SSL_write(void *ssl, const void *buf, int num);
 __attribute__((visibility("default"))) int SSL_write_ex(void *ssl, const void *buf, size_t num,
@@ -35,6 +40,16 @@ __attribute__((visibility("default"))) ssize_t gnutls_record_send(void *session,
 __attribute__((visibility("default"))) ssize_t gnutls_record_send2(void *session, const void *data,
 								   size_t size, size_t pad,
 								   unsigned int flags);
+__attribute__((visibility("default"))) int SSL_read(void *ssl, void *buf, int num);
+__attribute__((visibility("default"))) int SSL_read_ex(void *ssl, void *buf, size_t num,
+						       size_t *readbytes);
+__attribute__((visibility("default"))) void SSL_free(void *ssl);
+__attribute__((visibility("default"))) ssize_t gnutls_record_recv(void *session, void *data,
+								  size_t size);
+__attribute__((visibility("default"))) ssize_t gnutls_record_recv_seq(void *session, void *data,
+								      size_t size,
+								      unsigned char *seq);
+__attribute__((visibility("default"))) void gnutls_deinit(void *session);
 
 /* The interposers (interpose.c forwards to these); the libraries' own types kept opaque. */
 int shim_ssl_write(void *ssl, const void *buf, int num);
@@ -43,5 +58,11 @@ int shim_ssl_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, s
 ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size);
 ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, size_t pad,
 				 unsigned int flags);
+int shim_ssl_read(void *ssl, void *buf, int num);
+int shim_ssl_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes);
+void shim_ssl_free(void *ssl);
+ssize_t shim_gnutls_record_recv(void *session, void *data, size_t size);
+ssize_t shim_gnutls_record_recv_seq(void *session, void *data, size_t size, unsigned char *seq);
+void shim_gnutls_deinit(void *session);
 
 #endif /* CLT_SHIM_TLS_H */

@@ -367,7 +367,8 @@ static void tx_apply(struct tx *tx, int fd)
 
 	if (!tx->change)
 		return;
-	r = tagger_set(fd, s->dev, s->ino, tx->want, &tx->ids);
+	r = tagger_set(fd, s->dev, s->ino, tx->want, &tx->ids,
+		       atomic_load_explicit(&s->sent, memory_order_relaxed));
 	if (r == TAGGER_GONE) {
 		fdstate_detach(fd, s, FD_UNKNOWN);
 		return;
@@ -426,7 +427,7 @@ static void tx_end(struct tx *tx, const struct op *o, ssize_t rc, int err)
 		fdstate_detach(o->fd, s, FD_UNKNOWN);
 	} else if (dead) {
 		/* Not HTTP/1.x: clear the IDs and let this descriptor pass straight through. */
-		tagger_set(o->fd, s->dev, s->ino, false, NULL);
+		tagger_set(o->fd, s->dev, s->ino, false, NULL, 0);
 		fdstate_detach(o->fd, s, FD_IGNORED);
 	}
 	reentered_report();
@@ -495,6 +496,7 @@ static ssize_t tx_send(struct op *o)
 	struct tx tx;
 	enum tx_kind k;
 	ssize_t rc;
+	size_t extra = 0; /* injected bytes that left in this call */
 	int saved;
 
 	shim_ensure();
@@ -517,16 +519,21 @@ static ssize_t tx_send(struct op *o)
 		return rc;
 	}
 	tx_apply(&tx, o->fd);
-	if (tx.owed && inject_owed(tx.sock, o->fd, o->flags) < 0)
+	if (tx.owed && inject_owed(tx.sock, o->fd, o->flags, &extra) < 0)
 		rc = -1; /* none of the application's bytes left: the kernel's word for it */
 	else if (tx.plan.on)
 		rc = inject_send(tx.sock, o->fd, o->kind != OP_WRITE && o->kind != OP_WRITEV,
 				 o->kind == OP_SENDMSG ? o->msg : NULL, o->flags, o->iov, o->iovcnt,
-				 &tx.plan);
+				 &tx.plan, &extra);
 	else
 		rc = op_real(o);
 	saved = errno;
 	tx_client(&tx, o, rc);
+	/* The stream offset counts every byte that left, injected ones included. */
+	if (rc > 0 || extra)
+		atomic_fetch_add_explicit(&tx.sock->sent,
+					  (uint_fast64_t)(op_sent(o, rc) + extra),
+					  memory_order_relaxed);
 	if (!tx.settled || !op_complete(o, rc))
 		tx_end(&tx, o, rc, saved);
 	fdstate_sock_put(tx.sock);

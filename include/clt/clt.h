@@ -31,6 +31,7 @@ enum clt_backend {
 	CLT_BACKEND_GENL,     /**< CLT-patched kernel, IOAM6 netlink commands */
 	CLT_BACKEND_HOPOPTS,  /**< stock kernel, sticky IPv6 hop-by-hop IOAM option */
 	CLT_BACKEND_AGENT,    /**< stock kernel, option applied by cltagent */
+	CLT_BACKEND_BPF,      /**< stock kernel, cltagent's tc program adds it per packet */
 };
 
 /** Defaults for the hopopts backend (see README, "Configuration"). */
@@ -98,6 +99,19 @@ int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_
 	       const uint8_t span_id[CLT_SPAN_ID_LEN]);
 
 /**
+ * clt_enable_trusted() for a request that starts at @stream_offset in
+ * @fd's stream (the octets handed to the kernel on this connection before
+ * the request's first one; 0 for the connection's first request). The
+ * bpf backend then gives each TCP segment the IDs of the request its first
+ * octet belongs to, so pipelined requests keep their own IDs and segments
+ * without payload (ACKs) carry none; an offset of 0 also tells it that
+ * the descriptor may hold a new connection. Other backends ignore the
+ * offset (their IDs stay in force until the next call).
+ */
+int clt_enable_at(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
+		  const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
+
+/**
  * clt_enable() for callers that already know @fd is an IPv6 TCP or UDP
  * socket (e.g. an interposer that saw it created): no validation, so on
  * the hopopts backend exactly one setsockopt() and no allocation. A wrong
@@ -137,7 +151,10 @@ struct sockaddr_in6;
  * The kernel takes the option's length off the clamp itself, and the
  * value keeps an untagged socket's packets under the limit too: 32737 for
  * two segments. It only bites on paths whose MTU is over 32 KiB, such as
- * loopback's 65536.
+ * loopback's 65536. On the bpf backend the kernel does not know the tc
+ * program adds the option, so the value also leaves room for it on a
+ * 1500-octet path: 1440 minus the option (1224 with the defaults: the
+ * program's CLT trailer v2 makes it 216 octets).
  * @return the value, or 0 when nothing is ever added (backend off for good).
  */
 int clt_tcp_maxseg(struct clt_ctx *ctx);
@@ -186,7 +203,7 @@ int clt_backend_may_change(const struct clt_ctx *ctx);
  */
 int clt_backend_disabled(const struct clt_ctx *ctx);
 
-/** "auto", "off", "genl", "hopopts", "agent". */
+/** "auto", "off", "genl", "hopopts", "agent", "bpf". */
 const char *clt_backend_name(enum clt_backend backend);
 
 /** Parse a backend name; @return the backend or -EINVAL. */

@@ -50,13 +50,19 @@ extern "C" {
 
 /* CLT trailer v1: trace-id(16) span-id(8) magic "CLT\x01"(4). */
 #define CLT_TRAILER_LEN 28
+/* CLT trailer v2: trace-id(16) span-id(8) flags(1) reserved(3) egress time
+ * seconds(4) nanoseconds(4), big-endian, CLOCK_REALTIME; magic "CLT\x02"(4). */
+#define CLT_TRAILER_V2_LEN 40
+#define CLT_TRAILER_F_RESPONSE 0x01    /**< the packet belongs to a response */
+#define CLT_TRAILER_F_EGRESS_TIME 0x02 /**< the egress time is present */
+extern const uint8_t clt_trailer_magic_v2[4];
 #define CLT_PATCHED_IDS_LEN 24 /* patched kernel: trace-id(16) span-id(8) after the header */
 extern const uint8_t clt_trailer_magic[4];
 
 /** Where the CLT IDs are found in a trace. */
 enum ioam_layout {
 	IOAM_LAYOUT_AUTO = 0, /**< trailer if the magic ends the data, else see ioam_decode_option */
-	IOAM_LAYOUT_TRAILER,  /**< CLT trailer v1 after the node array (stock kernels) */
+	IOAM_LAYOUT_TRAILER,  /**< CLT trailer v1 or v2 after the node array (stock kernels) */
 	IOAM_LAYOUT_PATCHED,  /**< 24 octets of IDs before the node array (CLT kernel patch) */
 	IOAM_LAYOUT_NONE,     /**< plain IOAM: no IDs */
 };
@@ -95,6 +101,10 @@ struct ioam_trace {
 	enum ioam_layout layout; /**< the layout decoded (never AUTO) */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
+	uint8_t trailer_version; /**< 1 or 2 with the trailer layout, else 0 */
+	uint8_t trailer_flags;   /**< v2: CLT_TRAILER_F_* */
+	uint64_t egress_ns;      /**< v2 with CLT_TRAILER_F_EGRESS_TIME: the source's egress
+				      time, CLOCK_REALTIME nanoseconds; else 0 */
 	unsigned int n_nodes;
 	struct ioam_node nodes[IOAM_MAX_NODES];
 };
@@ -107,6 +117,7 @@ struct ioam_hbh_config {
 	uint16_t namespace_id;
 	uint32_t trace_type; /**< 24 bits; must not contain opaque or reserved bits */
 	unsigned int hops;   /**< pre-allocated node slots */
+	unsigned int trailer_version; /**< 0 or 1: CLT trailer v1; 2: v2 (room for an egress time) */
 };
 
 /**

@@ -62,6 +62,15 @@ enum clt_msg_type {
 	CLT_MSG_TAG_DISABLE = 2, /**< as v1 DISABLE, same body */
 	CLT_MSG_SPAN_BATCH = 16, /**< span records; no descriptor, no answer */
 	CLT_MSG_BPF_FIRST = 32,  /**< 32..47: the bpf backend's */
+	/** Request: header only, no descriptor. Answer: clt_tag_bpf_attach_resp
+	 * with, when status is 0, the process's own slot array (a BPF map,
+	 * mmap-able, CLT_BPF_SLOTS slots) in SCM_RIGHTS. One per connection;
+	 * the array lives as long as the connection. */
+	CLT_MSG_BPF_ATTACH = 32,
+	/** Request: clt_tag_bpf_register_req with one socket in SCM_RIGHTS;
+	 * the agent points the socket's storage at slot @slot, generation
+	 * @gen, of this connection's array. Answer: clt_tag_bpf_resp. */
+	CLT_MSG_BPF_REGISTER = 33,
 	CLT_MSG_BPF_LAST = 47,
 };
 
@@ -110,7 +119,31 @@ struct clt_span_rec {
 	uint16_t attrs_len;
 } __attribute__((packed));
 
+/* The bpf types' answers start with the request's header (its type, the
+ * answer's own length, the request's seq), then their own fields. */
+struct clt_tag_bpf_attach_resp {
+	struct clt_msg_hdr h;
+	int32_t status;     /**< 0 or a negative errno (-EOPNOTSUPP: no bpf tagging here) */
+	uint32_t slots;     /**< slots in the array */
+	uint32_t slot_size; /**< octets per slot (sizeof(struct clt_bpf_slot)) */
+	uint32_t ring;      /**< ring entries per slot */
+} __attribute__((packed));
+
+struct clt_tag_bpf_register_req {
+	struct clt_msg_hdr h;
+	uint32_t slot;
+	uint32_t gen; /**< non-zero */
+} __attribute__((packed));
+
+struct clt_tag_bpf_resp {
+	struct clt_msg_hdr h;
+	int32_t status; /**< 0 or a negative errno */
+} __attribute__((packed));
+
 _Static_assert(sizeof(struct clt_msg_hdr) == 12, "v2 header layout");
+_Static_assert(sizeof(struct clt_tag_bpf_attach_resp) == 28, "bpf attach answer layout");
+_Static_assert(sizeof(struct clt_tag_bpf_register_req) == 20, "bpf register layout");
+_Static_assert(sizeof(struct clt_tag_bpf_resp) == 16, "bpf answer layout");
 _Static_assert(sizeof(struct clt_tag_req2) == 40, "v2 request layout");
 _Static_assert(sizeof(struct clt_span_rec) == 52, "span record layout");
 

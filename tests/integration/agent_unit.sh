@@ -77,6 +77,7 @@ for c in $AMBIENT; do
 	case $c in
 	CAP_NET_ADMIN) mask=$((mask | 1 << 12)) ;;
 	CAP_NET_RAW) mask=$((mask | 1 << 13)) ;;
+	CAP_BPF) mask=$((mask | 1 << 39)) ;; # --bpf
 	*) ag_fail "this test knows no bit for $c" ;;
 	esac
 done

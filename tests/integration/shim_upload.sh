@@ -87,7 +87,10 @@ post() { # client host file traceparent namespaces...
 # upload_case LABEL CLIENT SERVER HOST MB tagged|untagged NAMESPACES...
 # Over loopback nothing is lost untagged, so a tagged upload must not retransmit more (a
 # packet the receiver drops shows there: 24 for 1 MiB unfixed), not counting tail-loss
-# probes (a late ACK on a busy machine, or under the sanitizer) and allowing two more. Over the veth path TCP retransmits a few
+# probes (a late ACK on a busy machine, or under the sanitizer) and allowing a few more: two,
+# plus one per 2 MiB for timer retransmits on a loaded machine (the defect this guards
+# against lost 24 segments per MiB, and drops are checked exactly). Over the veth path TCP
+# retransmits a few
 # hundred segments tagged or not with no drop counted anywhere, no device drop, and the
 # receiver reporting them as duplicates (DSACK: reordering, spurious retransmits; more
 # packets tagged, so more of them): there the drop counters decide, retransmits are shown.
@@ -107,8 +110,8 @@ upload_case() {
 	check "$label: tagged $mb MiB arrives intact" [ "$post_sha" = "$sum" ]
 	check "$label: no packet dropped for an invalid header or its size ($drops)" [ "$drops" -eq 0 ]
 	if [ "$retrans_exact" = 1 ]; then
-		check "$label: retransmits tagged $retrans ($probes probes) <= untagged $untagged_retrans (+2)" \
-			[ $((retrans - probes)) -le $((untagged_retrans + 2)) ]
+		check "$label: retransmits tagged $retrans ($probes probes) <= untagged $untagged_retrans (+$((2 + mb / 2)))" \
+			[ $((retrans - probes)) -le $((untagged_retrans + 2 + mb / 2)) ]
 	else
 		echo "# $label: retransmits tagged $retrans, untagged $untagged_retrans (reordering on the path, no drop)"
 	fi

@@ -63,6 +63,8 @@ e2e_cleanup() {
 	for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	# Our servers end on SIGTERM; reap them before the namespaces go.
 	for p in "${E2E_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	# The bpf backend's program counters, as the agent printed them at exit.
+	[ "${E2E_BACKEND:-}" = bpf ] && grep -h 'bpf tagged=' "$E2E_W/bpf-agent.log" 2>/dev/null | tail -1
 	topo_cleanup
 	if [ $rc -ne 0 ] && [ -d "${E2E_W:-}" ]; then
 		# Leave the evidence in the log of a failed run.
@@ -84,6 +86,24 @@ e2e_setup() { # name
 	# topo_three installs its own trap; ours also stops our processes first.
 	trap e2e_cleanup EXIT
 	e2e_say "topology: $TOPO_C ($TOPO_C_ADDR) -> $TOPO_R (IOAM node 2) -> $TOPO_S ($TOPO_S_ADDR, IOAM node 3)"
+	[ "${E2E_BACKEND:-}" = bpf ] && e2e_bpf_start
+	return 0
+}
+
+# E2E_BACKEND=bpf: the programs under the shim are tagged through the bpf
+# backend: a cltagent --bpf in the client namespace (its own tag socket,
+# no export) attaches the tc program there and hands out slot arrays.
+e2e_bpf_start() {
+	local ready=$E2E_W/bpf-agent.ready i
+	E2E_BPF_SOCK=$E2E_W/bpf-tag.sock
+	ip netns exec "$TOPO_C" "$E2E_AGENT" --bpf --tag-socket "$E2E_BPF_SOCK" --output /dev/null \
+		--ready-file "$ready" >"$E2E_W/bpf-agent.log" 2>&1 &
+	E2E_PIDS+=($!)
+	for i in $(seq 1 $((E2E_WAIT_S * 10))); do
+		[ -e "$ready" ] && { e2e_say "bpf backend: cltagent --bpf in $TOPO_C"; return 0; }
+		sleep 0.1
+	done
+	e2e_fail "cltagent --bpf did not start: $(tail -3 "$E2E_W/bpf-agent.log")"
 }
 
 # Give the topology IPv4 too (the routers forward both): client 10.251.1.1,
@@ -205,9 +225,10 @@ e2e_agent_stop() {
 }
 
 e2e_shim() { # ns cmd...
-	local ns=$1
+	local ns=$1 bpf=()
 	shift
-	ip netns exec "$ns" env LD_PRELOAD="$E2E_SHIM" CLT_LOG="${CLT_LOG:-warn}" "$@"
+	[ "${E2E_BACKEND:-}" = bpf ] && bpf=(CLT_BACKEND=bpf CLT_AGENT_SOCKET="$E2E_BPF_SOCK")
+	ip netns exec "$ns" env LD_PRELOAD="$E2E_SHIM" CLT_LOG="${CLT_LOG:-warn}" "${bpf[@]}" "$@"
 }
 
 e2e_hex() { # octets

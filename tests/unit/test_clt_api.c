@@ -27,6 +27,7 @@
 
 /* lib/tcp_size.c (internal; the unit tests link libclt.a). */
 int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
+int clt_tcp_maxseg_bpf(int maxseg, size_t opt_len, int bpf);
 
 static const uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -480,7 +481,7 @@ static void expect_maxseg_fits(size_t opt, unsigned int segs)
 
 static void test_tcp_maxseg(void **state)
 {
-	struct ioam_hbh_config cfg = {CLT_DEFAULT_NAMESPACE, CLT_DEFAULT_TRACE_TYPE, CLT_DEFAULT_HOPS};
+	struct ioam_hbh_config cfg = {CLT_DEFAULT_NAMESPACE, CLT_DEFAULT_TRACE_TYPE, CLT_DEFAULT_HOPS, 0};
 	struct clt_options o;
 	struct clt_ctx *ctx = NULL;
 	unsigned int segs;
@@ -497,6 +498,12 @@ static void test_tcp_maxseg(void **state)
 		expect_maxseg_fits(208, segs);
 		expect_maxseg_fits(264, segs);
 	}
+	/* bpf: the kernel does not take the option off; a 1500-octet path
+	 * keeps 1440 - 208 = 1232 (packets of 1500 once tagged). */
+	assert_int_equal(clt_tcp_maxseg_bpf(32737, 208, 1), 1232);
+	assert_int_equal(clt_tcp_maxseg_bpf(32737, 208, 0), 32737);
+	assert_int_equal(clt_tcp_maxseg_bpf(1000, 208, 1), 792);
+	assert_int_equal(clt_tcp_maxseg_bpf(0, 208, 1), 0);
 	assert_int_equal(clt_tcp_maxseg_for(0, 2), 0);     /* nothing added */
 	assert_int_equal(clt_tcp_maxseg_for(65500, 2), 0); /* nothing fits */
 

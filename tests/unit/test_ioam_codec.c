@@ -160,7 +160,7 @@ static void test_node_data_len(void **state)
 
 static void test_hbh_layout(void **state)
 {
-	struct ioam_hbh_config cfg = {123, CLT_DEFAULT_TRACE_TYPE, 8};
+	struct ioam_hbh_config cfg = {123, CLT_DEFAULT_TRACE_TYPE, 8, 0};
 	uint8_t buf[512];
 	int len;
 
@@ -194,9 +194,58 @@ static void test_hbh_layout(void **state)
 	assert_int_equal(buf[52], 1);
 }
 
+/* CLT trailer v2: 40 octets, egress time filled by the writer (the bpf
+ * program); read back from the wire option and from a kernel event. */
+static void test_trailer_v2(void **state)
+{
+	struct ioam_hbh_config cfg = {123, CLT_DEFAULT_TRACE_TYPE, 8, 2};
+	struct ioam_trace t;
+	uint8_t buf[512];
+	int len;
+
+	assert_int_equal(ioam_hbh_size(&cfg), 216); /* 6 + 10 + 160 + 40 */
+	len = ioam_hbh_build(buf, sizeof(buf), &cfg, trace_id, span_id);
+	assert_int_equal(len, 216);
+	assert_int_equal(buf[5], 210);
+	assert_memory_equal(buf + 176, trace_id, 16);
+	assert_memory_equal(buf + 192, span_id, 8);
+	assert_int_equal(buf[200], 0); /* flags: no egress time yet */
+	assert_memory_equal(buf + 212, clt_trailer_magic_v2, 4);
+
+	/* Unfilled, as sent: no time. */
+	assert_int_equal(ioam_decode_hbh(&t, buf, (size_t)len, IOAM_LAYOUT_AUTO), 0);
+	assert_true(t.has_ids);
+	assert_int_equal(t.trailer_version, 2);
+	assert_int_equal(t.egress_ns, 0);
+	assert_memory_equal(t.trace_id, trace_id, 16);
+
+	/* 1764590000.123456789 s, flags egress time + an unknown bit. */
+	buf[200] = CLT_TRAILER_F_EGRESS_TIME | 0x80;
+	buf[204] = 0x69; buf[205] = 0x2d; buf[206] = 0xe0; buf[207] = 0xb0;
+	buf[208] = 0x07; buf[209] = 0x5b; buf[210] = 0xcd; buf[211] = 0x15;
+	assert_int_equal(ioam_decode_hbh(&t, buf, (size_t)len, IOAM_LAYOUT_AUTO), 0);
+	assert_int_equal(t.layout, IOAM_LAYOUT_TRAILER);
+	assert_int_equal(t.trailer_flags & CLT_TRAILER_F_EGRESS_TIME, CLT_TRAILER_F_EGRESS_TIME);
+	assert_true(t.egress_ns == 1764614320ull * 1000000000ull + 123456789ull);
+	assert_int_equal(ioam_decode_hbh(&t, buf, (size_t)len, IOAM_LAYOUT_TRAILER), 0);
+	assert_true(t.egress_ns != 0);
+	/* nanoseconds out of range: no time */
+	buf[208] = 0xff;
+	assert_int_equal(ioam_decode_hbh(&t, buf, (size_t)len, IOAM_LAYOUT_AUTO), 0);
+	assert_int_equal(t.egress_ns, 0);
+
+	/* v1 stays v1. */
+	cfg.trailer_version = 0;
+	len = ioam_hbh_build(buf, sizeof(buf), &cfg, trace_id, span_id);
+	assert_int_equal(ioam_decode_hbh(&t, buf, (size_t)len, IOAM_LAYOUT_AUTO), 0);
+	assert_int_equal(t.trailer_version, 1);
+	cfg.trailer_version = 3;
+	assert_int_equal(ioam_hbh_check(&cfg, NULL), -EINVAL);
+}
+
 static void test_hbh_check_limits(void **state)
 {
-	struct ioam_hbh_config cfg = {123, CLT_DEFAULT_TRACE_TYPE, 8};
+	struct ioam_hbh_config cfg = {123, CLT_DEFAULT_TRACE_TYPE, 8, 0};
 	const char *why = NULL;
 
 	assert_int_equal(ioam_hbh_check(&cfg, &why), 0);
@@ -250,7 +299,7 @@ static void test_hbh_check_limits(void **state)
 /* Build, let @n_fill nodes fill, decode as HBH, option and event. */
 static void roundtrip(uint32_t tt, unsigned int hops, unsigned int n_fill)
 {
-	struct ioam_hbh_config cfg = {0x1234, tt, hops};
+	struct ioam_hbh_config cfg = {0x1234, tt, hops, 0};
 	static struct ioam_trace t;
 	uint8_t buf[512];
 	unsigned int i, rem;
@@ -448,7 +497,7 @@ static void test_event_inconsistent(void **state)
 
 static void test_option_and_hbh_malformed(void **state)
 {
-	struct ioam_hbh_config cfg = {123, CLT_DEFAULT_TRACE_TYPE, 2};
+	struct ioam_hbh_config cfg = {123, CLT_DEFAULT_TRACE_TYPE, 2, 0};
 	static struct ioam_trace t;
 	uint8_t buf[512], bad[512];
 	size_t i;
@@ -638,7 +687,7 @@ static void test_auto_patched(void **state)
 
 static void test_auto_plain_and_trailer(void **state)
 {
-	struct ioam_hbh_config cfg = {123, TT_DEMO, 3};
+	struct ioam_hbh_config cfg = {123, TT_DEMO, 3, 0};
 	static struct ioam_trace t;
 	uint8_t buf[512];
 	unsigned int fills, i;
@@ -731,6 +780,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_node_data_len),
 		cmocka_unit_test(test_hbh_layout),
+		cmocka_unit_test(test_trailer_v2),
 		cmocka_unit_test(test_hbh_check_limits),
 		cmocka_unit_test(test_roundtrip_each_bit),
 		cmocka_unit_test(test_roundtrip_combinations),

@@ -88,6 +88,7 @@ static void test_format_matches_stats_line(void **state)
 	assert_non_null(strstr(text, "\nclt_agent_export_queue_batches 7\n"));
 	assert_non_null(strstr(text, "\nclt_agent_export_queue_capacity 256\n"));
 	assert_null(strstr(text, "clt_agent_tag_"));
+	assert_null(strstr(text, "clt_agent_bpf_"));
 	assert_string_equal(line, "stats events=1000 traces=1001 malformed=1002 untagged=1003 "
 				  "requests=1004 held=1005 evicted=1006 late=1007 spans=1008 "
 				  "retries=1009 dropped=1010 failed=1011 loss=1012 ambiguous=1013");
@@ -96,6 +97,16 @@ static void test_format_matches_stats_line(void **state)
 	metrics_format(text, sizeof(text), &v);
 	assert_non_null(strstr(text, "\nclt_agent_tag_tagged_total 42\n"));
 	assert_non_null(strstr(text, "# TYPE clt_agent_tag_requests_total counter\n"));
+	/* --bpf: the program's counters, in bpf_tagger_counters()'s order. */
+	v.bpf_on = 1;
+	v.bpf[0] = 5;
+	v.bpf[1] = 6;
+	v.bpf[2] = 7;
+	metrics_format(text, sizeof(text), &v);
+	assert_non_null(strstr(text, "\nclt_agent_bpf_tagged_total 5\n"));
+	assert_non_null(strstr(text, "\nclt_agent_bpf_skipped_total 6\n"));
+	assert_non_null(strstr(text, "\nclt_agent_bpf_failed_total 7\n"));
+	assert_non_null(strstr(text, "# TYPE clt_agent_bpf_failed_total counter\n"));
 	/* Each line is a comment or "name value"; the text ends with a newline. */
 	for (char *p = text; *p;) {
 		char *nl = strchr(p, '\n');

@@ -343,6 +343,85 @@ static void test_tag_rejects_bogus(void **state)
 }
 
 /* A peer that goes away mid-request, a flood, and too many connections. */
+/* Tag protocol v2, bpf types, on a server without --bpf: each answered
+ * with its own layout and -EOPNOTSUPP, descriptors closed; malformed ones
+ * -EINVAL; the connection stays open. */
+static int bpf_answer(struct tagserver *ts, int fd, size_t want_len, uint8_t want_type, int *got_fd)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct clt_tag_bpf_attach_resp resp;
+	struct iovec iov = {.iov_base = &resp, .iov_len = sizeof(resp)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			     .msg_controllen = sizeof(u.b)};
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	*got_fd = -1;
+	for (int i = 0; i < 50; i++) {
+		tagserver_process(ts, now_ms());
+		if (poll(&p, 1, 2) == 1) {
+			ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+			assert_int_equal(n, (ssize_t)want_len);
+			assert_int_equal(resp.h.magic, CLT_TAG_MAGIC);
+			assert_int_equal(resp.h.version, CLT_TAG_VERSION2);
+			assert_int_equal(resp.h.type, want_type);
+			assert_int_equal(resp.h.len, want_len);
+			if (cm != NULL && cm->cmsg_type == SCM_RIGHTS)
+				memcpy(got_fd, CMSG_DATA(cm), sizeof(int));
+			return resp.status;
+		}
+	}
+	return 1;
+}
+
+static void test_tag_bpf_types_without_bpf(void **state)
+{
+	struct tagserver *ts = open_server(NULL);
+	struct clt_msg_hdr h = {.magic = CLT_TAG_MAGIC, .version = CLT_TAG_VERSION2,
+				.type = CLT_MSG_BPF_ATTACH, .len = sizeof(h), .seq = 5};
+	struct clt_tag_bpf_register_req rr = {.h = {.magic = CLT_TAG_MAGIC,
+						      .version = CLT_TAG_VERSION2,
+						      .type = CLT_MSG_BPF_REGISTER,
+						      .len = sizeof(rr), .seq = 6},
+					     .slot = 3, .gen = 1};
+	int c = client(), v6 = socket(AF_INET6, SOCK_STREAM, 0), fd, fds_before;
+
+	assert_true(v6 >= 0);
+	assert_int_equal(send_raw(c, &h, sizeof(h), NULL, 0), sizeof(h));
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_attach_resp), CLT_MSG_BPF_ATTACH,
+				    &fd),
+			 -EOPNOTSUPP);
+	assert_int_equal(fd, -1);
+	fds_before = count_fds(); /* the server's end of the connection included */
+	assert_int_equal(send_raw(c, &rr, sizeof(rr), &v6, 1), sizeof(rr));
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_MSG_BPF_REGISTER, &fd),
+			 -EOPNOTSUPP);
+	/* Malformed: attach with a descriptor, register without one, wrong length. */
+	assert_int_equal(send_raw(c, &h, sizeof(h), &v6, 1), sizeof(h));
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_attach_resp), CLT_MSG_BPF_ATTACH,
+				    &fd),
+			 -EINVAL);
+	assert_int_equal(send_raw(c, &rr, sizeof(rr), NULL, 0), sizeof(rr));
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_MSG_BPF_REGISTER, &fd),
+			 -EINVAL);
+	rr.h.len = 19;
+	assert_int_equal(send_raw(c, &rr, sizeof(rr), &v6, 1), sizeof(rr));
+	assert_int_equal(bpf_answer(ts, c, sizeof(struct clt_tag_bpf_resp), CLT_MSG_BPF_REGISTER, &fd),
+			 -EINVAL);
+	/* Every received descriptor was closed by the server. */
+	assert_int_equal(count_fds(), fds_before);
+	/* The connection is still served; its role is bpf now, so a v1
+	 * request is answered and refused. */
+	assert_int_equal(request(ts, c, CLT_TAG_OP_DISABLE, v6), -EINVAL);
+	close(v6);
+	close(c);
+	tagserver_close(ts);
+}
+
 static void test_tag_hostile_peers(void **state)
 {
 	struct tagserver_config cfg = {.max_conns = 4};
@@ -589,6 +668,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tag_applies_hopopts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_rejects_bogus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_hostile_peers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tag_bpf_types_without_bpf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_limits_and_peers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_client_failures, setup, teardown),
