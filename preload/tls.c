@@ -41,8 +41,13 @@
  * gnutls_deinit end the session: its spans in flight end there, marked as
  * ended mid-request (SSL_shutdown and gnutls_bye precede them).
  *
- * The shim keeps no other per-session state: the socket's (fd_sock) is
- * released when the descriptor closes.
+ * CLT_TRACING=inject: a plaintext send that may begin a request reaches
+ * the library in pieces, the traceparent line among them (tx.c says how);
+ * the application gets its own call's result (ossl_ret, gtls_ret).
+ *
+ * The shim keeps no other per-session state than that and an injected
+ * send left pending by a retry (forgotten at SSL_free, gnutls_deinit):
+ * the socket's (fd_sock) is released when the descriptor closes.
  */
 #include <dlfcn.h>
 #include <errno.h>
