@@ -831,11 +831,13 @@ bool tx_plaintext(const void *sess, const void *buf, size_t len, tls_send_fn fn,
 		*rc = fn(call, buf, len);
 		return true;
 	}
-	e = inj_find(sess);
+	e = shim_cfg.tracing == TRACING_INJECT ? inj_find(sess) : NULL;
 	if (e) {
-		if (e->len == len)
+		if (e->done > 0 && e->len == len)
 			return tx_plaintext_pieces(e, buf, len, fn, call, rc);
-		inj_release(e); /* not the retry the library asked for: the library says so */
+		/* Nothing went yet (planned afresh), or not the retry the library asked for
+		 * (the library says so). */
+		inj_release(e);
 	}
 	if (shim_cfg.tracing == TRACING_INJECT && (at = request_line_end(buf, len)) &&
 	    (e = inj_claim(sess))) {
