@@ -41,8 +41,13 @@
  * gnutls_deinit end the session: its spans in flight end there, marked as
  * ended mid-request (SSL_shutdown and gnutls_bye precede them).
  *
- * The shim keeps no other per-session state: the socket's (fd_sock) is
- * released when the descriptor closes.
+ * CLT_TRACING=inject: a plaintext send that may begin a request reaches
+ * the library in pieces, the traceparent line among them (tx.c says how);
+ * the application gets its own call's result (ossl_ret, gtls_ret).
+ *
+ * The shim keeps no other per-session state than that and an injected
+ * send left pending by a retry (forgotten at SSL_free, gnutls_deinit):
+ * the socket's (fd_sock) is released when the descriptor closes.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -343,7 +348,7 @@ static ssize_t run(const void *sess, bool is_ossl, const void *buf, size_t len, 
 
 	if (server)
 		rx_tls_call_begin(&rc_call);
-	sent = tx_plaintext(buf, len, fn, call, &rc);
+	sent = tx_plaintext(sess, buf, len, fn, call, &rc);
 	if (!server) {
 		if (!sent)
 			left_alone(&tls_nosock, "that reached no tracked socket");
@@ -369,21 +374,36 @@ struct ossl_call {
 	int ret;         /* what the application gets back */
 };
 
-static ssize_t ossl_send(void *arg)
+static ssize_t ossl_send(void *arg, const void *buf, size_t num)
 {
 	struct ossl_call *c = arg;
+	size_t n = 0;
 
 	if (!c->ex) {
-		c->ret = ossl.SSL_write(c->ssl, c->buf, (int)c->num);
+		c->ret = ossl.SSL_write(c->ssl, buf, (int)num);
 		return c->ret > 0 ? c->ret : -1;
 	}
 	if (c->ex == 1)
-		c->ret = ossl.SSL_write_ex(c->ssl, c->buf, c->num, c->written);
+		c->ret = ossl.SSL_write_ex(c->ssl, buf, num, c->written ? c->written : &n);
 	else
-		c->ret = ossl.SSL_write_ex2(c->ssl, c->buf, c->num, c->flags, c->written);
+		c->ret = ossl.SSL_write_ex2(c->ssl, buf, num, c->flags, c->written ? c->written : &n);
 	if (c->ret != 1)
 		return -1;
-	return c->written ? (ssize_t)*c->written : (ssize_t)c->num;
+	return c->written ? (ssize_t)*c->written : (ssize_t)n;
+}
+
+/*
+ * What the application gets back from a send that took @rc bytes (the
+ * same as the library's own return, unless an injected line went with
+ * them: then its own bytes only).
+ */
+static int ossl_ret(struct ossl_call *c, ssize_t rc)
+{
+	if (rc < 0)
+		return c->ret;
+	if (c->written)
+		*c->written = (size_t)rc;
+	return c->ex ? 1 : (int)rc;
 }
 
 int shim_ssl_write(void *ssl, const void *buf, int num)
@@ -396,8 +416,7 @@ int shim_ssl_write(void *ssl, const void *buf, int num)
 	shim_ensure();
 	if (num <= 0 || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write(ssl, buf, num);
-	run(ssl, true, buf, c.num, ossl_send, &c);
-	return c.ret;
+	return ossl_ret(&c, run(ssl, true, buf, c.num, ossl_send, &c));
 }
 
 int shim_ssl_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
@@ -410,8 +429,7 @@ int shim_ssl_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
 	shim_ensure();
 	if (num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write_ex(ssl, buf, num, written);
-	run(ssl, true, buf, num, ossl_send, &c);
-	return c.ret;
+	return ossl_ret(&c, run(ssl, true, buf, num, ossl_send, &c));
 }
 
 int shim_ssl_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, size_t *written)
@@ -425,8 +443,7 @@ int shim_ssl_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, s
 	shim_ensure();
 	if (num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write_ex2(ssl, buf, num, flags, written);
-	run(ssl, true, buf, num, ossl_send, &c);
-	return c.ret;
+	return ossl_ret(&c, run(ssl, true, buf, num, ossl_send, &c));
 }
 
 /* ---- GnuTLS ------------------------------------------------------------- */
@@ -441,15 +458,21 @@ struct gtls_call {
 	ssize_t ret;
 };
 
-static ssize_t gtls_send(void *arg)
+static ssize_t gtls_send(void *arg, const void *data, size_t size)
 {
 	struct gtls_call *c = arg;
 
 	if (c->two)
-		c->ret = gtls.gnutls_record_send2(c->session, c->data, c->size, c->pad, c->flags);
+		c->ret = gtls.gnutls_record_send2(c->session, data, size, c->pad, c->flags);
 	else
-		c->ret = gtls.gnutls_record_send(c->session, c->data, c->size);
+		c->ret = gtls.gnutls_record_send(c->session, data, size);
 	return c->ret >= 0 ? c->ret : -1;
+}
+
+/* What the application gets back (as ossl_ret). */
+static ssize_t gtls_ret(const struct gtls_call *c, ssize_t rc)
+{
+	return rc < 0 ? c->ret : rc;
 }
 
 ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size)
@@ -468,8 +491,7 @@ ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size)
 	 */
 	if (size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send(session, data, size);
-	run(session, false, data, size, gtls_send, &c);
-	return c.ret;
+	return gtls_ret(&c, run(session, false, data, size, gtls_send, &c));
 }
 
 ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, size_t pad,
@@ -484,8 +506,7 @@ ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, s
 	shim_ensure();
 	if (size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send2(session, data, size, pad, flags);
-	run(session, false, data, size, gtls_send, &c);
-	return c.ret;
+	return gtls_ret(&c, run(session, false, data, size, gtls_send, &c));
 }
 
 /* ---- Reads and the end of a session (SERVER spans) ----------------------- */
@@ -549,6 +570,8 @@ void shim_ssl_free(void *ssl)
 	/* After the call: a session address reused from here on maps afresh. */
 	if (ssl && !guard_active())
 		sess_end(ssl);
+	if (ssl)
+		tx_plaintext_end(ssl);
 }
 
 ssize_t shim_gnutls_record_recv(void *session, void *data, size_t size)
@@ -594,4 +617,6 @@ void shim_gnutls_deinit(void *session)
 	gtls.gnutls_deinit(session);
 	if (session && !guard_active())
 		sess_end(session);
+	if (session)
+		tx_plaintext_end(session);
 }

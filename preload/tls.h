@@ -11,18 +11,26 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A TLS library's send, with its arguments in @call: the bytes it took (>= 0), or -1. */
-typedef ssize_t (*tls_send_fn)(void *call);
+/*
+ * A TLS library's send, with its arguments in @call and the plaintext
+ * @buf, @len (the application's, or a piece of what injection sends in its
+ * place): the bytes it took (>= 0), or -1.
+ */
+typedef ssize_t (*tls_send_fn)(void *call, const void *buf, size_t len);
 
 /*
- * Send @len plaintext bytes at @buf through @fn(@call) (*@rc: what it
- * returned; errno as it left it), as one send transaction (tx.c) on the
+ * Send @len plaintext bytes at @buf of session @sess through @fn(@call)
+ * (*@rc: what it returned; errno as it left it), as one send transaction (tx.c) on the
  * tracker of the TLS socket @fn first sends ciphertext on, begun just
  * before that send: the IDs are set before the first record leaves.
  * @return false when @fn sent on no TLS socket the shim tracks (memory
  * BIO, a transport of the application's own, an ignored socket).
  */
-bool tx_plaintext(const void *buf, size_t len, tls_send_fn fn, void *call, ssize_t *rc);
+bool tx_plaintext(const void *sess, const void *buf, size_t len, tls_send_fn fn, void *call,
+		  ssize_t *rc);
+
+/* Session @sess ends: an injected send it left pending is forgotten. */
+void tx_plaintext_end(const void *sess);
 
 /* fork() handlers: the session map's lock is never held across a fork. */
 void tls_fork_prepare(void);

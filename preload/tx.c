@@ -118,7 +118,7 @@ static ssize_t op_real(const struct op *o)
 	case OP_SENDFILE:
 		return real.sendfile(o->fd, o->in_fd, o->offset, o->len);
 	case OP_TLS:
-		return o->tls_fn(o->tls_call);
+		return o->tls_fn(o->tls_call, o->iov[0].iov_base, o->iov[0].iov_len);
 	case OP_SENDFILE64:
 	default:
 		return real.sendfile64(o->fd, o->in_fd, o->offset, o->len);
@@ -297,7 +297,7 @@ static void plan_injection(struct tx *tx, struct fd_sock *s, const struct op *o)
 
 	if (shim_cfg.tracing != TRACING_INJECT || !tx->want || o->opaque ||
 	    (o->kind != OP_WRITE && o->kind != OP_SEND && o->kind != OP_SENDTO &&
-	     o->kind != OP_WRITEV && o->kind != OP_SENDMSG) ||
+	     o->kind != OP_WRITEV && o->kind != OP_SENDMSG && o->kind != OP_TLS) ||
 	    !http_bare_request(&s->http) || !client_current(s, s->http.req_no, &cur) ||
 	    memcmp(&cur, &tx->ids, sizeof(cur)) != 0 ||
 	    s->http.req_no != tx->before.req_no + (at_start ? 1u : 0u))
@@ -657,23 +657,201 @@ static void tls_pending_begin(int fd)
 	tx_apply(&p->tx, fd);
 }
 
-bool tx_plaintext(const void *buf, size_t len, tls_send_fn fn, void *call, ssize_t *rc)
+/*
+ * Injection over TLS. The IDs, and so the line, are only known inside the
+ * library's call (at its first ciphertext send), after it took the
+ * plaintext. So a plaintext send that may begin a request (a method token,
+ * a space, and its line's end before the send's end) is handed to the
+ * library in pieces: its request line first - the transaction's look-ahead
+ * runs during that call, over the whole send, and plans the line - then
+ * the line, if planned, then the rest. The application's bytes are the
+ * same, in the same order; the records differ. The application sees its
+ * own call's result: its full length once every piece went, else the
+ * failing piece's return (SSL_ERROR_WANT_WRITE, GNUTLS_E_AGAIN, ...),
+ * and the pieces sent are remembered for the session: the application's
+ * retry (the same length; the libraries require it) goes on from the
+ * piece that failed, with the very buffer the library was given (its
+ * retry check compares the address), so no byte is sent twice or lost.
+ */
+#define INJ_SLOTS 64
+
+struct inj_slot {
+	_Atomic(const void *) sess; /* owner; NULL: free */
+	size_t len;                 /* the application's send */
+	size_t at;                  /* its request line's length */
+	size_t line_len;            /* the line's (0: none planned) */
+	size_t done;                /* of at + line_len + rest: what the library took */
+	char line[80];
+};
+
+static struct inj_slot inj_slots[INJ_SLOTS];
+
+static struct inj_slot *inj_find(const void *sess)
+{
+	for (size_t i = 0; i < INJ_SLOTS; i++)
+		if (atomic_load_explicit(&inj_slots[i].sess, memory_order_acquire) == sess)
+			return &inj_slots[i];
+	return NULL;
+}
+
+static struct inj_slot *inj_claim(const void *sess)
+{
+	for (size_t i = 0; i < INJ_SLOTS; i++) {
+		const void *none = NULL;
+
+		if (atomic_compare_exchange_strong(&inj_slots[i].sess, &none, sess))
+			return &inj_slots[i];
+	}
+	return NULL; /* that many sessions mid-send: this one is not split */
+}
+
+static void inj_release(struct inj_slot *e)
+{
+	atomic_store_explicit(&e->sess, NULL, memory_order_release);
+}
+
+void tx_plaintext_end(const void *sess)
+{
+	struct inj_slot *e = inj_find(sess);
+
+	if (e)
+		inj_release(e);
+}
+
+/* Where @buf's request line ends (past its '\n'), or 0: it does not begin one ending before @len. */
+static size_t request_line_end(const unsigned char *buf, size_t len)
+{
+	size_t k = 0;
+
+	while (k < len && k < 32 && buf[k] >= 'A' && buf[k] <= 'Z')
+		k++;
+	if (k == 0 || k >= len || buf[k] != ' ')
+		return 0;
+	for (; k < len; k++)
+		if (buf[k] == '\n')
+			return k + 1 < len ? k + 1 : 0;
+	return 0;
+}
+
+/*
+ * Hand the library what is left of @e's pieces (@buf: the application's
+ * bytes). The application's length when all went, else -1 (the failing
+ * call's result is in the call; @e stays, for the retry).
+ */
+static ssize_t inj_pieces(struct inj_slot *e, const unsigned char *buf, tls_send_fn fn,
+			  void *call)
+{
+	size_t total = e->len + e->line_len;
+	ssize_t r;
+
+	while (e->done < total) {
+		const void *p;
+		size_t n;
+
+		if (e->done < e->at) {
+			p = buf + e->done;
+			n = e->at - e->done;
+		} else if (e->done < e->at + e->line_len) {
+			p = e->line + (e->done - e->at);
+			n = e->at + e->line_len - e->done;
+		} else {
+			p = buf + (e->done - e->line_len);
+			n = total - e->done;
+		}
+		r = fn(call, p, n);
+		if (r <= 0)
+			return -1;
+		e->done += (size_t)r > n ? n : (size_t)r;
+	}
+	return (ssize_t)e->len;
+}
+
+/* A plaintext send in pieces (see above); @e is this session's slot. */
+static bool tx_plaintext_pieces(struct inj_slot *e, const void *buf, size_t len, tls_send_fn fn,
+				void *call, ssize_t *rc)
 {
 	struct tls_pending p = { .o = { .kind = OP_TLS, .fd = -1, .len = len, .tls_fn = fn,
 					.tls_call = call, .iovcnt = 1, .total = len } };
+	ssize_t r, seen;
 	int saved;
 
-	shim_ensure();
-	if (guard_active() || tls_pending) {
-		*rc = fn(call);
+	if (e->done > 0) {
+		/* A retry: the transaction ran with the first piece. */
+		*rc = inj_pieces(e, buf, fn, call);
+		saved = errno;
+		if (*rc >= 0)
+			inj_release(e);
+		errno = saved;
 		return true;
 	}
 	p.iov.iov_base = (void *)buf;
 	p.iov.iov_len = len;
 	p.o.iov = &p.iov;
-	/* Injection over TLS belongs here, on this plaintext, when the tracker can add a line. */
 	tls_pending = &p;
-	*rc = fn(call);
+	r = fn(call, buf, e->at);
+	saved = errno;
+	tls_pending = NULL;
+	if (r > 0) {
+		e->done = (size_t)r > e->at ? e->at : (size_t)r;
+		if (p.begun && p.tx.plan.on && p.tx.plan.at == e->at) {
+			memcpy(e->line, p.tx.plan.line, p.tx.plan.len);
+			e->line_len = p.tx.plan.len;
+		}
+		r = inj_pieces(e, buf, fn, call);
+		saved = errno;
+	} else {
+		r = -1;
+	}
+	/* Once the first piece went, the library holds the rest until the retry: all of it is sent. */
+	seen = e->done > 0 ? (ssize_t)len : -1;
+	if (p.begun) {
+		tx_client(&p.tx, &p.o, seen);
+		if (!p.tx.settled || !op_complete(&p.o, seen))
+			tx_end(&p.tx, &p.o, seen, saved);
+		fdstate_sock_put(p.tx.sock);
+	}
+	if (r >= 0)
+		inj_release(e);
+	*rc = r;
+	errno = saved;
+	return p.begun;
+}
+
+bool tx_plaintext(const void *sess, const void *buf, size_t len, tls_send_fn fn, void *call,
+		  ssize_t *rc)
+{
+	struct tls_pending p = { .o = { .kind = OP_TLS, .fd = -1, .len = len, .tls_fn = fn,
+					.tls_call = call, .iovcnt = 1, .total = len } };
+	struct inj_slot *e;
+	size_t at;
+	int saved;
+
+	shim_ensure();
+	if (guard_active() || tls_pending) {
+		*rc = fn(call, buf, len);
+		return true;
+	}
+	e = shim_cfg.tracing == TRACING_INJECT ? inj_find(sess) : NULL;
+	if (e) {
+		if (e->done > 0 && e->len == len)
+			return tx_plaintext_pieces(e, buf, len, fn, call, rc);
+		/* Nothing went yet (planned afresh), or not the retry the library asked for
+		 * (the library says so). */
+		inj_release(e);
+	}
+	if (shim_cfg.tracing == TRACING_INJECT && (at = request_line_end(buf, len)) &&
+	    (e = inj_claim(sess))) {
+		e->len = len;
+		e->at = at;
+		e->line_len = 0;
+		e->done = 0;
+		return tx_plaintext_pieces(e, buf, len, fn, call, rc);
+	}
+	p.iov.iov_base = (void *)buf;
+	p.iov.iov_len = len;
+	p.o.iov = &p.iov;
+	tls_pending = &p;
+	*rc = fn(call, buf, len);
 	saved = errno;
 	tls_pending = NULL;
 	if (p.begun) {

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """tls_server.py - an HTTPS/1.1 server on [::1] for the shim's TLS tests.
 
-    tls_server.py PORT CERT KEY [--rcvbuf N]
+    tls_server.py PORT CERT KEY [--rcvbuf N] [--headers FILE]
 
 Keep-alive (HTTP/1.1, ALPN http/1.1 only). Every answer is a fixed function
 of the request: "<method> <path> <traceparent or -> <body bytes> <body
 sha256>" so that a client's output is the same with and without the shim.
 A path starting with /slow waits a second before reading the body (a client
-sending a large body meets a full socket). The plaintext is never logged.
+sending a large body meets a full socket). --headers FILE: each request adds
+a line "<path> <first header's name> <traceparent lines> <body bytes>" to
+FILE (where an injected line went, and how many there were). The plaintext is never logged.
 """
 import hashlib
 import http.server
@@ -34,6 +36,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             body += chunk
         tp = self.headers.get("traceparent") or "-"
+        if self.server.headers_file:
+            names = [k.lower() for k in self.headers.keys()]
+            with open(self.server.headers_file, "a") as f:
+                f.write("%s %s %d %d\n" % (self.path, names[0] if names else "-",
+                                           names.count("traceparent"), len(body)))
         out = ("%s %s %s %d %s\n" % (self.command, self.path, tp, len(body),
                                       hashlib.sha256(body).hexdigest())).encode()
         self.send_response(200)
@@ -50,6 +57,7 @@ class Server(http.server.ThreadingHTTPServer):
     address_family = socket.AF_INET6
     daemon_threads = True
     rcvbuf = 0
+    headers_file = None
 
     def server_bind(self):
         if self.rcvbuf:
@@ -61,6 +69,8 @@ def main():
     port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     if "--rcvbuf" in sys.argv:
         Server.rcvbuf = int(sys.argv[sys.argv.index("--rcvbuf") + 1])
+    if "--headers" in sys.argv:
+        Server.headers_file = sys.argv[sys.argv.index("--headers") + 1]
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     ctx.set_alpn_protocols(["http/1.1"])

@@ -11,7 +11,8 @@
  *    session;
  * 3. a request cut short: headers and part of the body, then the socket
  *    closed under the session and SSL_write tried once more.
- * Each request carries its own traceparent (TRACEn: "trace-span"). Every
+ * Each request carries its own traceparent (TRACEn: "trace-span"), or none
+ * (TRACEn: "-"). Every
  * return value, SSL error and errno the application sees is printed.
  */
 #include <errno.h>
@@ -91,11 +92,13 @@ static void read_answer(SSL *ssl)
 static char *request(const char *method, const char *path, const char *ids, size_t body,
 		     size_t *len)
 {
-	char head[512];
-	int n = snprintf(head, sizeof(head),
-			 "%s %s HTTP/1.1\r\nHost: x\r\ntraceparent: 00-%s-01\r\n"
-			 "Content-Length: %zu\r\n\r\n",
-			 method, path, ids, body);
+	char head[512], tp[96] = "";
+	int n;
+
+	if (strcmp(ids, "-") != 0)
+		snprintf(tp, sizeof(tp), "traceparent: 00-%s-01\r\n", ids);
+	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n\r\n",
+		     method, path, tp, body);
 	char *r = malloc((size_t)n + body);
 
 	memcpy(r, head, (size_t)n);
