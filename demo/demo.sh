@@ -14,11 +14,13 @@
 #                              IOAM on eth0      IOAM on eth0
 #
 # athos runs under LD_PRELOAD=libcltshim.so: an OpenTelemetry-instrumented
-# Node.js service (DEMO_ENTRY=node, the default) or a plain nginx reverse
-# proxy (DEMO_ENTRY=nginx). aramis is a login server with cltagent beside
+# Node.js service (DEMO_ENTRY=node, the default), a plain nginx reverse
+# proxy (DEMO_ENTRY=nginx) or a legacy Python service with no tracing code
+# at all (DEMO_ENTRY=legacy: the shim makes its SERVER and CLIENT spans,
+# CLT_TRACING=inject, and a cltagent beside it exports them). aramis is a login server with cltagent beside
 # it. demo/collector.py gathers every span from inside the namespaces.
 #
-# Environment: BUILD (build dir, default build), DEMO_ENTRY (node|nginx),
+# Environment: BUILD (build dir, default build), DEMO_ENTRY (node|nginx|legacy),
 # DEMO_OUT (output dir, default demo/out), DEMO_PREFIX (namespace prefix,
 # default clt-), DEMO_SKIP_DEPS=1 / DEMO_SKIP_BUILD=1 (already done),
 # DEMO_NO_UPSTREAM=1 (never forward to a collector found on localhost:4318),
@@ -54,6 +56,7 @@ NODE_NAMES="--node-name 1=athos --node-name 2=porthos --node-name 3=aramis"
 LOGIN_URL="http://[$ATHOS_ADDR]:$ATHOS_PORT/api/login"
 ATHOS_WHAT="Node.js + OpenTelemetry SDK"
 [ "${DEMO_ENTRY:-node}" = nginx ] && ATHOS_WHAT="nginx, no OpenTelemetry"
+[ "${DEMO_ENTRY:-node}" = legacy ] && ATHOS_WHAT="legacy Python, no tracing code; CLT_TRACING=inject"
 SUBTITLE="client → athos (IOAM node 1; $ATHOS_WHAT; under libcltshim.so) → porthos (node 2, router) → aramis (node 3, login server + cltagent)"
 
 # shellcheck source=tests/lib/topo.sh
@@ -280,7 +283,27 @@ start_services() {
 	elif [ -n "$BACKEND" ]; then
 		shim+=(CLT_BACKEND="$BACKEND")
 	fi
-	if [ "$ENTRY" = nginx ]; then
+	if [ "$ENTRY" = legacy ]; then
+		# No tracer in the service: the shim makes its spans and hands them
+		# to a cltagent beside it over a private tag socket; that agent
+		# exports them to the collector inside athos, like Node's SDK does.
+		say "athos: cltagent for the shim's spans (tag socket $STAGE/tag.sock)"
+		rm -f "$STAGE/tag.sock" "$OUT/athos-agent.ready"
+		bg athos_agent "$NS_A" env OTEL_SERVICE_NAME=cltagent \
+			OTEL_EXPORTER_OTLP_ENDPOINT="http://localhost:4318" \
+			"$BUILD/cltagent" --tag-socket "$STAGE/tag.sock" --batch-timeout 100ms \
+			--output "$OUT/athos-agent.jsonl" --ready-file "$OUT/athos-agent.ready"
+		for _ in $(seq 1 50); do
+			[ -f "$OUT/athos-agent.ready" ] && break
+			kill -0 "$(pid_of athos_agent)" 2>/dev/null || break
+			sleep 0.1
+		done
+		alive_or_die athos_agent
+		say "athos: legacy Python login API (no tracing code) under the shim, CLT_TRACING=inject"
+		bg athos "$NS_A" "${shim[@]}" CLT_TRACING=inject CLT_AGENT_SOCKET="$STAGE/tag.sock" \
+			OTEL_SERVICE_NAME=athos python3 -u "$TOP/demo/legacy/server.py" \
+			--port "$ATHOS_PORT" --aramis "$ARAMIS_ADDR"
+	elif [ "$ENTRY" = nginx ]; then
 		say "athos: nginx reverse proxy (no OpenTelemetry) under the shim, CLT_DOMAIN=$CLT_DOMAIN_DEMO"
 		nginx_conf
 		bg athos "$NS_A" "${shim[@]}" nginx -c "$OUT/nginx/nginx.conf" -p "$OUT/nginx"
@@ -298,8 +321,12 @@ start_services() {
 
 phase() { echo "$(date +%s%N) $*" >>"$OUT/phases.txt"; }
 
+# The legacy entry's client is untraced (as plain curl): the trace starts at athos.
+LOGIN_ARGS=()
+[ "$ENTRY" = legacy ] && LOGIN_ARGS=(--no-traceparent)
 login() { # user password
-	ip netns exec "$NS_C" python3 demo/login.py "$LOGIN_URL" "$1" "$2" | sed 's/^/    /'
+	ip netns exec "$NS_C" python3 demo/login.py "${LOGIN_ARGS[@]}" "$LOGIN_URL" "$1" "$2" |
+		sed 's/^/    /'
 }
 
 # congest / uncongest: 1000 ms on porthos's egress towards aramis. netem
@@ -385,12 +412,12 @@ down)
 run | up) ;;
 *) echo "usage: demo.sh [run|up|down]" >&2; exit 2 ;;
 esac
-case $ENTRY in node | nginx) ;; *) die "DEMO_ENTRY must be node or nginx" ;; esac
+case $ENTRY in node | nginx | legacy) ;; *) die "DEMO_ENTRY must be node, nginx or legacy" ;; esac
 
 need_root
 demo_down
 rm -rf "$OUT/logs" "$OUT/pids" "$OUT/nginx" "$OUT/spans.jsonl" "$OUT/agent.jsonl" \
-	"$OUT/phases.txt" "$OUT/traces.html"
+	"$OUT/phases.txt" "$OUT/traces.html" "$OUT/athos-agent.jsonl"
 mkdir -p "$OUT/logs" "$OUT/pids"
 : >"$OUT/phases.txt"
 start=$SECONDS

@@ -7,7 +7,10 @@ answer, and exports its own client span as OTLP/HTTP JSON so the waterfall
 has the whole request from the user's side. Exporting is best effort: with no
 collector the login still happens.
 
-  login.py URL USER PASSWORD [--otlp http://[::1]:4318/v1/traces]
+  login.py URL USER PASSWORD [--otlp http://[::1]:4318/v1/traces] [--no-traceparent]
+
+--no-traceparent: an untraced client (plain curl): no header, no span; the
+trace then starts at athos.
 """
 import argparse
 import http.client
@@ -38,6 +41,7 @@ def main():
     ap.add_argument("password")
     ap.add_argument("--otlp", default="http://[::1]:4318/v1/traces")
     ap.add_argument("--timeout", type=float, default=20.0)
+    ap.add_argument("--no-traceparent", action="store_true")
     a = ap.parse_args()
 
     trace_id = os.urandom(16).hex()
@@ -48,9 +52,10 @@ def main():
     status, msg = 0, "ERROR"
     try:
         conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=a.timeout)
-        conn.request("POST", u.path or "/", body=body, headers={
-            "Content-Type": "application/json",
-            "traceparent": "00-%s-%s-01" % (trace_id, span_id)})
+        headers = {"Content-Type": "application/json"}
+        if not a.no_traceparent:
+            headers["traceparent"] = "00-%s-%s-01" % (trace_id, span_id)
+        conn.request("POST", u.path or "/", body=body, headers=headers)
         r = conn.getresponse()
         status = r.status
         data = r.read(65536)
@@ -59,8 +64,11 @@ def main():
     except (OSError, ValueError) as e:
         msg = "ERROR (%s)" % e
     end = time.time_ns()
-    print("login user=%-6s -> %-7s HTTP %s  %7.1f ms  trace-id %s"
-          % (a.user, msg, status, (end - start) / 1e6, trace_id), flush=True)
+    print("login user=%-6s -> %-7s HTTP %s  %7.1f ms  %s"
+          % (a.user, msg, status, (end - start) / 1e6,
+             "no traceparent" if a.no_traceparent else "trace-id " + trace_id), flush=True)
+    if a.no_traceparent:
+        return 0 if status == 200 else 1
 
     attrs = [("http.request.method", "POST"), ("url.full", a.url), ("login.username", a.user),
              ("login.result", msg)]

@@ -5,7 +5,8 @@
  * caller's buffer. No allocation of its own; libunwind reads symbol names
  * from the mapped objects. Linked only into libcltshim.so (not into the
  * shim-core archive the unit tests use): log.c calls it through a weak
- * reference.
+ * reference. The same walk, longer, is a CLIENT
+ * span's code.stacktrace (CLT_STACKTRACE, backtrace.h).
  */
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backtrace.h"
 #include "log.h"
 
 #define BT_FRAMES 6  /* application frames shown */
@@ -25,7 +27,8 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : (path ? path : "?");
 }
 
-size_t slog_backtrace(char *buf, size_t len)
+/* Up to @frames application frames into @buf, @sep between them. */
+static size_t walk(char *buf, size_t len, int frames, const char *sep)
 {
 	Dl_info self, info;
 	unw_context_t uc;
@@ -33,12 +36,12 @@ size_t slog_backtrace(char *buf, size_t len)
 	size_t used = 0;
 	int shown = 0, walked = 0;
 
-	if (len == 0 || !dladdr((void *)slog_backtrace, &self))
+	if (len == 0 || !dladdr((void *)walk, &self))
 		return 0;
 	buf[0] = '\0';
 	if (unw_getcontext(&uc) < 0 || unw_init_local(&cur, &uc) < 0)
 		return 0;
-	while (shown < BT_FRAMES && walked++ < BT_WALK && unw_step(&cur) > 0) {
+	while (shown < frames && walked++ < BT_WALK && unw_step(&cur) > 0) {
 		unw_word_t ip = 0, off = 0;
 		char name[64];
 		int n;
@@ -56,7 +59,7 @@ size_t slog_backtrace(char *buf, size_t len)
 		 * and the shim in sanitizer builds: not the call site either. */
 		if (!shown && strncmp(name, "__interceptor_", 14) == 0)
 			continue;
-		n = snprintf(buf + used, len - used, "%s%s+0x%lx (%s)", shown ? " < " : "", name,
+		n = snprintf(buf + used, len - used, "%s%s+0x%lx (%s)", shown ? sep : "", name,
 			     (unsigned long)off, base_name(info.dli_fname));
 		if (n < 0 || (size_t)n >= len - used) {
 			buf[used] = '\0';
@@ -66,4 +69,14 @@ size_t slog_backtrace(char *buf, size_t len)
 		shown++;
 	}
 	return used;
+}
+
+size_t slog_backtrace(char *buf, size_t len)
+{
+	return walk(buf, len, BT_FRAMES, " < ");
+}
+
+size_t shim_stacktrace(char *buf, size_t len)
+{
+	return walk(buf, len, STACKTRACE_FRAMES, STACKTRACE_SEP);
 }

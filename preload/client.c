@@ -21,12 +21,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "backtrace.h"
 #include "client.h"
 #include "fdstate.h"
 #include "http.h"
 #include "shim.h"
 #include "spans_out.h"
 #include "trace.h"
+
+#pragma weak shim_stacktrace
 
 struct client {
 	struct http_srv p;
@@ -42,6 +45,7 @@ struct client {
 	struct http_srv_req req;
 	char peer[INET6_ADDRSTRLEN];
 	uint16_t peer_port;
+	char *stack; /* CLT_STACKTRACE: the frames that sent the request (STACKTRACE_MAX) */
 };
 
 static void peer_of(struct client *c, int fd)
@@ -106,6 +110,8 @@ static void emit(struct client *c, const char *error)
 		span_attr_int(&b, "http.response.status_code", c->status);
 	if (error)
 		span_attr_str(&b, "error.type", error);
+	if (c->stack && c->stack[0])
+		span_attr_str(&b, "code.stacktrace", c->stack);
 	spans_out_commit(&b);
 }
 
@@ -153,6 +159,13 @@ bool client_begin(struct fd_sock *s, int fd, uint32_t req_no, const uint8_t trac
 		memcpy(c->trace_id, trace, 16);
 		memcpy(c->parent_id, parent, 8);
 		trace_new_span_id(c->span_id);
+		/* Here the call stack is the application's send: its frames are the span's origin. */
+		if (shim_cfg.stacktrace && shim_stacktrace) {
+			if (!c->stack)
+				c->stack = malloc(STACKTRACE_MAX);
+			if (c->stack)
+				shim_stacktrace(c->stack, STACKTRACE_MAX);
+		}
 	}
 	memcpy(out->trace, c->trace_id, 16);
 	memcpy(out->span, c->span_id, 8);
@@ -221,5 +234,6 @@ void client_free(struct fd_sock *s)
 		emit(c, c->status_known && http_srv_out_until_close(&c->p) ? NULL : "connection_closed");
 	}
 	s->client = NULL;
+	free(c->stack);
 	free(c);
 }

@@ -220,6 +220,7 @@ void config_load(struct shim_config *cfg, bool secure)
 	const char *dom = secure ? NULL : secure_getenv("CLT_DOMAIN");
 	const char *props = secure ? NULL : secure_getenv("CLT_PROPAGATORS");
 	const char *unsampled = secure ? NULL : secure_getenv("CLT_TAG_UNSAMPLED");
+	const char *stack = secure ? NULL : secure_getenv("CLT_STACKTRACE");
 
 	const char *tracing = secure ? NULL : secure_getenv("CLT_TRACING");
 	const char *sampler = secure ? NULL : secure_getenv("OTEL_TRACES_SAMPLER");
@@ -261,4 +262,7 @@ void config_load(struct shim_config *cfg, bool secure)
 	if (unsampled && *unsampled && config_parse_bool(unsampled, &cfg->tag_unsampled) < 0)
 		slog(SLOG_ERROR, "CLT_TAG_UNSAMPLED=\"%.*s\" is not 1 or 0: tagging sampled only",
 		     CONFIG_ECHO_MAX, unsampled);
+	if (stack && *stack && config_parse_bool(stack, &cfg->stacktrace) < 0)
+		slog(SLOG_ERROR, "CLT_STACKTRACE=\"%.*s\" is not 1 or 0: no stack traces",
+		     CONFIG_ECHO_MAX, stack);
 }

@@ -1,7 +1,8 @@
 /*
  * config.h - the shim's own settings: CLT_DOMAIN (IPv6 prefixes where
  * requests are tagged), CLT_PROPAGATORS (which trace headers count) and
- * CLT_TAG_UNSAMPLED (tag requests of unsampled traces too).
+ * CLT_TAG_UNSAMPLED (tag requests of unsampled traces too), CLT_STACKTRACE
+ * (each CLIENT span carries the application frames that sent it).
  * libclt reads its own variables (CLT_BACKEND, CLT_NAMESPACE, ...).
  */
 #ifndef CLT_SHIM_CONFIG_H
@@ -48,6 +49,7 @@ struct shim_config {
 	uint8_t order[HTTP_PROP_COUNT];
 	size_t n_order;
 	bool tag_unsampled; /* default false: only sampled requests are tagged */
+	bool stacktrace;    /* CLT_STACKTRACE: code.stacktrace on CLIENT spans */
 	/* TRACEPARENT in the environment: the context a process with no SERVER span continues */
 	bool env_parent;
 	bool env_sampled;

@@ -10,7 +10,8 @@
 # -> network -> hops, in a new trace when the incoming request had no
 # traceparent, in the caller's trace when it had one. A process with no
 # SERVER span (a batch script under the shim) makes a root CLIENT span, or a child of
-# the TRACEPARENT its environment hands it. always_off and ratio 0 export no
+# the TRACEPARENT its environment hands it. CLT_STACKTRACE=1 (the inject run)
+# puts the application frames that sent the request in code.stacktrace. always_off and ratio 0 export no
 # SERVER span and tag nothing; with CLT_TRACING=off nothing is tagged.
 set -u
 . "$(dirname "$0")/../lib/e2e.sh"
@@ -56,7 +57,7 @@ check "GET /call (no traceparent) answered" [ "$(get 'http://[::1]:8091/call')" 
 check "GET /call (with traceparent) answered" [ "$(get -H "traceparent: $TP_IN" 'http://[::1]:8091/call')" = 200 ]
 stop_legacy
 e2e_say "inject mode: the downstream request carries the CLIENT span as its traceparent"
-legacy 8095 CLT_TRACING=inject OTEL_SERVICE_NAME=legacy-inject
+legacy 8095 CLT_TRACING=inject CLT_STACKTRACE=1 OTEL_SERVICE_NAME=legacy-inject
 check "inject: GET /call answered, the downstream's answer intact" \
 	grep -qx 'downstream said 200 ok [0-9]*' <<<"$(ip netns exec "$TOPO_C" curl -sS 'http://[::1]:8095/call')"
 stop_legacy
@@ -134,6 +135,9 @@ check "inject: SERVER -> CLIENT, the downstream got the CLIENT span as its paren
 	q "len(inj_srv) == 1 and len(inj_cli) == 1 and inj_cli[0]['parentSpanId'] == inj_srv[0]['spanId'] and injected == ['00-%s-%s-01' % (inj_cli[0]['traceId'], inj_cli[0]['spanId'])]"
 check "inject: the network span under the CLIENT span" \
 	q "any(n['traceId'] == inj_cli[0]['traceId'] and n['parentSpanId'] == inj_cli[0]['spanId'] for n in net)"
+check "CLT_STACKTRACE=1: the CLIENT span's code.stacktrace, the interpreter's frames, not the shim's" \
+	q "all(0 < len(c['attrs'].get('code.stacktrace', '')) < 1024 and len(c['attrs']['code.stacktrace'].split(' < ')) <= 16 and 'python' in c['attrs']['code.stacktrace'] and 'libcltshim' not in c['attrs']['code.stacktrace'] for c in inj_cli)"
+check "no code.stacktrace without CLT_STACKTRACE" q "not any('code.stacktrace' in c['attrs'] for c in cli + batch)"
 check "exactly five network spans (unsampled, always_off, ratio 0, off: none)" q "len(net) == 5"
 check "each SERVER span has one CLIENT child, inside it in time" \
 	q "all(child(s) and s['start'] <= child(s)['start'] <= child(s)['end'] <= s['end'] for s in srv)"
