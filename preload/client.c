@@ -36,6 +36,7 @@ struct client {
 	bool active;       /* a CLIENT span is in flight */
 	bool head;         /* its request's header block was parsed */
 	bool status_known;
+	bool tls;          /* its socket belongs to a TLS session: url.full says https */
 	uint16_t status;
 	uint32_t req_no;
 	uint64_t start_ns;
@@ -104,7 +105,8 @@ static void emit(struct client *c, const char *error)
 		snprintf(host, sizeof(host), "[%s]:%u", c->peer, c->peer_port);
 	else
 		snprintf(host, sizeof(host), "%s:%u", c->peer, c->peer_port);
-	snprintf(url, sizeof(url), "http://%s%s", host, c->req.path[0] == '/' ? c->req.path : "/");
+	snprintf(url, sizeof(url), "%s://%s%s", c->tls ? "https" : "http", host,
+		 c->req.path[0] == '/' ? c->req.path : "/");
 	span_attr_str(&b, "url.full", url);
 	if (c->status_known)
 		span_attr_int(&b, "http.response.status_code", c->status);
@@ -154,6 +156,7 @@ bool client_begin(struct fd_sock *s, int fd, uint32_t req_no, const uint8_t trac
 		c->active = true;
 		c->head = false;
 		c->status_known = false;
+		c->tls = s->tls;
 		c->req_no = req_no;
 		c->start_ns = trace_now_ns();
 		memcpy(c->trace_id, trace, 16);
@@ -197,7 +200,7 @@ void client_sent(struct fd_sock *s, const struct iovec *iov, size_t iovcnt, size
 	}
 }
 
-void client_read(int fd, const struct iovec *iov, size_t iovcnt, size_t n)
+void client_read(int fd, const struct iovec *iov, size_t iovcnt, size_t n, bool plaintext)
 {
 	struct fd_sock *s = fdstate_sock_get(fd);
 	struct client *c;
@@ -205,7 +208,8 @@ void client_read(int fd, const struct iovec *iov, size_t iovcnt, size_t n)
 	if (!s)
 		return;
 	fdstate_sock_lock(s);
-	c = s->client;
+	/* A TLS socket's raw bytes are ciphertext: only the library's plaintext is parsed. */
+	c = s->tls && !plaintext ? NULL : s->client;
 	for (size_t i = 0; c && !c->p.out.dead && i < iovcnt && n; i++) {
 		size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
 

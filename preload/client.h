@@ -32,8 +32,9 @@ bool client_current(const struct fd_sock *s, uint32_t req_no, struct http_ids *o
 /* Under @s's lock: @n bytes of @iov left in a send (the request's own bytes). */
 void client_sent(struct fd_sock *s, const struct iovec *iov, size_t iovcnt, size_t n);
 
-/* A read on tracked socket @fd returned @n bytes into @iov (the response). */
-void client_read(int fd, const struct iovec *iov, size_t iovcnt, size_t n);
+/* A read on tracked socket @fd returned @n bytes into @iov (the response); @plaintext: a TLS
+ * library's plaintext of that socket (its raw bytes, ciphertext, are never parsed). */
+void client_read(int fd, const struct iovec *iov, size_t iovcnt, size_t n, bool plaintext);
 
 /* @s is freed (its last descriptor closed): a CLIENT span in flight ends, marked so. */
 void client_free(struct fd_sock *s);

@@ -409,6 +409,7 @@ void rx_tls_call_begin(struct rx_tls_call *call)
 {
 	call->fd = -1;
 	call->id = 0;
+	call->client_fd = -1;
 	rx_tls_call = call;
 }
 
@@ -535,8 +536,14 @@ static void rx_after(int fd, ssize_t rc, const struct iovec *iov, size_t iovcnt,
 	int saved = errno;
 
 	/* A peek leaves the bytes for the next read: they are seen then. */
-	if (rc > 0 && !(flags & (MSG_PEEK | MSG_TRUNC)) && fdstate_class(fd) == FD_TRACKED)
-		client_read(fd, iov, iovcnt, (size_t)rc);
+	if (rc > 0 && !(flags & (MSG_PEEK | MSG_TRUNC)) && fdstate_class(fd) == FD_TRACKED) {
+		/* Inside a TLS library's read these are ciphertext: they only tell the
+		 * library's call which client socket it reads (tls.c feeds the plaintext). */
+		if (rx_tls_call && rx_tls_call->client_fd < 0)
+			rx_tls_call->client_fd = fd;
+		else if (!rx_tls_call)
+			client_read(fd, iov, iovcnt, (size_t)rc, false);
+	}
 	else if (rc > 0 && !(flags & (MSG_PEEK | MSG_TRUNC)))
 		rx_feed(fd, true, iov, iovcnt, (size_t)rc);
 	else if (rc == 0)

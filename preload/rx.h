@@ -34,8 +34,9 @@ void rx_eof(int fd);
  * library's plaintext calls feed the tracker instead.
  */
 struct rx_tls_call {
-	int fd;      /* the accepted TLS socket ciphertext moved on during the call, or -1 */
-	uint64_t id; /* its connection */
+	int fd;        /* the accepted TLS socket ciphertext moved on during the call, or -1 */
+	uint64_t id;   /* its connection */
+	int client_fd; /* the tracked (client) socket ciphertext was read from, or -1 */
 };
 
 /* A TLS library's call begins/ends on this thread: @call learns its socket. */

@@ -57,7 +57,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/uio.h>
 
+#include "client.h"
 #include "config.h"
 #include "log.h"
 #include "real.h"
@@ -211,8 +213,11 @@ static bool follow(bool h2)
 struct sess_ent {
 	const void *sess;
 	int fd;
-	uint64_t id; /* the connection (rx.c) it was seen on */
+	uint64_t id; /* the connection (rx.c) it was seen on, or SESS_CLIENT */
 };
+
+/* A session on a tracked (client) socket: its plaintext reads end CLIENT spans (client.c). */
+#define SESS_CLIENT UINT64_MAX
 
 static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sess_ent sess_map[SESS_SLOTS];
@@ -334,7 +339,7 @@ static void sess_end(const void *sess)
 	int fd;
 	uint64_t id;
 
-	if (sess_get(sess, &fd, &id, true))
+	if (sess_get(sess, &fd, &id, true) && id != SESS_CLIENT)
 		rx_tls_end(fd, id);
 }
 
@@ -511,6 +516,14 @@ ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, s
 
 /* ---- Reads and the end of a session (SERVER spans) ----------------------- */
 
+/* @n plaintext bytes at @buf read on client socket @fd's session. */
+static void client_plain(int fd, const void *buf, ssize_t n)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = (size_t)n };
+
+	client_read(fd, &iov, 1, (size_t)n, true);
+}
+
 /*
  * Around a read on @sess: @call learns the socket. The plaintext is fed
  * after the call, errno kept as the library left it.
@@ -521,8 +534,20 @@ static void read_done(const void *sess, bool is_ossl, struct rx_tls_call *call, 
 	int saved = errno;
 
 	rx_tls_call_end();
-	if (n > 0 && !rx_plain(sess, is_ossl, call, true, buf, n))
-		left_alone(&tls_nosock, "on no accepted TLS socket");
+	if (n > 0 && call->fd < 0 && call->client_fd >= 0) {
+		/* A client's session: the response's plaintext, for its CLIENT span. */
+		sess_put(sess, call->client_fd, SESS_CLIENT);
+		client_plain(call->client_fd, buf, n);
+	} else if (n > 0 && !rx_plain(sess, is_ossl, call, true, buf, n)) {
+		int fd;
+		uint64_t id;
+
+		/* Plaintext the library had buffered: no ciphertext moved during this call. */
+		if (sess_get(sess, &fd, &id, false) && id == SESS_CLIENT)
+			client_plain(fd, buf, n);
+		else
+			left_alone(&tls_nosock, "on no accepted TLS socket");
+	}
 	errno = saved;
 }
 
