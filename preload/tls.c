@@ -97,6 +97,16 @@ static struct {
 static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
 static pthread_once_t gtls_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Inside a library call the shim made for the application. The library's
+ * own calls to its exported names then pass straight through: GnuTLS's
+ * gnutls_record_send is gnutls_record_send2, called through the library's
+ * PLT and so bound to the shim, and the inner call is part of the outer
+ * one's transaction (followed again, a piece of an injected send would be
+ * parsed as a stream of its own, given up, and the socket's IDs cleared).
+ */
+static __thread int in_lib __attribute__((tls_model("initial-exec")));
+
 static atomic_ulong tls_nosock; /* plaintext sends that reached no tracked socket */
 static atomic_ulong tls_h2;     /* sends on sessions that negotiated h2 */
 
@@ -384,14 +394,16 @@ static ssize_t ossl_send(void *arg, const void *buf, size_t num)
 	struct ossl_call *c = arg;
 	size_t n = 0;
 
-	if (!c->ex) {
+	in_lib++;
+	if (!c->ex)
 		c->ret = ossl.SSL_write(c->ssl, buf, (int)num);
-		return c->ret > 0 ? c->ret : -1;
-	}
-	if (c->ex == 1)
+	else if (c->ex == 1)
 		c->ret = ossl.SSL_write_ex(c->ssl, buf, num, c->written ? c->written : &n);
 	else
 		c->ret = ossl.SSL_write_ex2(c->ssl, buf, num, c->flags, c->written ? c->written : &n);
+	in_lib--;
+	if (!c->ex)
+		return c->ret > 0 ? c->ret : -1;
 	if (c->ret != 1)
 		return -1;
 	return c->written ? (ssize_t)*c->written : (ssize_t)n;
@@ -419,7 +431,7 @@ int shim_ssl_write(void *ssl, const void *buf, int num)
 	if (!ossl.SSL_write)
 		return -1; /* no libssl: the program could not have called it */
 	shim_ensure();
-	if (num <= 0 || !buf || !follow(ossl_h2(ssl)))
+	if (in_lib || num <= 0 || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write(ssl, buf, num);
 	return ossl_ret(&c, run(ssl, true, buf, c.num, ossl_send, &c));
 }
@@ -432,7 +444,7 @@ int shim_ssl_write_ex(void *ssl, const void *buf, size_t num, size_t *written)
 	if (!ossl.SSL_write_ex)
 		return 0;
 	shim_ensure();
-	if (num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
+	if (in_lib || num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write_ex(ssl, buf, num, written);
 	return ossl_ret(&c, run(ssl, true, buf, num, ossl_send, &c));
 }
@@ -446,7 +458,7 @@ int shim_ssl_write_ex2(void *ssl, const void *buf, size_t num, uint64_t flags, s
 	if (!ossl.SSL_write_ex2)
 		return 0;
 	shim_ensure();
-	if (num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
+	if (in_lib || num == 0 || num > SSIZE_MAX || !buf || !follow(ossl_h2(ssl)))
 		return ossl.SSL_write_ex2(ssl, buf, num, flags, written);
 	return ossl_ret(&c, run(ssl, true, buf, num, ossl_send, &c));
 }
@@ -467,10 +479,12 @@ static ssize_t gtls_send(void *arg, const void *data, size_t size)
 {
 	struct gtls_call *c = arg;
 
+	in_lib++;
 	if (c->two)
 		c->ret = gtls.gnutls_record_send2(c->session, data, size, c->pad, c->flags);
 	else
 		c->ret = gtls.gnutls_record_send(c->session, data, size);
+	in_lib--;
 	return c->ret >= 0 ? c->ret : -1;
 }
 
@@ -494,7 +508,7 @@ ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size)
 	 * failed call's bytes back out, misses them (README, Known limits). wget
 	 * and the others retry with the same buffer, which is followed exactly.
 	 */
-	if (size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
+	if (in_lib || size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send(session, data, size);
 	return gtls_ret(&c, run(session, false, data, size, gtls_send, &c));
 }
@@ -509,7 +523,7 @@ ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, s
 	if (!gtls.gnutls_record_send2)
 		return GNUTLS_E_INTERNAL_ERROR;
 	shim_ensure();
-	if (size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
+	if (in_lib || size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send2(session, data, size, pad, flags);
 	return gtls_ret(&c, run(session, false, data, size, gtls_send, &c));
 }
@@ -560,10 +574,12 @@ int shim_ssl_read(void *ssl, void *buf, int num)
 	if (!ossl.SSL_read)
 		return -1;
 	shim_ensure();
-	if (num <= 0 || !buf || !rx_follow() || !follow(ossl_h2(ssl)))
+	if (in_lib || num <= 0 || !buf || !rx_follow() || !follow(ossl_h2(ssl)))
 		return ossl.SSL_read(ssl, buf, num);
 	rx_tls_call_begin(&call);
+	in_lib++;
 	rc = ossl.SSL_read(ssl, buf, num);
+	in_lib--;
 	read_done(ssl, true, &call, buf, rc);
 	return rc;
 }
@@ -577,10 +593,12 @@ int shim_ssl_read_ex(void *ssl, void *buf, size_t num, size_t *readbytes)
 	if (!ossl.SSL_read_ex)
 		return 0;
 	shim_ensure();
-	if (num == 0 || !buf || !readbytes || !rx_follow() || !follow(ossl_h2(ssl)))
+	if (in_lib || num == 0 || !buf || !readbytes || !rx_follow() || !follow(ossl_h2(ssl)))
 		return ossl.SSL_read_ex(ssl, buf, num, readbytes);
 	rx_tls_call_begin(&call);
+	in_lib++;
 	rc = ossl.SSL_read_ex(ssl, buf, num, readbytes);
+	in_lib--;
 	read_done(ssl, true, &call, buf, rc == 1 && *readbytes <= SSIZE_MAX ? (ssize_t)*readbytes : 0);
 	return rc;
 }
@@ -608,10 +626,12 @@ ssize_t shim_gnutls_record_recv(void *session, void *data, size_t size)
 	if (!gtls.gnutls_record_recv)
 		return GNUTLS_E_INTERNAL_ERROR;
 	shim_ensure();
-	if (size == 0 || !data || !rx_follow() || !follow(gtls_h2(session)))
+	if (in_lib || size == 0 || !data || !rx_follow() || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_recv(session, data, size);
 	rx_tls_call_begin(&call);
+	in_lib++;
 	rc = gtls.gnutls_record_recv(session, data, size);
+	in_lib--;
 	read_done(session, false, &call, data, rc);
 	return rc;
 }
@@ -625,10 +645,12 @@ ssize_t shim_gnutls_record_recv_seq(void *session, void *data, size_t size, unsi
 	if (!gtls.gnutls_record_recv_seq)
 		return GNUTLS_E_INTERNAL_ERROR;
 	shim_ensure();
-	if (size == 0 || !data || !rx_follow() || !follow(gtls_h2(session)))
+	if (in_lib || size == 0 || !data || !rx_follow() || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_recv_seq(session, data, size, seq);
 	rx_tls_call_begin(&call);
+	in_lib++;
 	rc = gtls.gnutls_record_recv_seq(session, data, size, seq);
+	in_lib--;
 	read_done(session, false, &call, data, rc);
 	return rc;
 }
