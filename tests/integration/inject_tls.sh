@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # inject_tls.sh - CLT_TRACING=inject over HTTPS: a request without a trace
 # header sent through OpenSSL (curl, the non-blocking tls_client meeting
-# SSL_ERROR_WANT_WRITE) or GnuTLS (wget) reaches the server with exactly
+# SSL_ERROR_WANT_WRITE) or GnuTLS (wget, keep-alive) reaches the server with exactly
 # one traceparent line, right after its request line, naming the CLIENT
 # span the shim exported; the application's output (return values, SSL
 # errors, byte counts) is the same as without the shim, the server's echo
@@ -96,8 +96,8 @@ client_ids() { # name count: the echoed IDs are tagged CLIENT spans
 	done
 	check "$1: the $2 injected traceparent(s) name the tagged CLIENT spans ($got)" [ "$got" = "$2 $2" ]
 }
-# The shim's own CLIENT spans over TLS (OpenSSL): each ended by its response, read through
-# SSL_read, so each carries the response's status, and every request has one.
+# The shim's own CLIENT spans over TLS: each ended by its response, read through SSL_read or
+# gnutls_record_recv, so each carries the response's status, and every request has one.
 OWN_PY='
 import sys, re
 sys.path.insert(0, "tests/lib")
@@ -134,11 +134,38 @@ else
 	own_client_spans curl 2
 fi
 
-# wget (GnuTLS).
-twice wget wget -q -O - --ca-certificate="$TMP/ca.pem" "$URL/w1"
-one_line wget /w1
-client_ids wget 1
-# wget's own CLIENT span over GnuTLS is not exported yet (README, zero-code tracing).
+# wget (GnuTLS), two requests on one kept-alive connection. Inside GnuTLS gnutls_record_send
+# is gnutls_record_send2, called through the shim: the pieces of one send are one transaction
+# (followed again, a piece was read as a stream of its own and the socket given up).
+twice wget wget -q -O - --ca-certificate="$TMP/ca.pem" "$URL/w1" "$URL/w2"
+one_line wget /w1 /w2
+client_ids wget 2
+own_client_spans wget 2
+# CLT_TRACING=spans (no injection): wget's two requests are two root CLIENT spans, exported.
+nsx env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_TRACING=spans CLT_AGENT_SOCKET="$SOCK" \
+	OTEL_SERVICE_NAME=wget-spans wget -q -O /dev/null --ca-certificate="$TMP/ca.pem" \
+	"$URL/ws1" "$URL/ws2" 2>"$TMP/wget-spans.err"
+ROOT_PY='
+import sys
+sys.path.insert(0, "tests/lib")
+from otlp_receiver import load_spans
+sp = [s for s in load_spans(sys.argv[1]) if s["resource"].get("service.name") == "wget-spans"]
+ok = {s["attrs"].get("url.full") for s in sp if s["kind"] == 3 and not s.get("parentSpanId")
+      and s["attrs"].get("http.response.status_code") == 200}
+print(len(sp), len(ok), len({s["traceId"] for s in sp}))
+'
+for _ in $(seq 1 40); do
+	got=$(python3 -c "$ROOT_PY" "$TMP/spans.json")
+	[ "$got" = "2 2 2" ] && break
+	sleep 0.1
+done
+check "wget spans: two root CLIENT spans, one per URL, status 200, own traces ($got)" [ "$got" = "2 2 2" ]
+# The plaintext never reaches a log line, not even at debug.
+: >"$TMP/hdr"
+under_shim CLT_TRACING=inject CLT_LOG=debug CLT_AGENT_SOCKET="$SOCK" wget -q -O /dev/null \
+	--ca-certificate="$TMP/ca.pem" "$URL/w3" 2>"$TMP/wget.debug"
+check "wget at debug: the shim logged ($(wc -l <"$TMP/wget.debug") lines), no plaintext among them" \
+	bash -c "grep -q 'clt-shim.*ids' '$TMP/wget.debug' && ! grep -q -i -e /w3 -e wget/ -e 'host:' -e 'traceparent' -e 'HTTP/1' '$TMP/wget.debug'"
 
 # The non-blocking OpenSSL client: a 4 MiB request retried after SSL_ERROR_WANT_WRITE, a GET
 # after a key update, a request cut short by a close under the session - none with a traceparent.

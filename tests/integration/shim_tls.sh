@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shim_tls.sh - HTTPS under libcltshim.so: requests sent through OpenSSL
 # (curl, Python) and GnuTLS (wget) carry their traceparent's IDs in the
-# kernel's IOAM events, keep-alive requests each their own; the programs'
+# kernel's IOAM events, keep-alive requests each their own (wget's under
+# CLT_TRACING=spans: each its own CLIENT span); the programs'
 # output is the same with and without the shim; a program with no TLS
 # library is unaffected. The test CA and server certificate are made here.
 set -u
@@ -33,6 +34,7 @@ topo_wait_port "$NS" $TLS_PORT || { echo "FAIL: TLS server did not start: $(cat 
 
 T1=0af7651916cd43dd8448eb211c80319c S1=b7ad6b7169203331
 T2=4bf92f3577b34da6a3ce929d0e0e4736 S2=00f067aa0ba902b7
+T3=5bf92f3577b34da6a3ce929d0e0e4731 S3=10f067aa0ba902b1
 URL="https://[::1]:$TLS_PORT"
 # Both with and without the shim: the output must be the same.
 twice() { # name cmd...
@@ -86,6 +88,19 @@ fi
 twice wget wget -q -O - --ca-certificate="$TMP/ca.pem" --header "traceparent: 00-$T2-$S2-01" "$URL/wget"
 only_ids wget $T2 $S2
 
+# 4b. wget under CLT_TRACING=spans, handed its context by its parent (TRACEPARENT), two URLs on
+# one kept-alive connection: each request is its own CLIENT span (gnutls_record_send is
+# gnutls_record_send2 inside GnuTLS: one transaction), tagged with its own span-id.
+twice wget_spans env CLT_TRACING=spans CLT_AGENT_SOCKET="$TMP/no-agent.sock" \
+	TRACEPARENT="00-$T1-$S1-01" wget -q -O - --ca-certificate="$TMP/ca.pem" "$URL/ws1" "$URL/ws2"
+WS=$(grep -o -- "trace=$T1 span=[0-9a-f]*\$" "$TMP/wget_spans.ev" | sort -u | grep -vc "span=$S1\$")
+check "wget spans: two CLIENT spans' IDs in the events (got $WS), none the parent's" \
+	[ "$WS" = 2 -a "$(events_with $T1 $S1)" = 0 ]
+check "wget spans: no event carries another trace ($(events_tagged) tagged)" \
+	[ "$(grep -c -- "trace=$T1 " "$TMP/wget_spans.ev")" -eq "$(events_tagged)" ]
+check "wget spans: the server saw no traceparent (spans mode injects none)" \
+	[ "$(grep -c "^GET /ws[12] - 0 " "$TMP/wget_spans.shim")" = 2 ]
+
 # 5. Python's http.client over TLS (OpenSSL loaded by the _ssl module, privately), keep-alive.
 PY_TLS="
 import http.client, ssl, sys
@@ -96,10 +111,11 @@ for tp, path in (('00-$T1-$S1-01', '/py1'), ('00-$T2-$S2-01', '/py2')):
     c.request('POST', path, body=b'x' * 100000, headers={'traceparent': tp})
     print(c.getresponse().read().decode(), end='')
 import urllib.request
-print(urllib.request.urlopen('$URL/urllib', context=ctx).read().decode(), end='')
+r = urllib.request.Request('$URL/urllib', headers={'traceparent': '00-$T3-$S3-01'})
+print(urllib.request.urlopen(r, context=ctx).read().decode(), end='')
 "
 twice python python3 -c "$PY_TLS" "$TMP/ca.pem"
-only_ids python $T1 $S1 $T2 $S2
+only_ids python $T1 $S1 $T2 $S2 $T3 $S3
 
 # 6. A program with no TLS library (Python without ssl) over clear HTTP: tagged as before.
 PY_PLAIN="
@@ -114,7 +130,6 @@ only_ids plain $T1 $S1
 
 # 7. A non-blocking OpenSSL client: SSL_ERROR_WANT_WRITE retries of a large request against a
 # server that reads late, a TLS 1.3 key update, a session whose socket is closed mid-request.
-T3=5bf92f3577b34da6a3ce929d0e0e4731 S3=10f067aa0ba902b1
 SLOW_PORT=8444
 nsx python3 tests/lib/tls_server.py $SLOW_PORT "$TMP/srv.pem" "$TMP/srv.key" --rcvbuf 16384 \
 	>"$TMP/slow.log" 2>&1 &
