@@ -735,11 +735,15 @@ static size_t request_line_end(const unsigned char *buf, size_t len)
 
 /*
  * Hand the library what is left of @e's pieces (@buf: the application's
- * bytes). The application's length when all went, else -1 (the failing
- * call's result is in the call; @e stays, for the retry).
+ * bytes). The application's bytes that went - its length when all did -
+ * else -1 (the failing call's result is in the call; @e stays, for the
+ * retry). @short_ok: a short count for the rest ends the call, as the
+ * library's own would (GnuTLS takes one record's worth per call, OpenSSL
+ * with SSL_MODE_ENABLE_PARTIAL_WRITE too); a retry, whose transaction
+ * counted the whole send already, goes on to the end.
  */
 static ssize_t inj_pieces(struct inj_slot *e, const unsigned char *buf, tls_send_fn fn,
-			  void *call)
+			  void *call, bool short_ok)
 {
 	size_t total = e->len + e->line_len;
 	ssize_t r;
@@ -762,6 +766,8 @@ static ssize_t inj_pieces(struct inj_slot *e, const unsigned char *buf, tls_send
 		if (r <= 0)
 			return -1;
 		e->done += (size_t)r > n ? n : (size_t)r;
+		if (short_ok && (size_t)r < n && e->done > e->at + e->line_len)
+			return (ssize_t)(e->done - e->line_len);
 	}
 	return (ssize_t)e->len;
 }
@@ -777,7 +783,7 @@ static bool tx_plaintext_pieces(struct inj_slot *e, const void *buf, size_t len,
 
 	if (e->done > 0) {
 		/* A retry: the transaction ran with the first piece. */
-		*rc = inj_pieces(e, buf, fn, call);
+		*rc = inj_pieces(e, buf, fn, call, false);
 		saved = errno;
 		if (*rc >= 0)
 			inj_release(e);
@@ -797,13 +803,13 @@ static bool tx_plaintext_pieces(struct inj_slot *e, const void *buf, size_t len,
 			memcpy(e->line, p.tx.plan.line, p.tx.plan.len);
 			e->line_len = p.tx.plan.len;
 		}
-		r = inj_pieces(e, buf, fn, call);
+		r = inj_pieces(e, buf, fn, call, true);
 		saved = errno;
 	} else {
 		r = -1;
 	}
-	/* Once the first piece went, the library holds the rest until the retry: all of it is sent. */
-	seen = e->done > 0 ? (ssize_t)len : -1;
+	/* What went; once the first piece did, a failing one's retry sends all the rest. */
+	seen = r >= 0 ? r : e->done > 0 ? (ssize_t)len : -1;
 	if (p.begun) {
 		tx_client(&p.tx, &p.o, seen);
 		if (!p.tx.settled || !op_complete(&p.o, seen))

@@ -177,6 +177,18 @@ check "tls_client: the server got the whole body, and one line" grep -qx "/slow 
 one_line tlsc /after-key-update
 client_ids tlsc 2
 
+# OpenSSL and GnuTLS in one program, then a 4 MiB request over GnuTLS on a non-blocking socket
+# (GNUTLS_E_AGAIN retried with the same arguments; one record's worth per call, a short count
+# after the request line's and the traceparent line's pieces too).
+twice gtlsc "$PWD/$BUILD/tests/tools/tls_both" $TLS_PORT "$TMP/ca.pem" - - $SLOW_PORT -
+sed 's/^/# both: /' "$TMP/gtlsc.shim"
+check "tls_both: GnuTLS E_AGAIN met, short counts, retried to the end" \
+	grep -q "took 4194[0-9]* of .*short counts: yes; E_AGAIN met: yes" "$TMP/gtlsc.shim"
+check "tls_both: the server got the whole GnuTLS body, and one line" grep -qx "/slow traceparent 1 4194304" "$TMP/gtlsc.hdr"
+one_line gtlsc /openssl /gnutls
+client_ids gtlsc 3
+own_client_spans gtlsc 3
+
 kill "$AGENT_PID" 2>/dev/null
 wait "$AGENT_PID" 2>/dev/null
 summary

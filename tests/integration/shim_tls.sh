@@ -142,12 +142,17 @@ check "client: request after the key update answered" grep -q "answer: GET /afte
 only_ids client $T1 $S1 $T2 $S2 $T3 $S3
 
 # 7b. One program with both OpenSSL and GnuTLS: a request through each (GnuTLS's
-# gnutls_record_send2), each tagged with its own IDs.
-twice both "$PWD/$BUILD/tests/tools/tls_both" $TLS_PORT "$TMP/ca.pem" $T1-$S1 $T2-$S2
+# gnutls_record_send2), each tagged with its own IDs; then a 4 MiB request over GnuTLS on a
+# non-blocking socket to the late reader: GNUTLS_E_AGAIN retried with the same arguments, one
+# record's worth per call.
+twice both "$PWD/$BUILD/tests/tools/tls_both" $TLS_PORT "$TMP/ca.pem" $T1-$S1 $T2-$S2 $SLOW_PORT $T3-$S3
 sed 's/^/# both: /' "$TMP/both.shim"
 check "both: each library's request answered" \
 	[ "$(grep -c -e "^answer: GET /openssl 00-$T1-$S1-01" -e "^answer: GET /gnutls 00-$T2-$S2-01" "$TMP/both.shim")" -eq 2 ]
-only_ids both $T1 $S1 $T2 $S2
+check "both: GnuTLS E_AGAIN met and retried to the end" \
+	grep -q "took 4194[0-9]* of .*short counts: yes; E_AGAIN met: yes" "$TMP/both.shim"
+check "both: the server got the whole GnuTLS body" grep -q "answer: POST /slow 00-$T3-$S3-01 4194304 " "$TMP/both.shim"
+only_ids both $T1 $S1 $T2 $S2 $T3 $S3
 
 # 7c. PHP's curl extension (loaded with RTLD_DEEPBIND, its libssl rebound to the shim).
 if [ -n "$NO_CURL" ]; then

@@ -1,21 +1,32 @@
 /*
- * tls_both.c - one program with both OpenSSL and GnuTLS (shim_tls.sh):
+ * tls_both.c - one program with both OpenSSL and GnuTLS (shim_tls.sh,
+ * inject_tls.sh):
  *
- *   tls_both PORT CAFILE TRACE1 TRACE2
+ *   tls_both PORT CAFILE TRACE1 TRACE2 [SLOWPORT TRACE3]
  *
  * one request over OpenSSL (SSL_write), then one over GnuTLS
  * (gnutls_record_send2), each on its own connection to [::1]:PORT with
- * its own traceparent (TRACEn: "trace-span"); prints both answers' bodies.
+ * its own traceparent (TRACEn: "trace-span", or "-": none); prints both
+ * answers' bodies. With SLOWPORT: a 4 MiB POST over GnuTLS
+ * (gnutls_record_send) on a non-blocking socket to a server that reads it
+ * late, so that sends meet GNUTLS_E_AGAIN and are retried with the same
+ * arguments, as GnuTLS requires, and take one record's worth at a time
+ * (short counts); the results that do not depend on timing are printed.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#define BODY (4u << 20)
 
 typedef long (*reader)(void *s, char *buf, size_t len);
 
@@ -34,6 +45,8 @@ static int dial(int port)
 
 static int request(char *buf, size_t size, const char *path, const char *ids)
 {
+	if (strcmp(ids, "-") == 0)
+		return snprintf(buf, size, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
 	return snprintf(buf, size, "GET %s HTTP/1.1\r\nHost: x\r\ntraceparent: 00-%s-01\r\n\r\n", path,
 			ids);
 }
@@ -75,17 +88,91 @@ static long gtls_read(void *s, char *buf, size_t len)
 	return n;
 }
 
+static gnutls_session_t gtls_connect(gnutls_certificate_credentials_t cred, int fd)
+{
+	gnutls_datum_t alpn = { .data = (unsigned char *)"http/1.1", .size = 8 };
+	gnutls_session_t gs;
+	int ret;
+
+	gnutls_init(&gs, GNUTLS_CLIENT);
+	gnutls_set_default_priority(gs);
+	gnutls_credentials_set(gs, GNUTLS_CRD_CERTIFICATE, cred);
+	gnutls_session_set_verify_cert(gs, NULL, 0);
+	gnutls_alpn_set_protocols(gs, &alpn, 1, 0);
+	gnutls_transport_set_int(gs, fd);
+	do
+		ret = gnutls_handshake(gs);
+	while (ret < 0 && !gnutls_error_is_fatal(ret));
+	if (ret < 0) {
+		printf("GnuTLS handshake failed: %s\n", gnutls_strerror(ret));
+		exit(1);
+	}
+	return gs;
+}
+
+/*
+ * The large POST on a non-blocking socket: each GNUTLS_E_AGAIN retried
+ * with the very same arguments once the socket can take more.
+ */
+static void gtls_large(gnutls_certificate_credentials_t cred, int port, const char *ids)
+{
+	int fd = dial(port), sndbuf = 16384, agains = 0, shorts = 0;
+	char head[512], tp[96] = "";
+	size_t len, off = 0;
+	gnutls_session_t gs;
+	ssize_t r;
+	char *req;
+	int n;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	gs = gtls_connect(cred, fd);
+	if (strcmp(ids, "-") != 0)
+		snprintf(tp, sizeof(tp), "traceparent: 00-%s-01\r\n", ids);
+	n = snprintf(head, sizeof(head), "POST /slow HTTP/1.1\r\nHost: x\r\n%sContent-Length: %u\r\n\r\n",
+		     tp, BODY);
+	len = (size_t)n + BODY;
+	req = malloc(len);
+	memcpy(req, head, (size_t)n);
+	memset(req + n, 'g', BODY);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (off < len) {
+		r = gnutls_record_send(gs, req + off, len - off);
+		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+			agains++;
+			poll(&p, 1, 10000);
+			continue;
+		}
+		if (r <= 0) {
+			printf("gnutls_record_send failed: %zd (%s)\n", r, gnutls_strerror((int)r));
+			break;
+		}
+		if ((size_t)r > len - off)
+			printf("gnutls_record_send took %zd of %zu\n", r, len - off);
+		shorts += (size_t)r < len - off;
+		off += (size_t)r;
+	}
+	printf("large request over GnuTLS: took %zu of %zu bytes; short counts: %s; E_AGAIN met: %s\n",
+	       off, len, shorts ? "yes" : "no", agains ? "yes" : "no");
+	fcntl(fd, F_SETFL, 0);
+	answer(gs, gtls_read);
+	gnutls_bye(gs, GNUTLS_SHUT_RDWR);
+	gnutls_deinit(gs);
+	close(fd);
+	free(req);
+}
+
 int main(int argc, char **argv)
 {
 	gnutls_certificate_credentials_t cred;
-	gnutls_datum_t alpn = { .data = (unsigned char *)"http/1.1", .size = 8 };
 	gnutls_session_t gs;
 	char req[512];
 	SSL_CTX *ctx;
 	SSL *ssl;
-	int fd, n, ret;
+	int fd, n;
 
-	if (argc != 5)
+	if (argc != 5 && argc != 7)
 		return 2;
 
 	/* OpenSSL. */
@@ -112,26 +199,16 @@ int main(int argc, char **argv)
 	gnutls_global_init();
 	gnutls_certificate_allocate_credentials(&cred);
 	gnutls_certificate_set_x509_trust_file(cred, argv[2], GNUTLS_X509_FMT_PEM);
-	gnutls_init(&gs, GNUTLS_CLIENT);
-	gnutls_set_default_priority(gs);
-	gnutls_credentials_set(gs, GNUTLS_CRD_CERTIFICATE, cred);
-	gnutls_session_set_verify_cert(gs, NULL, 0);
-	gnutls_alpn_set_protocols(gs, &alpn, 1, 0);
 	fd = dial(atoi(argv[1]));
-	gnutls_transport_set_int(gs, fd);
-	do
-		ret = gnutls_handshake(gs);
-	while (ret < 0 && !gnutls_error_is_fatal(ret));
-	if (ret < 0) {
-		printf("GnuTLS handshake failed: %s\n", gnutls_strerror(ret));
-		return 1;
-	}
+	gs = gtls_connect(cred, fd);
 	n = request(req, sizeof(req), "/gnutls", argv[4]);
 	printf("gnutls_record_send2: %zd of %d\n", gnutls_record_send2(gs, req, (size_t)n, 0, 0), n);
 	answer(gs, gtls_read);
 	gnutls_bye(gs, GNUTLS_SHUT_RDWR);
 	gnutls_deinit(gs);
 	close(fd);
+	if (argc == 7)
+		gtls_large(cred, atoi(argv[5]), argv[6]);
 	gnutls_certificate_free_credentials(cred);
 	gnutls_global_deinit();
 	return 0;
