@@ -4,7 +4,9 @@
 # _ssl, SSL_read_ex and SSL_write_ex) under libcltshim.so with
 # CLT_TRACING=spans. Keep-alive requests with and without a traceparent:
 # one SERVER span each, under its own request's parent, url.scheme=https;
-# gnutls-serv --http (GnuTLS) when installed, HTTP/1.0; a request whose connection closes before its body arrived ends marked
+# gnutls-serv --http (GnuTLS) when installed, HTTP/1.0; a served thread's
+# outgoing call over GnuTLS, a CLIENT span under its SERVER span; a
+# request whose connection closes before its body arrived ends marked
 # so; the bytes the clients get are the same as from an nginx without the
 # shim. The test CA and server certificate are made here.
 set -u
@@ -170,6 +172,19 @@ if [ -n "$GT" ]; then
 	done
 fi
 
+# A served thread's outgoing call over GnuTLS (tls_both --serve: one clear request in, one
+# HTTPS request out to the plain nginx, on the same thread): a CLIENT span, child of its SERVER
+# span, ended by the response gnutls_record_recv returned.
+ip netns exec "$NS" "${SHIMENV[@]}" OTEL_SERVICE_NAME=gt-served "$AG_BUILD/tests/tools/tls_both" \
+	--serve 8446 8453 "$W/ca.pem" >"$AG_TMP/served.out" 2>&1 &
+SERVED=$!
+AG_PIDS+=($SERVED)
+topo_wait_port "$NS" 8446 || fail "tls_both --serve did not start: $(cat "$AG_TMP/served.out")"
+ip netns exec "$NS" curl -m 20 -s -H "traceparent: 00-$T3-$S1-01" "http://[::1]:8446/in" >"$AG_TMP/served.curl" 2>&1
+wait "$SERVED"
+check "served thread: answered after its GnuTLS call ($(tr '\n' ' ' <"$AG_TMP/served.out"))" \
+	bash -c "[ \"\$(cat '$AG_TMP/served.curl')\" = ok ] && grep -q '^answer: fixed' '$AG_TMP/served.out'"
+
 # Both servers end gracefully: their last spans are flushed at exit.
 sleep 0.5
 kill -QUIT "$NGX"
@@ -222,6 +237,16 @@ if sys.argv[8] == "1":
           and g["/gt"].get("parentSpanId") == s3 and g["/gt"]["attrs"].get("url.scheme") == "https")
     check("gnutls-serv /gt-none: a new trace, status 200", "/gt-none" in g and not g["/gt-none"].get("parentSpanId")
           and g["/gt-none"]["attrs"].get("http.response.status_code") == "200")
+sv = [s for s in sp if s["resource"].get("service.name") == "gt-served"]
+srv = [s for s in sv if s["kind"] == 2]
+cli = [s for s in sv if s["kind"] == 3]
+check("served thread: one SERVER span under its traceparent, one CLIENT span (got %d, %d)" % (len(srv), len(cli)),
+      len(srv) == 1 and len(cli) == 1 and srv[0]["traceId"] == t3 and srv[0].get("parentSpanId") == s1)
+check("served thread: the GnuTLS CLIENT span is the SERVER span's child, https, status 200 (%s)"
+      % (cli and cli[0]["attrs"]), len(srv) == 1 and len(cli) == 1 and cli[0]["traceId"] == t3
+      and cli[0].get("parentSpanId") == srv[0]["spanId"]
+      and cli[0]["attrs"].get("url.full") == "https://x/fixed"
+      and cli[0]["attrs"].get("http.response.status_code") == "200")
 sys.exit(1 if fails else 0)
 PY
 rc=$?

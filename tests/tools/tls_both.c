@@ -12,6 +12,12 @@
  * late, so that sends meet GNUTLS_E_AGAIN and are retried with the same
  * arguments, as GnuTLS requires, and take one record's worth at a time
  * (short counts); the results that do not depend on timing are printed.
+ *
+ *   tls_both --serve PORT UPPORT CAFILE
+ *
+ * a server (trace_tls.sh): answers one clear HTTP/1.1 request on
+ * [::1]:PORT after making, on the same thread, one over GnuTLS to
+ * [::1]:UPPORT (its body printed) - a served thread's outgoing HTTPS call.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -163,6 +169,51 @@ static void gtls_large(gnutls_certificate_credentials_t cred, int port, const ch
 	free(req);
 }
 
+static int serve(int port, int up, const char *cafile)
+{
+	static const char rsp[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((unsigned short)port) };
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t gs;
+	char buf[4096], req[512];
+	size_t have = 0;
+	ssize_t n;
+	int l, c, fd, one = 1;
+
+	l = socket(AF_INET6, SOCK_STREAM, 0);
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	inet_pton(AF_INET6, "::1", &a.sin6_addr);
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 4) != 0) {
+		perror("bind");
+		return 1;
+	}
+	c = accept(l, NULL, NULL);
+	while (have < sizeof(buf) - 1 && (n = read(c, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		have += (size_t)n;
+		buf[have] = 0;
+		if (strstr(buf, "\r\n\r\n"))
+			break;
+	}
+	/* The outgoing call, on the thread serving the request. */
+	gnutls_global_init();
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_certificate_set_x509_trust_file(cred, cafile, GNUTLS_X509_FMT_PEM);
+	fd = dial(up);
+	gs = gtls_connect(cred, fd);
+	n = request(req, sizeof(req), "/fixed", "-");
+	printf("gnutls_record_send: %zd of %zd\n", gnutls_record_send(gs, req, (size_t)n), n);
+	answer(gs, gtls_read);
+	gnutls_bye(gs, GNUTLS_SHUT_RDWR);
+	gnutls_deinit(gs);
+	close(fd);
+	gnutls_certificate_free_credentials(cred);
+	gnutls_global_deinit();
+	n = write(c, rsp, sizeof(rsp) - 1);
+	close(c);
+	close(l);
+	return n == (ssize_t)sizeof(rsp) - 1 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	gnutls_certificate_credentials_t cred;
@@ -172,6 +223,8 @@ int main(int argc, char **argv)
 	SSL *ssl;
 	int fd, n;
 
+	if (argc == 5 && strcmp(argv[1], "--serve") == 0)
+		return serve(atoi(argv[2]), atoi(argv[3]), argv[4]);
 	if (argc != 5 && argc != 7)
 		return 2;
 
