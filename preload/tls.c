@@ -19,7 +19,9 @@
  * fails as the library's own would on an internal error. No shim lock is
  * held across the binding (which takes the loader's, in dlsym) or the
  * library's call, and the binding runs with the guard set: whatever it
- * calls passes straight to libc.
+ * calls passes straight to libc. A call the library makes to its own
+ * exported names inside one the shim is running (GnuTLS's
+ * gnutls_record_send calls gnutls_record_send2) passes straight through.
  *
  * Left alone, and counted (CLT_LOG=debug says how many): a send during
  * which the library wrote to no tracked TLS socket (a memory BIO whose
