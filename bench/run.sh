@@ -102,7 +102,7 @@ load_note() { # when
 
 # Sum of on-CPU nanoseconds of every thread of PID (/proc/PID/task/*/schedstat).
 cpu_ns() {
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'
 }
 
 # rstat OUT CMD...: run CMD; write "user_s sys_s maxrss_kb wall_s rc" to OUT.
