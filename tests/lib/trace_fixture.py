@@ -124,6 +124,19 @@ def forge(path):
         hdr(99, b"x"),                                       # unknown type
         hdr(16, claim + struct.pack("=H", 1) + good[:-2] + struct.pack("=H", 60000)),  # attrs past the end
     ]
+    # On a connection of their own (the agent drops the first one at its lying length field):
+    bounds = [
+        # 40 attributes: more than a record may carry
+        hdr(16, claim + struct.pack("=H", 1) + good[:-2] + struct.pack("=H", 40 * 6) +
+            b"".join(struct.pack("=BBH", ord("s"), 1, 1) + b"k" + b"v" for _ in range(40))),
+        # the largest message there is, claiming 65,000 records it does not hold
+        hdr(16, claim + struct.pack("=H", 65000) + b"\xa5" * (65535 - 12 - len(claim) - 2)),
+    ]
+    s2 = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s2.connect(path)
+    for m in bounds:
+        s2.send(m)
+    s2.close()
     for m in msgs:
         s.send(m)
     try:
