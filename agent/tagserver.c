@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -223,6 +224,40 @@ static int ts_listen(struct tagserver *ts)
 	return 0;
 }
 
+/*
+ * Every connection is a descriptor: raise the soft RLIMIT_NOFILE (often
+ * 1024) to hold them all plus TAGSERVER_FD_SPARE. Where the hard limit
+ * does not allow it, fewer connections are kept (said once): an accept()
+ * failing with EMFILE would otherwise leave the listener ready forever.
+ */
+static void ts_fit_fd_limit(struct tagserver *ts)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)ts->cfg.max_conns + TAGSERVER_FD_SPARE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want)
+		rl.rlim_cur = want;
+	else
+		rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < want) {
+		uint32_t fit = rl.rlim_cur > 2 * TAGSERVER_FD_SPARE
+				       ? (uint32_t)(rl.rlim_cur - TAGSERVER_FD_SPARE)
+				       : TAGSERVER_FD_SPARE;
+
+		if (fit < ts->cfg.max_conns) {
+			fprintf(stderr,
+				"cltagent: tag: descriptor limit %llu: at most %u connections, not %u "
+				"(raise LimitNOFILE)\n",
+				(unsigned long long)rl.rlim_cur, fit, ts->cfg.max_conns);
+			ts->cfg.max_conns = fit;
+		}
+	}
+}
+
 int tagserver_open(struct tagserver **out, const struct tagserver_config *cfg)
 {
 	struct clt_options o = {0};
@@ -253,6 +288,7 @@ int tagserver_open(struct tagserver **out, const struct tagserver_config *cfg)
 		ts->cfg.span_rate = TAGSERVER_DEFAULT_SPAN_RATE;
 	if (ts->cfg.idle_ms == 0)
 		ts->cfg.idle_ms = 300000;
+	ts_fit_fd_limit(ts);
 	err = -ENAMETOOLONG;
 	if (len >= sizeof(ts->path))
 		goto fail;

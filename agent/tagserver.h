@@ -19,8 +19,16 @@
 #define TAGSERVER_MAX_ALLOW 32
 /* Defaults for a zero field below; cltagent's --tag-rate and --tag-max-conns show and use them. */
 #define TAGSERVER_DEFAULT_RATE 20000
-/* Two per process: a shim holds a tag connection and a span connection. */
-#define TAGSERVER_DEFAULT_MAX_CONNS 512
+/*
+ * A process under the shim may hold two connections: its tag connection
+ * (agent backend, or the bpf backend's registration) and its span
+ * connection (CLT_TRACING); a pre-fork server's every worker holds its own.
+ * 1024 keeps room for 512 such processes, as 512 did for one connection
+ * each. The agent raises its descriptor limit to fit (tagserver_open()).
+ */
+#define TAGSERVER_DEFAULT_MAX_CONNS 1024
+/* Descriptors kept free for everything else the agent holds (netlink, export, metrics). */
+#define TAGSERVER_FD_SPARE 64
 /* Span records per second per connection (a busy server's spans), and the bucket's depth. */
 #define TAGSERVER_DEFAULT_SPAN_RATE 250000
 

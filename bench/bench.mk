@@ -2,10 +2,13 @@
 # side by side in one run (bench/run.sh; README section "Benchmarks").
 # BENCH_QUICK=1 runs a short smoke version of every benchmark.
 BENCH_TOOLS := $(BUILD)/bench/percall $(BUILD)/bench/httpsink $(BUILD)/bench/udpgen \
-	$(BUILD)/bench/pcapgen
+	$(BUILD)/bench/pcapgen $(BUILD)/bench/spansgen
 bench_CFLAGS :=
 
 $(BUILD)/bench/percall: $(BUILD)/bench/percall.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+$(BUILD)/bench/spansgen: $(BUILD)/bench/spansgen.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^
 
 $(BUILD)/bench/httpsink: $(BUILD)/bench/httpsink.o

@@ -102,7 +102,7 @@ load_note() { # when
 
 # Sum of on-CPU nanoseconds of every thread of PID (/proc/PID/task/*/schedstat).
 cpu_ns() {
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'
 }
 
 # rstat OUT CMD...: run CMD; write "user_s sys_s maxrss_kb wall_s rc" to OUT.
@@ -762,89 +762,98 @@ note mode "$([ -n "$QUICK" ] && echo quick || echo full)"
 load_note start
 start=$SECONDS
 # --- 9. zero-code SERVER spans: nginx under the shim (CLT_TRACING=spans) ---
-# Two nginx (one worker each, same CPU), one without the shim, one under it
-# sending a SERVER span per request to a cltagent; wrk alternates between
-# them. Server CPU per request from the worker's own utime+stime.
-proc_cpu_us() { # pid: user+sys CPU time in microseconds
-	awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1e6 / hz}' "/proc/$1/stat"
-}
+# Three nginx (one worker each, same CPU): without the shim, under it with
+# CLT_TRACING=off, and under it with CLT_TRACING=spans sending a SERVER span
+# per request to a cltagent; wrk rotates between them. Server CPU per
+# request from the worker's on-CPU nanoseconds (schedstat: the tick-based
+# utime+stime would be 10 ms coarse, a third of a microsecond per request
+# over a run). spans - off is the cost of one span in the application.
 bench_spans() {
 	have_shim && have_agent || return 0
 	command -v wrk >/dev/null && command -v nginx >/dev/null ||
 		{ echo "bench: wrk or nginx missing: spans benchmark skipped" >&2; return 0; }
-	local ns="bn$$s" r v tag=$TMP/spans-tag.sock out line c0 c1 pid apid
-	local -A port=([base]=8180 [spans]=8181) npid=()
+	[ -x "$TOOLS/spansgen" ] || { echo "bench: $TOOLS/spansgen missing (make bench-tools)" >&2; return 1; }
+	local ns="bn$$s" r v tag=$TMP/spans-tag.sock line c0 c1 pid apid
+	local -A port=([base]=8180 [off]=8182 [spans]=8181) npid=()
 	bench_ns "$ns"
 	ip netns exec "$ns" taskset -c "$CPU_A" "$AGENT" --source netlink --output /dev/null \
 		--tag-socket "$tag" --stats-interval 0 >"$TMP/spans-agent.out" 2>&1 &
 	apid=$!
 	BG_PIDS+=("$apid")
 	for _ in $(seq 1 50); do [ -S "$tag" ] && break; sleep 0.1; done
-	NGINX_ENV=()
-	bench_nginx "$ns" "${port[base]}" "$TMP/nginx-base" || return 1
-	npid[base]=$NGINX_PID
-	NGINX_ENV=(LD_PRELOAD="$SHIM" CLT_TRACING=spans CLT_AGENT_SOCKET="$tag")
-	bench_nginx "$ns" "${port[spans]}" "$TMP/nginx-spans" || return 1
-	npid[spans]=$NGINX_PID
+	for v in base off spans; do
+		case $v in
+		base) NGINX_ENV=() ;;
+		off) NGINX_ENV=(LD_PRELOAD="$SHIM" CLT_TRACING=off CLT_AGENT_SOCKET="$tag") ;;
+		spans) NGINX_ENV=(LD_PRELOAD="$SHIM" CLT_TRACING=spans CLT_AGENT_SOCKET="$tag") ;;
+		esac
+		bench_nginx "$ns" "${port[$v]}" "$TMP/nginx-$v" || return 1
+		npid[$v]=$NGINX_PID
+	done
 	NGINX_ENV=()
 	load_note spans
 	for r in $(seq 1 "$ROUNDS"); do
-		for v in $(order_rot "$r" base spans); do
+		for v in $(order_rot "$r" base off spans); do
 			pid=${npid[$v]}
-			c0=$(proc_cpu_us "$pid")
+			c0=$(cpu_ns "$pid")
 			ip netns exec "$ns" taskset -c "$CPU_A" wrk -t1 -c"$HTTP_CONNS" -d"${HTTP_SECS}s" \
 				-s "$TOP/bench/wrk_plain.lua" "http://[::1]:${port[$v]}/" >"$TMP/wrk.out" 2>&1
-			c1=$(proc_cpu_us "$pid")
+			c1=$(cpu_ns "$pid")
 			line=$(grep '^WRK ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; return 1; }
 			set -- $line
 			rec spans rps "$v" "$r" "$(awk -v n="$3" -v d="$5" 'BEGIN {printf "%.0f", n * 1e6 / d}')"
-			rec spans srv_cpu_us "$v" "$r" "$(awk -v n="$3" -v a="$c0" -v b="$c1" 'BEGIN {printf "%.3f", (b - a) / n}')"
+			rec spans srv_cpu_us "$v" "$r" "$(awk -v n="$3" -v a="$c0" -v b="$c1" 'BEGIN {printf "%.4f", (b - a) / 1000 / n}')"
 			printf 'bench: spans round %s %-6s %s\n' "$r" "$v" "$line"
 		done
 	done
-	kill -TERM "${npid[spans]}" "${npid[base]}" 2>/dev/null
+	kill -TERM "${npid[spans]}" "${npid[off]}" "${npid[base]}" 2>/dev/null
 	sleep 0.5
 	kill -TERM "$apid" 2>/dev/null
 	wait "$apid" 2>/dev/null
 	note spans.agent "$(grep 'shim spans records=' "$TMP/spans-agent.out" | tail -1 | sed 's/^cltagent: //')"
-	# The agent's ingest of shim spans: full batches (about 58 KiB, 600 records) as fast
-	# as one sender can write them (a SEQPACKET socket blocks the sender when the
-	# agent falls behind: none is lost on the way); its rate, and what it exported.
-	local n=${SPANS_INGEST:-400000}
-	rm -f "$tag"
-	ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" --source netlink --output /dev/null \
-		--tag-socket "$tag" --span-rate 10000000 --queue-size 100000 --stats-interval 0 \
-		>"$TMP/ingest-agent.out" 2>&1 &
-	apid=$!
-	for _ in $(seq 1 50); do [ -S "$tag" ] && break; sleep 0.1; done
-	ip netns exec "$ns" taskset -c "$CPU_A" python3 - "$tag" "$n" >"$TMP/ingest.out" <<'PY'
-import socket, struct, sys, time
-path, n = sys.argv[1], int(sys.argv[2])
-attrs = b"".join(struct.pack("=BBH", ord("s"), len(k), len(v)) + k + v for k, v in
-                 [(b"http.request.method", b"GET"), (b"url.path", b"/bench")])
-rec = bytes(range(1, 17)) + bytes(range(1, 9)) + bytes(8) + struct.pack("=QQBBH", 1, 2, 2, 0, len(attrs)) + attrs
-per = 600
-body = b"\x05bench\x05bench" + struct.pack("=H", per) + rec * per
-msg = struct.pack("=IBBHI", 0x43544147, 2, 16, 12 + len(body), 0) + body
-assert len(msg) <= 65535
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.connect(path)
-t0 = time.monotonic()
-for _ in range(n // per):
-    s.send(msg)
-s.close()
-print("sent %d %.6f" % (n // per * per, time.monotonic() - t0))
-PY
-	# The rate is the sender's: once the socket's buffer is full it writes only as fast as
-	# the agent reads, validates and encodes. Then the agent's exit count shows the loss.
-	sleep 1
-	kill -TERM "$apid" 2>/dev/null
-	wait "$apid" 2>/dev/null
-	line=$(grep 'shim spans records=' "$TMP/ingest-agent.out" | tail -1)
-	set -- $(cat "$TMP/ingest.out")
-	rec spans ingest_rate all 1 "$(awk -v n="$2" -v t="$3" 'BEGIN {printf "%.0f", n / t}')"
-	note spans.ingest "$2 records sent in $3 s; agent: ${line#cltagent: }; export: $(grep 'stats events=' "$TMP/ingest-agent.out" | tail -1 | grep -o 'spans=[0-9]* retries=[0-9]* dropped=[0-9]*')"
-	note spans.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) without the shim, and under it with CLT_TRACING=spans sending to cltagent (CPU $CPU_A), $ROUNDS rounds"
+	# The agent's ingest of shim spans (bench/spansgen.c: batches of 64 SERVER records with
+	# nine HTTP attributes, as the shim sends them), the agent alone on CPU $CPU_B:
+	#   max:   as fast as one sender can write (SEQPACKET blocks it while the agent is
+	#          behind: nothing is lost on the way), rate and queue bounds raised;
+	#   paced: 200,000 records/s within the agent's default bounds (--span-rate 250000 per
+	#          connection, --queue-size 256).
+	# Loss = records sent - spans the agent exported; agent CPU per record from schedstat.
+	local n=${SPANS_INGEST:-400000} paced_secs=3 mode args out
+	[ -n "$QUICK" ] && paced_secs=1
+	for mode in max paced; do
+		rm -f "$tag"
+		args=()
+		[ "$mode" = max ] && args=(--span-rate 10000000 --queue-size 100000)
+		ip netns exec "$ns" taskset -c "$CPU_B" "$AGENT" --source netlink --output /dev/null \
+			--tag-socket "$tag" --stats-interval 0 "${args[@]}" >"$TMP/ingest-$mode.out" 2>&1 &
+		apid=$!
+		for _ in $(seq 1 50); do [ -S "$tag" ] && break; sleep 0.1; done
+		c0=$(cpu_ns "$apid")
+		if [ "$mode" = max ]; then
+			out=$(ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/spansgen" "$tag" "$n" 0)
+		else
+			out=$(ip netns exec "$ns" taskset -c "$CPU_A" "$TOOLS/spansgen" "$tag" $((200000 * paced_secs)) 200000)
+		fi
+		# Until the agent has read and exported all it was sent (its CPU stops moving).
+		c1=$(cpu_ns "$apid")
+		for _ in $(seq 1 20); do
+			sleep 0.2
+			[ "$(cpu_ns "$apid")" -lt $((c1 + 2000000)) ] && break
+			c1=$(cpu_ns "$apid")
+		done
+		c1=$(cpu_ns "$apid")
+		kill -TERM "$apid" 2>/dev/null
+		wait "$apid" 2>/dev/null
+		line=$(grep 'shim spans records=' "$TMP/ingest-$mode.out" | tail -1)
+		local exported
+		exported=$(grep 'stats events=' "$TMP/ingest-$mode.out" | tail -1 | grep -o ' spans=[0-9]*' | cut -d= -f2)
+		set -- $out
+		rec spans "ingest_${mode}_rate" all 1 "$(awk -v n="$3" -v t="$5" 'BEGIN {printf "%.0f", n / t}')"
+		rec spans "ingest_${mode}_lost" all 1 "$(( $3 - ${exported:-0} ))"
+		rec spans "ingest_${mode}_agent_ns" all 1 "$(awk -v n="$3" -v a="$c0" -v b="$c1" 'BEGIN {printf "%.0f", (b - a) / n}')"
+		note "spans.ingest_$mode" "$3 records sent in $5 s (sender CPU $7 s); agent: ${line#cltagent: }; exported spans=${exported:-?}"
+	done
+	note spans.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) without the shim, under it with CLT_TRACING=off, and with CLT_TRACING=spans sending to cltagent (CPU $CPU_A), $ROUNDS rounds, rotated"
 }
 
 for b in $ONLY; do

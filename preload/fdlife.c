@@ -1,8 +1,10 @@
 /*
  * fdlife.c - descriptor lifecycle (see fdlife.h): a socket connected to
  * an IPv6 address in the domain becomes tracked (with libclt's
- * packet-size clamp set before connect(), and on listeners); anything
- * else is settled as ignored so that its sends pass straight through;
+ * packet-size clamp set before connect(), and on listeners); with
+ * tracing on, any other TCP client socket is tracked untagged (its CLIENT
+ * spans); anything else is settled as ignored so that its sends pass
+ * straight through;
  * every way of closing or replacing a descriptor forgets what the shim
  * knew of it.
  *
@@ -80,6 +82,27 @@ static void fd_track(int fd, enum fd_applied applied)
 	tagger_open(shim_secure);
 }
 
+/*
+ * CLT_TRACING on: a TCP socket the shim does not tag (IPv4, an IPv6
+ * destination outside the domain, a route that cannot carry the option)
+ * is still followed, for its CLIENT spans and injection: spans are made
+ * for any destination, only tagging is limited to the domain. No clamp,
+ * no backend call: its packets are never changed. Off: ignored, as before.
+ */
+static void fd_track_untagged(int fd)
+{
+	struct fd_sock *s;
+
+	if (shim_cfg.tracing == TRACING_OFF || !(s = fdstate_sock_new(fd))) {
+		fd_ignore(fd);
+		return;
+	}
+	s->untagged = true;
+	s->applied = APPLIED_NONE;
+	http_init(&s->http, shim_cfg.order, shim_cfg.n_order, shim_cfg.tag_unsampled);
+	fdstate_attach(fd, s);
+}
+
 static bool is_tcp(int fd)
 {
 	int type = 0, proto = 0;
@@ -95,16 +118,29 @@ static void track_or_ignore(int fd, const struct in6_addr *peer, enum fd_applied
 {
 	struct sockaddr_in6 dst = {.sin6_family = AF_INET6};
 
-	if (!config_in_domain(&shim_cfg, peer) || !is_tcp(fd)) {
+	if (!is_tcp(fd)) {
 		fd_ignore(fd);
+		return;
+	}
+	if (!config_in_domain(&shim_cfg, peer)) {
+		fd_track_untagged(fd);
 		return;
 	}
 	dst.sin6_addr = *peer;
 	/* A route whose packets could not carry the option: never tagged. */
 	if (!tagger_tcp_size(fd, &dst, shim_secure))
-		fd_ignore(fd);
+		fd_track_untagged(fd);
 	else
 		fd_track(fd, applied);
+}
+
+/* An IPv4 TCP socket: never tagged (IOAM is IPv6), followed for its spans while tracing. */
+static void track_ipv4(int fd)
+{
+	if (shim_cfg.tracing != TRACING_OFF && is_tcp(fd))
+		fd_track_untagged(fd);
+	else
+		fd_ignore(fd);
 }
 
 /*
@@ -122,6 +158,19 @@ static enum fd_class classify(int fd)
 			return FD_UNKNOWN; /* not open: nothing to cache */
 		fdstate_set_class(fd, FD_IGNORED);
 		return FD_IGNORED;
+	}
+	if (dom == AF_INET && shim_cfg.tracing != TRACING_OFF) {
+		struct sockaddr_in peer4;
+
+		len = sizeof(peer4);
+		if (getpeername(fd, (struct sockaddr *)&peer4, &len) < 0) {
+			if (errno == ENOTCONN)
+				return FD_UNKNOWN;
+			fdstate_set_class(fd, FD_IGNORED);
+			return FD_IGNORED;
+		}
+		track_ipv4(fd);
+		return fdstate_class(fd);
 	}
 	if (dom != AF_INET6) {
 		fdstate_set_class(fd, FD_IGNORED);
@@ -192,6 +241,8 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		if (addr && addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
 			track_or_ignore(fd, &((const struct sockaddr_in6 *)addr)->sin6_addr,
 					APPLIED_NONE);
+		else if (addr && addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+			track_ipv4(fd);
 		else
 			fd_ignore(fd);
 	}
@@ -288,10 +339,13 @@ pid_t shim_fork(void)
 	return real.fork();
 }
 
-/* A descriptor number that a new socket now holds starts over. */
-static bool is_tcp6(int domain, int type, int protocol)
+/* A descriptor number that a new socket now holds starts over: IPv6 TCP,
+ * and with tracing on IPv4 TCP too (its CLIENT spans), is looked at when it
+ * connects; anything else is settled now. */
+static bool is_followed_tcp(int domain, int type, int protocol)
 {
-	return domain == AF_INET6 && (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM &&
+	return (domain == AF_INET6 || (domain == AF_INET && shim_cfg.tracing != TRACING_OFF)) &&
+	       (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM &&
 	       (protocol == 0 || protocol == IPPROTO_TCP);
 }
 
@@ -304,8 +358,8 @@ int shim_socket(int domain, int type, int protocol)
 	if (fd < 0)
 		return fd;
 	saved = errno;
-	/* Anything but IPv6 TCP is settled now: its sends need no look at all. */
-	fd_reset(fd, is_tcp6(domain, type, protocol) ? FD_UNKNOWN : FD_IGNORED);
+	/* Anything else is settled now: its sends need no look at all. */
+	fd_reset(fd, is_followed_tcp(domain, type, protocol) ? FD_UNKNOWN : FD_IGNORED);
 	errno = saved;
 	return fd;
 }

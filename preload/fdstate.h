@@ -34,7 +34,8 @@
 enum fd_class {
 	FD_UNKNOWN = 0, /* not looked at yet (zeroed memory) */
 	FD_IGNORED,     /* not an IPv6 TCP socket in the domain, or given up: pass through */
-	FD_TRACKED,     /* an IPv6 TCP socket in the domain: its writes are followed */
+	FD_TRACKED,     /* an IPv6 TCP socket in the domain: its writes are followed (with
+			   tracing on, any TCP client socket: see fd_sock.untagged) */
 	FD_STALE,       /* was tracked, then closed where the table lock could not be
 			   taken: the socket is released and the descriptor looked at again
 			   at next use */
@@ -65,6 +66,10 @@ struct fd_sock {
 	 * and the raw path only counts the ciphertext.
 	 */
 	bool tls;
+	/* Outside the domain (IPv4, or an IPv6 destination not in CLT_DOMAIN), followed
+	 * only for its CLIENT spans and injection while tracing is on: never tagged.
+	 * Set before the socket is attached, never changed. */
+	bool untagged;
 	_Atomic uint64_t wire_sent; /* tls: ciphertext bytes the kernel took */
 	struct client *client; /* its CLIENT span's state (client.c), or NULL */
 	uint8_t inj_left;      /* injected bytes still owed (inject.c), the end of @inj */

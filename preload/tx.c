@@ -343,6 +343,9 @@ static enum tx_kind tx_begin(struct tx *tx, const struct op *o)
 				     memcmp(&s->applied_ids, &tx->ids, sizeof(tx->ids)) != 0;
 		else
 			tx->change = s->applied != APPLIED_NONE;
+		/* Outside the domain: CLIENT spans and injection, never a tag. */
+		if (s->untagged)
+			tx->change = false;
 		/* Until the change is recorded, another send on this socket sets its own. */
 		if (tx->change)
 			s->applied = APPLIED_UNKNOWN;
@@ -427,7 +430,8 @@ static void tx_end(struct tx *tx, const struct op *o, ssize_t rc, int err)
 		fdstate_detach(o->fd, s, FD_UNKNOWN);
 	} else if (dead) {
 		/* Not HTTP/1.x: clear the IDs and let this descriptor pass straight through. */
-		tagger_set(o->fd, s->dev, s->ino, false, NULL, 0);
+		if (!s->untagged)
+			tagger_set(o->fd, s->dev, s->ino, false, NULL, 0);
 		fdstate_detach(o->fd, s, FD_IGNORED);
 	}
 	reentered_report();

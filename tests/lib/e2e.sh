@@ -8,6 +8,7 @@
 #   e2e_require_cmd CMD PKG fail (not skip) when a program of the matrix is missing
 #   e2e_require_clt         fail unless the shim and the agent are built
 #   e2e_origin PORT [NS]    origin server on [::]:PORT (log $E2E_W/origin.PORT.jsonl)
+#   e2e_add_ipv4 / e2e_add_outside   IPv4, and an IPv6 prefix outside CLT_DOMAIN, to the topology
 #   e2e_receiver NS PORT OUT  OTLP/HTTP receiver on [::1]:PORT inside NS
 #   e2e_agent_start / e2e_agent_stop   cltagent in the server namespace
 #   e2e_shim NS CMD...      run CMD in NS with the shim preloaded
@@ -124,6 +125,23 @@ e2e_add_ipv4() {
 	fail "IPv4: client cannot reach server"
 }
 
+# An IPv6 prefix outside CLT_DOMAIN (the documentation prefix, 2001:db8::/32):
+# the server also answers on 2001:db8:2::2, routed through the router. The
+# shim must never tag what goes there.
+E2E_OUTSIDE_ADDR=2001:db8:2::2
+e2e_add_outside() {
+	ip -n "$TOPO_R" addr add 2001:db8:2::1/64 dev r1 nodad &&
+		ip -n "$TOPO_S" addr add "$E2E_OUTSIDE_ADDR"/64 dev s0 nodad &&
+		ip -n "$TOPO_C" -6 route add 2001:db8:2::/64 via fd00:1::2 ||
+		fail "cannot add the outside prefix to the topology"
+	local i
+	for i in $(seq 1 30); do
+		ip netns exec "$TOPO_C" ping -6 -c1 -W1 -q "$E2E_OUTSIDE_ADDR" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "the client cannot reach $E2E_OUTSIDE_ADDR"
+}
+
 e2e_wait_file() { # file seconds
 	local i
 	for i in $(seq 1 $(($2 * 10))); do
@@ -133,12 +151,15 @@ e2e_wait_file() { # file seconds
 	return 1
 }
 
+# E2E_ORIGIN_ENV: VAR=value words to run it with (e.g. under the shim); its PID: $E2E_ORIGIN_PID.
 e2e_origin() { # port [ns]   (E2E_ORIGIN_ARGS: more arguments, e.g. --cert/--key for HTTPS)
 	local port=$1 ns=${2:-$TOPO_S}
 	# shellcheck disable=SC2086
-	ip netns exec "$ns" "$E2E_PY" "$E2E_TOP/tests/lib/origin_server.py" --port "$port" ${E2E_ORIGIN_ARGS:-} \
+	ip netns exec "$ns" env ${E2E_ORIGIN_ENV:-} "$E2E_PY" "$E2E_TOP/tests/lib/origin_server.py" \
+		--port "$port" ${E2E_ORIGIN_ARGS:-} \
 		--log "$E2E_W/origin.$port.jsonl" --ready "$E2E_W/origin.$port.ready" \
 		2>"$E2E_W/origin.$port.stderr" &
+	E2E_ORIGIN_PID=$!
 	E2E_PIDS+=($!)
 	e2e_wait_file "$E2E_W/origin.$port.ready" "$E2E_WAIT_S" && topo_wait_port "$ns" "$port" "$E2E_WAIT_S" ||
 		fail "origin server on port $port did not start"

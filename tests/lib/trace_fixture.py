@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """trace_fixture.py - programs and checks for the zero-code tracing tests.
 
-  server PORT [DOWNSTREAM_URL]   a legacy threaded http.server with no tracing
-                                 code: /call fetches DOWNSTREAM_URL (no header
-                                 forwarded), /err answers 500, /nolen answers
+  server PORT [DOWNSTREAM_URL[,URL...]]   a legacy threaded http.server with no
+                                 tracing code: /call fetches each URL in turn
+                                 (no header forwarded), /err answers 500, /nolen answers
                                  without a length, /cgi has a forked child
                                  answer; POST echoes the body
   raw HOST PORT HEXDATA          send bytes, print what came back (hex), close
@@ -41,14 +41,17 @@ def serve(port, downstream):
 
         def do_GET(self):
             if self.path.startswith("/call") and downstream:
-                u = downstream.split("/", 3)
-                host, _, p = u[2].rpartition(":")
-                c = http.client.HTTPConnection(host.strip("[]"), int(p), timeout=10)
-                c.request("GET", "/" + (u[3] if len(u) > 3 else ""))
-                r = c.getresponse()
-                data = r.read()
-                c.close()
-                self.reply(200, b"downstream said %d %s" % (r.status, data[:40]))
+                said = []
+                for url in downstream.split(","):  # one call after the other, no header
+                    u = url.split("/", 3)
+                    host, _, p = u[2].rpartition(":")
+                    c = http.client.HTTPConnection(host.strip("[]"), int(p), timeout=10)
+                    c.request("GET", "/" + (u[3] if len(u) > 3 else ""))
+                    r = c.getresponse()
+                    data = r.read()
+                    c.close()
+                    said.append(b"downstream said %d %s" % (r.status, data[:40].strip()))
+                self.reply(200, b", ".join(said))
             elif self.path.startswith("/err"):
                 self.reply(500, b"broken\n")
             elif self.path.startswith("/cgi"):
@@ -121,6 +124,19 @@ def forge(path):
         hdr(99, b"x"),                                       # unknown type
         hdr(16, claim + struct.pack("=H", 1) + good[:-2] + struct.pack("=H", 60000)),  # attrs past the end
     ]
+    # On a connection of their own (the agent drops the first one at its lying length field):
+    bounds = [
+        # 40 attributes: more than a record may carry
+        hdr(16, claim + struct.pack("=H", 1) + good[:-2] + struct.pack("=H", 40 * 6) +
+            b"".join(struct.pack("=BBH", ord("s"), 1, 1) + b"k" + b"v" for _ in range(40))),
+        # the largest message there is, claiming 65,000 records it does not hold
+        hdr(16, claim + struct.pack("=H", 65000) + b"\xa5" * (65535 - 12 - len(claim) - 2)),
+    ]
+    s2 = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s2.connect(path)
+    for m in bounds:
+        s2.send(m)
+    s2.close()
     for m in msgs:
         s.send(m)
     try:

@@ -360,7 +360,7 @@ static void test_table_defaults(void **state)
 	assert_int_equal(c.max_requests, 16384);
 	assert_int_equal(c.rcvbuf, 8u << 20);
 	assert_int_equal(c.tag_rate, 20000);
-	assert_int_equal(c.tag_max_conns, 512);
+	assert_int_equal(c.tag_max_conns, 1024);
 	assert_int_equal(c.stats_interval_s, 0);
 	assert_null(c.tag_socket);
 	agent_config_free(&c);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -555,6 +556,26 @@ static void *server_thread(void *arg)
 }
 
 /* libclt's agent backend against the server, running in its own thread. */
+/* Every connection is a descriptor: the server raises a low soft limit to hold them all. */
+static void test_tag_fd_limit(void **state)
+{
+	struct rlimit rl, low;
+	struct tagserver *ts;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < TAGSERVER_DEFAULT_MAX_CONNS + TAGSERVER_FD_SPARE)
+		skip();
+	low = rl;
+	low.rlim_cur = 256;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ts = open_server(NULL);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_true(low.rlim_cur >= TAGSERVER_DEFAULT_MAX_CONNS + TAGSERVER_FD_SPARE);
+	tagserver_close(ts);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
 static void test_tag_client(void **state)
 {
 	struct clt_options o = {0};
@@ -670,6 +691,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tag_hostile_peers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_bpf_types_without_bpf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_limits_and_peers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tag_fd_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag_client_failures, setup, teardown),
 	};
