@@ -134,5 +134,6 @@ check "tls_client: the server got the whole body, and one line" grep -qx "/slow 
 one_line tlsc /after-key-update
 client_ids tlsc 2
 
-agent_private_stop
+kill "$AGENT_PID" 2>/dev/null
+wait "$AGENT_PID" 2>/dev/null
 summary
