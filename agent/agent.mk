@@ -6,7 +6,8 @@ AGENT_PC_LIBS := $(call pc_libs,$(AGENT_PKGS)) -lm
 AGENT_CORE_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))
 AGENT_CORE_OBJS := $(AGENT_CORE_SRCS:%.c=$(BUILD)/%.o) $(BPF_EMBED_OBJ)
 AGENT_CORE_A := $(BUILD)/agent/libagentcore.a
-agent_CFLAGS := $(AGENT_PC_CFLAGS)
+# -Ilib: libclt's internal helpers (linked statically), e.g. clt_fdpass.h.
+agent_CFLAGS := $(AGENT_PC_CFLAGS) -Ilib
 
 $(AGENT_CORE_A): $(AGENT_CORE_OBJS)
 	@mkdir -p $(dir $@)

@@ -16,31 +16,13 @@
 #include "clt/bpfslot.h"
 #include "clt/clt.h"
 #include "clt/tagproto.h"
+#include "clt_fdpass.h"
 #include "tag_bpf.h"
 
 static int send_answer(int sock, const void *buf, size_t len, int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	ssize_t sent;
+	ssize_t sent = clt_send_fd(sendmsg, sock, buf, len, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	sent = sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 	return sent == (ssize_t)len ? 0 : -EPIPE;
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "clt/tagproto.h"
+#include "clt_fdpass.h"
 #include "clt_internal.h"
 #include "clt_sys.h"
 
@@ -262,25 +263,11 @@ static int agent_ensure(struct clt_agent_conn *c)
 
 static int agent_send(struct clt_agent_conn *c, const struct clt_tag_req *req, int sock)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = {.iov_base = (void *)req, .iov_len = sizeof(*req)};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	struct cmsghdr *cm;
 	ssize_t n;
 
-	memset(&u, 0, sizeof(u));
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &sock, sizeof(int));
 	/* MSG_NOSIGNAL: a dead agent must never kill the program with SIGPIPE. */
-	n = clt_sys.sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = clt_send_fd(clt_sys.sendmsg, c->fd, req, sizeof(*req), sock,
+			MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0)
 		return -errno;
 	return n == (ssize_t)sizeof(*req) ? 0 : -EPROTO;

@@ -26,6 +26,7 @@
 
 #include "clt/bpfslot.h"
 #include "clt/tagproto.h"
+#include "clt_fdpass.h"
 #include "clt_internal.h"
 #include "clt_sys.h"
 
@@ -69,24 +70,12 @@ static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, i
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = {.iov_base = (void *)req, .iov_len = len};
+	struct iovec iov;
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct pollfd pfd = {.fd = st->sock, .events = POLLIN};
 	ssize_t n;
 
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	if (clt_sys.sendmsg(st->sock, &msg, MSG_NOSIGNAL) != (ssize_t)len)
+	if (clt_send_fd(clt_sys.sendmsg, st->sock, req, len, fd, MSG_NOSIGNAL) != (ssize_t)len)
 		return errno ? -errno : -EPIPE;
 	for (;;) {
 		int pr = clt_sys.poll(&pfd, 1, BPF_REGISTER_TIMEOUT_MS);

@@ -189,7 +189,7 @@ static enum fd_class classify(int fd)
 	return fdstate_class(fd);
 }
 
-enum fd_class fdlife_classify(int fd)
+enum fd_class fdlife_look(int fd)
 {
 	enum fd_class c = fdstate_class(fd);
 	int saved = errno;

@@ -3,10 +3,20 @@
  * state (see fdstate.h for the locking rules). Anonymous mappings:
  * untouched pages cost nothing, so a large RLIMIT_NOFILE is cheap until
  * descriptors that high are actually used.
+ *
+ * A send finds its socket without the table lock (fdstate_sock_get): it
+ * loads the pointer, takes a reference only if the count is not zero,
+ * and checks the table still names it. That is safe because a socket's
+ * memory is never given back: the last reference puts it on a free list
+ * and a later socket reuses it (the count stays zero in between, so a
+ * late reader's increment fails; a reader that raced with the reuse sees
+ * the table name another socket and lets go).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -22,8 +32,12 @@
 _Atomic uint8_t *fdstate_class_tab;
 unsigned int fdstate_size;
 _Atomic unsigned int fdstate_high;
-static struct fd_sock **fdstate_obj_tab; /* under table_lock */
+/* Changed under table_lock; read without it by fdstate_sock_get(). */
+static _Atomic(struct fd_sock *) *fdstate_obj_tab;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Released sockets, for reuse (see above); after table_lock, never before it. */
+static struct fd_sock *sock_pool;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fdstate_once = PTHREAD_ONCE_INIT;
 static int fdstate_err;
 
@@ -96,19 +110,41 @@ void fdstate_sock_unlock(struct fd_sock *s)
 	guard_exit();
 }
 
+/* The count comes first: a reused socket is cleared behind it (a late reader may touch it). */
+_Static_assert(offsetof(struct fd_sock, refs) == 0, "fd_sock.refs must be its first member");
+
+static struct fd_sock *sock_alloc(void)
+{
+	struct fd_sock *s;
+
+	guard_enter();
+	pthread_mutex_lock(&pool_lock);
+	s = sock_pool;
+	if (s)
+		sock_pool = s->pool_next;
+	pthread_mutex_unlock(&pool_lock);
+	guard_exit();
+	if (!s)
+		return calloc(1, sizeof(*s));
+	/* Its count is zero and stays so until published below. */
+	memset((char *)s + sizeof(s->refs), 0, sizeof(*s) - sizeof(s->refs));
+	return s;
+}
+
 struct fd_sock *fdstate_sock_new(int fd)
 {
-	struct fd_sock *s = calloc(1, sizeof(*s));
+	struct fd_sock *s = sock_alloc();
 	struct stat st;
 
 	if (!s)
 		return NULL;
-	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->lock, NULL);
 	if (fstat(fd, &st) == 0) {
 		s->dev = st.st_dev;
 		s->ino = st.st_ino;
 	}
+	/* Before fdstate_attach() publishes it: a late reader's check then fails. */
+	atomic_store_explicit(&s->refs, 1, memory_order_release);
 	return s;
 }
 
@@ -117,23 +153,45 @@ void fdstate_sock_put(struct fd_sock *s)
 	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
 		client_free(s);
 		pthread_mutex_destroy(&s->lock);
-		free(s);
+		guard_enter();
+		pthread_mutex_lock(&pool_lock);
+		s->pool_next = sock_pool;
+		sock_pool = s;
+		pthread_mutex_unlock(&pool_lock);
+		guard_exit();
 	}
+}
+
+/* A reference to @s unless its count already reached zero (released). */
+static bool sock_ref(struct fd_sock *s)
+{
+	unsigned int r = atomic_load_explicit(&s->refs, memory_order_relaxed);
+
+	do {
+		if (r == 0)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&s->refs, &r, r + 1, memory_order_acquire,
+							memory_order_relaxed));
+	return true;
 }
 
 struct fd_sock *fdstate_sock_get(int fd)
 {
-	struct fd_sock *s = NULL;
+	struct fd_sock *s;
 
-	if ((unsigned int)fd >= fdstate_size)
-		return NULL;
-	table_enter();
-	if (fdstate_class(fd) == FD_TRACKED && fdstate_obj_tab[fd]) {
-		s = fdstate_obj_tab[fd];
-		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	/* Lock-free (see the top of this file); a retry only when the descriptor changed. */
+	for (;;) {
+		if (fdstate_class(fd) != FD_TRACKED)
+			return NULL;
+		s = atomic_load_explicit(&fdstate_obj_tab[fd], memory_order_acquire);
+		if (!s)
+			return NULL;
+		if (!sock_ref(s))
+			continue; /* closed meanwhile: look again */
+		if (atomic_load_explicit(&fdstate_obj_tab[fd], memory_order_acquire) == s)
+			return s;
+		fdstate_sock_put(s); /* reused for another descriptor meanwhile */
 	}
-	table_exit();
-	return s;
 }
 
 void fdstate_attach(int fd, struct fd_sock *s)
@@ -263,10 +321,12 @@ void fdstate_fork_prepare(void)
 {
 	table_enter();
 	for_each_sock(sock_fork_lock);
+	pthread_mutex_lock(&pool_lock);
 }
 
 void fdstate_fork_parent(void)
 {
+	pthread_mutex_unlock(&pool_lock);
 	for_each_sock(sock_fork_unlock);
 	table_exit();
 }
@@ -281,6 +341,7 @@ void fdstate_fork_child(void)
 {
 	/* The child's only thread is the one that took every lock: it releases them. The
 	 * CLIENT spans in flight are the parent's to end. */
+	pthread_mutex_unlock(&pool_lock);
 	for_each_sock(sock_fork_child);
 	table_exit();
 }

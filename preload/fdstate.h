@@ -6,9 +6,11 @@
  * size (RLIMIT_NOFILE at start, capped) pass through.
  *
  * Locking: the pass-through test is one acquire load of the class byte
- * and takes no lock. The descriptor-to-socket pointers are changed under
- * the table lock, held only for those few stores (never across a system
- * call, a backend call or another lock). Each socket has its own lock for
+ * and takes no lock; nor does a send's lookup of its socket (a reference
+ * taken with one compare-and-swap, fdstate.c says why that is safe). The
+ * descriptor-to-socket pointers are changed under the table lock, held
+ * only for those few stores (never across a system call or a backend
+ * call; only the free list's lock is taken inside it). Each socket has its own lock for
  * its tracker and IDs, held only while a send decides or records (never
  * across a system call or a backend call). Nothing holds a socket lock
  * while taking the table lock.
@@ -82,6 +84,7 @@ struct fd_sock {
 	 * their segments then take the next request's IDs, as with a sticky
 	 * option. Atomic: counted after the call, outside the lock. */
 	atomic_uint_fast64_t sent;
+	struct fd_sock *pool_next; /* released: the free list (fdstate.c) */
 };
 
 extern _Atomic uint8_t *fdstate_class_tab;
@@ -119,7 +122,7 @@ struct fd_sock *fdstate_sock_new(int fd);
 /* @fd's tracked socket with a reference for the caller, or NULL (not tracked). */
 struct fd_sock *fdstate_sock_get(int fd);
 
-/* Drop a reference (no lock needed; the last one frees). */
+/* Drop a reference (no lock needed; the last one releases it for reuse). */
 void fdstate_sock_put(struct fd_sock *s);
 
 /* A socket's own lock. Inside it the thread counts as inside the shim (real.h's guard). */

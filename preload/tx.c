@@ -456,6 +456,16 @@ static inline bool pass_through(int fd)
 	return false;
 }
 
+/*
+ * The entry test of every send variant, before its call is even described
+ * (struct op): a descriptor that passes through goes to libc at once.
+ */
+static inline bool tx_passes(int fd)
+{
+	shim_ensure();
+	return pass_through(fd);
+}
+
 static void tls_pending_begin(int fd);
 /*
  * A server's write on an accepted socket: never changed, never tagged;
@@ -504,9 +514,12 @@ static ssize_t tx_send(struct op *o)
 	int saved;
 
 	shim_ensure();
-	if (fdstate_class(o->fd) == FD_ACCEPTED && !guard_active())
+	/* The pass-through test first: an ignored descriptor costs one load. */
+	if (pass_through(o->fd))
+		return op_real(o);
+	if (fdstate_class(o->fd) == FD_ACCEPTED)
 		return tx_accepted(o);
-	if (pass_through(o->fd) || !op_measure(o))
+	if (!op_measure(o))
 		return op_real(o);
 	k = tx_begin(&tx, o);
 	if (k == TX_PASS)
@@ -556,47 +569,54 @@ static ssize_t tx_buf(struct op *o)
 
 ssize_t shim_write(int fd, const void *buf, size_t len)
 {
-	struct op o = { .kind = OP_WRITE, .fd = fd, .buf = buf, .len = len };
+	struct op o;
 
+	if (tx_passes(fd))
+		return real.write(fd, buf, len);
+	o = (struct op){ .kind = OP_WRITE, .fd = fd, .buf = buf, .len = len };
 	return tx_buf(&o);
 }
 
 ssize_t shim_send(int fd, const void *buf, size_t len, int flags)
 {
-	struct op o = { .kind = OP_SEND, .fd = fd, .buf = buf, .len = len, .flags = flags };
+	struct op o;
 
+	if (tx_passes(fd))
+		return real.send(fd, buf, len, flags);
+	o = (struct op){ .kind = OP_SEND, .fd = fd, .buf = buf, .len = len, .flags = flags };
 	return tx_buf(&o);
 }
 
 ssize_t shim_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
 		    socklen_t tolen)
 {
-	struct op o = { .kind = OP_SENDTO, .fd = fd, .buf = buf, .len = len, .flags = flags,
-			.to = to, .tolen = tolen };
+	struct op o;
 
+	if (tx_passes(fd))
+		return real.sendto(fd, buf, len, flags, to, tolen);
+	o = (struct op){ .kind = OP_SENDTO, .fd = fd, .buf = buf, .len = len, .flags = flags,
+			 .to = to, .tolen = tolen };
 	return tx_buf(&o);
 }
 
 ssize_t shim_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	struct op o = { .kind = OP_WRITEV, .fd = fd, .iov = iov, .iovcnt_arg = iovcnt };
+	struct op o;
 
-	if (iovcnt < 0) {
-		shim_ensure();
+	if (tx_passes(fd) || iovcnt < 0)
 		return real.writev(fd, iov, iovcnt);
-	}
+	o = (struct op){ .kind = OP_WRITEV, .fd = fd, .iov = iov, .iovcnt_arg = iovcnt };
 	o.iovcnt = (size_t)iovcnt;
 	return tx_send(&o);
 }
 
 ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	struct op o = { .kind = OP_SENDMSG, .fd = fd, .msg = msg, .flags = flags };
+	struct op o;
 
-	if (!msg) {
-		shim_ensure();
+	if (tx_passes(fd) || !msg)
 		return real.sendmsg(fd, msg, flags);
-	}
+	o = (struct op){ .kind = OP_SENDMSG, .fd = fd, .msg = msg, .flags = flags };
 	o.iov = msg->msg_iov;
 	o.iovcnt = msg->msg_iovlen;
 	return tx_send(&o);
@@ -604,28 +624,33 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
 
 int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-	struct op o = { .kind = OP_SENDMMSG, .fd = fd, .vec = vec, .vlen = vlen, .flags = flags };
+	struct op o;
 
-	if (!vec) {
-		shim_ensure();
+	if (tx_passes(fd) || !vec)
 		return real.sendmmsg(fd, vec, vlen, flags);
-	}
+	o = (struct op){ .kind = OP_SENDMMSG, .fd = fd, .vec = vec, .vlen = vlen, .flags = flags };
 	return (int)tx_send(&o);
 }
 
 ssize_t shim_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
-	struct op o = { .kind = OP_SENDFILE, .fd = out_fd, .in_fd = in_fd, .offset = offset,
-			.len = count, .opaque = true };
+	struct op o;
 
+	if (tx_passes(out_fd))
+		return real.sendfile(out_fd, in_fd, offset, count);
+	o = (struct op){ .kind = OP_SENDFILE, .fd = out_fd, .in_fd = in_fd, .offset = offset,
+			 .len = count, .opaque = true };
 	return tx_send(&o);
 }
 
 ssize_t shim_sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 {
-	struct op o = { .kind = OP_SENDFILE64, .fd = out_fd, .in_fd = in_fd, .offset = offset,
-			.len = count, .opaque = true };
+	struct op o;
 
+	if (tx_passes(out_fd))
+		return real.sendfile64(out_fd, in_fd, offset, count);
+	o = (struct op){ .kind = OP_SENDFILE64, .fd = out_fd, .in_fd = in_fd, .offset = offset,
+			 .len = count, .opaque = true };
 	return tx_send(&o);
 }
 

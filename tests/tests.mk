@@ -5,7 +5,7 @@
 # all run by tests/run.sh (exit 0 pass, 77 skip, anything else fail).
 CMOCKA_CFLAGS := $(call pc_cflags,cmocka)
 CMOCKA_LIBS := $(call pc_libs,cmocka)
-tests_CFLAGS := $(CMOCKA_CFLAGS) $(NL_CFLAGS) $(AGENT_PC_CFLAGS) -Ipreload -Iagent -Itests
+tests_CFLAGS := $(CMOCKA_CFLAGS) $(NL_CFLAGS) $(AGENT_PC_CFLAGS) -Ipreload -Iagent -Ilib -Itests
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)

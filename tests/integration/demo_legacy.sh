@@ -8,23 +8,10 @@
 # porthos -> aramis hop.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-TOP=$PWD
 . tests/lib/topo.sh
 topo_require_root
-BUILD=${BUILD:-build}
-ART=$TOP/tests/artifacts
-OUT=$ART/demo-legacy-out
-mkdir -p "$ART"
-
-log=$ART/demo-legacy.log
-DEMO_ENTRY=legacy DEMO_PREFIX="cy$$-" DEMO_OUT=$OUT DEMO_NO_UPSTREAM=1 BUILD=$BUILD \
-	demo/demo.sh run >"$log" 2>&1
-rc=$?
-sed 's/\x1b\[[0-9;]*m//g' "$log"
-if [ $rc -ne 0 ]; then
-	echo "FAIL: demo/demo.sh run (DEMO_ENTRY=legacy) exited $rc"
-	exit 1
-fi
+. tests/lib/harness.sh
+demo_entry_run legacy "cy$$-" demo-legacy
 
 python3 - "$OUT/spans.jsonl" "$OUT/phases.txt" "$log" <<'EOF'
 import re, sys

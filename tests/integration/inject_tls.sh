@@ -11,25 +11,12 @@ cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
 topo_require_root
 . tests/lib/shim_common.sh
-NO_CURL=
-case "${SHIM_PRELOAD:-}" in *libasan*)
-	NO_CURL="curl deadlocks in setlocale() whenever libasan is preloaded (shim or not)" ;;
-esac
-for p in openssl curl wget; do
-	command -v $p >/dev/null || { echo "SKIP: $p missing (scripts/deps.sh)"; exit 77; }
-done
-AGENT=$PWD/$BUILD/cltagent
-[ -x "$AGENT" ] || { echo "FAIL: $AGENT missing (make BUILD=$BUILD all)"; exit 1; }
+NO_CURL=$(no_curl_reason)
+need_programs openssl curl wget
+need_built "$PWD/$BUILD/cltagent"
 shim_setup "it$$"
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=clt-test-ca \
-	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-		-keyout "$TMP/srv.key" -out "$TMP/srv.csr" 2>/dev/null &&
-	printf 'subjectAltName=IP:::1,DNS:localhost\n' >"$TMP/ext" &&
-	openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
-		-days 1 -extfile "$TMP/ext" -out "$TMP/srv.pem" 2>/dev/null ||
-	{ echo "FAIL: cannot make the test certificates"; exit 1; }
+tls_test_certs "$TMP"
 TLS_PORT=8443 SLOW_PORT=8444
 nsx python3 tests/lib/tls_server.py $TLS_PORT "$TMP/srv.pem" "$TMP/srv.key" --headers "$TMP/hdr" \
 	>"$TMP/tls.log" 2>&1 &
@@ -40,11 +27,8 @@ topo_wait_port "$NS" $TLS_PORT && topo_wait_port "$NS" $SLOW_PORT ||
 
 # A private agent: the shim's CLIENT spans, exported.
 SOCK=$TMP/tag.sock
-nsx "$AGENT" --tag-socket "$SOCK" --output "$TMP/spans.json" --batch-timeout 100ms \
-	--stats-interval 0 --ready-file "$TMP/agent.ready" >"$TMP/agent.log" 2>&1 &
-AGENT_PID=$!
-for _ in $(seq 1 50); do [ -e "$TMP/agent.ready" ] && break; sleep 0.1; done
-[ -e "$TMP/agent.ready" ] || { echo "FAIL: cltagent did not start: $(cat "$TMP/agent.log")"; exit 1; }
+agent_private "$NS" "$SOCK" "$TMP/agent.log" --output "$TMP/spans.json" --batch-timeout 100ms \
+	--stats-interval 0
 
 URL="https://[::1]:$TLS_PORT"
 T1=0af7651916cd43dd8448eb211c80319c S1=b7ad6b7169203331

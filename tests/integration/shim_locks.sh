@@ -11,19 +11,12 @@ cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
 topo_require_root
 . tests/lib/shim_common.sh
-AGENT=$PWD/$BUILD/cltagent
 PROG=$PWD/$BUILD/tests/tools/shim_sends
-for f in "$AGENT" "$PROG"; do
-	[ -x "$f" ] || { echo "FAIL: $f missing (make BUILD=$BUILD all tests)"; exit 1; }
-done
+need_built "$PWD/$BUILD/cltagent" "$PROG"
 shim_setup "sl$$"
 SOCK=$TMP/tag.sock
-
-ip netns exec "$NS" "$AGENT" -o "$TMP/spans.jsonl" --tag-socket "$SOCK" 2>"$TMP/agent.log" &
-AGENT_PID=$!
-trap 'kill -CONT $AGENT_PID 2>/dev/null; kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; topo_cleanup; rm -rf "$TMP"; stage_cleanup' EXIT
-for i in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || { echo "FAIL: the agent did not create $SOCK: $(cat "$TMP/agent.log")"; exit 1; }
+trap 'agent_private_stop; topo_cleanup; rm -rf "$TMP"; stage_cleanup' EXIT
+agent_private "$NS" "$SOCK" "$TMP/agent.log" -o "$TMP/spans.jsonl"
 
 events_start "$TMP/ev"
 under_shim CLT_BACKEND=agent CLT_AGENT_SOCKET="$SOCK" CLT_AGENT_TIMEOUT_MS=10000 \

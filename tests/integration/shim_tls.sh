@@ -10,24 +10,12 @@ cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
 topo_require_root
 . tests/lib/shim_common.sh
-NO_CURL=
-case "${SHIM_PRELOAD:-}" in *libasan*)
-	NO_CURL="curl deadlocks in setlocale() whenever libasan is preloaded (shim or not)" ;;
-esac
-for p in openssl curl wget; do
-	command -v $p >/dev/null || { echo "SKIP: $p missing (scripts/deps.sh)"; exit 77; }
-done
+NO_CURL=$(no_curl_reason)
+need_programs openssl curl wget
 shim_setup "tl$$"
 
 # A CA and a certificate for [::1], valid one day.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=clt-test-ca \
-	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-		-keyout "$TMP/srv.key" -out "$TMP/srv.csr" 2>/dev/null &&
-	printf 'subjectAltName=IP:::1,DNS:localhost\n' >"$TMP/ext" &&
-	openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
-		-days 1 -extfile "$TMP/ext" -out "$TMP/srv.pem" 2>/dev/null ||
-	{ echo "FAIL: cannot make the test certificates"; exit 1; }
+tls_test_certs "$TMP"
 TLS_PORT=8443
 nsx python3 tests/lib/tls_server.py $TLS_PORT "$TMP/srv.pem" "$TMP/srv.key" >"$TMP/tls.log" 2>&1 &
 topo_wait_port "$NS" $TLS_PORT || { echo "FAIL: TLS server did not start: $(cat "$TMP/tls.log")"; exit 1; }

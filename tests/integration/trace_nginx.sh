@@ -11,30 +11,12 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
 topo_require_root
-command -v nginx >/dev/null || { echo "SKIP: nginx not installed"; exit 77; }
+. tests/lib/harness.sh
+need_programs nginx
 . tests/lib/shim_common.sh
 . tests/lib/agent_helpers.sh
-ag_need_binaries
-TF=$PWD/tests/lib/trace_fixture.py
-trap 'ag_cleanup; stage_cleanup' EXIT
-topo_single "tng$$" || fail "cannot build the namespace"
-NS=$TOPO_S
-SOCK=$AG_TMP/tag.sock
-OUT=$AG_TMP/spans.json
-W=$AG_TMP/nginx
-mkdir -p "$W/www" "$W/nginx-tmp"
+nginx_traced "tng$$" nginx-edge
 head -c 3000 /dev/urandom | base64 >"$W/www/file.txt"
-sed -e "s|@W@|$W|g" tests/lib/nginx_trace.conf.in >"$W/nginx.conf"
-ag_agent "$NS" "$AG_TMP/agent.log" --tag-socket "$SOCK" --output "$OUT" --batch-timeout 100ms \
-	--stats-interval 0
-ip netns exec "$NS" python3 "$TF" server 8080 >"$AG_TMP/origin.log" 2>&1 &
-AG_PIDS+=($!)
-topo_wait_port "$NS" 8080 || fail "origin did not start"
-ip netns exec "$NS" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_TRACING=spans \
-	CLT_AGENT_SOCKET="$SOCK" OTEL_SERVICE_NAME=nginx-edge nginx -c "$W/nginx.conf" -p "$W" \
-	>"$AG_TMP/nginx.out" 2>&1 &
-NGX=$!
-topo_wait_port "$NS" 8000 || { cat "$W/nginx.error.log"; fail "nginx did not start"; }
 
 # 8 clients at once, 15 requests each on one keep-alive connection, each its own traceparent.
 ip netns exec "$NS" python3 - "$AG_TMP/sent.txt" <<'PY' || fail "clients failed"
@@ -57,15 +39,7 @@ open(sys.argv[1], "w").write("\n".join(out) + "\n")
 assert len(out) == 120
 PY
 check "120 requests answered" [ "$(wc -l <"$AG_TMP/sent.txt")" = 120 ]
-# nginx exits normally on SIGQUIT (graceful): its worker's last spans are flushed at exit.
-kill -QUIT "$NGX"
-wait "$NGX" 2>/dev/null
-for i in $(seq 1 40); do
-	[ "$(python3 "$TF" spans "$OUT" 2>/dev/null | grep -c nginx-edge)" -ge 120 ] && break
-	sleep 0.25
-done
-ag_stop_agent
-python3 "$TF" spans "$OUT" >"$AG_TMP/spans.txt"
+nginx_traced_stop nginx-edge 120
 python3 - "$AG_TMP/spans.txt" "$AG_TMP/sent.txt" <<'PY'
 import json, sys
 sp = [json.loads(l) for l in open(sys.argv[1])]

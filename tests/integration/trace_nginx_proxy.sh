@@ -9,44 +9,18 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
 topo_require_root
-command -v nginx >/dev/null || { echo "SKIP: nginx not installed"; exit 77; }
+. tests/lib/harness.sh
+need_programs nginx
 . tests/lib/shim_common.sh
 . tests/lib/agent_helpers.sh
-ag_need_binaries
-TF=$PWD/tests/lib/trace_fixture.py
-trap 'ag_cleanup; stage_cleanup' EXIT
-topo_single "tnp$$" || fail "cannot build the namespace"
-NS=$TOPO_S
-SOCK=$AG_TMP/tag.sock
-OUT=$AG_TMP/spans.json
-W=$AG_TMP/nginx
-mkdir -p "$W/www" "$W/nginx-tmp"
-sed -e "s|@W@|$W|g" tests/lib/nginx_trace.conf.in >"$W/nginx.conf"
-ag_agent "$NS" "$AG_TMP/agent.log" --tag-socket "$SOCK" --output "$OUT" --batch-timeout 100ms \
-	--stats-interval 0
-ip netns exec "$NS" python3 "$TF" server 8080 >"$AG_TMP/origin.log" 2>&1 &
-AG_PIDS+=($!)
-topo_wait_port "$NS" 8080 || fail "origin did not start"
-ip netns exec "$NS" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_TRACING=spans \
-	CLT_AGENT_SOCKET="$SOCK" OTEL_SERVICE_NAME=nginx-proxy nginx -c "$W/nginx.conf" -p "$W" \
-	>"$AG_TMP/nginx.out" 2>&1 &
-NGX=$!
-topo_wait_port "$NS" 8000 || { cat "$W/nginx.error.log"; fail "nginx did not start"; }
+nginx_traced "tnp$$" nginx-proxy
 c() { ip netns exec "$NS" curl -sS -o /dev/null -w '%{http_code}' "$@"; }
 for i in 1 2 3; do
 	check "proxied request $i (no traceparent)" [ "$(c "http://[::1]:8000/proxy/seq$i")" = 200 ]
 done
 check "proxied request with a traceparent" \
 	[ "$(c -H 'traceparent: 00-7bf92f3577b34da6a3ce929d0e0e4736-20f067aa0ba902b7-01' 'http://[::1]:8000/proxy/own')" = 200 ]
-# nginx exits normally on SIGQUIT (graceful): its worker's last spans are flushed at exit.
-kill -QUIT "$NGX"
-wait "$NGX" 2>/dev/null
-for i in $(seq 1 40); do
-	[ "$(python3 "$TF" spans "$OUT" 2>/dev/null | grep -c nginx-proxy)" -ge 7 ] && break
-	sleep 0.25
-done
-ag_stop_agent
-python3 "$TF" spans "$OUT" >"$AG_TMP/spans.txt"
+nginx_traced_stop nginx-proxy 7
 q() { python3 -c '
 import json, sys
 sp = [json.loads(l) for l in open(sys.argv[1])]
