@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,12 +59,15 @@ struct clt_bpf_state {
 	atomic_uint reg_gen[CLT_BPF_SLOTS]; /* the generation each descriptor is registered with; 0 none */
 	atomic_uint epoch; /* bpf_fork_epoch when attached; BPF_RESETTING while a child re-attaches */
 	atomic_bool warned_full;
+	atomic_bool room; /* the agent reserves the header's room on each socket (CLT_BPF_ATTACH_ROOM) */
 	uint64_t retry_at_ms;           /* bpf_reattach: not before (lock held) */
 	atomic_uint_fast64_t check_at_ms; /* bpf_check_agent: next look */
 };
 
+/* One request, one answer of at least @resp_min octets (an older agent's
+ * may be shorter than @resp_len: the rest stays zero). */
 static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, int fd, void *resp,
-			size_t resp_len, int *fd_out)
+			size_t resp_min, size_t resp_len, int *fd_out)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -97,6 +101,7 @@ static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, i
 			return pr == 0 ? -ETIMEDOUT : -errno;
 		break;
 	}
+	memset(resp, 0, resp_len);
 	iov.iov_base = resp;
 	iov.iov_len = resp_len;
 	memset(&u, 0, sizeof(u));
@@ -113,7 +118,7 @@ static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, i
 		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
 			memcpy(fd_out, CMSG_DATA(cm), sizeof(int));
 	}
-	return n == (ssize_t)resp_len ? 0 : -EPROTO;
+	return n >= (ssize_t)resp_min && n <= (ssize_t)resp_len ? 0 : -EPROTO;
 }
 
 static void bpf_hdr(struct clt_msg_hdr *h, uint8_t type, size_t len, uint32_t seq)
@@ -144,7 +149,8 @@ static int bpf_attach(struct clt_bpf_state *st, const char **why)
 		goto fail;
 	}
 	bpf_hdr(&req, CLT_MSG_BPF_ATTACH, sizeof(req), ++st->seq);
-	err = bpf_exchange(st, &req, sizeof(req), -1, &r, sizeof(r), &mfd);
+	err = bpf_exchange(st, &req, sizeof(req), -1, &r, offsetof(struct clt_tag_bpf_attach_resp, flags),
+			   sizeof(r), &mfd);
 	if (err == 0 && (r.h.magic != CLT_TAG_MAGIC || r.h.type != CLT_MSG_BPF_ATTACH))
 		err = -EPROTO;
 	if (err == 0 && r.status < 0)
@@ -171,6 +177,7 @@ static int bpf_attach(struct clt_bpf_state *st, const char **why)
 	 * its parent's slots, hence no descriptor left open either. */
 	clt_sys.close(mfd);
 	st->slots = p;
+	atomic_store_explicit(&st->room, (r.flags & CLT_BPF_ATTACH_ROOM) != 0, memory_order_relaxed);
 	return 0;
 fail:
 	if (mfd >= 0)
@@ -334,7 +341,7 @@ static int bpf_register(struct clt_bpf_state *st, int fd)
 		bpf_hdr(&req.h, CLT_MSG_BPF_REGISTER, sizeof(req), ++st->seq);
 		req.slot = (uint32_t)fd;
 		req.gen = gen;
-		err = bpf_exchange(st, &req, sizeof(req), fd, &r, sizeof(r), NULL);
+		err = bpf_exchange(st, &req, sizeof(req), fd, &r, sizeof(r), sizeof(r), NULL);
 		if (err == 0 && (r.h.magic != CLT_TAG_MAGIC || r.h.type != CLT_MSG_BPF_REGISTER))
 			err = -EPROTO;
 		if (err == 0)
@@ -408,6 +415,11 @@ static int bpf_disable(struct clt_ctx *ctx, int fd)
 	s->flags = 0;
 	slot_end(s);
 	return 0;
+}
+
+int clt_bpf_room(const struct clt_ctx *ctx)
+{
+	return ctx->bpf != NULL && atomic_load_explicit(&ctx->bpf->room, memory_order_relaxed);
 }
 
 /* Before connect(): the descriptor is about to carry a new connection. */

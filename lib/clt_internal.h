@@ -103,6 +103,9 @@ int clt_bpf_setup(struct clt_ctx *ctx, const struct clt_options *opts, const cha
  * no offsets known, every later packet takes them. */
 int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
 		      const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
+/* bpf: the agent reserves the header's room on each socket it registers
+ * (the kernel then sizes segments for the header, as with hopopts). */
+int clt_bpf_room(const struct clt_ctx *ctx);
 /* bpf: @fd is about to carry a new connection (clt_tcp_clamp before connect). */
 void clt_bpf_forget(struct clt_ctx *ctx, int fd);
 /* agent: the tag socket path from @opts, CLT_AGENT_SOCKET or the default. */
