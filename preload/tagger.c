@@ -112,6 +112,13 @@ static void note_backend(struct clt_ctx *ctx)
 		     clt_backend_reason(ctx));
 }
 
+bool tagger_per_request(void)
+{
+	struct clt_ctx *ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
+
+	return ctx != NULL && clt_backend_get(ctx) == CLT_BACKEND_BPF;
+}
+
 enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids,
 			      uint64_t stream_offset)
 {
