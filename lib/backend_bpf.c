@@ -58,7 +58,10 @@ struct clt_bpf_state {
 	atomic_uint gen_next;
 	atomic_uint reg_gen[CLT_BPF_SLOTS]; /* the generation each descriptor is registered with; 0 none */
 	atomic_uint epoch; /* bpf_fork_epoch when attached; BPF_RESETTING while a child re-attaches */
-	atomic_bool warned_full;
+	/* Sockets without a slot (descriptors from CLT_BPF_SLOTS on): the next
+	 * backend in auto's order, set up at the first (lock held). */
+	_Atomic(const struct clt_backend_ops *) fallback;
+	bool fallback_tried;
 	atomic_bool room; /* the agent reserves the header's room on each socket (CLT_BPF_ATTACH_ROOM) */
 	uint64_t retry_at_ms;           /* bpf_reattach: not before (lock held) */
 	atomic_uint_fast64_t check_at_ms; /* bpf_check_agent: next look */
@@ -358,20 +361,54 @@ static int bpf_register(struct clt_bpf_state *st, int fd)
 	return 0;
 }
 
+/*
+ * A socket without a slot goes to the next backend in auto's order: the
+ * sticky option with CAP_NET_RAW, else the agent applies it (the same
+ * tag socket). Set up once, said once. NULL: neither is available.
+ */
+static const struct clt_backend_ops *bpf_fallback(struct clt_ctx *ctx, struct clt_bpf_state *st)
+{
+	const struct clt_backend_ops *ops = atomic_load(&st->fallback);
+	struct clt_options o = {.agent_socket = st->path, .ignore_env = 1};
+	struct ioam_hbh_config v1 = ctx->hbh;
+	const char *why = "";
+
+	if (ops != NULL)
+		return ops;
+	pthread_mutex_lock(&st->lock);
+	if (!st->fallback_tried) {
+		st->fallback_tried = true;
+		v1.trailer_version = 1; /* no program writes an egress time there */
+		if (clt_have_cap_net_raw() && clt_hopopts_build(ctx, &v1) == 0)
+			ops = &clt_backend_hopopts_ops;
+		else if (ctx->agent != NULL || clt_agent_open(ctx, &o, 1, &why) == 0)
+			ops = &clt_backend_agent_ops;
+		fprintf(stderr,
+			"libclt: bpf: descriptors from %d on have no slot: their sockets are tagged "
+			"%s\n",
+			CLT_BPF_SLOTS,
+			ops == &clt_backend_hopopts_ops ? "through hopopts (CAP_NET_RAW)"
+			: ops != NULL			? "through the agent backend"
+							: "not at all (no CAP_NET_RAW, no agent backend)");
+		atomic_store(&st->fallback, ops);
+	}
+	ops = atomic_load(&st->fallback);
+	pthread_mutex_unlock(&st->lock);
+	return ops;
+}
+
 int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
 		      const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN])
 {
 	struct clt_bpf_state *st = ctx->bpf;
 	struct clt_bpf_slot *s;
 	struct clt_bpf_entry *e;
+	const struct clt_backend_ops *fb;
 	int err;
 
 	if ((unsigned int)fd >= CLT_BPF_SLOTS) {
-		if (!atomic_exchange(&st->warned_full, true))
-			fprintf(stderr, "libclt: bpf: descriptors from %d on have no slot: their "
-					"requests are not tagged\n",
-				CLT_BPF_SLOTS);
-		return -EMFILE;
+		fb = bpf_fallback(ctx, st);
+		return fb != NULL ? fb->enable(ctx, fd, trace_id, span_id) : -EMFILE;
 	}
 	err = bpf_fork_check(st);
 	if (err < 0)
@@ -408,7 +445,12 @@ static int bpf_disable(struct clt_ctx *ctx, int fd)
 	struct clt_bpf_state *st = ctx->bpf;
 	struct clt_bpf_slot *s;
 
-	if ((unsigned int)fd >= CLT_BPF_SLOTS || bpf_fork_check(st) < 0 || st->slots == NULL)
+	if ((unsigned int)fd >= CLT_BPF_SLOTS) {
+		const struct clt_backend_ops *fb = atomic_load(&st->fallback);
+
+		return fb != NULL ? fb->disable(ctx, fd) : 0;
+	}
+	if (bpf_fork_check(st) < 0 || st->slots == NULL)
 		return 0;
 	s = &st->slots[fd];
 	slot_begin(s);

@@ -113,6 +113,9 @@ int clt_agent_socket_path(const struct clt_options *opts, char *path, size_t cap
 
 /* hopopts: precompute the header template from ctx->hbh. */
 int clt_hopopts_setup(struct clt_ctx *ctx);
+/* The same header template from @hbh, the backend left as it is (the bpf
+ * backend's fallback for sockets without a slot). */
+int clt_hopopts_build(struct clt_ctx *ctx, const struct ioam_hbh_config *hbh);
 
 /* genl: does the running kernel's IOAM6 family offer PKT_ID_ENABLE?
  * 1 yes, 0 no (with *why), negative errno if the controller could not
@@ -131,6 +134,9 @@ int clt_genl_socket_taggable(int type, int protocol);
 
 /* agent: validate CLT_AGENT_SOCKET / CLT_AGENT_TIMEOUT_MS (and the option). */
 int clt_agent_check(const struct clt_options *opts, const char **why);
+/* agent: clt_agent_setup() without making the agent the backend (ctx->agent only). */
+int clt_agent_open(struct clt_ctx *ctx, const struct clt_options *opts, int probe,
+		   const char **why);
 /* agent: set the backend up; with @probe, only if an agent accepts a
  * connection now (auto-selection), else connect lazily. */
 int clt_agent_setup(struct clt_ctx *ctx, const struct clt_options *opts, int probe,
