@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +44,9 @@ struct bpf_tagger {
 	uid_t owner[CLT_BPF_PROCS];
 	unsigned char used[CLT_BPF_PROCS];
 	int verbose;
+	int room;     /* sockets get the room (CAP_NET_RAW, checked at start) */
+	int room_len; /* = config.hbh_len */
+	uint8_t room_hdr[CLT_BPF_HBH_MAX];
 	struct clt_bpf_config config; /* as written to the program's map */
 };
 
@@ -99,6 +104,40 @@ static int64_t bt_realtime_off(void)
 	return best / 1000 * 1000;
 }
 
+/* The room for the header (bpfslot.h, CLT_BPF_ROOM_OPT): a destination
+ * options header of @len octets filled with options a receiver skips
+ * (not PadN: Linux drops a packet with more than 7 octets of padding). */
+static void bt_build_room(uint8_t *h, int len)
+{
+	int at = 2, rest;
+
+	memset(h, 0, (size_t)len);
+	h[1] = (uint8_t)(len / 8 - 1); /* h[0], the next header, is the kernel's */
+	while ((rest = len - at) >= 2) {
+		int d = rest - 2 > 255 ? 255 : rest - 2;
+
+		if (rest - 2 - d == 1)
+			d--; /* leave two octets for one more option */
+		h[at] = CLT_BPF_ROOM_OPT;
+		h[at + 1] = (uint8_t)d;
+		at += 2 + d;
+	}
+	/* len is a multiple of 8 and at least 8: nothing is left over */
+}
+
+/* Whether this agent may set the room on its clients' sockets: setting
+ * IPV6_DSTOPTS takes CAP_NET_RAW (of the caller, here the agent). */
+static int bt_room_allowed(const struct bpf_tagger *bt)
+{
+	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok;
+
+	if (fd < 0)
+		return 0;
+	ok = setsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, bt->room_hdr, (socklen_t)bt->room_len) == 0;
+	close(fd);
+	return ok;
+}
+
 /* The header the hopopts backend would set (CLT trailer v2), zero IDs. */
 static int bt_configure(struct bpf_tagger *bt, const struct bpf_tagger_config *cfg,
 			const char **why)
@@ -133,6 +172,9 @@ static int bt_configure(struct bpf_tagger *bt, const struct bpf_tagger_config *c
 	}
 	c.realtime_off_ns = bt_realtime_off();
 	bt->config = c;
+	bt->room_len = len;
+	bt_build_room(bt->room_hdr, len);
+	bt->room = bt_room_allowed(bt);
 	if (bpf_map_update_elem(bt->config_fd, &key, &c, BPF_ANY) != 0) {
 		*why = "cannot write the program's configuration";
 		return -errno;
@@ -348,6 +390,20 @@ void bpf_tagger_release(struct bpf_tagger *bt, uint32_t proc)
 	bt->used[proc] = 0;
 }
 
+/* The socket's room, unless it has destination options already (its
+ * application's: left alone, the program then makes room itself; or ours,
+ * from a registration before). Best effort: without it the program makes
+ * room per packet. */
+static void bt_give_room(struct bpf_tagger *bt, int sockfd)
+{
+	uint8_t cur[CLT_BPF_HBH_MAX];
+	socklen_t len = sizeof(cur);
+
+	if (getsockopt(sockfd, IPPROTO_IPV6, IPV6_DSTOPTS, cur, &len) == 0 && len > 0)
+		return;
+	setsockopt(sockfd, IPPROTO_IPV6, IPV6_DSTOPTS, bt->room_hdr, (socklen_t)bt->room_len);
+}
+
 int bpf_tagger_register(struct bpf_tagger *bt, uint32_t proc, uint32_t slot, uint32_t gen,
 			int sockfd)
 {
@@ -358,7 +414,14 @@ int bpf_tagger_register(struct bpf_tagger *bt, uint32_t proc, uint32_t slot, uin
 	v.uid = bt->owner[proc];
 	if (bpf_map_update_elem(bt->socks_fd, &sockfd, &v, BPF_ANY) != 0)
 		return -errno;
+	if (bt->room)
+		bt_give_room(bt, sockfd);
 	return 0;
+}
+
+int bpf_tagger_room(const struct bpf_tagger *bt)
+{
+	return bt->room;
 }
 
 void bpf_tagger_counters(const struct bpf_tagger *bt, uint64_t out[3])

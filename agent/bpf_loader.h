@@ -4,7 +4,8 @@
  * to interfaces (clsact egress, one filter per interface, replacing the
  * one a previous agent left), create each client process's own mmap-able
  * slot array and register sockets in the program's socket storage.
- * Needs CAP_BPF and CAP_NET_ADMIN.
+ * Needs CAP_BPF and CAP_NET_ADMIN; with CAP_NET_RAW it also reserves the
+ * header's room on each registered socket (bpfslot.h, CLT_BPF_ROOM_OPT).
  */
 #ifndef CLT_AGENT_BPF_LOADER_H
 #define CLT_AGENT_BPF_LOADER_H
@@ -41,6 +42,9 @@ void bpf_tagger_release(struct bpf_tagger *bt, uint32_t proc);
 /** Point socket @sockfd (the caller's descriptor) at slot @slot, generation @gen, of @proc. */
 int bpf_tagger_register(struct bpf_tagger *bt, uint32_t proc, uint32_t slot, uint32_t gen,
 			int sockfd);
+
+/** Whether registered sockets get the header's room (bpfslot.h): the agent has CAP_NET_RAW. */
+int bpf_tagger_room(const struct bpf_tagger *bt);
 
 /** The program's counters summed over CPUs: tagged, skipped, failed. */
 void bpf_tagger_counters(const struct bpf_tagger *bt, uint64_t out[3]);

@@ -267,8 +267,10 @@ static int bpf_start(struct agent *a)
 		return rc;
 	}
 	if (a->cfg.verbose)
-		fprintf(stderr, "cltagent: bpf tagging on, %u interface(s)\n",
-			bpf_tagger_n_ifaces(a->bpf));
+		fprintf(stderr, "cltagent: bpf tagging on, %u interface(s), %s\n",
+			bpf_tagger_n_ifaces(a->bpf),
+			bpf_tagger_room(a->bpf) ? "room reserved on each socket"
+						: "no CAP_NET_RAW: the program makes room per packet");
 	return 0;
 }
 

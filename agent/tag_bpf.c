@@ -66,6 +66,7 @@ int tag_bpf_serve(struct bpf_tagger *bt, struct tag_bpf_conn *c, int sock, uid_t
 				r.slots = CLT_BPF_SLOTS;
 				r.slot_size = sizeof(struct clt_bpf_slot);
 				r.ring = CLT_BPF_RING;
+				r.flags = bpf_tagger_room(bt) ? CLT_BPF_ATTACH_ROOM : 0;
 			}
 		}
 		rc = send_answer(sock, &r, sizeof(r), fd);

@@ -526,6 +526,7 @@ class Report:
         """The bpf backend: a context change is a memory store."""
         rps = {v: self.get("bpf_http", "rps", v) for v in ("base_tp", "hop_tp", "bpf_same", "bpf_tp")}
         cpu = {v: self.get("bpf_http", "cpu_us", v) for v in rps}
+        agent = {v: self.get("bpf_http", "agent_us", v) for v in rps}
         f_2 = lambda x: "%.2f" % x
         blocks = []
         if rps["bpf_tp"]:
@@ -535,16 +536,18 @@ class Report:
                                  "traceparent", spread(r_same, f_3), "≥ 0.95", verdict(r_same, 0.95)))
             self.summary.append(("HTTP client CPU per request on bpf, new − same traceparent (µs)",
                                  spread(d_cpu, f_2), "≤ +0.5", verdict(d_cpu, 0.5, False)))
-            rows = ["| variant | req/s | wrk CPU µs/req | req/s ÷ no shim |", "|---|---|---|---|"]
+            rows = ["| variant | req/s | wrk CPU µs/req | agent CPU µs/req | req/s ÷ no shim |",
+                    "|---|---|---|---|---|"]
             names = {"base_tp": "no shim, new traceparent per request",
                      "hop_tp": "hopopts, new traceparent per request",
                      "bpf_same": "bpf, the same traceparent on every request",
                      "bpf_tp": "bpf, new traceparent per request"}
             for v in rps:
                 if rps[v]:
-                    rows.append("| %s | %s | %s | %s |" % (
+                    rows.append("| %s | %s | %s | %s | %s |" % (
                         names[v], spread(list(rps[v].values()), f_int),
                         spread(list(cpu[v].values()), f_3),
+                        spread(list(agent[v].values()), f_3) if agent[v] else "—",
                         "baseline" if v == "base_tp" else spread(ratios(rps[v], rps["base_tp"]), f_3)))
             blocks.append("\n".join(rows))
         pc = lambda c, v: self.get("bpf_percall", c, v)

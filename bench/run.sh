@@ -659,9 +659,19 @@ bench_bpf() {
 	[ -S "$BPF_TAG" ] || { echo "bench: cltagent --bpf did not start: $(cat "$TMP/bpfagent.out")" >&2; return 1; }
 	bench_nginx "$ns" "$port" "$ng" || return 1
 	load_note bpf
+	# The agent shares CPU $CPU_B with nginx and reads every IOAM event:
+	# its CPU per request, beside the client's, shows what a new trace per
+	# request costs there (one request and span each, against one for all).
+	local t0 t1 n hz
+	hz=$(getconf CLK_TCK)
 	for r in $(seq 1 "$ROUNDS"); do
 		for v in $(order_rot "$r" base_tp hop_tp bpf_same bpf_tp); do
+			t0=$(awk '{print $14 + $15}' "/proc/$apid/stat")
 			http_wrk "$ns" "$port" "$v" "$r" "$HTTP_SECS" bpf_http || return 1
+			t1=$(awk '{print $14 + $15}' "/proc/$apid/stat")
+			n=$(awk '/^WRK / {print $3}' "$TMP/wrk.out")
+			rec bpf_http agent_us "$v" "$r" \
+				"$(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$hz" 'BEGIN {printf "%.3f", (b - a) * 1e6 / hz / n}')"
 		done
 	done
 	# Per call: a context change, as root (bpf, hopopts) and as nobody (bpf, agent).

@@ -10,7 +10,16 @@
  * through the socket's storage, which only cltagent writes; the socket's
  * uid must be the one the agent recorded for the array, and the slot's
  * generation the socket's. Anything that cannot be tagged leaves as it
- * came, and is counted: this program never drops a packet.
+ * came (without the agent's room, if it has it), and is counted: this
+ * program never drops a packet.
+ *
+ * The header goes where the agent reserved room for it (a destination
+ * options header of the same length, CLT_BPF_ROOM_OPT): rewritten in
+ * place, nothing to allocate. Without that room (an agent without
+ * CAP_NET_RAW) the program makes room itself (bpf_skb_adjust_room), which
+ * costs a new head per packet that the kernel does not add to the skb's
+ * truesize: a receiver on the same host then takes a WARN_ON_ONCE trap in
+ * skb_try_coalesce() per coalesced packet.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -103,6 +112,27 @@ static __always_inline int pick_entry(const struct clt_bpf_slot *s, __u32 n, __u
 	return best;
 }
 
+/* A packet that is not tagged. One that carries the agent's room leaves
+ * without it: the destination options header it reserved is removed, so
+ * an untagged packet is what it would have been without the backend.
+ * @why: the counter to bump, 0 for none (a segment without payload). */
+static __always_inline int untag(struct __sk_buff *skb, int room, __u8 proto, __u32 plen,
+				 __u32 hlen, __u32 why)
+{
+	__u16 new_plen = bpf_htons((__u16)(plen - hlen));
+
+	if (room) {
+		if (bpf_skb_adjust_room(skb, -(__s32)hlen, BPF_ADJ_ROOM_NET, BPF_F_ADJ_ROOM_FIXED_GSO) !=
+			    0 ||
+		    bpf_skb_store_bytes(skb, ETH_OFF + offsetof(struct ipv6hdr, nexthdr), &proto, 1,
+					0) != 0 ||
+		    bpf_skb_store_bytes(skb, ETH_OFF + offsetof(struct ipv6hdr, payload_len), &new_plen,
+					2, 0) != 0)
+			why = CLT_BPF_FAILED; /* it keeps the room: receivers skip it */
+	}
+	return why ? count(why) : TC_ACT_OK;
+}
+
 SEC("tc")
 int clt_egress(struct __sk_buff *skb)
 {
@@ -113,9 +143,9 @@ int clt_egress(struct __sk_buff *skb)
 	struct bpf_sock *sk;
 	struct ipv6hdr ip6;
 	void *arr;
-	__u32 zero = 0, seq, n, off = 0, hlen, mtu_len = 0;
-	__u16 plen;
-	int tcp, e;
+	__u32 zero = 0, seq, n, off = 0, hlen, mtu_len = 0, l4off = L4_OFF, plen;
+	__u8 proto;
+	int tcp, e, room = 0;
 
 	if (skb->protocol != bpf_htons(ETH_P_IPV6) || skb->sk == NULL)
 		return TC_ACT_OK;
@@ -138,23 +168,41 @@ int clt_egress(struct __sk_buff *skb)
 	if (slot == NULL || cfg == NULL)
 		return count(CLT_BPF_FAILED);
 
+	hlen = cfg->hbh_len;
+	if (hlen < 8 || hlen > CLT_BPF_HBH_MAX || cfg->trailer_off > hlen - 40)
+		return count(CLT_BPF_FAILED);
 	if (bpf_skb_load_bytes(skb, ETH_OFF, &ip6, sizeof(ip6)) != 0)
 		return count(CLT_BPF_FAILED);
 	if (ip6.version != 6)
 		return TC_ACT_OK;
-	if (ip6.nexthdr == IPPROTO_TCP) {
+	plen = bpf_ntohs(ip6.payload_len);
+	proto = ip6.nexthdr;
+	/* The room the agent reserved on the socket (bpfslot.h): the kernel
+	 * built the packet with it, so it is rewritten in place. */
+	if (proto == IPPROTO_DSTOPTS) {
+		__u8 dh[4];
+
+		if (bpf_skb_load_bytes(skb, L4_OFF, dh, sizeof(dh)) != 0)
+			return count(CLT_BPF_FAILED);
+		if (dh[1] != hlen / 8 - 1 || dh[2] != CLT_BPF_ROOM_OPT)
+			return count(CLT_BPF_SKIPPED); /* someone else's destination options */
+		room = 1;
+		proto = dh[0];
+		l4off = L4_OFF + hlen;
+	}
+	if (proto == IPPROTO_TCP) {
 		struct tcphdr th;
 		__u32 isn;
 		struct bpf_tcp_sock *tp;
 
-		if (bpf_skb_load_bytes(skb, L4_OFF, &th, sizeof(th)) != 0)
+		if (bpf_skb_load_bytes(skb, l4off, &th, sizeof(th)) != 0)
 			return count(CLT_BPF_FAILED);
 		/* A segment without payload (pure ACK, SYN, FIN) carries no request. */
-		if ((__u32)bpf_ntohs(ip6.payload_len) <= (__u32)th.doff * 4)
-			return TC_ACT_OK;
+		if (plen <= (__u32)th.doff * 4 + (room ? hlen : 0))
+			return untag(skb, room, proto, plen, hlen, 0);
 		tp = bpf_tcp_sock(sk);
 		if (tp == NULL)
-			return count(CLT_BPF_FAILED);
+			return untag(skb, room, proto, plen, hlen, CLT_BPF_FAILED);
 		/* bytes_acked counts the SYN: snd_una - bytes_acked is the ISN,
 		 * and the stream's first byte is ISN + 1. Read once, at the first
 		 * data segment, and kept: read later it was seen off by a
@@ -166,7 +214,7 @@ int clt_egress(struct __sk_buff *skb)
 		isn = reg->isn;
 		off = bpf_ntohl(th.seq) - isn - 1;
 		tcp = 1;
-	} else if (ip6.nexthdr == IPPROTO_UDP) {
+	} else if (proto == IPPROTO_UDP) {
 		tcp = 0;
 	} else {
 		return count(CLT_BPF_SKIPPED); /* extension headers already, or another protocol */
@@ -175,37 +223,39 @@ int clt_egress(struct __sk_buff *skb)
 	/* The owner's stores, read under its sequence counter. */
 	seq = *(volatile __u32 *)&slot->seq;
 	if ((seq & 1) || slot->gen != reg->gen || !(slot->flags & CLT_BPF_SLOT_ON))
-		return count(CLT_BPF_SKIPPED);
+		return untag(skb, room, proto, plen, hlen, CLT_BPF_SKIPPED);
 	n = slot->count;
 	e = pick_entry(slot, n, off, tcp && !(slot->flags & CLT_BPF_SLOT_STICKY));
 	if (e < 0)
-		return count(CLT_BPF_SKIPPED);
+		return untag(skb, room, proto, plen, hlen, CLT_BPF_SKIPPED);
 	e &= CLT_BPF_RING - 1;
 	__builtin_memcpy(trace_id, slot->ring[e].trace_id, sizeof(trace_id));
 	__builtin_memcpy(span_id, slot->ring[e].span_id, sizeof(span_id));
-	if (*(volatile __u32 *)&slot->seq != seq)
-		return count(CLT_BPF_SKIPPED); /* written meanwhile: never half of two requests */
+	if (*(volatile __u32 *)&slot->seq != seq) /* written meanwhile: never half of two requests */
+		return untag(skb, room, proto, plen, hlen, CLT_BPF_SKIPPED);
 
-	hlen = cfg->hbh_len;
-	if (hlen < 8 || hlen > CLT_BPF_HBH_MAX || cfg->trailer_off > hlen - 40)
-		return count(CLT_BPF_FAILED);
-	plen = bpf_ntohs(ip6.payload_len);
-	/* 0 is a jumbogram's (BIG TCP): it has a hop-by-hop header of its own. */
-	if (plen == 0 || (__u32)plen + hlen > 0xffff)
-		return count(CLT_BPF_SKIPPED);
-	/* The kernel sized the packet (or each of its GSO segments) for the
-	 * MTU without our header: one that would no longer fit goes untagged. */
-	if (bpf_check_mtu(skb, 0, &mtu_len, (__s32)hlen, 0) != BPF_MTU_CHK_RET_SUCCESS)
-		return count(CLT_BPF_SKIPPED);
-
-	/* Keep gso_size: the segments were sized with the header accounted
-	 * for (libclt's TCP_MAXSEG clamp), lowering it would split them twice. */
-	if (bpf_skb_adjust_room(skb, (__s32)hlen, BPF_ADJ_ROOM_NET, BPF_F_ADJ_ROOM_FIXED_GSO) != 0)
-		return count(CLT_BPF_FAILED);
+	if (!room) {
+		/* 0 is a jumbogram's (BIG TCP): it has a hop-by-hop header of its own. */
+		if (plen == 0 || (__u32)plen + hlen > 0xffff)
+			return count(CLT_BPF_SKIPPED);
+		/* The kernel sized the packet (or each of its GSO segments) for
+		 * the MTU without our header: one that would no longer fit goes
+		 * untagged. */
+		if (bpf_check_mtu(skb, 0, &mtu_len, (__s32)hlen, 0) != BPF_MTU_CHK_RET_SUCCESS)
+			return count(CLT_BPF_SKIPPED);
+		/* Keep gso_size: the segments were sized with the header
+		 * accounted for (libclt's TCP_MAXSEG clamp), lowering it would
+		 * split them twice. This makes a new head the socket's truesize
+		 * does not count (see the README's Known limits): the room the
+		 * agent reserves avoids it. */
+		if (bpf_skb_adjust_room(skb, (__s32)hlen, BPF_ADJ_ROOM_NET, BPF_F_ADJ_ROOM_FIXED_GSO) !=
+		    0)
+			return count(CLT_BPF_FAILED);
+	}
 	{
 		__u32 toff = cfg->trailer_off;
-		__u8 nh = ip6.nexthdr, hbh_nh = 0;
-		__u16 new_plen = bpf_htons(plen + hlen);
+		__u8 hbh_nh = 0;
+		__u16 new_plen = bpf_htons(room ? plen : plen + hlen);
 		/* CLT trailer v2: the egress time, on the IOAM nodes' clock
 		 * (CLOCK_REALTIME: boot time plus the agent's offset). */
 		__u64 now = bpf_ktime_get_boot_ns() + (__u64)cfg->realtime_off_ns;
@@ -218,10 +268,14 @@ int clt_egress(struct __sk_buff *skb)
 			.nsec = bpf_htonl((__u32)(now % 1000000000ull)),
 		};
 
-		if (toff > CLT_BPF_HBH_MAX - 40)
+		__u32 sz = hlen;
+
+		/* Bounds the verifier sees at the call (spilled, hlen's are lost). */
+		barrier_var(sz);
+		if (toff > CLT_BPF_HBH_MAX - 40 || sz < 8 || sz > CLT_BPF_HBH_MAX)
 			return count(CLT_BPF_FAILED);
-		if (bpf_skb_store_bytes(skb, L4_OFF, cfg->hbh, hlen & 0x1ff, 0) != 0 ||
-		    bpf_skb_store_bytes(skb, L4_OFF, &nh, 1, 0) != 0 ||
+		if (bpf_skb_store_bytes(skb, L4_OFF, cfg->hbh, sz, 0) != 0 ||
+		    bpf_skb_store_bytes(skb, L4_OFF, &proto, 1, 0) != 0 ||
 		    bpf_skb_store_bytes(skb, L4_OFF + toff, trace_id, sizeof(trace_id), 0) != 0 ||
 		    bpf_skb_store_bytes(skb, L4_OFF + toff + 16, span_id, sizeof(span_id), 0) != 0 ||
 		    bpf_skb_store_bytes(skb, L4_OFF + toff + 24, &tail, sizeof(tail), 0) != 0 ||
@@ -229,7 +283,9 @@ int clt_egress(struct __sk_buff *skb)
 					0) != 0 ||
 		    bpf_skb_store_bytes(skb, ETH_OFF + offsetof(struct ipv6hdr, payload_len), &new_plen,
 					2, 0) != 0) {
-			/* Take the room back: the packet leaves as it came. */
+			/* The packet leaves as it came, or without the room. */
+			if (room)
+				return untag(skb, room, proto, plen, hlen, CLT_BPF_FAILED);
 			bpf_skb_adjust_room(skb, -(__s32)hlen, BPF_ADJ_ROOM_NET,
 					    BPF_F_ADJ_ROOM_FIXED_GSO);
 			return count(CLT_BPF_FAILED);

@@ -24,8 +24,9 @@
 # DEMO_OUT (output dir, default demo/out), DEMO_PREFIX (namespace prefix,
 # default clt-), DEMO_SKIP_DEPS=1 / DEMO_SKIP_BUILD=1 (already done),
 # DEMO_NO_UPSTREAM=1 (never forward to a collector found on localhost:4318),
-# DEMO_BACKEND (unset: libclt's auto choice, hopopts as root; bpf: a
-# cltagent --bpf beside athos tags each request's own packets).
+# DEMO_BACKEND (unset: bpf for the node entry - a cltagent --bpf beside
+# athos tags each request's own packets - else libclt's auto choice;
+# empty: auto, hopopts as root).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 TOP=$PWD
@@ -35,10 +36,7 @@ BUILD=${BUILD:-build}
 MAKE_BUILD=$BUILD
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 ENTRY=${DEMO_ENTRY:-node}
-# Not bpf by default: its program trips a kernel WARN_ON_ONCE in
-# skb_try_coalesce when the receiver is on the same host, as the demo's
-# namespaces are.
-BACKEND=${DEMO_BACKEND:-}
+BACKEND=${DEMO_BACKEND-$([ "$ENTRY" = node ] && echo bpf)}
 OUT=${DEMO_OUT:-$TOP/demo/out}
 case $OUT in /*) ;; *) OUT=$TOP/$OUT ;; esac
 P=${DEMO_PREFIX:-clt-}

@@ -403,6 +403,16 @@ static void agent_close(struct clt_ctx *ctx)
 int clt_agent_setup(struct clt_ctx *ctx, const struct clt_options *opts, int probe,
 		    const char **why)
 {
+	int err = clt_agent_open(ctx, opts, probe, why);
+
+	if (err == 0)
+		ctx->ops = &clt_backend_agent_ops;
+	return err;
+}
+
+int clt_agent_open(struct clt_ctx *ctx, const struct clt_options *opts, int probe,
+		   const char **why)
+{
 	struct clt_agent_conn *c;
 	struct stat st;
 	int err;
@@ -435,7 +445,6 @@ int clt_agent_setup(struct clt_ctx *ctx, const struct clt_options *opts, int pro
 	}
 	atomic_store(&c->lock_owner, (int)getpid());
 	ctx->agent = c;
-	ctx->ops = &clt_backend_agent_ops;
 	return 0;
 fail:
 	free(c);

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clt/bpfslot.h"
@@ -58,13 +60,19 @@ struct clt_bpf_state {
 	atomic_uint gen_next;
 	atomic_uint reg_gen[CLT_BPF_SLOTS]; /* the generation each descriptor is registered with; 0 none */
 	atomic_uint epoch; /* bpf_fork_epoch when attached; BPF_RESETTING while a child re-attaches */
-	atomic_bool warned_full;
+	/* Sockets without a slot (descriptors from CLT_BPF_SLOTS on): the next
+	 * backend in auto's order, set up at the first (lock held). */
+	_Atomic(const struct clt_backend_ops *) fallback;
+	bool fallback_tried;
+	atomic_bool room; /* the agent reserves the header's room on each socket (CLT_BPF_ATTACH_ROOM) */
 	uint64_t retry_at_ms;           /* bpf_reattach: not before (lock held) */
 	atomic_uint_fast64_t check_at_ms; /* bpf_check_agent: next look */
 };
 
+/* One request, one answer of at least @resp_min octets (an older agent's
+ * may be shorter than @resp_len: the rest stays zero). */
 static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, int fd, void *resp,
-			size_t resp_len, int *fd_out)
+			size_t resp_min, size_t resp_len, int *fd_out)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -86,6 +94,7 @@ static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, i
 			return pr == 0 ? -ETIMEDOUT : -errno;
 		break;
 	}
+	memset(resp, 0, resp_len);
 	iov.iov_base = resp;
 	iov.iov_len = resp_len;
 	memset(&u, 0, sizeof(u));
@@ -102,7 +111,7 @@ static int bpf_exchange(struct clt_bpf_state *st, const void *req, size_t len, i
 		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
 			memcpy(fd_out, CMSG_DATA(cm), sizeof(int));
 	}
-	return n == (ssize_t)resp_len ? 0 : -EPROTO;
+	return n >= (ssize_t)resp_min && n <= (ssize_t)resp_len ? 0 : -EPROTO;
 }
 
 static void bpf_hdr(struct clt_msg_hdr *h, uint8_t type, size_t len, uint32_t seq)
@@ -133,7 +142,8 @@ static int bpf_attach(struct clt_bpf_state *st, const char **why)
 		goto fail;
 	}
 	bpf_hdr(&req, CLT_MSG_BPF_ATTACH, sizeof(req), ++st->seq);
-	err = bpf_exchange(st, &req, sizeof(req), -1, &r, sizeof(r), &mfd);
+	err = bpf_exchange(st, &req, sizeof(req), -1, &r, offsetof(struct clt_tag_bpf_attach_resp, flags),
+			   sizeof(r), &mfd);
 	if (err == 0 && (r.h.magic != CLT_TAG_MAGIC || r.h.type != CLT_MSG_BPF_ATTACH))
 		err = -EPROTO;
 	if (err == 0 && r.status < 0)
@@ -160,6 +170,7 @@ static int bpf_attach(struct clt_bpf_state *st, const char **why)
 	 * its parent's slots, hence no descriptor left open either. */
 	clt_sys.close(mfd);
 	st->slots = p;
+	atomic_store_explicit(&st->room, (r.flags & CLT_BPF_ATTACH_ROOM) != 0, memory_order_relaxed);
 	return 0;
 fail:
 	if (mfd >= 0)
@@ -279,12 +290,23 @@ static int bpf_reattach(struct clt_bpf_state *st)
 	return 0;
 }
 
+/* Milliseconds for the once-a-second look below: the coarse clock costs
+ * about 4 ns through the vDSO against 27 for CLOCK_MONOTONIC here, and
+ * this runs on every context change. */
+static uint64_t bpf_coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* Once a second at most (one poll, no wait): has the agent closed our
  * connection? Then re-attach now, so that running connections are tagged
  * again by the next agent. */
 static void bpf_check_agent(struct clt_bpf_state *st)
 {
-	uint64_t now = clt_now_ms(), at = atomic_load_explicit(&st->check_at_ms, memory_order_relaxed);
+	uint64_t now = bpf_coarse_ms(), at = atomic_load_explicit(&st->check_at_ms, memory_order_relaxed);
 	struct pollfd pfd;
 
 	if (now < at || !atomic_compare_exchange_strong(&st->check_at_ms, &at, now + 1000))
@@ -323,7 +345,7 @@ static int bpf_register(struct clt_bpf_state *st, int fd)
 		bpf_hdr(&req.h, CLT_MSG_BPF_REGISTER, sizeof(req), ++st->seq);
 		req.slot = (uint32_t)fd;
 		req.gen = gen;
-		err = bpf_exchange(st, &req, sizeof(req), fd, &r, sizeof(r), NULL);
+		err = bpf_exchange(st, &req, sizeof(req), fd, &r, sizeof(r), sizeof(r), NULL);
 		if (err == 0 && (r.h.magic != CLT_TAG_MAGIC || r.h.type != CLT_MSG_BPF_REGISTER))
 			err = -EPROTO;
 		if (err == 0)
@@ -340,20 +362,54 @@ static int bpf_register(struct clt_bpf_state *st, int fd)
 	return 0;
 }
 
+/*
+ * A socket without a slot goes to the next backend in auto's order: the
+ * sticky option with CAP_NET_RAW, else the agent applies it (the same
+ * tag socket). Set up once, said once. NULL: neither is available.
+ */
+static const struct clt_backend_ops *bpf_fallback(struct clt_ctx *ctx, struct clt_bpf_state *st)
+{
+	const struct clt_backend_ops *ops = atomic_load(&st->fallback);
+	struct clt_options o = {.agent_socket = st->path, .ignore_env = 1};
+	struct ioam_hbh_config v1 = ctx->hbh;
+	const char *why = "";
+
+	if (ops != NULL)
+		return ops;
+	pthread_mutex_lock(&st->lock);
+	if (!st->fallback_tried) {
+		st->fallback_tried = true;
+		v1.trailer_version = 1; /* no program writes an egress time there */
+		if (clt_have_cap_net_raw() && clt_hopopts_build(ctx, &v1) == 0)
+			ops = &clt_backend_hopopts_ops;
+		else if (ctx->agent != NULL || clt_agent_open(ctx, &o, 1, &why) == 0)
+			ops = &clt_backend_agent_ops;
+		fprintf(stderr,
+			"libclt: bpf: descriptors from %d on have no slot: their sockets are tagged "
+			"%s\n",
+			CLT_BPF_SLOTS,
+			ops == &clt_backend_hopopts_ops ? "through hopopts (CAP_NET_RAW)"
+			: ops != NULL			? "through the agent backend"
+							: "not at all (no CAP_NET_RAW, no agent backend)");
+		atomic_store(&st->fallback, ops);
+	}
+	ops = atomic_load(&st->fallback);
+	pthread_mutex_unlock(&st->lock);
+	return ops;
+}
+
 int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
 		      const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN])
 {
 	struct clt_bpf_state *st = ctx->bpf;
 	struct clt_bpf_slot *s;
 	struct clt_bpf_entry *e;
+	const struct clt_backend_ops *fb;
 	int err;
 
 	if ((unsigned int)fd >= CLT_BPF_SLOTS) {
-		if (!atomic_exchange(&st->warned_full, true))
-			fprintf(stderr, "libclt: bpf: descriptors from %d on have no slot: their "
-					"requests are not tagged\n",
-				CLT_BPF_SLOTS);
-		return -EMFILE;
+		fb = bpf_fallback(ctx, st);
+		return fb != NULL ? fb->enable(ctx, fd, trace_id, span_id) : -EMFILE;
 	}
 	err = bpf_fork_check(st);
 	if (err < 0)
@@ -390,13 +446,23 @@ static int bpf_disable(struct clt_ctx *ctx, int fd)
 	struct clt_bpf_state *st = ctx->bpf;
 	struct clt_bpf_slot *s;
 
-	if ((unsigned int)fd >= CLT_BPF_SLOTS || bpf_fork_check(st) < 0 || st->slots == NULL)
+	if ((unsigned int)fd >= CLT_BPF_SLOTS) {
+		const struct clt_backend_ops *fb = atomic_load(&st->fallback);
+
+		return fb != NULL ? fb->disable(ctx, fd) : 0;
+	}
+	if (bpf_fork_check(st) < 0 || st->slots == NULL)
 		return 0;
 	s = &st->slots[fd];
 	slot_begin(s);
 	s->flags = 0;
 	slot_end(s);
 	return 0;
+}
+
+int clt_bpf_room(const struct clt_ctx *ctx)
+{
+	return ctx->bpf != NULL && atomic_load_explicit(&ctx->bpf->room, memory_order_relaxed);
 }
 
 /* Before connect(): the descriptor is about to carry a new connection. */

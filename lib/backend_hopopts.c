@@ -17,20 +17,28 @@
 
 int clt_hopopts_setup(struct clt_ctx *ctx)
 {
+	int err = clt_hopopts_build(ctx, &ctx->hbh);
+
+	if (err == 0)
+		ctx->ops = &clt_backend_hopopts_ops;
+	return err;
+}
+
+int clt_hopopts_build(struct clt_ctx *ctx, const struct ioam_hbh_config *hbh)
+{
 	static const uint8_t zero[CLT_TRACE_ID_LEN];
 	int len;
 
-	len = ioam_hbh_build(ctx->hbh_template, sizeof(ctx->hbh_template), &ctx->hbh, zero, zero);
+	len = ioam_hbh_build(ctx->hbh_template, sizeof(ctx->hbh_template), hbh, zero, zero);
 	if (len < 0)
 		return len;
 	ctx->hbh_len = (size_t)len;
 	/* HBH header (2) + Pad2 (2) + option type/length (2) + reserved and
 	 * option type (2) + trace header (8) + node array. */
-	ctx->trailer_off = 16 + (size_t)ioam_node_data_len(ctx->hbh.trace_type) * ctx->hbh.hops;
+	ctx->trailer_off = 16 + (size_t)ioam_node_data_len(hbh->trace_type) * hbh->hops;
 	if (ctx->trailer_off + CLT_TRAILER_LEN > ctx->hbh_len ||
 	    memcmp(ctx->hbh_template + ctx->trailer_off + 24, clt_trailer_magic, 4) != 0)
 		return -EINVAL;
-	ctx->ops = &clt_backend_hopopts_ops;
 	return 0;
 }
 

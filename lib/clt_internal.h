@@ -103,6 +103,9 @@ int clt_bpf_setup(struct clt_ctx *ctx, const struct clt_options *opts, const cha
  * no offsets known, every later packet takes them. */
 int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
 		      const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
+/* bpf: the agent reserves the header's room on each socket it registers
+ * (the kernel then sizes segments for the header, as with hopopts). */
+int clt_bpf_room(const struct clt_ctx *ctx);
 /* bpf: @fd is about to carry a new connection (clt_tcp_clamp before connect). */
 void clt_bpf_forget(struct clt_ctx *ctx, int fd);
 /* agent: the tag socket path from @opts, CLT_AGENT_SOCKET or the default. */
@@ -110,6 +113,9 @@ int clt_agent_socket_path(const struct clt_options *opts, char *path, size_t cap
 
 /* hopopts: precompute the header template from ctx->hbh. */
 int clt_hopopts_setup(struct clt_ctx *ctx);
+/* The same header template from @hbh, the backend left as it is (the bpf
+ * backend's fallback for sockets without a slot). */
+int clt_hopopts_build(struct clt_ctx *ctx, const struct ioam_hbh_config *hbh);
 
 /* genl: does the running kernel's IOAM6 family offer PKT_ID_ENABLE?
  * 1 yes, 0 no (with *why), negative errno if the controller could not
@@ -128,6 +134,9 @@ int clt_genl_socket_taggable(int type, int protocol);
 
 /* agent: validate CLT_AGENT_SOCKET / CLT_AGENT_TIMEOUT_MS (and the option). */
 int clt_agent_check(const struct clt_options *opts, const char **why);
+/* agent: clt_agent_setup() without making the agent the backend (ctx->agent only). */
+int clt_agent_open(struct clt_ctx *ctx, const struct clt_options *opts, int probe,
+		   const char **why);
 /* agent: set the backend up; with @probe, only if an agent accepts a
  * connection now (auto-selection), else connect lazily. */
 int clt_agent_setup(struct clt_ctx *ctx, const struct clt_options *opts, int probe,

@@ -119,8 +119,11 @@ CLT_API int clt_tcp_maxseg(struct clt_ctx *ctx)
 		atomic_store_explicit(&ctx->min_tso_segs, segs, memory_order_relaxed);
 	}
 	errno = saved;
+	/* With the agent's room the kernel knows the header is there and
+	 * takes it off the MSS itself, as for the hopopts option. */
 	return clt_tcp_maxseg_bpf(clt_tcp_maxseg_for(ioam_hbh_size(&ctx->hbh), (unsigned int)segs),
-				  ioam_hbh_size(&ctx->hbh), clt_backend_get(ctx) == CLT_BACKEND_BPF);
+				  ioam_hbh_size(&ctx->hbh),
+				  clt_backend_get(ctx) == CLT_BACKEND_BPF && !clt_bpf_room(ctx));
 }
 
 CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)

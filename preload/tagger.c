@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <clt/bpfslot.h>
 #include <clt/clt.h>
 #include <clt/ioam.h>
 
@@ -112,6 +113,13 @@ static void note_backend(struct clt_ctx *ctx)
 		     clt_backend_reason(ctx));
 }
 
+bool tagger_per_request(void)
+{
+	struct clt_ctx *ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
+
+	return ctx != NULL && clt_backend_get(ctx) == CLT_BACKEND_BPF;
+}
+
 enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids,
 			      uint64_t stream_offset)
 {
@@ -128,8 +136,14 @@ enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const str
 	off = before == CLT_BACKEND_OFF;
 	if (!want && off)
 		return TAGGER_DONE; /* nothing was set */
-	/* While off and waiting for cltagent, clt_enable() only looks at the clock: no fstat. */
-	if (want && !off && !same_socket(fd, dev, ino)) {
+	/* While off and waiting for cltagent, clt_enable() only looks at the clock: no fstat.
+	 * On bpf a descriptor with a slot needs none either: the IDs go into
+	 * the slot, which tags only the socket the agent registered from this
+	 * descriptor (passed over the tag socket) - a socket that took the
+	 * number over behind the shim's back was never registered and is not
+	 * tagged by them. */
+	if (want && !off && !(before == CLT_BACKEND_BPF && fd < CLT_BPF_SLOTS) &&
+	    !same_socket(fd, dev, ino)) {
 		slog(SLOG_DEBUG, "fd %d: another socket now: looked at again", fd);
 		errno = saved;
 		return TAGGER_GONE;

@@ -33,6 +33,10 @@ void tagger_open(bool secure);
 enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids,
 			      uint64_t stream_offset);
 
+/* The backend tags each segment by its stream offset (bpf): a send's
+ * requests are each worth setting at their own offset. */
+bool tagger_per_request(void);
+
 /*
  * Packet size (lib/tcp_size.c says why): an IPv6 TCP socket that may be
  * tagged gets libclt's TCP_MAXSEG clamp before connect() or listen() (on

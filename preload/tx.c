@@ -49,6 +49,7 @@
 #include "inject.h"
 #include "log.h"
 #include "real.h"
+#include "reqstarts.h"
 #include "rx.h"
 #include "shim.h"
 #include "tagger.h"
@@ -95,6 +96,11 @@ struct tx {
 	struct http_ids ids;
 	struct http_mark mark;     /* body_only: where the body stood before */
 	struct http_tracker before; /* otherwise: the tracker before */
+	/* Requests that begin inside the send, each set at its own offset
+	 * (tx_find_starts); 0: the send's IDs are set at its start. */
+	size_t n_starts;
+	size_t owed_len; /* injected bytes that leave before the send's own */
+	struct req_start starts[REQSTARTS_MAX];
 };
 
 static atomic_ulong tx_reentered;      /* sends on tracked sockets made from inside the shim */
@@ -307,6 +313,29 @@ static void plan_injection(struct tx *tx, struct fd_sock *s, const struct op *o)
 }
 
 /*
+ * Several requests begin in this send (pipelined), or one begins after
+ * another's last bytes: with a backend that tags by stream offset (bpf),
+ * each request's IDs go in at its own first byte. Under the socket's lock,
+ * after the look-ahead. Plaintext sockets only: over TLS the offsets are
+ * the ciphertext's.
+ */
+static void tx_find_starts(struct tx *tx, struct fd_sock *s, const struct op *o)
+{
+	uint32_t begun = s->http.req_no - tx->before.req_no;
+	struct http_tracker scratch;
+
+	tx->n_starts = 0;
+	if (begun == 0 || (begun == 1 && http_at_request_start(&tx->before)) || o->opaque ||
+	    o->kind == OP_SENDMMSG || o->kind == OP_TLS || s->tls || !tagger_per_request())
+		return;
+	http_copy(&scratch, &tx->before);
+	tx->n_starts = reqstarts_find(&scratch, o->iov, o->iovcnt, o->total, tx->starts);
+	tx->owed_len = s->inj_left;
+	if (tx->n_starts > 0)
+		tx->change = true;
+}
+
+/*
  * Look ahead, under the socket's lock: the tracker takes every byte of
  * the send and the IDs it ends with are decided.
  */
@@ -321,6 +350,7 @@ static enum tx_kind tx_begin(struct tx *tx, const struct op *o)
 		return TX_PASS; /* closed meanwhile by another thread */
 	tx->sock = s;
 	tx->change = false;
+	tx->n_starts = 0;
 	fdstate_sock_lock(s);
 	if (o->kind == OP_TLS) {
 		s->tls = true;
@@ -344,8 +374,12 @@ static enum tx_kind tx_begin(struct tx *tx, const struct op *o)
 		else
 			tx->change = s->applied != APPLIED_NONE;
 		/* Outside the domain: CLIENT spans and injection, never a tag. */
-		if (s->untagged)
+		if (s->untagged) {
 			tx->change = false;
+			tx->n_starts = 0;
+		} else {
+			tx_find_starts(tx, s, o);
+		}
 		/* Until the change is recorded, another send on this socket sets its own. */
 		if (tx->change)
 			s->applied = APPLIED_UNKNOWN;
@@ -368,10 +402,26 @@ static void tx_apply(struct tx *tx, int fd)
 	struct fd_sock *s = tx->sock;
 	enum tagger_result r;
 
+	uint64_t at = atomic_load_explicit(&s->sent, memory_order_relaxed);
+	bool last_set = true;
+
 	if (!tx->change)
 		return;
-	r = tagger_set(fd, s->dev, s->ino, tx->want, &tx->ids,
-		       atomic_load_explicit(&s->sent, memory_order_relaxed));
+	r = TAGGER_DONE;
+	if (tx->n_starts > 0) {
+		/* Each earlier request at its offset; the last as decided (it may be
+		 * the thread's). One without IDs of its own is left out (its bytes
+		 * take the one before's): clearing would clear the others too. */
+		at += tx->owed_len;
+		for (size_t i = 0; i + 1 < tx->n_starts && r == TAGGER_DONE; i++)
+			if (tx->starts[i].want)
+				r = tagger_set(fd, s->dev, s->ino, true, &tx->starts[i].ids,
+					       at + tx->starts[i].off);
+		at += tx->starts[tx->n_starts - 1].off;
+		last_set = tx->want;
+	}
+	if (r == TAGGER_DONE && last_set)
+		r = tagger_set(fd, s->dev, s->ino, tx->want, &tx->ids, at);
 	if (r == TAGGER_GONE) {
 		fdstate_detach(fd, s, FD_UNKNOWN);
 		return;
@@ -380,7 +430,7 @@ static void tx_apply(struct tx *tx, int fd)
 	/* Recorded even if the kernel call failed: retrying on every write would cost a
 	 * call each. If another send on this socket decided meanwhile, which call landed
 	 * last is unknown: the next change sets the IDs again. */
-	if (s->seq == tx->seq) {
+	if (s->seq == tx->seq && last_set) {
 		s->applied = tx->want ? APPLIED_SET : APPLIED_NONE;
 		if (tx->want)
 			s->applied_ids = tx->ids;

@@ -22,6 +22,16 @@
 #define CLT_BPF_PROCS 1024   /* processes with an array at once */
 #define CLT_BPF_HBH_MAX 288  /* the largest header ioam_hbh_build() makes is 264 */
 
+/* The room cltagent reserves on a registered socket (IPV6_DSTOPTS, set
+ * with its CAP_NET_RAW): a destination options header as long as the
+ * hop-by-hop header, one or more options of this type (RFC 4727's
+ * experimental type, action "skip") filling it. The kernel then builds
+ * every packet with the room (MSS, MTU, GSO and the skb's memory all
+ * account for it) and the program turns it into the hop-by-hop header in
+ * place, or removes it from a packet it does not tag. A receiver skips
+ * it where no program runs (an agent that stopped). */
+#define CLT_BPF_ROOM_OPT 0x1e
+
 /* One request: its first byte's offset in the socket's stream (TCP; the
  * bytes handed to the kernel before it), and its IDs. */
 struct clt_bpf_entry {

@@ -127,7 +127,12 @@ struct clt_tag_bpf_attach_resp {
 	uint32_t slots;     /**< slots in the array */
 	uint32_t slot_size; /**< octets per slot (sizeof(struct clt_bpf_slot)) */
 	uint32_t ring;      /**< ring entries per slot */
+	uint32_t flags;     /**< CLT_BPF_ATTACH_* (absent from an older agent's 28-octet answer) */
 } __attribute__((packed));
+
+/** The agent reserves the header's room on each socket it registers: the
+ * kernel sizes segments for it, no TCP_MAXSEG allowance is needed. */
+#define CLT_BPF_ATTACH_ROOM 0x1
 
 struct clt_tag_bpf_register_req {
 	struct clt_msg_hdr h;
@@ -141,7 +146,7 @@ struct clt_tag_bpf_resp {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct clt_msg_hdr) == 12, "v2 header layout");
-_Static_assert(sizeof(struct clt_tag_bpf_attach_resp) == 28, "bpf attach answer layout");
+_Static_assert(sizeof(struct clt_tag_bpf_attach_resp) == 32, "bpf attach answer layout");
 _Static_assert(sizeof(struct clt_tag_bpf_register_req) == 20, "bpf register layout");
 _Static_assert(sizeof(struct clt_tag_bpf_resp) == 16, "bpf answer layout");
 _Static_assert(sizeof(struct clt_tag_req2) == 40, "v2 request layout");

@@ -89,6 +89,40 @@ for i in $(seq 1 30); do grep -q "$T2" "$TMP/spans.jsonl" 2>/dev/null && break; 
 check "the first hop has a delay from the egress time ($(grep -o "ioam.delay.avg_ns[^}]*}" "$TMP/spans.jsonl" | head -1))" \
 	grep -q "ioam.delay.avg_ns" "$TMP/spans.jsonl"
 
+# Descriptors from 1024 on have no slot: such a socket is tagged through the
+# next backend in auto's order (hopopts as root, the agent as nobody), said
+# once.
+T5=9c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f S5=5e6f708192031425
+cat >"$W/high.py" <<PY
+import os, sys
+keep = [os.open("/dev/null", os.O_RDONLY) for _ in range(1100)]
+exec(open("$GET").read())
+PY
+HIGH=$(stage_file "$W/high.py")
+events_start "$TMP/ev4"
+under_shim CLT_BACKEND=bpf CLT_AGENT_SOCKET="$SOCK" CLT_LOG=info \
+	sh -c 'ulimit -n 4096 && exec /usr/bin/python3 "$0" "$@"' "$HIGH" $T5 $S5 2 2>"$TMP/log4"
+rc=$?
+events_stop
+sed 's/^/# shim: /' "$TMP/log4" | grep -i slot
+check "root, descriptor >= 1024: requests succeed (rc=$rc)" [ $rc -eq 0 ]
+check "root, descriptor >= 1024: said once, through hopopts" \
+	[ "$(grep -c 'no slot: their sockets are tagged through hopopts' "$TMP/log4")" -eq 1 ]
+check "root, descriptor >= 1024: IOAM events carry trace=$T5 ($(events_with $T5 $S5)/$(events_all))" \
+	[ "$(events_with $T5 $S5)" -ge 2 ]
+events_start "$TMP/ev5"
+nsx "${NOBODY[@]}" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_BACKEND=bpf CLT_AGENT_SOCKET="$SOCK" \
+	CLT_LOG=info ASAN_OPTIONS=detect_leaks=0 \
+	sh -c 'ulimit -n 4096 && exec /usr/bin/python3 "$0" "$@"' "$HIGH" $T2 $S5 2 2>"$TMP/log5"
+rc=$?
+events_stop
+sed 's/^/# shim: /' "$TMP/log5" | grep -i slot
+check "nobody, descriptor >= 1024: requests succeed (rc=$rc)" [ $rc -eq 0 ]
+check "nobody, descriptor >= 1024: said once, through the agent backend" \
+	[ "$(grep -c 'no slot: their sockets are tagged through the agent backend' "$TMP/log5")" -eq 1 ]
+check "nobody, descriptor >= 1024: IOAM events carry trace=$T2 span=$S5 ($(events_with $T2 $S5)/$(events_all))" \
+	[ "$(events_with $T2 $S5)" -ge 2 ]
+
 # The array is the process's own: another uid cannot reach its descriptor
 # or mapping, and the agent never hands out the socket storage.
 LIBCLT=$(stage_file "$PWD/$BUILD/libclt.so")

@@ -62,12 +62,12 @@ for t in logins:
         pspan = [r["span"] for r in t["rows"] if r["span"] and r["span"]["spanId"] == parent]
         check(bool(pspan) and pspan[0]["service"] == "athos" and pspan[0]["kind"] == 3,
               tag + ": network span is a child of athos's client span")
-        # The bpf backend (DEMO_BACKEND=bpf) tags the request's own
+        # The bpf backend (the default; DEMO_BACKEND=bpf) tags the request's own
         # packets only, from athos's egress time on: the network span lies
         # inside its parent (1 ms allowed for the IOAM timestamps' µs
         # resolution and the nodes' clocks). The sticky option's span also
         # carries the response's ACKs and the close: it may outlive it.
-        if pspan and os.environ.get("DEMO_BACKEND", "") == "bpf":
+        if pspan and os.environ.get("DEMO_BACKEND", "bpf") == "bpf":
             n, p = nets[0]["span"], pspan[0]
             check(n["start"] >= p["start"] - 1000000 and n["end"] <= p["end"] + 1000000,
                   tag + ": network span [%+.1f, %+.1f] ms lies inside its client span "

@@ -6,10 +6,15 @@ client PORT LIBCLT SOCK OUT: connect to [::1]:PORT with TCP_MAXSEG 1000,
   (clt_enable_at), send all 20 in one write, read the 20 answers, then send
   a 21st request with its own IDs. OUT gets one line per request:
   "offset length trace span".
+shimclient PORT OUT: the same through the shim, with no libclt call: 20
+  pipelined HTTP requests of 700 octets, each with its own traceparent, in
+  one write, then a 21st in its own.
 server PORT: answer each 700-octet request with 300 octets.
 check PCAP EXPECTED PORT: every client data segment carries the IDs of the
   request its first octet belongs to (a GSO packet's later segments: its
-  first octet's); segments without payload, and the server's, carry none. Prints a summary; exit 1 on any mismatch.
+  first octet's); segments without payload, and the server's, carry none,
+  and no packet keeps the room the agent reserved (a destination options
+  header). Prints a summary; exit 1 on any mismatch.
 """
 import ctypes, os, socket, struct, sys
 
@@ -61,6 +66,41 @@ def client(port, libclt, sock, out):
         f.write("\n".join(lines) + "\n")
 
 
+def http_req(i, t, sp):
+    head = b"POST /%d HTTP/1.1\r\nHost: x\r\ntraceparent: 00-%s-%s-01\r\nContent-Length: " % (
+        i, t.hex().encode(), sp.hex().encode())
+    body = REQ - len(head) - 4 - 3  # a 3-digit Content-Length
+    r = head + str(body).encode() + b"\r\n\r\n" + b"b" * body
+    assert len(r) == REQ, len(r)
+    return r
+
+
+def shimclient(port, out):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
+    s.connect(("::1", port))
+    lines, off, blob = [], 0, b""
+    for i in range(21):
+        t, sp = os.urandom(16), os.urandom(8)
+        lines.append("%d %d %s %s" % (off, REQ, t.hex(), sp.hex()))
+        blob += http_req(i, t, sp)
+        off += REQ
+    s.sendall(blob[:20 * REQ])
+    got = 0
+    while got < 20 * ANS:
+        d = s.recv(65536)
+        if not d:
+            sys.exit("server closed early")
+        got += len(d)
+    s.sendall(blob[20 * REQ:])
+    got = 0
+    while got < ANS:
+        got += len(s.recv(65536))
+    s.close()
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def server(port):
     ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -103,7 +143,7 @@ def packets(path):
 
 def parse(ip6):
     plen = struct.unpack(">H", ip6[4:6])[0]
-    nh, off, ids = ip6[6], 40, None
+    nh, off, ids, room = ip6[6], 40, None, False
     if nh == 0:
         hlen = (ip6[41] + 1) * 8
         hbh = ip6[40:40 + hlen]
@@ -111,6 +151,9 @@ def parse(ip6):
         if m >= 36:
             ids = (hbh[m - 36:m - 20].hex(), hbh[m - 20:m - 12].hex())
         nh, off = ip6[40], 40 + hlen
+    if nh == 60:  # destination options: the agent's room, left in place
+        room = ip6[off + 2] == 0x1e
+        nh, off = ip6[off], off + (ip6[off + 1] + 1) * 8
     if nh != 6:
         return None
     tcp = ip6[off:]
@@ -118,7 +161,7 @@ def parse(ip6):
     flags = tcp[13]
     doff = (tcp[12] >> 4) * 4
     payload = 40 + plen - off - doff
-    return sport, dport, seq, flags, payload, ids
+    return sport, dport, seq, flags, payload, ids, room
 
 
 def check(pcap, expected, port):
@@ -129,12 +172,15 @@ def check(pcap, expected, port):
             reqs.append((int(o), int(n), t, s))
     isn, bad, data_segs, acks, server_tagged, seen = None, 0, 0, 0, 0, set()
     prev = None  # (end offset, flags, ids) of the previous client data segment
-    followers = 0
+    followers = rooms = 0
     for ip6 in packets(pcap):
         p = parse(ip6)
         if p is None:
             continue
-        sport, dport, seq, flags, payload, ids = p
+        sport, dport, seq, flags, payload, ids, room = p
+        if room:
+            print("FAIL: a packet (%d octets of payload) keeps the agent's room" % payload)
+            rooms += 1
         if dport != port:
             if ids is not None:
                 server_tagged += 1
@@ -175,7 +221,7 @@ def check(pcap, expected, port):
     print("data segments %d (%d later segments of a GSO packet), requests seen %d of %d, "
           "pure ACKs %d, server tagged %d, mismatches %d" %
           (data_segs, followers, len(seen), len(reqs), acks, server_tagged, bad))
-    if bad or server_tagged or data_segs == 0 or acks == 0 or \
+    if bad or rooms or server_tagged or data_segs == 0 or acks == 0 or \
             len(seen) < int(os.environ.get("BPF_CHECK_MIN_REQS", "10")):
         sys.exit(1)
 
@@ -183,6 +229,8 @@ def check(pcap, expected, port):
 if __name__ == "__main__":
     if sys.argv[1] == "client":
         client(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+    elif sys.argv[1] == "shimclient":
+        shimclient(int(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "server":
         server(int(sys.argv[2]))
     else:
