@@ -24,6 +24,7 @@
 #include "clt/bpfslot.h"
 
 #define CLT_TRAILER_FLAG_EGRESS_TIME 0x02 /* include/clt/ioam.h: CLT_TRAILER_F_EGRESS_TIME */
+#define CLT_TRAILER_FLAG_RESPONSE 0x01 /* include/clt/ioam.h: CLT_TRAILER_F_RESPONSE */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -114,6 +115,7 @@ int clt_egress(struct __sk_buff *skb)
 	struct ipv6hdr ip6;
 	void *arr;
 	__u32 zero = 0, seq, n, off = 0, hlen, mtu_len = 0;
+	__u8 dir; /* the trailer's response flag, from the slot */
 	__u16 plen;
 	int tcp, e;
 
@@ -177,6 +179,7 @@ int clt_egress(struct __sk_buff *skb)
 	if ((seq & 1) || slot->gen != reg->gen || !(slot->flags & CLT_BPF_SLOT_ON))
 		return count(CLT_BPF_SKIPPED);
 	n = slot->count;
+	dir = slot->flags & CLT_BPF_SLOT_RESPONSE ? CLT_TRAILER_FLAG_RESPONSE : 0;
 	e = pick_entry(slot, n, off, tcp && !(slot->flags & CLT_BPF_SLOT_STICKY));
 	if (e < 0)
 		return count(CLT_BPF_SKIPPED);
@@ -213,7 +216,8 @@ int clt_egress(struct __sk_buff *skb)
 			__u8 flags, reserved[3];
 			__u32 sec, nsec;
 		} tail = {
-			.flags = CLT_TRAILER_FLAG_EGRESS_TIME,
+			.flags = CLT_TRAILER_FLAG_EGRESS_TIME |
+				 dir,
 			.sec = bpf_htonl((__u32)(now / 1000000000ull)),
 			.nsec = bpf_htonl((__u32)(now % 1000000000ull)),
 		};

@@ -33,6 +33,11 @@ void tagger_open(bool secure);
 enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids,
 			      uint64_t stream_offset);
 
+/* tagger_set() for a response on an accepted socket: the IDs carry the
+ * response direction flag (libclt's CLT_ENABLE_RESPONSE). */
+enum tagger_result tagger_set_response(int fd, dev_t dev, ino_t ino, bool want,
+				       const struct http_ids *ids, uint64_t stream_offset);
+
 /*
  * Packet size (lib/tcp_size.c says why): an IPv6 TCP socket that may be
  * tagged gets libclt's TCP_MAXSEG clamp before connect() or listen() (on
