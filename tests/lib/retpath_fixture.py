@@ -17,6 +17,12 @@ Standard library only.
   windows EVENTS WINFILE  each window with a traceparent holds response events with
                           exactly its (trace-id, parent-id) and no other response
                           event; a "-" window holds no response event
+  transcript ADDR PORT    one connection: answers one request with write, send,
+                          sendmsg and sendall (a 300000-octet body), then, once the
+                          client closed, sends until an error; prints every call's
+                          result or errno name (the server's side of a session)
+  fetch ADDR PORT TP      the client of transcript: one GET, prints the response's
+                          sha256, closes
 """
 import hashlib
 import http.client
@@ -114,6 +120,49 @@ def main():
             end = settle(events, hold)
             print(tp, start, end, flush=True)
         c.close()
+    elif cmd == "transcript":
+        import errno as E
+        ls = socket.socket(socket.AF_INET6)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((sys.argv[2], int(sys.argv[3])))
+        ls.listen(1)
+        c, _ = ls.accept()
+        out = []
+        req = b""
+        while b"\r\n\r\n" not in req:
+            req += c.recv(4096)
+        body = body_of(300000)
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+        out.append("write %d" % os.write(c.fileno(), head))
+        out.append("send %d" % c.send(body[:1000]))
+        out.append("sendmsg %d" % c.sendmsg([body[1000:3000], body[3000:5000]]))
+        c.sendall(body[5000:])
+        out.append("sendall ok")
+        out.append("recv %r" % c.recv(10))  # the client closed: b''
+        for i in range(4):
+            time.sleep(0.1)
+            try:
+                out.append("send %d" % c.send(b"x" * 100))
+            except OSError as e:
+                out.append("send %s" % E.errorcode.get(e.errno, e.errno))
+        try:
+            c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            out.append("so_error ok")
+        except OSError as e:
+            out.append("so_error %s" % E.errorcode.get(e.errno, e.errno))
+        print("\n".join(out))
+    elif cmd == "fetch":
+        s = socket.create_connection((sys.argv[2], int(sys.argv[3])))
+        s.sendall(b"GET /t HTTP/1.1\r\nHost: t\r\ntraceparent: %s\r\n\r\n" % sys.argv[4].encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        n = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+        while len(body) < n:
+            body += s.recv(65536)
+        print(hashlib.sha256(head + b"\r\n\r\n" + body).hexdigest())
+        s.close()
     elif cmd == "windows":
         ev = open(sys.argv[2]).read().splitlines()
         ok = True
