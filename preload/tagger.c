@@ -130,8 +130,10 @@ static enum tagger_result tagger_change(int fd, dev_t dev, ino_t ino, bool want,
 	off = before == CLT_BACKEND_OFF;
 	if (!want && off)
 		return TAGGER_DONE; /* nothing was set */
-	/* While off and waiting for cltagent, clt_enable() only looks at the clock: no fstat. */
-	if (want && !off && !same_socket(fd, dev, ino)) {
+	/* While off and waiting for cltagent, clt_enable() only looks at the clock: no fstat.
+	 * A response's socket needs none: its number carries the IDs only while it is
+	 * the accepted socket rx.c follows (class FD_ACCEPTED, set at accept). */
+	if (want && !off && !(flags & CLT_ENABLE_RESPONSE) && !same_socket(fd, dev, ino)) {
 		slog(SLOG_DEBUG, "fd %d: another socket now: looked at again", fd);
 		errno = saved;
 		return TAGGER_GONE;
