@@ -850,7 +850,10 @@ PY
 # --- the return path: nginx under the shim, responses tagged or not ------
 # Server CPU per request with CLT_TAG_RESPONSES=1 and =0 (wrk, a new
 # traceparent per request: the server re-tags its socket for each
-# response), and a 16 MiB download's wall time, tagged / untagged.
+# response; and, =1 with the same traceparent on every request, what the
+# tagged packets alone cost - on loopback the receiving node's IOAM work
+# runs on the server's CPU), and a 16 MiB download's wall time, tagged /
+# untagged.
 retpath_nginx() { # ns port dir env...
 	local ns=$1 port=$2 ng=$3
 	shift 3
@@ -890,18 +893,20 @@ bench_retpath() {
 	command -v wrk >/dev/null && command -v nginx >/dev/null && command -v curl >/dev/null ||
 		{ echo "bench: wrk, nginx or curl missing: retpath benchmark skipped" >&2; return 0; }
 	local ns="bn$$p" r v pid c0 c1 line t
-	local -A port=([resp_off]=8190 [resp_on]=8191) npid=()
+	local -A port=([resp_off]=8190 [resp_on]=8191 [resp_same]=8191) npid=()
 	bench_ns "$ns"
 	retpath_nginx "$ns" "${port[resp_off]}" "$TMP/nginx-rp-off" CLT_TAG_RESPONSES=0 || return 1
 	npid[resp_off]=$NGINX_PID
 	retpath_nginx "$ns" "${port[resp_on]}" "$TMP/nginx-rp-on" CLT_TAG_RESPONSES=1 || return 1
 	npid[resp_on]=$NGINX_PID
+	npid[resp_same]=$NGINX_PID
 	load_note retpath
 	for r in $(seq 1 "$ROUNDS"); do
-		for v in $(order_rot "$r" resp_off resp_on); do
+		for v in $(order_rot "$r" resp_off resp_same resp_on); do
 			pid=${npid[$v]}
 			c0=$(proc_cpu_us "$pid")
-			ip netns exec "$ns" taskset -c "$CPU_A" wrk -t1 -c"$HTTP_CONNS" -d"${HTTP_SECS}s" \
+			ip netns exec "$ns" env BENCH_TP_SAME=$([ $v = resp_same ] && echo 1 || echo 0) \
+				taskset -c "$CPU_A" wrk -t1 -c"$HTTP_CONNS" -d"${HTTP_SECS}s" \
 				-s "$TOP/bench/wrk_tp.lua" "http://[::1]:${port[$v]}/" >"$TMP/wrk.out" 2>&1
 			c1=$(proc_cpu_us "$pid")
 			line=$(grep '^WRK ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; return 1; }
@@ -910,6 +915,7 @@ bench_retpath() {
 			rec retpath rps "$v" "$r" "$(awk -v n="$3" -v d="$5" 'BEGIN {printf "%.0f", n * 1e6 / d}')"
 			printf 'bench: retpath round %s %-8s %s\n' "$r" "$v" "$line"
 			# The download: the same traceparent, tagged by resp_on only.
+			[ $v = resp_same ] && continue
 			t=$(ip netns exec "$ns" taskset -c "$CPU_A" curl -s -o /dev/null -w '%{time_total}' \
 				-H 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' \
 				"http://[::1]:${port[$v]}/big") || return 1
@@ -918,7 +924,7 @@ bench_retpath() {
 		done
 	done
 	kill -TERM "${npid[resp_on]}" "${npid[resp_off]}" 2>/dev/null
-	note retpath.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s, a new traceparent per request (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) under the shim (CLT_TRACING=off, backend hopopts) with CLT_TAG_RESPONSES=0 / =1; then curl of a 16 MiB file with a traceparent over ::1, $ROUNDS rounds"
+	note retpath.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s, a new traceparent per request (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) under the shim (CLT_TRACING=off, backend hopopts) with CLT_TAG_RESPONSES=0 / =1 (=1 also with the same traceparent on every request); then curl of a 16 MiB file with a traceparent over ::1, $ROUNDS rounds"
 }
 
 for b in $ONLY; do

@@ -24,9 +24,8 @@
 struct resptag_conn {
 	bool on;          /* its responses may be tagged: IPv6 client in CLT_DOMAIN, a route
 			     that can carry the option, CLT_TAG_RESPONSES on */
-	bool pending;     /* a request's header block was read, a response ended, or a write
-			     comes: look at the IDs (rx.c) */
-	bool ended;       /* a response ended and no request followed yet */
+	bool pending;     /* a request's header block was read, or a write comes: look at
+			     the IDs (rx.c) */
 	uint8_t applied;  /* enum fd_applied (fdstate.h): what the kernel holds */
 	uint64_t seq;     /* bumped by every decision: a later one wins */
 	struct http_ids applied_ids;
@@ -45,9 +44,6 @@ struct resptag_job {
 	uint64_t seq;
 	dev_t dev;
 	ino_t ino;
-	bool at_end;      /* a response's end: clear only if nothing is left unsent */
-	uint8_t was;      /* the applied state before, restored when at_end finds bytes unsent */
-	bool done;        /* resptag_apply() made the change */
 };
 
 /* CLT_TAG_RESPONSES (default on, in every CLT_TRACING mode). */
@@ -70,12 +66,8 @@ bool resptag_ids_for(bool span_made, bool has_parent, bool parent_sampled,
 bool resptag_decide(struct resptag_conn *c, int fd, bool want, const struct http_ids *ids,
 		    struct resptag_job *job);
 
-/* Under the caller's lock: a response ended with nothing after it in flight: clear its IDs? */
-bool resptag_decide_end(struct resptag_conn *c, int fd, struct resptag_job *job);
-
-/* No lock held: make the change (may wait for cltagent); false when an
- * end-of-response clear found bytes still unsent (nothing changed). errno kept. */
-bool resptag_apply(struct resptag_job *job);
+/* No lock held: make the change (may wait for cltagent). errno kept. */
+void resptag_apply(const struct resptag_job *job);
 
 /* Under the caller's lock again: the change was made. */
 void resptag_record(struct resptag_conn *c, const struct resptag_job *job);

@@ -256,7 +256,6 @@ static void on_event(void *arg, unsigned int ev, const struct http_srv *p)
 			span_emit(c, sp, false);
 			q_pop(c);
 		}
-		c->rt.pending = c->rt.ended = true; /* its IDs may go (resptag.c) */
 		break;
 	case HTTP_SRV_DEAD:
 		/* Not HTTP (or lost): what was not complete makes no span. */
@@ -405,19 +404,18 @@ static bool rx_resp_decide(struct rx_conn *c, int fd, struct resptag_job *job)
 		return false;
 	c->rt.pending = false;
 	sp = q_head(c);
+	if (!sp)
+		return false; /* nothing in flight: the last response's IDs stay */
 	job->conn = c->id;
-	if (!sp) /* a response ended and nothing else is in flight: clear once it all left */
-		return c->rt.ended && resptag_decide_end(&c->rt, fd, job);
-	c->rt.ended = false;
 	return resptag_decide(&c->rt, fd, sp->resp_want, &sp->resp_ids, job);
 }
 
 /* No lock held: change the IDs, then record it on the same connection. */
-static void rx_resp_apply(int fd, struct resptag_job *job)
+static void rx_resp_apply(int fd, const struct resptag_job *job)
 {
 	struct rx_conn *c;
 
-	job->done = resptag_apply(job);
+	resptag_apply(job);
 	rx_enter();
 	c = rx_tab[fd];
 	if (c && c->id == job->conn)
