@@ -163,6 +163,11 @@ int clt_egress(struct __sk_buff *skb)
 		 * segment now and then. */
 		if (!reg->isn_known) {
 			reg->isn = tp->snd_una - (__u32)tp->bytes_acked;
+			/* A response's socket was accepted: the handshake's ACK of
+			 * its SYN-ACK is not counted in bytes_acked (measured: every
+			 * response's first segment took the previous one's IDs). */
+			if (slot->flags & CLT_BPF_SLOT_RESPONSE)
+				reg->isn -= 1;
 			reg->isn_known = 1;
 		}
 		isn = reg->isn;

@@ -7,7 +7,8 @@
 #    IDs with the response flag, the one without none;
 #  - CLT_TAG_RESPONSES=0: no response tagged;
 #  - clients outside CLT_DOMAIN: no hop-by-hop header leaves (a capture);
-#  - the agent backend (cltagent sets the option) carries the flag too;
+#  - the agent backend (cltagent sets the option) and the bpf backend (its
+#    tc program) carry the flag too;
 #  - the server's results are unchanged: the response's sha256 and every
 #    call's return value or errno, with and without the shim.
 set -u
@@ -93,7 +94,26 @@ kill "$AGENT"; wait "$AGENT" 2>/dev/null
 check "agent backend: the response carries its request's IDs with the response flag ($(grep -c " dir=resp trace=bbbb0000000000000000000000000001 span=b100000000000001$" "$TMP/ev5") events)" \
 	[ "$(grep -c " dir=resp trace=bbbb0000000000000000000000000001 span=b100000000000001$" "$TMP/ev5")" -ge 1 ]
 
-# 5. Unchanged results on the server side.
+# 5. The bpf backend: the tc program writes the slot's response flag into the trailer, and
+# each response's first segment takes its own IDs (an accepted socket's ISN, by sequence).
+ip netns exec "$NS" "$PWD/$BUILD/cltagent" --bpf --tag-socket "$TMP/bpf.sock" --output /dev/null \
+	--ready-file "$TMP/bpf.ready" --stats-interval 0 2>"$TMP/bpf-agent.log" &
+AGENT=$!
+for i in $(seq 1 100); do [ -e "$TMP/bpf.ready" ] && break; sleep 0.1; done
+if [ -e "$TMP/bpf.ready" ]; then
+	serve 8315 CLT_BACKEND=bpf CLT_AGENT_SOCKET="$TMP/bpf.sock"
+	events_start "$TMP/ev6"
+	nsx python3 "$F" seq ::1 8315 "$TMP/ev6" 0.4 "$T1" - "$T2" >"$TMP/win6" || fail "keep-alive client (bpf)"
+	SHOW_EVENTS=0 events_stop
+	stop
+	check "bpf backend: each response its own IDs with the response flag, the one without context none" \
+		nsx python3 "$F" windows "$TMP/ev6" "$TMP/win6"
+else
+	check "cltagent --bpf started: $(tail -2 "$TMP/bpf-agent.log")" false
+fi
+kill "$AGENT"; wait "$AGENT" 2>/dev/null
+
+# 6. Unchanged results on the server side.
 transcript() { # out preload...
 	local out=$1
 	shift
