@@ -1,5 +1,5 @@
 /*
- * agg.c - aggregation of IOAM traces by (trace-id, span-id).
+ * agg.c - aggregation of IOAM traces by (trace-id, span-id, direction).
  *
  * A pool of requests, a chained hash table over it (indices, not
  * pointers, to keep records small), and two intrusive lists: one ordered
@@ -73,7 +73,7 @@ static void agg_unreserve(void *p, size_t size)
 		munmap(p, size);
 }
 
-static uint64_t agg_hash64(const uint8_t trace_id[16], const uint8_t span_id[8])
+static uint64_t agg_hash64(const uint8_t trace_id[16], const uint8_t span_id[8], bool response)
 {
 	uint64_t a, b, c;
 
@@ -82,15 +82,22 @@ static uint64_t agg_hash64(const uint8_t trace_id[16], const uint8_t span_id[8])
 	memcpy(&b, trace_id + 8, 8);
 	memcpy(&c, span_id, 8);
 	a ^= b * 0x9e3779b97f4a7c15ull ^ c * 0xc2b2ae3d27d4eb4full;
+	a ^= response ? 0x5851f42d4c957f2dull : 0;
 	a ^= a >> 29;
 	a *= 0xbf58476d1ce4e5b9ull;
 	a ^= a >> 32;
 	return a;
 }
 
-static uint32_t agg_hash(const uint8_t trace_id[16], const uint8_t span_id[8])
+static uint32_t agg_hash(const uint8_t trace_id[16], const uint8_t span_id[8], bool response)
 {
-	return (uint32_t)agg_hash64(trace_id, span_id);
+	return (uint32_t)agg_hash64(trace_id, span_id, response);
+}
+
+/* The direction a trace's packet travelled: the CLT trailer v2's flag (v1: a request). */
+static bool trace_response(const struct ioam_trace *t)
+{
+	return t->trailer_version >= 2 && (t->trailer_flags & CLT_TRAILER_F_RESPONSE);
 }
 
 /* The two lists use different link fields of the same record. */
@@ -193,12 +200,14 @@ void agg_free(struct agg *agg)
 	free(agg);
 }
 
-static uint32_t agg_find(struct agg *agg, const uint8_t tid[16], const uint8_t sid[8], uint32_t h)
+static uint32_t agg_find(struct agg *agg, const uint8_t tid[16], const uint8_t sid[8], bool resp,
+			 uint32_t h)
 {
 	for (uint32_t i = agg->buckets[h & agg->mask] - 1; i != NIL; i = agg->pool[i].hnext) {
 		const struct agg_request *r = &agg->pool[i];
 
-		if (memcmp(r->span_id, sid, 8) == 0 && memcmp(r->trace_id, tid, 16) == 0)
+		if (r->response == resp && memcmp(r->span_id, sid, 8) == 0 &&
+		    memcmp(r->trace_id, tid, 16) == 0)
 			return i;
 	}
 	return NIL;
@@ -238,7 +247,7 @@ static uint32_t *late_next(void *base, uint32_t i)
 /* Remember an emitted request; the oldest is forgotten when full. */
 static void late_remember(struct agg *agg, const struct agg_request *r)
 {
-	uint64_t fp = agg_hash64(r->trace_id, r->span_id);
+	uint64_t fp = agg_hash64(r->trace_id, r->span_id, r->response);
 	uint32_t i, *head;
 	struct agg_late *e;
 
@@ -263,9 +272,10 @@ static void late_remember(struct agg *agg, const struct agg_request *r)
 }
 
 /* Whether a trace of (@tid, @sid) seen at @now_ns belongs to a request emitted within the window. */
-static bool late_check(const struct agg *agg, const uint8_t tid[16], const uint8_t sid[8], uint64_t now_ns)
+static bool late_check(const struct agg *agg, const uint8_t tid[16], const uint8_t sid[8], bool resp,
+		       uint64_t now_ns)
 {
-	uint64_t fp = agg_hash64(tid, sid);
+	uint64_t fp = agg_hash64(tid, sid, resp);
 
 	for (uint32_t i = agg->late_buckets[fp & agg->late_mask] - 1; i != NIL; i = agg->late[i].hnext) {
 		const struct agg_late *e = &agg->late[i];
@@ -282,8 +292,8 @@ static void agg_release(struct agg *agg, uint32_t i, enum agg_reason why)
 {
 	struct agg_request *r = &agg->pool[i];
 
-	chain_remove(&agg->buckets[agg_hash(r->trace_id, r->span_id) & agg->mask], i, r->hnext, pool_next,
-		     agg->pool);
+	chain_remove(&agg->buckets[agg_hash(r->trace_id, r->span_id, r->response) & agg->mask], i,
+		     r->hnext, pool_next, agg->pool);
 	list_unlink(agg, &agg->lru, i, true);
 	list_unlink(agg, &agg->age, i, false);
 	agg->st.emitted++;
@@ -413,11 +423,12 @@ int agg_add(struct agg *agg, const struct ioam_trace *t, uint64_t now_ns)
 {
 	uint32_t h, i, *head;
 	struct agg_request *r;
+	bool resp = trace_response(t);
 
 	if (!agg_trace_tagged(t))
 		return -ENOENT;
-	h = agg_hash(t->trace_id, t->span_id);
-	i = agg_find(agg, t->trace_id, t->span_id, h);
+	h = agg_hash(t->trace_id, t->span_id, resp);
+	i = agg_find(agg, t->trace_id, t->span_id, resp, h);
 	if (i != NIL) {
 		r = &agg->pool[i];
 		list_unlink(agg, &agg->lru, i, true);
@@ -426,7 +437,7 @@ int agg_add(struct agg *agg, const struct ioam_trace *t, uint64_t now_ns)
 		agg->st.traces++;
 		return 0;
 	}
-	if (agg->late && late_check(agg, t->trace_id, t->span_id, now_ns)) {
+	if (agg->late && late_check(agg, t->trace_id, t->span_id, resp, now_ns)) {
 		agg->st.late++;
 		return -EALREADY;
 	}
@@ -442,6 +453,7 @@ int agg_add(struct agg *agg, const struct ioam_trace *t, uint64_t now_ns)
 	memset(r, 0, offsetof(struct agg_request, hnext));
 	memcpy(r->trace_id, t->trace_id, 16);
 	memcpy(r->span_id, t->span_id, 8);
+	r->response = resp;
 	head = &agg->buckets[h & agg->mask];
 	r->hnext = *head - 1;
 	*head = i + 1;

@@ -1,7 +1,9 @@
 /*
  * agg.h - aggregation of IOAM traces into requests.
  *
- * Traces carrying the same (trace-id, span-id) belong to one request. The
+ * Traces carrying the same (trace-id, span-id) and direction (the CLT
+ * trailer's response flag) belong to one request or one response: a proxy
+ * host that sees both never merges them. The
  * aggregator keeps one compact record per request (per-hop aggregates in a
  * small fixed array, never the packets themselves), and hands a finished
  * request to a callback after it has been idle for a while, once it
@@ -60,6 +62,7 @@ struct agg_hop {
 struct agg_request {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
+	bool response;          /**< the trailer's response direction flag */
 	uint64_t first_seen_ns; /**< clock of agg_add() */
 	uint64_t last_seen_ns;
 	uint32_t trace_type;

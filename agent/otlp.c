@@ -490,6 +490,7 @@ int otlp_add_request(struct otlp_encoder *enc, const struct agg_request *r)
 	uint64_t start = UINT64_MAX, end = 0;
 	size_t off = 0;
 	int added = 0;
+	const char *dir;
 
 	for (unsigned int i = 0; i < r->n_hops; i++) {
 		const struct agg_hop *h = &r->hops[i];
@@ -510,13 +511,15 @@ int otlp_add_request(struct otlp_encoder *enc, const struct agg_request *r)
 		start = r->first_seen_ns;
 		end = r->last_seen_ns;
 	}
+	/* The request's spans keep their names; a response's say so. */
+	dir = r->response ? "network (response)" : "network";
 	if (r->n_hops == 0)
-		snprintf(name, sizeof(name), "network: no IOAM node");
+		snprintf(name, sizeof(name), "%s: no IOAM node", dir);
 	else if (r->n_hops == 1)
-		snprintf(name, sizeof(name), "network: %s",
+		snprintf(name, sizeof(name), "%s: %s", dir,
 			 otlp_node_label(enc, hop_id(&r->hops[0]), b1, sizeof(b1)));
 	else
-		snprintf(name, sizeof(name), "network: %s → %s",
+		snprintf(name, sizeof(name), "%s: %s → %s", dir,
 			 otlp_node_label(enc, hop_id(&r->hops[0]), b1, sizeof(b1)),
 			 otlp_node_label(enc, hop_id(&r->hops[r->n_hops - 1]), b2, sizeof(b2)));
 	otlp_random_id(net_id, 8);
@@ -527,6 +530,7 @@ int otlp_add_request(struct otlp_encoder *enc, const struct agg_request *r)
 	attr_int(enc, "ioam.packets", r->packets);
 	attr_int(enc, "ioam.hops", r->n_hops);
 	attr_str(enc, "ioam.path", path);
+	attr_str(enc, "ioam.direction", r->response ? "response" : "request");
 	if (r->flags_seen & IOAM_FLAG_OVERFLOW)
 		attr_bool(enc, "ioam.overflow", true);
 	if (r->hops_truncated)
@@ -539,10 +543,12 @@ int otlp_add_request(struct otlp_encoder *enc, const struct agg_request *r)
 		const char *label = otlp_node_label(enc, hop_id(h), b1, sizeof(b1));
 		uint64_t hs = h->end_ns ? h->start_ns : start, he = h->end_ns ? h->end_ns : end;
 
-		snprintf(name, sizeof(name), "hop %u: %s", i + 1, label);
+		snprintf(name, sizeof(name), "%s %u: %s", r->response ? "hop (response)" : "hop", i + 1,
+			 label);
 		otlp_random_id(hop_span, 8);
 		span_begin(enc, r->trace_id, hop_span, net_id, false, name, hs, he);
 		hop_attrs(enc, h, i + 1, label);
+		attr_str(enc, "ioam.direction", r->response ? "response" : "request");
 		if (span_end(enc) < 0)
 			return -ENOMEM;
 		added++;

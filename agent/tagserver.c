@@ -431,7 +431,7 @@ static bool ts_take_token(const struct tagserver *ts, struct ts_conn *c, uint64_
 
 /* Tag one socket (v1 or v2 request). @return the status to answer. */
 static int ts_tag(struct tagserver *ts, struct ts_conn *c, uint8_t op, const uint8_t *trace_id,
-		  const uint8_t *span_id, int fd, uint64_t now_ms)
+		  const uint8_t *span_id, int fd, uint64_t now_ms, uint8_t flags)
 {
 	int err;
 
@@ -445,7 +445,10 @@ static int ts_tag(struct tagserver *ts, struct ts_conn *c, uint8_t op, const uin
 		ts->st.rejected++;
 		return err;
 	}
-	if (op == CLT_TAG_OP_ENABLE)
+	/* A response's IDs (a server's accepted socket): trailer v2, direction flag. */
+	if (op == CLT_TAG_OP_ENABLE && (flags & CLT_TAG_FLAG_RESPONSE))
+		err = clt_enable_flags(ts->clt, fd, 0, CLT_ENABLE_RESPONSE, trace_id, span_id);
+	else if (op == CLT_TAG_OP_ENABLE)
 		err = clt_enable_trusted(ts->clt, fd, trace_id, span_id);
 	else
 		err = clt_disable(ts->clt, fd);
@@ -475,7 +478,7 @@ static int ts_handle_v1(struct tagserver *ts, struct ts_conn *c, ssize_t n, int 
 		return -EINVAL;
 	}
 	c->role = TS_ROLE_TAG;
-	return ts_tag(ts, c, req.op, req.trace_id, req.span_id, fds[0], now_ms);
+	return ts_tag(ts, c, req.op, req.trace_id, req.span_id, fds[0], now_ms, 0);
 }
 
 static const struct ts_type *ts_type_of(uint8_t type)
@@ -562,7 +565,7 @@ static int ts_handle_v2(struct tagserver *ts, struct ts_conn *c, ssize_t n, int 
 			ts->st.rejected++;
 			return -EINVAL;
 		}
-		return ts_tag(ts, c, h.type, r.trace_id, r.span_id, fds[0], now_ms);
+		return ts_tag(ts, c, h.type, r.trace_id, r.span_id, fds[0], now_ms, r.flags);
 	}
 }
 

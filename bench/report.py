@@ -242,6 +242,45 @@ class Report:
                                 *[spread(list(rps[v].values()), f_1) for v in vs],
                                 *[spread(list(cpu[v].values()), f_3) for v in vs]))
 
+    def retpath(self):
+        cpu = {v: self.get("retpath", "srv_cpu_us", v) for v in ("resp_off", "resp_same", "resp_on")}
+        if not any(cpu.values()):
+            return
+        extra = [cpu["resp_on"][k] - cpu["resp_off"][k] for k in cpu["resp_on"] if k in cpu["resp_off"]]
+        same = [cpu["resp_same"][k] - cpu["resp_off"][k] for k in cpu["resp_same"]
+                if k in cpu["resp_off"]]
+        change = [cpu["resp_on"][k] - cpu["resp_same"][k] for k in cpu["resp_on"]
+                  if k in cpu["resp_same"]]
+        rps = {v: self.get("retpath", "rps", v) for v in ("resp_off", "resp_same", "resp_on")}
+        dl = {v: self.get("retpath", "download_s", v) for v in ("resp_off", "resp_on")}
+        dr = ratios(dl["resp_on"], dl["resp_off"])
+        self.summary.append(("nginx server CPU per request, responses tagged − untagged (µs)",
+                             spread(extra, f_3), "≤ 1", verdict(extra, 1.0, False)))
+        self.summary.append(("… of which following the requests and the tagged packets (same "
+                             "traceparent: IDs set once per connection) − untagged (µs)",
+                             spread(same, f_3), "—",
+                             "HTTP parsing; IOAM on loopback runs the receiver's work on the "
+                             "server's CPU"))
+        self.summary.append(("… and one change of a response's IDs per request (new − same, µs)",
+                             spread(change, f_3), "—", "one setsockopt per response"))
+        self.summary.append(("16 MiB download over ::1, tagged response ÷ untagged (wall time)",
+                             spread(dr, f_3), "≤ 1.1", verdict(dr, 1.1, False)))
+        self.details.append("**Return path** — %s. Server CPU per request is the nginx "
+                            "worker's user+sys time over the run divided by its requests.\n\n"
+                            "| | CLT_TAG_RESPONSES=0 | =1, same traceparent | =1, new traceparent |\n"
+                            "|---|---|---|---|\n"
+                            "| req/s | %s | %s | %s |\n| server CPU µs/request | %s | %s | %s |\n"
+                            "| 16 MiB download (s) | %s | — | %s |\n" % (
+                                self.meta.get("retpath.setup", ""),
+                                spread(list(rps["resp_off"].values()), f_1),
+                                spread(list(rps["resp_same"].values()), f_1),
+                                spread(list(rps["resp_on"].values()), f_1),
+                                spread(list(cpu["resp_off"].values()), f_3),
+                                spread(list(cpu["resp_same"].values()), f_3),
+                                spread(list(cpu["resp_on"].values()), f_3),
+                                spread(list(dl["resp_off"].values()), f_3),
+                                spread(list(dl["resp_on"].values()), f_3)))
+
     def percall(self):
         cases = [("file", "regular file", True), ("untracked", "untracked socket (IPv4 TCP)", True),
                  ("body", "tracked socket, body octets", False),
@@ -612,6 +651,7 @@ def main():
     rep.https()
     rep.percall()
     rep.spans()
+    rep.retpath()
     rep.agent_backend()
     rep.ingest()
     rep.offline()

@@ -6,7 +6,7 @@
 #   BUILD=build bench/run.sh            full run (about 5 minutes)
 #   BENCH_QUICK=1 bench/run.sh          short smoke run
 #   BENCH_ONLY="percall http" ...       a subset: http https percall ingest offline export
-#                                       threads baseline upload spans bpf (BENCH_ROWS= is the same)
+#                                       threads baseline upload spans bpf retpath (BENCH_ROWS= is the same)
 #   BASELINE=<commit> ...               also build that commit's shim and alternate
 #                                       it with this one (section "baseline")
 #   BENCH_RESULTS=DIR                   write raw.tsv, meta.txt, latest.md there
@@ -24,7 +24,7 @@ BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 QUICK=${BENCH_QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http https percall ingest offline export threads upload spans bpf}}
+ONLY=${BENCH_ONLY:-${BENCH_ROWS:-http https percall ingest offline export threads upload spans bpf retpath}}
 BASELINE=${BASELINE:-}
 # BASELINE given and no subset asked for: the comparison runs too.
 [ -n "$BASELINE" ] && [ -z "${BENCH_ONLY:-}${BENCH_ROWS:-}" ] && ONLY="$ONLY baseline"
@@ -866,9 +866,89 @@ bench_spans() {
 	note spans.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) without the shim, under it with CLT_TRACING=off, and with CLT_TRACING=spans sending to cltagent (CPU $CPU_A), $ROUNDS rounds, rotated"
 }
 
+# --- the return path: nginx under the shim, responses tagged or not ------
+# Server CPU per request with CLT_TAG_RESPONSES=1 and =0 (wrk, a new
+# traceparent per request: the server re-tags its socket for each
+# response; and, =1 with the same traceparent on every request, what the
+# tagged packets alone cost - on loopback the receiving node's IOAM work
+# runs on the server's CPU), and a 16 MiB download's wall time, tagged /
+# untagged.
+retpath_nginx() { # ns port dir env...
+	local ns=$1 port=$2 ng=$3
+	shift 3
+	mkdir -p "$ng"
+	[ -f "$TMP/retpath.big" ] || head -c $((16 << 20)) /dev/urandom >"$TMP/retpath.big"
+	cat >"$ng/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $ng/nginx.pid;
+error_log $ng/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $ng;
+	proxy_temp_path $ng;
+	fastcgi_temp_path $ng;
+	uwsgi_temp_path $ng;
+	scgi_temp_path $ng;
+	keepalive_requests 1000000000;
+	server {
+		listen [::1]:$port;
+		location = /big { alias $TMP/retpath.big; }
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+	ip netns exec "$ns" env LD_PRELOAD="$SHIM" "$@" taskset -c "$CPU_B" nginx -p "$ng" \
+		-e "$ng/error.log" -c "$ng/nginx.conf" >"$ng/out" 2>&1 &
+	NGINX_PID=$!
+	BG_PIDS+=($!)
+	disown
+	topo_wait_port "$ns" "$port" || { cat "$ng/out" "$ng/error.log" >&2; return 1; }
+}
+bench_retpath() {
+	have_shim || return 0
+	command -v wrk >/dev/null && command -v nginx >/dev/null && command -v curl >/dev/null ||
+		{ echo "bench: wrk, nginx or curl missing: retpath benchmark skipped" >&2; return 0; }
+	local ns="bn$$p" r v pid c0 c1 line t
+	local -A port=([resp_off]=8190 [resp_on]=8191 [resp_same]=8191) npid=()
+	bench_ns "$ns"
+	retpath_nginx "$ns" "${port[resp_off]}" "$TMP/nginx-rp-off" CLT_TAG_RESPONSES=0 || return 1
+	npid[resp_off]=$NGINX_PID
+	retpath_nginx "$ns" "${port[resp_on]}" "$TMP/nginx-rp-on" CLT_TAG_RESPONSES=1 || return 1
+	npid[resp_on]=$NGINX_PID
+	npid[resp_same]=$NGINX_PID
+	load_note retpath
+	for r in $(seq 1 "$ROUNDS"); do
+		for v in $(order_rot "$r" resp_off resp_same resp_on); do
+			pid=${npid[$v]}
+			c0=$(proc_cpu_us "$pid")
+			ip netns exec "$ns" env BENCH_TP_SAME=$([ $v = resp_same ] && echo 1 || echo 0) \
+				taskset -c "$CPU_A" wrk -t1 -c"$HTTP_CONNS" -d"${HTTP_SECS}s" \
+				-s "$TOP/bench/wrk_tp.lua" "http://[::1]:${port[$v]}/" >"$TMP/wrk.out" 2>&1
+			c1=$(proc_cpu_us "$pid")
+			line=$(grep '^WRK ' "$TMP/wrk.out") || { cat "$TMP/wrk.out" >&2; return 1; }
+			set -- $line
+			rec retpath srv_cpu_us "$v" "$r" "$(awk -v n="$3" -v a="$c0" -v b="$c1" 'BEGIN {printf "%.3f", (b - a) / n}')"
+			rec retpath rps "$v" "$r" "$(awk -v n="$3" -v d="$5" 'BEGIN {printf "%.0f", n * 1e6 / d}')"
+			printf 'bench: retpath round %s %-8s %s\n' "$r" "$v" "$line"
+			# The download: the same traceparent, tagged by resp_on only.
+			[ $v = resp_same ] && continue
+			t=$(ip netns exec "$ns" taskset -c "$CPU_A" curl -s -o /dev/null -w '%{time_total}' \
+				-H 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' \
+				"http://[::1]:${port[$v]}/big") || return 1
+			rec retpath download_s "$v" "$r" "$t"
+			printf 'bench: retpath round %s %-8s 16 MiB in %s s\n' "$r" "$v" "$t"
+		done
+	done
+	kill -TERM "${npid[resp_on]}" "${npid[resp_off]}" 2>/dev/null
+	note retpath.setup "wrk -t1 -c$HTTP_CONNS -d${HTTP_SECS}s, a new traceparent per request (CPU $CPU_A) -> nginx 1 worker (CPU $CPU_B) under the shim (CLT_TRACING=off, backend hopopts) with CLT_TAG_RESPONSES=0 / =1 (=1 also with the same traceparent on every request); then curl of a 16 MiB file with a traceparent over ::1, $ROUNDS rounds"
+}
+
 for b in $ONLY; do
 	case $b in
-	http | https | percall | ingest | offline | export | threads | baseline | upload | spans | bpf)
+	http | https | percall | ingest | offline | export | threads | baseline | upload | spans | bpf | retpath)
 		echo "bench: == $b =="
 		"bench_$b" || echo "bench: $b failed" >&2
 		topo_cleanup

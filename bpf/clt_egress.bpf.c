@@ -33,6 +33,7 @@
 #include "clt/bpfslot.h"
 
 #define CLT_TRAILER_FLAG_EGRESS_TIME 0x02 /* include/clt/ioam.h: CLT_TRAILER_F_EGRESS_TIME */
+#define CLT_TRAILER_FLAG_RESPONSE 0x01 /* include/clt/ioam.h: CLT_TRAILER_F_RESPONSE */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -145,6 +146,7 @@ int clt_egress(struct __sk_buff *skb)
 	void *arr;
 	__u32 zero = 0, seq, n, off = 0, hlen, mtu_len = 0, l4off = L4_OFF, plen;
 	__u8 proto;
+	__u8 dir; /* the trailer's response flag, from the slot */
 	int tcp, e, room = 0;
 
 	if (skb->protocol != bpf_htons(ETH_P_IPV6) || skb->sk == NULL)
@@ -209,6 +211,11 @@ int clt_egress(struct __sk_buff *skb)
 		 * segment now and then. */
 		if (!reg->isn_known) {
 			reg->isn = tp->snd_una - (__u32)tp->bytes_acked;
+			/* A response's socket was accepted: the handshake's ACK of
+			 * its SYN-ACK is not counted in bytes_acked (measured: every
+			 * response's first segment took the previous one's IDs). */
+			if (slot->flags & CLT_BPF_SLOT_RESPONSE)
+				reg->isn -= 1;
 			reg->isn_known = 1;
 		}
 		isn = reg->isn;
@@ -225,6 +232,7 @@ int clt_egress(struct __sk_buff *skb)
 	if ((seq & 1) || slot->gen != reg->gen || !(slot->flags & CLT_BPF_SLOT_ON))
 		return untag(skb, room, proto, plen, hlen, CLT_BPF_SKIPPED);
 	n = slot->count;
+	dir = slot->flags & CLT_BPF_SLOT_RESPONSE ? CLT_TRAILER_FLAG_RESPONSE : 0;
 	e = pick_entry(slot, n, off, tcp && !(slot->flags & CLT_BPF_SLOT_STICKY));
 	if (e < 0)
 		return untag(skb, room, proto, plen, hlen, CLT_BPF_SKIPPED);
@@ -263,7 +271,8 @@ int clt_egress(struct __sk_buff *skb)
 			__u8 flags, reserved[3];
 			__u32 sec, nsec;
 		} tail = {
-			.flags = CLT_TRAILER_FLAG_EGRESS_TIME,
+			.flags = CLT_TRAILER_FLAG_EGRESS_TIME |
+				 dir,
 			.sec = bpf_htonl((__u32)(now / 1000000000ull)),
 			.nsec = bpf_htonl((__u32)(now % 1000000000ull)),
 		};

@@ -142,10 +142,12 @@ topology() {
 	ip -n "$NS_A" -6 route add db02::/64 via db01::2
 	ip -n "$NS_R" -6 route add db01::/64 via db02::1
 	# IOAM: porthos and aramis fill the trace on their ingress from athos.
-	topo_ioam_if "$NS_A" eth0 11 0
+	# Both directions: athos's and porthos's ingress from aramis's side
+	# carry the responses' IOAM (the return path).
+	topo_ioam_if "$NS_A" eth0 11 1
 	topo_ioam_if "$NS_A" eth1 12 0
 	topo_ioam_if "$NS_P" eth0 21 1
-	topo_ioam_if "$NS_P" eth1 22 0
+	topo_ioam_if "$NS_P" eth1 22 1
 	topo_ioam_if "$NS_R" eth0 31 1
 	for _ in $(seq 1 50); do
 		ip netns exec "$NS_A" ping -6 -c1 -W1 -q "$ARAMIS_ADDR" >/dev/null 2>&1 &&
@@ -248,8 +250,12 @@ start_services() {
 	alive_or_die collector
 	sed 's/^collector: /    /' "$OUT/logs/collector.log" | grep -v listening
 
-	say "aramis: login server on [$ARAMIS_ADDR]:80"
-	bg aramis "$NS_R" python3 -u demo/aramis/server.py --port 80
+	# aramis under the shim too (no tracing code, CLT_TRACING off): its
+	# responses carry each request's IDs with the response flag, so the
+	# agent beside athos sees the way back hop by hop.
+	say "aramis: login server on [$ARAMIS_ADDR]:80 under the shim (responses tagged, CLT_TAG_RESPONSES)"
+	bg aramis "$NS_R" env LD_PRELOAD="$STAGE/libcltshim.so" CLT_DOMAIN="$CLT_DOMAIN_DEMO" \
+		CLT_LOG=info python3 -u demo/aramis/server.py --port 80
 	# A congested request's last packets (ACK, FIN) come a second after its
 	# first: a longer idle timeout keeps them in the request's one span.
 	# athos runs as root and tags its own sockets, so the agent serves no
@@ -287,10 +293,13 @@ start_services() {
 		# exports them to the collector inside athos, like Node's SDK does.
 		say "athos: cltagent for the shim's spans (tag socket $STAGE/tag.sock)"
 		rm -f "$STAGE/tag.sock" "$OUT/athos-agent.ready"
+		# It also exports the network spans of aramis's responses arriving at athos.
+		# shellcheck disable=SC2086
 		bg athos_agent "$NS_A" env OTEL_SERVICE_NAME=cltagent \
 			OTEL_EXPORTER_OTLP_ENDPOINT="http://localhost:4318" \
-			"$BUILD/cltagent" --tag-socket "$STAGE/tag.sock" --batch-timeout 100ms \
-			--output "$OUT/athos-agent.jsonl" --ready-file "$OUT/athos-agent.ready"
+			"$BUILD/cltagent" $NODE_NAMES --idle-timeout 3s --tag-socket "$STAGE/tag.sock" \
+			--batch-timeout 100ms --output "$OUT/athos-agent.jsonl" \
+			--ready-file "$OUT/athos-agent.ready"
 		for _ in $(seq 1 50); do
 			[ -f "$OUT/athos-agent.ready" ] && break
 			kill -0 "$(pid_of athos_agent)" 2>/dev/null || break
@@ -313,6 +322,17 @@ start_services() {
 			"$TOP/demo/athos/server.js"
 	fi
 	topo_wait_port "$NS_A" "$ATHOS_PORT" 15 || { cat "$OUT/logs/athos.log"; die "athos did not start"; }
+	# The return path's spans: an agent on athos exports the network spans of
+	# what arrives there (aramis's responses). The legacy entry's agent
+	# beside athos does it already.
+	if [ "$ENTRY" != legacy ]; then
+		say "athos: cltagent for the responses arriving from aramis ($NODE_NAMES --idle-timeout 3s)"
+		# shellcheck disable=SC2086
+		bg athos_net "$NS_A" env OTEL_SERVICE_NAME=cltagent \
+			OTEL_EXPORTER_OTLP_ENDPOINT="http://localhost:4318" \
+			"$BUILD/cltagent" $NODE_NAMES --idle-timeout 3s --tag-socket none \
+			--output "$OUT/athos-net.jsonl"
+	fi
 	alive_or_die agent
 	alive_or_die athos
 }
@@ -327,19 +347,22 @@ login() { # user password
 		sed 's/^/    /'
 }
 
-# congest / uncongest: 1000 ms on porthos's egress towards aramis. netem
-# where the kernel has it (as the original demo); otherwise the same delay
-# in user space (demo/delayline.py), since a kernel without sch_netem has
-# no other way to hold packets back.
-congest() {
-	if ip netns exec "$NS_P" tc qdisc add dev eth1 root netem delay 1000ms 2>/dev/null; then
-		say "congestion: tc qdisc add dev eth1 root netem delay 1000ms (on porthos, towards aramis)"
+# congest / uncongest: 1000 ms on porthos's egress towards aramis (eth1,
+# the request path) or towards athos (eth0, the return path). netem where
+# the kernel has it (as the original demo); otherwise the same delay in
+# user space (demo/delayline.py), since a kernel without sch_netem has no
+# other way to hold packets back.
+congest() { # [dev towards]
+	local dev=${1:-eth1} towards=${2:-aramis}
+	CONGESTED_DEV=$dev
+	if ip netns exec "$NS_P" tc qdisc add dev "$dev" root netem delay 1000ms 2>/dev/null; then
+		say "congestion: tc qdisc add dev $dev root netem delay 1000ms (on porthos, towards $towards)"
 		CONGESTION=netem
 		return 0
 	fi
-	say "congestion: 1000 ms delay on porthos eth1 (towards aramis); this kernel has no netem, using demo/delayline.py"
+	say "congestion: 1000 ms delay on porthos $dev (towards $towards); this kernel has no netem, using demo/delayline.py"
 	rm -f "$OUT/delayline.ready"
-	bg delayline "$NS_P" python3 -u demo/delayline.py eth1 1000 --ready "$OUT/delayline.ready"
+	bg delayline "$NS_P" python3 -u demo/delayline.py "$dev" 1000 --ready "$OUT/delayline.ready"
 	for _ in $(seq 1 50); do
 		[ -f "$OUT/delayline.ready" ] && break
 		kill -0 "$(pid_of delayline)" 2>/dev/null || break
@@ -351,7 +374,7 @@ congest() {
 
 uncongest() {
 	case ${CONGESTION:-} in
-	netem) ip netns exec "$NS_P" tc qdisc del dev eth1 root ;;
+	netem) ip netns exec "$NS_P" tc qdisc del dev "${CONGESTED_DEV:-eth1}" root ;;
 	delayline) stop delayline 4 ;;
 	esac
 	CONGESTION=
@@ -376,12 +399,26 @@ experiment() {
 	# Let the last packets (ACKs, FINs) through the delay before lifting it.
 	sleep 1.5
 	uncongest
+	# The return path only: the requests cross porthos quietly, aramis's
+	# responses wait 1 s on porthos's interface towards athos.
+	congest eth0 athos
+	phase "return congested: +1000 ms on porthos→athos"
+	say "2 concurrent logins with only the return path congested"
+	pids=()
+	login clt clt &
+	pids+=($!)
+	login carol secret &
+	pids+=($!)
+	wait "${pids[@]}"
+	sleep 1.5
+	uncongest
 }
 
 finish() {
 	say "stopping athos and cltagent (SIGTERM: both export what they hold)"
 	stop athos 10
 	stop athos_agent 5
+	stop athos_net 10
 	stop agent 10
 	stop aramis 2
 	sleep 0.3
@@ -415,7 +452,7 @@ case $ENTRY in node | nginx | legacy) ;; *) die "DEMO_ENTRY must be node, nginx 
 need_root
 demo_down
 rm -rf "$OUT/logs" "$OUT/pids" "$OUT/nginx" "$OUT/spans.jsonl" "$OUT/agent.jsonl" \
-	"$OUT/phases.txt" "$OUT/traces.html" "$OUT/athos-agent.jsonl"
+	"$OUT/phases.txt" "$OUT/traces.html" "$OUT/athos-agent.jsonl" "$OUT/athos-net.jsonl"
 mkdir -p "$OUT/logs" "$OUT/pids"
 : >"$OUT/phases.txt"
 start=$SECONDS

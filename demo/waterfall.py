@@ -3,8 +3,10 @@
 
 Reads OTLP JSON lines (what demo/collector.py writes) and prints, for each
 trace, its spans as an indented tree with start offsets, durations and bars
-scaled to the trace: application spans, the network span cltagent made from
-the kernel's IOAM events, and one row per IOAM node on the path. A hop whose
+scaled to the trace: application spans, the network spans cltagent made from
+the kernel's IOAM events - the request's and, when the server tags its
+responses, the response's ("network (response)", hops marked ↩) - and one
+row per IOAM node on the path. A hop whose
 delay is large is flagged, so a congested link stands out at a glance.
 With --html it also writes the same waterfalls as one self-contained page.
 
@@ -105,8 +107,10 @@ def build_traces(spans, phases=()):
                 # Show it as a packet's journey: each hop starts where the last
                 # one arrived and lasts the average delay.
                 a = s["attrs"]
-                row["label"] = "hop %s%s" % (prev_hop + " → " if prev_hop else "→ ",
-                                             hop_name(s))
+                # A response's hops (ioam.direction) are the way back.
+                row["label"] = "%s %s%s" % (
+                    "hop ↩" if a.get("ioam.direction") == "response" else "hop",
+                    prev_hop + " → " if prev_hop else "→ ", hop_name(s))
                 if "ioam.delay.avg_ns" in a:
                     row["delay"] = (a.get("ioam.delay.min_ns", 0), a["ioam.delay.avg_ns"],
                                     a.get("ioam.delay.max_ns", 0))
@@ -244,9 +248,10 @@ def render_html(traces, refresh=None, title="CLT login demo: traces", subtitle="
     parts.append("</head><body><h1>%s</h1>" % e(title))
     if subtitle:
         parts.append("<p class='sub'>%s</p>" % e(subtitle))
-    parts.append("<p class='sub'>Application spans (OpenTelemetry), the network span and one "
-                 "row per IOAM node with its one-way delay from the previous node, from "
-                 "cltagent. %d trace(s).</p>" % len(traces))
+    parts.append("<p class='sub'>Application spans (OpenTelemetry), the network spans of both "
+                 "directions (the request's, and the response's: <i>network (response)</i>, "
+                 "hops marked ↩) and one row per IOAM node with its one-way delay from the "
+                 "previous node, from cltagent. %d trace(s).</p>" % len(traces))
     for i, t in enumerate(traces):
         total = max(t["end"] - t["start"], 1)
         cls = "trace slow" if t["slow"] else "trace"
@@ -258,7 +263,7 @@ def render_html(traces, refresh=None, title="CLT login demo: traces", subtitle="
         else:
             parts.append("<b>trace %d</b>" % (i + 1))
         if t["phase"]:
-            pc = "phase cong" if t["phase"].startswith("congest") else "phase"
+            pc = "phase cong" if "congested" in t["phase"] else "phase"
             parts.append("<span class='%s'>%s</span>" % (pc, e(t["phase"])))
         parts.append("<span>%s</span><span class='tid'>%s</span></div>"
                      % (e(fmt_dur(total)), e(t["trace_id"])))

@@ -261,16 +261,16 @@ static int agent_ensure(struct clt_agent_conn *c)
 	return agent_connect(c);
 }
 
-static int agent_send(struct clt_agent_conn *c, const struct clt_tag_req *req, int sock)
+static int agent_send(struct clt_agent_conn *c, const void *req, size_t len, int sock)
 {
 	ssize_t n;
 
 	/* MSG_NOSIGNAL: a dead agent must never kill the program with SIGPIPE. */
-	n = clt_send_fd(clt_sys.sendmsg, c->fd, req, sizeof(*req), sock,
+	n = clt_send_fd(clt_sys.sendmsg, c->fd, req, len, sock,
 			MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0)
 		return -errno;
-	return n == (ssize_t)sizeof(*req) ? 0 : -EPROTO;
+	return n == (ssize_t)len ? 0 : -EPROTO;
 }
 
 /* Wait for the answer to @seq; answers to earlier (timed-out) requests are skipped. */
@@ -305,7 +305,7 @@ static int agent_wait(struct clt_agent_conn *c, uint32_t seq, enum agent_stage *
 		if (n == 0)
 			return -ECONNRESET;
 		if (n != (ssize_t)sizeof(resp) || resp.magic != CLT_TAG_MAGIC ||
-		    resp.version != CLT_TAG_VERSION)
+		    (resp.version != CLT_TAG_VERSION && resp.version != CLT_TAG_VERSION2))
 			return -EPROTO;
 		if (resp.seq != seq)
 			continue;
@@ -316,12 +316,14 @@ static int agent_wait(struct clt_agent_conn *c, uint32_t seq, enum agent_stage *
 	}
 }
 
+/* @flags (CLT_TAG_FLAG_*) need protocol v2; without any, v1 (an older cltagent understands it). */
 static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_t *trace_id,
-			 const uint8_t *span_id)
+			 const uint8_t *span_id, uint8_t flags)
 {
 	struct clt_agent_conn *c = ctx->agent;
 	enum agent_stage stage = AGENT_STAGE_CONNECT;
 	struct clt_tag_req req;
+	struct clt_tag_req2 req2;
 	int err, attempt, me;
 
 	memset(&req, 0, sizeof(req));
@@ -332,6 +334,14 @@ static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_
 		memcpy(req.trace_id, trace_id, sizeof(req.trace_id));
 	if (span_id != NULL)
 		memcpy(req.span_id, span_id, sizeof(req.span_id));
+	memset(&req2, 0, sizeof(req2));
+	req2.h.magic = CLT_TAG_MAGIC;
+	req2.h.version = CLT_TAG_VERSION2;
+	req2.h.type = op; /* CLT_MSG_TAG_ENABLE / _DISABLE have v1's op values */
+	req2.h.len = sizeof(req2);
+	memcpy(req2.trace_id, req.trace_id, sizeof(req2.trace_id));
+	memcpy(req2.span_id, req.span_id, sizeof(req2.span_id));
+	req2.flags = flags;
 
 	if (clt_fork_reset_begin(&c->lock_owner, &me)) {
 		/* First request in a forked child: no thread here holds the
@@ -352,8 +362,9 @@ static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_
 		if (err < 0)
 			break;
 		stage = AGENT_STAGE_EXCHANGE;
-		req.seq = ++c->seq;
-		err = agent_send(c, &req, sock);
+		req.seq = req2.h.seq = ++c->seq;
+		err = flags ? agent_send(c, &req2, sizeof(req2), sock)
+			    : agent_send(c, &req, sizeof(req), sock);
 		if (err == 0)
 			err = agent_wait(c, req.seq, &stage);
 		if (err == -ETIMEDOUT || err == -EPROTO || err == -ECONNRESET || err == -EPIPE ||
@@ -380,12 +391,21 @@ static int agent_request(struct clt_ctx *ctx, int sock, uint8_t op, const uint8_
 static int agent_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 			const uint8_t span_id[CLT_SPAN_ID_LEN])
 {
-	return agent_request(ctx, fd, CLT_TAG_OP_ENABLE, trace_id, span_id);
+	return agent_request(ctx, fd, CLT_TAG_OP_ENABLE, trace_id, span_id, 0);
+}
+
+static int agent_enable_response(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
+				 const uint8_t trace_id[CLT_TRACE_ID_LEN],
+				 const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	(void)stream_offset; /* cltagent sets the sticky option */
+	return agent_request(ctx, fd, CLT_TAG_OP_ENABLE, trace_id, span_id,
+			     CLT_TAG_FLAG_RESPONSE);
 }
 
 static int agent_disable(struct clt_ctx *ctx, int fd)
 {
-	return agent_request(ctx, fd, CLT_TAG_OP_DISABLE, NULL, NULL);
+	return agent_request(ctx, fd, CLT_TAG_OP_DISABLE, NULL, NULL, 0);
 }
 
 static void agent_close(struct clt_ctx *ctx)
@@ -489,4 +509,5 @@ const struct clt_backend_ops clt_backend_agent_ops = {
 	.enable = agent_enable,
 	.disable = agent_disable,
 	.close = agent_close,
+	.enable_response = agent_enable_response,
 };

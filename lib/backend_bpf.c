@@ -398,8 +398,9 @@ static const struct clt_backend_ops *bpf_fallback(struct clt_ctx *ctx, struct cl
 	return ops;
 }
 
-int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
-		      const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN])
+static int bpf_enable_slot(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
+			   uint32_t dir, const uint8_t trace_id[CLT_TRACE_ID_LEN],
+			   const uint8_t span_id[CLT_SPAN_ID_LEN])
 {
 	struct clt_bpf_state *st = ctx->bpf;
 	struct clt_bpf_slot *s;
@@ -409,7 +410,13 @@ int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
 
 	if ((unsigned int)fd >= CLT_BPF_SLOTS) {
 		fb = bpf_fallback(ctx, st);
-		return fb != NULL ? fb->enable(ctx, fd, trace_id, span_id) : -EMFILE;
+		if (fb == NULL)
+			return -EMFILE;
+		if (dir != 0)
+			return fb->enable_response != NULL
+				       ? fb->enable_response(ctx, fd, offset, trace_id, span_id)
+				       : -EOPNOTSUPP;
+		return fb->enable(ctx, fd, trace_id, span_id);
 	}
 	err = bpf_fork_check(st);
 	if (err < 0)
@@ -430,9 +437,23 @@ int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
 	memcpy(e->trace_id, trace_id, CLT_TRACE_ID_LEN);
 	memcpy(e->span_id, span_id, CLT_SPAN_ID_LEN);
 	s->count++;
-	s->flags = CLT_BPF_SLOT_ON | (sticky ? CLT_BPF_SLOT_STICKY : 0);
+	s->flags = CLT_BPF_SLOT_ON | (sticky ? CLT_BPF_SLOT_STICKY : 0) | dir;
 	slot_end(s);
 	return 0;
+}
+
+int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
+		      const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	return bpf_enable_slot(ctx, fd, offset, sticky, 0, trace_id, span_id);
+}
+
+/* A socket carries one direction (a client's requests, a server's
+ * responses): the flag is the slot's, not each entry's. */
+int clt_bpf_enable_resp(struct clt_ctx *ctx, int fd, uint64_t offset,
+			const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	return bpf_enable_slot(ctx, fd, offset, 0, CLT_BPF_SLOT_RESPONSE, trace_id, span_id);
 }
 
 static int bpf_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
@@ -487,4 +508,5 @@ const struct clt_backend_ops clt_backend_bpf_ops = {
 	.enable = bpf_enable,
 	.disable = bpf_disable,
 	.close = bpf_close,
+	.enable_response = clt_bpf_enable_resp,
 };

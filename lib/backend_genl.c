@@ -376,4 +376,7 @@ const struct clt_backend_ops clt_backend_genl_ops = {
 	.enable = genl_enable,
 	.disable = genl_disable,
 	.close = genl_close,
+	/* No response direction: the patch's 24 octets of IDs have no flag,
+	 * and a response tagged like a request would merge with it. */
+	.enable_response = NULL,
 };

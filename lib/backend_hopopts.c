@@ -39,6 +39,42 @@ int clt_hopopts_build(struct clt_ctx *ctx, const struct ioam_hbh_config *hbh)
 	if (ctx->trailer_off + CLT_TRAILER_LEN > ctx->hbh_len ||
 	    memcmp(ctx->hbh_template + ctx->trailer_off + 24, clt_trailer_magic, 4) != 0)
 		return -EINVAL;
+	/* Responses: trailer v2, its flags octet (24) says the direction. */
+	{
+		struct ioam_hbh_config resp = *hbh;
+
+		resp.trailer_version = 2;
+		/* Twelve octets more than v1: a configuration at the kernel's
+		 * limit has no room for it, and responses are then not tagged
+		 * (-EMSGSIZE); requests are. */
+		len = ioam_hbh_build(ctx->resp_template, sizeof(ctx->resp_template), &resp, zero,
+				     zero);
+		ctx->resp_len = 0;
+		ctx->resp_trailer_off = ctx->trailer_off;
+		if (len > 0 && ctx->resp_trailer_off + CLT_TRAILER_V2_LEN <= (size_t)len &&
+		    memcmp(ctx->resp_template + ctx->resp_trailer_off + 36, clt_trailer_magic_v2,
+			   4) == 0) {
+			ctx->resp_len = (size_t)len;
+			ctx->resp_template[ctx->resp_trailer_off + 24] = CLT_TRAILER_F_RESPONSE;
+		}
+	}
+	return 0;
+}
+
+static int hopopts_enable_response(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
+				   const uint8_t trace_id[CLT_TRACE_ID_LEN],
+				   const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	uint8_t buf[CLT_HBH_MAX];
+
+	(void)stream_offset; /* sticky: in force until the next call */
+	if (ctx->resp_len == 0)
+		return -EMSGSIZE;
+	memcpy(buf, ctx->resp_template, ctx->resp_len);
+	memcpy(buf + ctx->resp_trailer_off, trace_id, CLT_TRACE_ID_LEN);
+	memcpy(buf + ctx->resp_trailer_off + CLT_TRACE_ID_LEN, span_id, CLT_SPAN_ID_LEN);
+	if (clt_sys.setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, buf, (socklen_t)ctx->resp_len) != 0)
+		return clt_classify_sockopt_error(fd, -errno);
 	return 0;
 }
 
@@ -68,4 +104,5 @@ const struct clt_backend_ops clt_backend_hopopts_ops = {
 	.enable = hopopts_enable,
 	.disable = hopopts_disable,
 	.close = NULL,
+	.enable_response = hopopts_enable_response,
 };

@@ -489,13 +489,26 @@ static const struct clt_backend_ops *clt_lost_privilege(struct clt_ctx *ctx)
 	return atomic_load(&ctx->ops);
 }
 
+/* One backend's enable for @flags: a response's IDs, or a request's. */
+static int clt_ops_enable(const struct clt_backend_ops *ops, struct clt_ctx *ctx, int fd,
+			  uint64_t offset, unsigned int flags, const uint8_t *trace_id,
+			  const uint8_t *span_id)
+{
+	if (!(flags & CLT_ENABLE_RESPONSE))
+		return ops->enable(ctx, fd, trace_id, span_id);
+	if (ops->enable_response == NULL)
+		return -EOPNOTSUPP;
+	return ops->enable_response(ctx, fd, offset, trace_id, span_id);
+}
+
 static int clt_enable_common(struct clt_ctx *ctx, int fd, const uint8_t *trace_id,
-			     const uint8_t *span_id, int check)
+			     const uint8_t *span_id, int check, uint64_t offset, unsigned int flags)
 {
 	const struct clt_backend_ops *ops;
 	int saved = errno, err;
 
-	if (ctx == NULL || trace_id == NULL || span_id == NULL || fd < 0)
+	if (ctx == NULL || trace_id == NULL || span_id == NULL || fd < 0 ||
+	    (flags & ~CLT_ENABLE_RESPONSE))
 		return -EINVAL;
 	ops = ctx->ops;
 	if (ops == NULL)
@@ -509,17 +522,18 @@ static int clt_enable_common(struct clt_ctx *ctx, int fd, const uint8_t *trace_i
 	}
 	err = check ? clt_check_socket(fd) : 0;
 	if (err == 0)
-		err = ops->enable(ctx, fd, trace_id, span_id);
+		err = clt_ops_enable(ops, ctx, fd, offset, flags, trace_id, span_id);
 	if (err == -EPERM && ops == &clt_backend_hopopts_ops) {
 		ops = clt_lost_privilege(ctx);
 		if (ops != NULL && ops->id == CLT_BACKEND_AGENT)
-			err = ops->enable(ctx, fd, trace_id, span_id);
+			err = clt_ops_enable(ops, ctx, fd, offset, flags, trace_id, span_id);
 		else if (ops != NULL)
 			err = 0; /* off now (waiting for the agent): nothing to set */
 		else
 			err = -EPERM;
 	}
-	if (err == -EPERM || err == -EOPNOTSUPP || err == -ENOSYS)
+	/* A backend that cannot tell a response's direction (genl) still tags requests. */
+	if (err == -EPERM || err == -ENOSYS || (err == -EOPNOTSUPP && !(flags & CLT_ENABLE_RESPONSE)))
 		atomic_store_explicit(&ctx->failed_for_good, true, memory_order_relaxed);
 	errno = saved;
 	return err;
@@ -528,7 +542,7 @@ static int clt_enable_common(struct clt_ctx *ctx, int fd, const uint8_t *trace_i
 CLT_API int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_LEN],
 		       const uint8_t span_id[CLT_SPAN_ID_LEN])
 {
-	return clt_enable_common(ctx, fd, trace_id, span_id, 1);
+	return clt_enable_common(ctx, fd, trace_id, span_id, 1, 0, 0);
 }
 
 CLT_API int clt_enable_at(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
@@ -543,14 +557,23 @@ CLT_API int clt_enable_at(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
 		errno = saved;
 		return err;
 	}
-	return clt_enable_common(ctx, fd, trace_id, span_id, 0);
+	return clt_enable_common(ctx, fd, trace_id, span_id, 0, stream_offset, 0);
+}
+
+CLT_API int clt_enable_flags(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
+			     unsigned int flags, const uint8_t trace_id[CLT_TRACE_ID_LEN],
+			     const uint8_t span_id[CLT_SPAN_ID_LEN])
+{
+	if (flags == 0)
+		return clt_enable_at(ctx, fd, stream_offset, trace_id, span_id);
+	return clt_enable_common(ctx, fd, trace_id, span_id, 0, stream_offset, flags);
 }
 
 CLT_API int clt_enable_trusted(struct clt_ctx *ctx, int fd,
 			       const uint8_t trace_id[CLT_TRACE_ID_LEN],
 			       const uint8_t span_id[CLT_SPAN_ID_LEN])
 {
-	return clt_enable_common(ctx, fd, trace_id, span_id, 0);
+	return clt_enable_common(ctx, fd, trace_id, span_id, 0, 0, 0);
 }
 
 static int clt_disable_common(struct clt_ctx *ctx, int fd, int check)

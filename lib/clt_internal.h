@@ -35,6 +35,11 @@ struct clt_backend_ops {
 		      const uint8_t span_id[CLT_SPAN_ID_LEN]);
 	int (*disable)(struct clt_ctx *ctx, int fd);
 	void (*close)(struct clt_ctx *ctx);
+	/* The IDs of a response (CLT_ENABLE_RESPONSE): trailer v2 with the
+	 * direction flag. NULL: the backend cannot say it (-EOPNOTSUPP). */
+	int (*enable_response)(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
+			       const uint8_t trace_id[CLT_TRACE_ID_LEN],
+			       const uint8_t span_id[CLT_SPAN_ID_LEN]);
 };
 
 /* Everything a context needs; immutable after clt_open() except the
@@ -72,6 +77,11 @@ struct clt_ctx {
 	size_t hbh_len;
 	size_t trailer_off;
 	uint8_t hbh_template[CLT_HBH_MAX];
+	/* hopopts, responses: the same header with a CLT trailer v2 whose
+	 * response flag is set (hbh.trailer_version 2 for its size). */
+	size_t resp_len;
+	size_t resp_trailer_off;
+	uint8_t resp_template[CLT_HBH_MAX];
 
 	/* genl */
 	pthread_mutex_t genl_lock;
@@ -106,6 +116,9 @@ int clt_bpf_enable_at(struct clt_ctx *ctx, int fd, uint64_t offset, int sticky,
 /* bpf: the agent reserves the header's room on each socket it registers
  * (the kernel then sizes segments for the header, as with hopopts). */
 int clt_bpf_room(const struct clt_ctx *ctx);
+/* bpf: clt_bpf_enable_at() for a response (the slot's response flag). */
+int clt_bpf_enable_resp(struct clt_ctx *ctx, int fd, uint64_t offset,
+			const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
 /* bpf: @fd is about to carry a new connection (clt_tcp_clamp before connect). */
 void clt_bpf_forget(struct clt_ctx *ctx, int fd);
 /* agent: the tag socket path from @opts, CLT_AGENT_SOCKET or the default. */
@@ -188,6 +201,9 @@ int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
  * tc program adds off the MSS: at most 1440 (a 1500-octet MTU) minus the
  * option. Pure (unit-tested). */
 int clt_tcp_maxseg_bpf(int maxseg, size_t opt_len, int bpf);
+
+/* The size of the hop-by-hop header a response carries (trailer v2). */
+size_t clt_resp_hbh_size(const struct clt_ctx *ctx);
 
 struct in6_addr;
 /* tcp_size.c: gso_max_size of the device the route to @dst leaves by (0

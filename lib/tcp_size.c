@@ -126,6 +126,14 @@ CLT_API int clt_tcp_maxseg(struct clt_ctx *ctx)
 				  clt_backend_get(ctx) == CLT_BACKEND_BPF && !clt_bpf_room(ctx));
 }
 
+size_t clt_resp_hbh_size(const struct clt_ctx *ctx)
+{
+	struct ioam_hbh_config resp = ctx->hbh;
+
+	resp.trailer_version = 2;
+	return ioam_hbh_size(&resp);
+}
+
 CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
 {
 	int saved = errno, want, cur = 0, err = 0;
@@ -138,6 +146,16 @@ CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
 	want = clt_tcp_maxseg(ctx);
 	if (want <= 0 || fd < 0)
 		return want < 0 ? want : 0;
+	/* A listener: its accepted sockets may carry a response's option,
+	 * set once they are established - and then the kernel does not take
+	 * the option off their MSS (measured: at MTU 1500 every full-size
+	 * segment is dropped and a download stalls). Leave room for it on a
+	 * 1500-octet path, as the bpf backend does for every socket. */
+	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &cur, &len) == 0 && cur &&
+	    clt_backend_get(ctx) != CLT_BACKEND_BPF && clt_backend_get(ctx) != CLT_BACKEND_GENL)
+		want = clt_tcp_maxseg_bpf(want, clt_resp_hbh_size(ctx), 1);
+	cur = 0;
+	len = sizeof(cur);
 	/* Keep a smaller value the application chose. Unset, the kernel
 	 * reads back its default 536, which cannot be told from a 536 asked
 	 * for: that one is raised (TCP_MAXSEG is a clamp, not a promise). */

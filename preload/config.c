@@ -221,6 +221,7 @@ void config_load(struct shim_config *cfg, bool secure)
 	const char *props = secure ? NULL : secure_getenv("CLT_PROPAGATORS");
 	const char *unsampled = secure ? NULL : secure_getenv("CLT_TAG_UNSAMPLED");
 	const char *stack = secure ? NULL : secure_getenv("CLT_STACKTRACE");
+	const char *responses = secure ? NULL : secure_getenv("CLT_TAG_RESPONSES");
 
 	const char *tracing = secure ? NULL : secure_getenv("CLT_TRACING");
 	const char *sampler = secure ? NULL : secure_getenv("OTEL_TRACES_SAMPLER");
@@ -262,6 +263,12 @@ void config_load(struct shim_config *cfg, bool secure)
 	if (unsampled && *unsampled && config_parse_bool(unsampled, &cfg->tag_unsampled) < 0)
 		slog(SLOG_ERROR, "CLT_TAG_UNSAMPLED=\"%.*s\" is not 1 or 0: tagging sampled only",
 		     CONFIG_ECHO_MAX, unsampled);
+	cfg->tag_responses = true;
+	if (responses && *responses && config_parse_bool(responses, &cfg->tag_responses) < 0) {
+		cfg->tag_responses = true;
+		slog(SLOG_ERROR, "CLT_TAG_RESPONSES=\"%.*s\" is not 1 or 0: responses tagged",
+		     CONFIG_ECHO_MAX, responses);
+	}
 	if (stack && *stack && config_parse_bool(stack, &cfg->stacktrace) < 0)
 		slog(SLOG_ERROR, "CLT_STACKTRACE=\"%.*s\" is not 1 or 0: no stack traces",
 		     CONFIG_ECHO_MAX, stack);

@@ -2,7 +2,8 @@
  * config.h - the shim's own settings: CLT_DOMAIN (IPv6 prefixes where
  * requests are tagged), CLT_PROPAGATORS (which trace headers count) and
  * CLT_TAG_UNSAMPLED (tag requests of unsampled traces too), CLT_STACKTRACE
- * (each CLIENT span carries the application frames that sent it).
+ * (each CLIENT span carries the application frames that sent it),
+ * CLT_TAG_RESPONSES (a server's responses carry their request's IDs).
  * libclt reads its own variables (CLT_BACKEND, CLT_NAMESPACE, ...).
  */
 #ifndef CLT_SHIM_CONFIG_H
@@ -50,6 +51,7 @@ struct shim_config {
 	size_t n_order;
 	bool tag_unsampled; /* default false: only sampled requests are tagged */
 	bool stacktrace;    /* CLT_STACKTRACE: code.stacktrace on CLIENT spans */
+	bool tag_responses; /* CLT_TAG_RESPONSES (default true): responses carry their request's IDs */
 	/* TRACEPARENT in the environment: the context a process with no SERVER span continues */
 	bool env_parent;
 	bool env_sampled;

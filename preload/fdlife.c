@@ -384,10 +384,10 @@ static int accepted(int fd)
 {
 	int saved = errno;
 
-	/* Never tagged: Linux does not take a sticky option's length off the
-	 * MSS of an accepted IPv6 socket (ipv6_update_options() skips it), so
-	 * its full-size segments would pass the path MTU by the option's 208
-	 * octets and never arrive (Ip6FragFails, the connection stalls). */
+	/* Not a tracked (client) socket: rx.c follows it, and its responses
+	 * carry their requests' IDs (resptag.c). Linux does not take a sticky
+	 * option's length off the MSS of an accepted IPv6 socket, so it must
+	 * come from a listener clamped for it (shim_listen). */
 	if (fd >= 0) {
 		fd_reset(fd, FD_IGNORED);
 		if (!guard_active())
@@ -398,18 +398,21 @@ static int accepted(int fd)
 }
 
 /* A listener bound to a domain address or to any gets the clamp, which its
- * accepted sockets inherit (the kernel copies TCP_MAXSEG to them): the shim
- * does not tag them today (accepted()), a server side that does must find
- * them clamped. */
+ * accepted sockets inherit (the kernel copies TCP_MAXSEG to them): their
+ * responses are tagged (resptag.c) once established, when the kernel no
+ * longer fits their segments to the option. After the real listen(): libclt
+ * then knows it is a listener and leaves room for a response's option.
+ * With CLT_TAG_RESPONSES=0 they are never tagged and keep their MSS. */
 int shim_listen(int fd, int backlog)
 {
 	struct sockaddr_in6 me;
 	socklen_t len = sizeof(me);
-	int saved;
+	int saved, rc;
 
 	shim_ensure();
-	if (guard_active())
-		return real.listen(fd, backlog);
+	rc = real.listen(fd, backlog);
+	if (rc != 0 || guard_active() || !shim_cfg.tag_responses)
+		return rc;
 	saved = errno;
 	if (getsockname(fd, (struct sockaddr *)&me, &len) == 0 && len >= sizeof(me) &&
 	    me.sin6_family == AF_INET6 &&
@@ -417,7 +420,7 @@ int shim_listen(int fd, int backlog)
 	    is_tcp(fd))
 		tagger_tcp_size(fd, NULL, shim_secure);
 	errno = saved;
-	return real.listen(fd, backlog);
+	return rc;
 }
 
 int shim_accept(int fd, struct sockaddr *addr, socklen_t *len)
@@ -439,7 +442,7 @@ static void fd_reset_range(unsigned int first, unsigned int last)
 
 	slog_fd_range_gone(first, last);
 	/* Accepted sockets in the range: their spans in flight end now. */
-	if (!guard_active() && shim_cfg.tracing != TRACING_OFF)
+	if (!guard_active() && (shim_cfg.tracing != TRACING_OFF || shim_cfg.tag_responses))
 		for (unsigned int fd = first; fd <= last && fd < high; fd++)
 			if (fdstate_class((int)fd) == FD_ACCEPTED)
 				rx_forget((int)fd);

@@ -37,6 +37,7 @@
 #include "http.h"
 #include "log.h"
 #include "real.h"
+#include "resptag.h"
 #include "rx.h"
 #include "shim.h"
 #include "spans_out.h"
@@ -56,6 +57,8 @@ struct srv_span {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_id[8];
+	bool resp_want;          /* its response carries IDs (resptag.c) */
+	struct http_ids resp_ids;
 	struct http_srv_req req;
 };
 
@@ -70,6 +73,7 @@ struct rx_conn {
 	bool tls;        /* its first bytes were a TLS record: only the library's plaintext is fed */
 	bool raw_seen;   /* raw bytes were read already */
 	uint64_t id;     /* this connection, not another one on the same descriptor later */
+	struct resptag_conn rt; /* its responses' IDs */
 };
 
 static pthread_mutex_t rx_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -122,7 +126,8 @@ static void span_emit(struct rx_conn *c, struct srv_span *sp, bool closed)
 	char hostbuf[HTTP_SRV_VAL_MAX];
 	long port = c->local_port;
 
-	trace_server_end(sp->token, sp->thread);
+	if (sp->token)
+		trace_server_end(sp->token, sp->thread);
 	if (!sp->sampled)
 		return;
 	memset(&b.rec, 0, sizeof(b.rec));
@@ -201,7 +206,7 @@ static void on_event(void *arg, unsigned int ev, const struct http_srv *p)
 	case HTTP_SRV_REQ_BEGIN:
 		if (c->qn == RX_INFLIGHT) {
 			/* Too many pipelined requests unanswered: the oldest is forgotten. */
-			if (c->q[c->qh].head)
+			if (c->q[c->qh].head && c->q[c->qh].token)
 				trace_server_end(c->q[c->qh].token, c->q[c->qh].thread);
 			q_pop(c);
 			atomic_fetch_add_explicit(&rx_evicted, 1, memory_order_relaxed);
@@ -225,10 +230,18 @@ static void on_event(void *arg, unsigned int ev, const struct http_srv *p)
 			trace_new_trace_id(sp->trace_id);
 		}
 		trace_new_span_id(sp->span_id);
-		sp->sampled = trace_sample(sp->trace_id, sp->has_parent, p->req.parent_sampled);
-		sp->token = ++rx_token;
-		sp->thread = trace_thread_key();
-		trace_server_begin(sp->trace_id, sp->span_id, sp->sampled, sp->token);
+		/* CLT_TRACING=off: followed only for its response's IDs, no span. */
+		if (shim_cfg.tracing != TRACING_OFF) {
+			sp->sampled = trace_sample(sp->trace_id, sp->has_parent,
+						   p->req.parent_sampled);
+			sp->token = ++rx_token;
+			sp->thread = trace_thread_key();
+			trace_server_begin(sp->trace_id, sp->span_id, sp->sampled, sp->token);
+		}
+		sp->resp_want = resptag_ids_for(sp->sampled, sp->has_parent, p->req.parent_sampled,
+						sp->trace_id, sp->span_id, sp->parent_id,
+						&sp->resp_ids);
+		c->rt.pending = true;
 		break;
 	case HTTP_SRV_RSP_HEAD:
 		sp = q_head(c);
@@ -297,7 +310,8 @@ void rx_accepted(int fd)
 	int saved = errno, type = 0;
 	socklen_t tl = sizeof(type);
 
-	if (shim_cfg.tracing == TRACING_OFF || (unsigned int)fd >= fdstate_size)
+	if ((shim_cfg.tracing == TRACING_OFF && !resptag_enabled()) ||
+	    (unsigned int)fd >= fdstate_size)
 		goto out;
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
 	    getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
@@ -311,6 +325,7 @@ void rx_accepted(int fd)
 	http_srv_init(&c->p);
 	addr_str(&me, c->local, sizeof(c->local), &c->local_port);
 	addr_str(&peer, c->peer, sizeof(c->peer), &c->peer_port);
+	resptag_conn_init(&c->rt, fd, &peer);
 	rx_enter();
 	if (!table_ready()) {
 		rx_exit();
@@ -376,15 +391,51 @@ static void conn_feed(struct rx_conn *c, bool in, const struct iovec *iov, size_
 	}
 }
 
-void rx_feed(int fd, bool in, const struct iovec *iov, size_t iovcnt, size_t n)
+/*
+ * Under rx_lock, when a request's header block was read or a response is
+ * about to be written: the IDs the socket must carry are those of the
+ * oldest request whose response is not done (resptag.c says why).
+ */
+static bool rx_resp_decide(struct rx_conn *c, int fd, struct resptag_job *job)
+{
+	struct srv_span *sp;
+
+	if (!c->rt.pending || !c->rt.on)
+		return false;
+	c->rt.pending = false;
+	sp = q_head(c);
+	if (!sp)
+		return false; /* nothing in flight: the last response's IDs stay */
+	job->conn = c->id;
+	return resptag_decide(&c->rt, fd, sp->resp_want, &sp->resp_ids, job);
+}
+
+/* No lock held: change the IDs, then record it on the same connection. */
+static void rx_resp_apply(int fd, const struct resptag_job *job)
 {
 	struct rx_conn *c;
+
+	resptag_apply(job);
+	rx_enter();
+	c = rx_tab[fd];
+	if (c && c->id == job->conn)
+		resptag_record(&c->rt, job);
+	rx_exit();
+}
+
+void rx_feed(int fd, bool in, const struct iovec *iov, size_t iovcnt, size_t n)
+{
+	struct resptag_job job;
+	struct rx_conn *c;
+	bool resp;
 	int saved = errno;
 
 	if (!rx_tab || (unsigned int)fd >= fdstate_size)
 		return;
 	rx_enter();
 	c = rx_tab[fd];
+	if (c && !in)
+		c->rt.sent += n; /* every octet on the wire, ciphertext included */
 	if (c && in && !c->raw_seen) {
 		c->raw_seen = true;
 		c->tls = raw_is_tls(iov, iovcnt, n);
@@ -400,9 +451,30 @@ void rx_feed(int fd, bool in, const struct iovec *iov, size_t iovcnt, size_t n)
 	} else if (c) {
 		conn_feed(c, in, iov, iovcnt, n);
 	}
+	resp = c && rx_resp_decide(c, fd, &job);
 	rx_exit();
+	if (resp)
+		rx_resp_apply(fd, &job);
 	spans_out_poll();
 	errno = saved;
+}
+
+void rx_before_write(int fd)
+{
+	struct resptag_job job;
+	struct rx_conn *c;
+	bool resp;
+
+	if (!rx_tab || (unsigned int)fd >= fdstate_size || !resptag_enabled())
+		return;
+	rx_enter();
+	c = rx_tab[fd];
+	if (c)
+		c->rt.pending = true; /* a write: its response's IDs must be in place */
+	resp = c && rx_resp_decide(c, fd, &job);
+	rx_exit();
+	if (resp)
+		rx_resp_apply(fd, &job);
 }
 
 void rx_tls_call_begin(struct rx_tls_call *call)
@@ -483,6 +555,8 @@ void rx_feed_opaque(int fd, uint64_t n)
 		return;
 	rx_enter();
 	c = rx_tab[fd];
+	if (c)
+		c->rt.sent += n;
 	if (c && !c->dead && !c->tls)
 		http_srv_skip_out(&c->p, n, on_event, c);
 	rx_exit();

@@ -22,6 +22,10 @@ void rx_forget(int fd);
 /* Plaintext the application read (@in) or wrote (!@in) on @fd: @n bytes of @iov. */
 void rx_feed(int fd, bool in, const struct iovec *iov, size_t iovcnt, size_t n);
 
+/* A write on accepted socket @fd is about to be handed to the kernel:
+ * the IDs of the response it belongs to are put in place (resptag.h). */
+void rx_before_write(int fd);
+
 /* @n bytes written whose content is unknown (sendfile): a response body. */
 void rx_feed_opaque(int fd, uint64_t n);
 

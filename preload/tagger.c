@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "real.h"
+#include "shim.h"
 #include "tagger.h"
 
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -120,8 +121,9 @@ bool tagger_per_request(void)
 	return ctx != NULL && clt_backend_get(ctx) == CLT_BACKEND_BPF;
 }
 
-enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids,
-			      uint64_t stream_offset)
+static enum tagger_result tagger_change(int fd, dev_t dev, ino_t ino, bool want,
+					const struct http_ids *ids, uint64_t stream_offset,
+					unsigned int flags)
 {
 	struct clt_ctx *ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
 	enum tagger_result res = TAGGER_DONE;
@@ -141,9 +143,11 @@ enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const str
 	 * the slot, which tags only the socket the agent registered from this
 	 * descriptor (passed over the tag socket) - a socket that took the
 	 * number over behind the shim's back was never registered and is not
-	 * tagged by them. */
-	if (want && !off && !(before == CLT_BACKEND_BPF && fd < CLT_BPF_SLOTS) &&
-	    !same_socket(fd, dev, ino)) {
+	 * tagged by them.
+	 * A response's socket needs none: its number carries the IDs only while it is
+	 * the accepted socket rx.c follows (class FD_ACCEPTED, set at accept). */
+	if (want && !off && !(flags & CLT_ENABLE_RESPONSE) &&
+	    !(before == CLT_BACKEND_BPF && fd < CLT_BPF_SLOTS) && !same_socket(fd, dev, ino)) {
 		slog(SLOG_DEBUG, "fd %d: another socket now: looked at again", fd);
 		errno = saved;
 		return TAGGER_GONE;
@@ -151,7 +155,7 @@ enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const str
 	guard_enter();
 	/* The socket was classified as IPv6 TCP when it was tracked: no need to check again. */
 	/* The offset: the bpf backend attributes each segment to its request. */
-	rc = want ? clt_enable_at(ctx, fd, stream_offset, ids->trace, ids->span)
+	rc = want ? clt_enable_flags(ctx, fd, stream_offset, flags, ids->trace, ids->span)
 		  : clt_disable_trusted(ctx, fd);
 	guard_exit();
 	/* Off -> agent (found later), hopopts -> agent (privileges dropped): say so. */
@@ -172,8 +176,22 @@ enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const str
 			hex[2 * CLT_TRACE_ID_LEN] = '/';
 			clt_hex(hex + 2 * CLT_TRACE_ID_LEN + 1, ids->span, sizeof(ids->span));
 		}
-		slog(SLOG_DEBUG, "fd %d: ids %s", fd, want ? hex : "cleared");
+		slog(SLOG_DEBUG, "fd %d: %sids %s", fd, flags ? "response " : "",
+		     want ? hex : "cleared");
 	}
 	errno = saved;
 	return res;
+}
+
+enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const struct http_ids *ids,
+			      uint64_t stream_offset)
+{
+	return tagger_change(fd, dev, ino, want, ids, stream_offset, 0);
+}
+
+enum tagger_result tagger_set_response(int fd, dev_t dev, ino_t ino, bool want,
+				       const struct http_ids *ids, uint64_t stream_offset)
+{
+	tagger_open(shim_secure); /* a server may answer before it ever sent a request */
+	return tagger_change(fd, dev, ino, want, ids, stream_offset, CLT_ENABLE_RESPONSE);
 }

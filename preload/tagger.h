@@ -36,6 +36,10 @@ enum tagger_result tagger_set(int fd, dev_t dev, ino_t ino, bool want, const str
 /* The backend tags each segment by its stream offset (bpf): a send's
  * requests are each worth setting at their own offset. */
 bool tagger_per_request(void);
+/* tagger_set() for a response on an accepted socket: the IDs carry the
+ * response direction flag (libclt's CLT_ENABLE_RESPONSE). */
+enum tagger_result tagger_set_response(int fd, dev_t dev, ino_t ino, bool want,
+				       const struct http_ids *ids, uint64_t stream_offset);
 
 /*
  * Packet size (lib/tcp_size.c says why): an IPv6 TCP socket that may be

@@ -518,8 +518,9 @@ static inline bool tx_passes(int fd)
 
 static void tls_pending_begin(int fd);
 /*
- * A server's write on an accepted socket: never changed, never tagged;
- * what left feeds the response side of its SERVER spans (rx.c).
+ * A server's write on an accepted socket: never changed; tagged with the
+ * IDs of the response it belongs to (rx.c, resptag.c); what left feeds
+ * the response side of its SERVER spans (rx.c).
  */
 static ssize_t tx_accepted(struct op *o)
 {
@@ -528,6 +529,7 @@ static ssize_t tx_accepted(struct op *o)
 
 	if (!op_measure(o))
 		return op_real(o);
+	rx_before_write(o->fd);
 	rc = op_real(o);
 	saved = errno;
 	if (rc > 0) {

@@ -50,6 +50,7 @@ struct clt_bpf_slot {
 
 #define CLT_BPF_SLOT_ON 0x1     /* tag this socket's packets */
 #define CLT_BPF_SLOT_STICKY 0x2 /* every packet takes the latest entry (no stream offsets) */
+#define CLT_BPF_SLOT_RESPONSE 0x4 /* the socket's packets are responses (trailer flag 0x01) */
 
 /* The socket's storage (BPF_MAP_TYPE_SK_STORAGE), written by cltagent. */
 struct clt_bpf_sock {

@@ -111,6 +111,25 @@ int clt_enable(struct clt_ctx *ctx, int fd, const uint8_t trace_id[CLT_TRACE_ID_
 int clt_enable_at(struct clt_ctx *ctx, int fd, uint64_t stream_offset,
 		  const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
 
+/** clt_enable_flags(): the IDs are a response's (see below). */
+#define CLT_ENABLE_RESPONSE 0x1u
+
+/**
+ * clt_enable_at() with @flags. CLT_ENABLE_RESPONSE: the packets belong to
+ * the response to the request named by the IDs (a server answering on an
+ * accepted socket); the CLT trailer then is version 2 with its response
+ * direction flag set, so that readers keep request and response apart
+ * even when their IDs are equal. hopopts, agent and bpf carry the flag;
+ * genl answers -EOPNOTSUPP (the CLT kernel patch's layout has no room for
+ * it) without disabling the context for requests. A socket tagged as a
+ * response should have been accepted from a listener that had
+ * clt_tcp_clamp(): the kernel does not fit an established socket's
+ * segments to an option set later. @flags 0 is clt_enable_at(); unknown
+ * flags: -EINVAL. Trusted like clt_enable_trusted() (no validation).
+ */
+int clt_enable_flags(struct clt_ctx *ctx, int fd, uint64_t stream_offset, unsigned int flags,
+		     const uint8_t trace_id[CLT_TRACE_ID_LEN], const uint8_t span_id[CLT_SPAN_ID_LEN]);
+
 /**
  * clt_enable() for callers that already know @fd is an IPv6 TCP or UDP
  * socket (e.g. an interposer that saw it created): no validation, so on
@@ -164,6 +183,11 @@ int clt_tcp_maxseg(struct clt_ctx *ctx);
  * connect(), or on a listening socket (its accepted sockets inherit it):
  * on an established connection the kernel ignores a new TCP_MAXSEG. A
  * smaller value already set is kept (except 536, the kernel's unset value).
+ * On a listening socket the value also leaves room for a response's option
+ * (CLT_ENABLE_RESPONSE, trailer v2) on a 1500-octet path, as on the bpf
+ * backend: the kernel does not take an option set on an accepted,
+ * established socket off its MSS, and full-size segments would be dropped
+ * (1224 with the defaults).
  * @return 0 or a negative errno; errno is left untouched.
  */
 int clt_tcp_clamp(struct clt_ctx *ctx, int fd);

@@ -25,13 +25,13 @@ def check(ok, what):
     global bad
     print(("ok: " if ok else "FAIL: ") + what)
     bad += not ok
-check(sorted(a for _, a in answers) == ["FAILED", "FAILED", "OK", "OK", "OK"],
-      "3 OK and 2 FAILED answers came back through the legacy service")
+check(sorted(a for _, a in answers) == ["FAILED", "FAILED", "FAILED", "OK", "OK", "OK", "OK"],
+      "4 OK and 3 FAILED answers came back through the legacy service")
 def athos(t, kind):
     return [r["span"] for r in t["rows"]
             if r["span"] and r["span"]["service"] == "athos" and r["span"]["kind"] == kind]
 logins = [t for t in traces if athos(t, 2)]
-check(len(logins) == 5, "5 traces with a SERVER span of athos (got %d)" % len(logins))
+check(len(logins) == 7, "7 traces with a SERVER span of athos (got %d)" % len(logins))
 cong = [t for t in logins if t["phase"].startswith("congested")]
 check(len(cong) == 3, "3 of them in the congested phase")
 for t in logins:
@@ -47,10 +47,18 @@ for t in logins:
         check(cli[0]["attrs"].get("url.full") == "http://[db02::2]:80/login"
               or cli[0]["attrs"].get("server.address") == "db02::2",
               tag + ": the CLIENT span is the call to aramis")
-    nets = [r["span"] for r in t["rows"] if r["kind"] == "network"]
+    # The request's network span; the response's (aramis tags its answers) is checked below.
+    nets = [r["span"] for r in t["rows"] if r["kind"] == "network"
+            and r["span"]["attrs"].get("ioam.direction") != "response"]
+    rsp = [r["span"] for r in t["rows"] if r["kind"] == "network"
+           and r["span"]["attrs"].get("ioam.direction") == "response"]
+    check(len(rsp) == 1 and nets and rsp[0]["parentSpanId"] == nets[0]["parentSpanId"]
+          and rsp[0]["name"] == "network (response): porthos → athos",
+          tag + ": the response's network span beside the request's %s" % [s["name"] for s in rsp])
     check(len(nets) == 1 and cli and nets[0]["parentSpanId"] == cli[0]["spanId"],
           tag + ": the network span is a child of the CLIENT span")
-    names = [r["span"]["attrs"].get("ioam.node.name") for r in t["hops"]]
+    names = [r["span"]["attrs"].get("ioam.node.name") for r in t["hops"]
+             if r["span"]["attrs"].get("ioam.direction") != "response"]
     check(names == ["porthos", "aramis"], tag + ": hops %s" % names)
     ar = [r for r in t["hops"] if r["span"]["attrs"].get("ioam.node.name") == "aramis"]
     if ar and ar[0]["delay"] is not None:

@@ -23,20 +23,28 @@ def check(ok, what):
     global bad
     print(("ok: " if ok else "FAIL: ") + what)
     bad += not ok
-check(len(logins) == 5, "5 login traces (got %d)" % len(logins))
-check(sorted(t["result"] for t in logins) == ["FAILED", "FAILED", "OK", "OK", "OK"],
-      "3 OK and 2 FAILED answers came back through nginx")
+check(len(logins) == 7, "7 login traces (got %d)" % len(logins))
+check(sorted(t["result"] for t in logins) == ["FAILED", "FAILED", "FAILED", "OK", "OK", "OK", "OK"],
+      "4 OK and 3 FAILED answers came back through nginx")
 for t in logins:
     tag = "login %s (%s, %s)" % (t["trace_id"][:8], t["user"], t["phase"].split(":")[0])
     svc = {r["service"] for r in t["rows"] if r["span"] is not None}
     check(svc == {"client", "cltagent"}, tag + ": spans only from the client and cltagent %s"
           % sorted(svc))
     client = [r["span"] for r in t["rows"] if r["span"] and r["span"]["service"] == "client"]
-    nets = [r["span"] for r in t["rows"] if r["kind"] == "network"]
+    # The request's network span; the response's (aramis tags its answers) is checked below.
+    nets = [r["span"] for r in t["rows"] if r["kind"] == "network"
+            and r["span"]["attrs"].get("ioam.direction") != "response"]
+    rsp = [r["span"] for r in t["rows"] if r["kind"] == "network"
+           and r["span"]["attrs"].get("ioam.direction") == "response"]
+    check(len(rsp) == 1 and nets and rsp[0]["parentSpanId"] == nets[0]["parentSpanId"]
+          and rsp[0]["name"] == "network (response): porthos → athos",
+          tag + ": the response's network span beside the request's %s" % [s["name"] for s in rsp])
     check(len(nets) == 1 and client and nets[0]["parentSpanId"] == client[0]["spanId"],
           tag + ": the network span is a child of the client's span (through nginx)")
     ar = [r for r in t["hops"] if r["span"]["attrs"].get("ioam.node.name") == "aramis"]
-    names = [r["span"]["attrs"].get("ioam.node.name") for r in t["hops"]]
+    names = [r["span"]["attrs"].get("ioam.node.name") for r in t["hops"]
+             if r["span"]["attrs"].get("ioam.direction") != "response"]
     check(names == ["porthos", "aramis"], tag + ": hops %s" % names)
     if ar and ar[0]["delay"] is not None:
         ms = ar[0]["delay"][1] / 1e6

@@ -3,6 +3,9 @@
 # and check what it shows: both logins of the quiet phase (OK and FAILED),
 # a network span with hops named porthos and aramis under every login, the
 # aramis hop >= 900 ms for the congested logins and < 100 ms for the others;
+# the return path: a response network span (porthos -> athos, from the agent
+# on athos) under every login, whose athos hop takes >= 900 ms only in the
+# return-congested phase, while that phase's request path stays quiet;
 # then render the HTML page in headless Chromium and check it shows the
 # traces (screenshot kept as tests/artifacts/demo.png).
 set -u
@@ -30,8 +33,8 @@ fi
 
 check "the clt/clt login succeeded" grep -Eq 'login user=clt +-> OK ' "$log.txt"
 check "the alice login failed" grep -Eq 'login user=alice +-> FAILED ' "$log.txt"
-check "the waterfall flags exactly 3 congested hops" \
-	test "$(grep -c '◀ congestion' "$log.txt")" -eq 3
+check "the waterfall flags exactly 5 congested hops (3 requests, 2 responses)" \
+	test "$(grep -c '◀ congestion' "$log.txt")" -eq 5
 
 # The spans themselves, through the demo's own trace model.
 python3 - "$OUT/spans.jsonl" "$OUT/phases.txt" <<'EOF' || fails=$((fails + 1))
@@ -46,16 +49,19 @@ def check(ok, what):
     global bad
     print(("ok: " if ok else "FAIL: ") + what)
     bad += not ok
-check(len(logins) == 5, "5 login traces collected (got %d)" % len(logins))
+check(len(logins) == 7, "7 login traces collected (got %d)" % len(logins))
 quiet = [t for t in logins if t["phase"] == "uncongested"]
 cong = [t for t in logins if t["phase"].startswith("congested")]
-check(len(quiet) == 2 and len(cong) == 3, "2 quiet and 3 congested logins")
+ret = [t for t in logins if t["phase"].startswith("return congested")]
+check(len(quiet) == 2 and len(cong) == 3 and len(ret) == 2,
+      "2 quiet, 3 congested and 2 return-congested logins")
 check(sorted(t["result"] for t in quiet) == ["FAILED", "OK"], "quiet logins: one OK, one FAILED")
 for t in logins:
     tag = "login %s (%s, %s)" % (t["trace_id"][:8], t["user"], t["phase"].split(":")[0])
     svc = {r["service"] for r in t["rows"] if r["span"] is not None}
     check("athos" in svc, tag + ": has athos's OpenTelemetry spans")
-    nets = [r for r in t["rows"] if r["kind"] == "network"]
+    nets = [r for r in t["rows"] if r["kind"] == "network"
+            and r["span"]["attrs"].get("ioam.direction") != "response"]
     check(len(nets) >= 1, tag + ": has a network span")
     if nets:
         parent = nets[0]["span"]["parentSpanId"]
@@ -84,6 +90,26 @@ for t in logins:
             check(ms >= 900, tag + ": porthos -> aramis hop %.1f ms >= 900 ms" % ms)
         else:
             check(ms < 100, tag + ": porthos -> aramis hop %.3f ms < 100 ms" % ms)
+    # The way back: aramis's response, seen by the agent on athos, under the
+    # same parent as the request's network span (aramis has no tracer: the
+    # IDs are the request's own).
+    rsp = [r for r in t["rows"] if r["kind"] == "network"
+           and r["span"]["attrs"].get("ioam.direction") == "response"]
+    check(len(rsp) == 1 and rsp[0]["span"]["name"] == "network (response): porthos → athos",
+          tag + ": one response network span %s" % [r["span"]["name"] for r in rsp])
+    if rsp and nets:
+        check(rsp[0]["span"]["parentSpanId"] == nets[0]["span"]["parentSpanId"],
+              tag + ": the response's network span sits beside the request's")
+    back = [r for r in t["rows"] if r["kind"] == "hop"
+            and r["span"]["attrs"].get("ioam.direction") == "response"
+            and r["span"]["attrs"].get("ioam.node.name") == "athos"]
+    check(bool(back) and back[0]["delay"] is not None, tag + ": response hop into athos measured")
+    if back and back[0]["delay"] is not None:
+        ms = back[0]["delay"][1] / 1e6
+        if t in ret:
+            check(ms >= 900, tag + ": response hop porthos -> athos %.1f ms >= 900 ms" % ms)
+        else:
+            check(ms < 100, tag + ": response hop porthos -> athos %.3f ms < 100 ms" % ms)
 sys.exit(1 if bad else 0)
 EOF
 
@@ -108,8 +134,9 @@ check "the screenshot is a PNG" sh -c "head -c 8 '$ART/demo.png' | od -An -c | g
 for word in porthos aramis athos congestion FAILED; do
 	check "the rendered page shows '$word'" grep -q "$word" "$ART/demo-dom.html"
 done
-check "the rendered page has 5 traces" test "$(grep -o "class='trace[ a-z]*' id=" "$ART/demo-dom.html" | wc -l)" -eq 5 -o \
-	"$(grep -o 'class="trace[ a-z]*" id=' "$ART/demo-dom.html" | wc -l)" -eq 5
+check "the rendered page has 7 traces" test "$(grep -o "class='trace[ a-z]*' id=" "$ART/demo-dom.html" | wc -l)" -eq 7 -o \
+	"$(grep -o 'class="trace[ a-z]*" id=' "$ART/demo-dom.html" | wc -l)" -eq 7
+check "the rendered page shows the response direction" grep -q "network (response)" "$ART/demo-dom.html"
 
 echo "# screenshot: tests/artifacts/demo.png"
 summary

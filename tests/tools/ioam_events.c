@@ -3,6 +3,7 @@
  * current network namespace, one stable line per event:
  *
  *   ns=123 nodelen=5 type=0xf20000 flags=0 nodes=2 node_ids=2,3 trace=<32hex> span=<16hex>
+ *   (a response's packet: "... node_ids=2,3 dir=resp trace=... span=...")
  *
  * (trace=- span=- without a CLT trailer; node_ids in path order; an event
  * that does not decode prints "bad=<errno name> len=N").
@@ -74,6 +75,10 @@ static void ev_print(const struct ioam_trace *t)
 	}
 	if (t->n_nodes == 0)
 		putchar('-');
+	/* A response's packet (the CLT trailer v2's direction flag): " dir=resp"
+	 * before the IDs; a request's line stays as it was. */
+	if (t->has_ids && t->trailer_version >= 2 && (t->trailer_flags & CLT_TRAILER_F_RESPONSE))
+		printf(" dir=resp");
 	if (t->has_ids) {
 		clt_hex(trace, t->trace_id, 16);
 		clt_hex(span, t->span_id, 8);

@@ -280,6 +280,40 @@ static void test_late_traces(void **state)
 	agg_free(agg);
 }
 
+/* A proxy host sees a request and its response with equal IDs: the
+ * trailer's direction flag keeps them two records, late or not. */
+static void test_direction_keeps_apart(void **state)
+{
+	struct seen s = {0};
+	struct agg *agg = agg_new(&late_cfg, on_emit, &s);
+	struct ioam_trace req, rsp, v1;
+	struct agg_stats st;
+
+	assert_non_null(agg);
+	make_trace(&req, 3, 2, 1, 0, 10);
+	req.trailer_version = 2;
+	rsp = req;
+	rsp.trailer_flags = CLT_TRAILER_F_RESPONSE;
+	v1 = req;
+	v1.trailer_version = 1;
+	v1.trailer_flags = CLT_TRAILER_F_RESPONSE; /* v1 has no flags: always a request */
+	assert_int_equal(agg_add(agg, &req, 0), 0);
+	assert_int_equal(agg_add(agg, &rsp, 1 * MS), 0);
+	assert_int_equal(agg_add(agg, &rsp, 2 * MS), 0);
+	assert_int_equal(agg_add(agg, &v1, 3 * MS), 0);
+	agg_get_stats(agg, &st);
+	assert_int_equal(st.requests, 2);
+	assert_int_equal(agg_expire(agg, 200 * MS), 2);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.req[0].response + s.req[1].response, 1);
+	assert_int_equal(s.req[s.req[0].response ? 0 : 1].packets, 2);
+	assert_int_equal(s.req[s.req[0].response ? 1 : 0].packets, 2);
+	/* Late traces: each direction remembers its own. */
+	assert_int_equal(agg_add(agg, &rsp, 500 * MS), -EALREADY);
+	assert_int_equal(agg_add(agg, &req, 500 * MS), -EALREADY);
+	agg_free(agg);
+}
+
 static void test_late_bounded(void **state)
 {
 	struct seen s = {0};
@@ -410,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_many_requests),
 		cmocka_unit_test(test_late_traces),
 		cmocka_unit_test(test_late_bounded),
+		cmocka_unit_test(test_direction_keeps_apart),
 		cmocka_unit_test(test_late_not_after_max_age),
 		cmocka_unit_test(test_memory_follows_load),
 	};

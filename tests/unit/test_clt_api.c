@@ -28,6 +28,7 @@
 /* lib/tcp_size.c (internal; the unit tests link libclt.a). */
 int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs);
 int clt_tcp_maxseg_bpf(int maxseg, size_t opt_len, int bpf);
+int clt_have_cap_net_raw(void);
 
 static const uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint8_t sid[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -530,6 +531,43 @@ static void test_tcp_maxseg(void **state)
 	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
 	assert_int_equal(v, 1200);
 	close(fd);
+	/* A listener: room for a response's option (trailer v2) on a 1500-octet path. */
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(clt_tcp_clamp(ctx, fd), 0);
+	len = sizeof(v);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+	cfg.trailer_version = 2;
+	assert_int_equal(v, 1440 - (int)ioam_hbh_size(&cfg));
+	cfg.trailer_version = 0;
+	close(fd);
+	/* Response flags: unknown ones refused; the response header is v2 (one more setsockopt). */
+	{
+		static const uint8_t t[16] = {1}, sp[8] = {2};
+
+		fd = socket(AF_INET6, SOCK_STREAM, 0);
+		assert_int_equal(clt_enable_flags(ctx, fd, 0, 0x80, t, sp), -EINVAL);
+		assert_int_equal(clt_enable_flags(NULL, fd, 0, CLT_ENABLE_RESPONSE, t, sp), -EINVAL);
+		if (clt_have_cap_net_raw()) {
+			uint8_t hbh[512];
+			socklen_t hl = sizeof(hbh);
+			struct ioam_trace tr;
+
+			assert_int_equal(clt_enable_flags(ctx, fd, 0, CLT_ENABLE_RESPONSE, t, sp), 0);
+			assert_int_equal(getsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, hbh, &hl), 0);
+			assert_int_equal(ioam_decode_hbh(&tr, hbh, hl, IOAM_LAYOUT_AUTO), 0);
+			assert_int_equal(tr.trailer_version, 2);
+			assert_int_equal(tr.trailer_flags, CLT_TRAILER_F_RESPONSE);
+			assert_memory_equal(tr.trace_id, t, 16);
+			assert_memory_equal(tr.span_id, sp, 8);
+			assert_int_equal(clt_enable_flags(ctx, fd, 0, 0, t, sp), 0);
+			hl = sizeof(hbh);
+			assert_int_equal(getsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, hbh, &hl), 0);
+			assert_int_equal(ioam_decode_hbh(&tr, hbh, hl, IOAM_LAYOUT_AUTO), 0);
+			assert_int_equal(tr.trailer_version, 1);
+		}
+		close(fd);
+	}
 	assert_int_equal(clt_tcp_clamp(ctx, -1), 0);
 	assert_int_equal(clt_tcp_route_check(ctx, NULL), -EINVAL);
 	clt_close(ctx);

@@ -223,6 +223,36 @@ static void test_request_spans(void **state)
 	otlp_free(enc);
 }
 
+/* A response's spans (the trailer's direction flag) say so in their names and ioam.direction. */
+static void test_response_spans(void **state)
+{
+	struct otlp_encoder *enc = new_encoder();
+	struct agg_request r;
+	json_object *doc, *spans, *net, *h2;
+
+	fill_request(&r);
+	r.response = true;
+	assert_int_equal(otlp_add_request(enc, &r), 3);
+	doc = finish(enc, 3, &spans);
+	net = json_object_array_get_idx(spans, 0);
+	h2 = json_object_array_get_idx(spans, 2);
+	assert_string_equal(str(net, "name"), "network (response): node 2 → aramis");
+	assert_string_equal(str(net, "parentSpanId"), "b0b1b2b3b4b5b6b7");
+	assert_string_equal(str(attr(net, "ioam.direction"), "stringValue"), "response");
+	assert_string_equal(str(h2, "name"), "hop (response) 2: aramis");
+	assert_string_equal(str(attr(h2, "ioam.direction"), "stringValue"), "response");
+	json_object_put(doc);
+	fill_request(&r);
+	enc = (otlp_free(enc), new_encoder());
+	assert_int_equal(otlp_add_request(enc, &r), 3);
+	doc = finish(enc, 3, &spans);
+	assert_string_equal(str(attr(json_object_array_get_idx(spans, 0), "ioam.direction"),
+				"stringValue"),
+			    "request");
+	json_object_put(doc);
+	otlp_free(enc);
+}
+
 static void test_untagged_root_span(void **state)
 {
 	struct otlp_encoder *enc = new_encoder();
@@ -431,6 +461,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_spans),
+		cmocka_unit_test(test_response_spans),
 		cmocka_unit_test(test_untagged_root_span),
 		cmocka_unit_test(test_per_packet_tagged),
 		cmocka_unit_test(test_empty_batch_and_ids),
