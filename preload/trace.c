@@ -107,7 +107,9 @@ bool trace_sample(const uint8_t trace_id[16], bool has_parent, bool parent_sampl
 void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], bool sampled,
 			uint64_t token)
 {
-	atomic_fetch_add_explicit(&servers_in_flight, 1, memory_order_relaxed);
+	/* None in flight anywhere: what this thread still counts ended on another thread. */
+	if (atomic_fetch_add_explicit(&servers_in_flight, 1, memory_order_relaxed) == 0)
+		cur.n = 0;
 	cur.n++;
 	cur.token = token;
 	cur.sampled = sampled;
@@ -141,7 +143,8 @@ bool trace_thread_server(uint8_t trace_id[16], uint8_t span_id[8], bool *sampled
 			 bool *any_in_flight)
 {
 	*any_in_flight = atomic_load_explicit(&servers_in_flight, memory_order_relaxed) > 0;
-	if (cur.n != 1)
+	/* Counted here but none in flight: it ended on another thread, and is no parent. */
+	if (cur.n != 1 || !*any_in_flight)
 		return false;
 	memcpy(trace_id, cur.trace_id, 16);
 	memcpy(span_id, cur.span_id, 8);
