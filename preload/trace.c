@@ -14,6 +14,7 @@
  * or, when the reader thread serves one request at a time but hands the
  * downstream call to a worker, none for the worker's call.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
@@ -40,11 +41,15 @@ static uint64_t rng_next(void)
 	const uint64_t s0 = rng_s[1];
 
 	if (!(rng_s[0] | rng_s[1])) {
+		/* Drawn inside the application's send: a refused getrandom() is not its errno. */
+		int saved = errno;
+
 		if (getrandom(rng_s, sizeof(rng_s), GRND_NONBLOCK) != sizeof(rng_s) ||
 		    !(rng_s[0] | rng_s[1])) {
 			rng_s[0] = (uint64_t)trace_now_ns() | 1;
 			rng_s[1] = (uint64_t)(uintptr_t)&cur ^ 0x9e3779b97f4a7c15ull;
 		}
+		errno = saved;
 		return rng_next();
 	}
 	/* xorshift128+: IDs need uniqueness, not secrecy. */

@@ -4,7 +4,12 @@
  * has ended; the reader thread's next outgoing request must not be made
  * its child. With no SERVER span in flight anywhere in the process, the
  * reader has none either, and its next request is its only one.
+ * And a thread's first ID, drawn while the application's send is under
+ * way, leaves errno as it was even where getrandom() is refused.
  */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include <cmocka.h>
 
@@ -52,10 +59,48 @@ static void test_ended_elsewhere_is_no_parent(void **state)
 	assert_false(trace_thread_server(t, s, &sampled, &any));
 }
 
+/* A sandbox refusing getrandom() (ENOSYS), this thread only, then its first ID. */
+static void *first_id_refused(void *arg)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getrandom, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+	uint8_t id[16];
+	int *err = arg;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+		*err = -1;
+		return NULL;
+	}
+	errno = ERANGE;
+	trace_new_trace_id(id);
+	*err = errno;
+	return NULL;
+}
+
+static void test_first_id_keeps_errno(void **state)
+{
+	pthread_t th;
+	int err = 0;
+
+	(void)state;
+	assert_int_equal(pthread_create(&th, NULL, first_id_refused, &err), 0);
+	pthread_join(th, NULL);
+	if (err == -1)
+		skip(); /* no seccomp here */
+	assert_int_equal(err, ERANGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ended_elsewhere_is_no_parent),
+		cmocka_unit_test(test_first_id_keeps_errno),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
