@@ -1023,11 +1023,9 @@ static void srv_line(struct http_srv *s, struct http_srv_dir *d, bool request, h
 			srv_message_end(s, d, true, cb, arg);
 		return;
 	}
-	if (s->status < 200) {
-		/* 1xx interim: another head follows for the same request (101: the protocol changes). */
+	if (s->status < 200 && s->status != 101) {
+		/* 1xx interim: another head follows for the same request. */
 		d->state = SRV_START;
-		if (s->status == 101)
-			d->dead = true;
 		return;
 	}
 	{
@@ -1038,6 +1036,12 @@ static void srv_line(struct http_srv *s, struct http_srv_dir *d, bool request, h
 			s->head_flags >>= 1;
 		}
 		cb(arg, HTTP_SRV_RSP_HEAD, s);
+		if (s->status == 101) {
+			/* The protocol changes: the upgrade's response ends here, HTTP with it. */
+			srv_message_end(s, d, false, cb, arg);
+			d->dead = true;
+			return;
+		}
 		if (head || s->status == 204 || s->status == 304)
 			srv_message_end(s, d, false, cb, arg);
 		else if (d->chunked)

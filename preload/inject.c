@@ -127,7 +127,9 @@ int inject_owed(struct fd_sock *s, int fd, int flags, size_t *sent)
 	memcpy(buf, s->inj + sizeof(s->inj) - total, total);
 	fdstate_sock_unlock(s);
 	while (done < total) {
-		r = real.send(fd, buf + done, total - done, flags & MSG_DONTWAIT);
+		/* The application's own no-signal and no-wait: a gone peer is its EPIPE, not a
+		 * SIGPIPE it asked not to get (whose default kills the process). */
+		r = real.send(fd, buf + done, total - done, flags & (MSG_DONTWAIT | MSG_NOSIGNAL));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;

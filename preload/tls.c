@@ -499,6 +499,7 @@ static ssize_t gtls_ret(const struct gtls_call *c, ssize_t rc)
 ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size)
 {
 	struct gtls_call c = { .session = session, .data = data, .size = size };
+	ssize_t rc;
 
 	pthread_once(&gtls_once, bind_gtls);
 	if (!gtls.gnutls_record_send)
@@ -510,6 +511,8 @@ ssize_t shim_gnutls_record_send(void *session, const void *data, size_t size)
 	 * failed call's bytes back out, misses them (README, Known limits). wget
 	 * and the others retry with the same buffer, which is followed exactly.
 	 */
+	if (!in_lib && (size == 0 || !data) && tx_plaintext_resume(session, gtls_send, &c, &rc))
+		return gtls_ret(&c, rc);
 	if (in_lib || size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send(session, data, size);
 	return gtls_ret(&c, run(session, false, data, size, gtls_send, &c));
@@ -520,11 +523,14 @@ ssize_t shim_gnutls_record_send2(void *session, const void *data, size_t size, s
 {
 	struct gtls_call c = { .session = session, .data = data, .size = size, .pad = pad,
 			       .flags = flags, .two = true };
+	ssize_t rc;
 
 	pthread_once(&gtls_once, bind_gtls);
 	if (!gtls.gnutls_record_send2)
 		return GNUTLS_E_INTERNAL_ERROR;
 	shim_ensure();
+	if (!in_lib && (size == 0 || !data) && tx_plaintext_resume(session, gtls_send, &c, &rc))
+		return gtls_ret(&c, rc);
 	if (in_lib || size == 0 || !data || size > SSIZE_MAX || !follow(gtls_h2(session)))
 		return gtls.gnutls_record_send2(session, data, size, pad, flags);
 	return gtls_ret(&c, run(session, false, data, size, gtls_send, &c));

@@ -32,6 +32,9 @@ bool tx_plaintext(const void *sess, const void *buf, size_t len, tls_send_fn fn,
 /* Session @sess ends: an injected send it left pending is forgotten. */
 void tx_plaintext_end(const void *sess);
 
+/* GnuTLS's retry without data (NULL, 0) on @sess: true and *@rc when it ends a send in pieces. */
+bool tx_plaintext_resume(const void *sess, tls_send_fn fn, void *call, ssize_t *rc);
+
 /* fork() handlers: the session map's lock is never held across a fork. */
 void tls_fork_prepare(void);
 void tls_fork_parent(void);

@@ -14,6 +14,7 @@
  * or, when the reader thread serves one request at a time but hands the
  * downstream call to a worker, none for the worker's call.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
@@ -40,11 +41,15 @@ static uint64_t rng_next(void)
 	const uint64_t s0 = rng_s[1];
 
 	if (!(rng_s[0] | rng_s[1])) {
+		/* Drawn inside the application's send: a refused getrandom() is not its errno. */
+		int saved = errno;
+
 		if (getrandom(rng_s, sizeof(rng_s), GRND_NONBLOCK) != sizeof(rng_s) ||
 		    !(rng_s[0] | rng_s[1])) {
 			rng_s[0] = (uint64_t)trace_now_ns() | 1;
 			rng_s[1] = (uint64_t)(uintptr_t)&cur ^ 0x9e3779b97f4a7c15ull;
 		}
+		errno = saved;
 		return rng_next();
 	}
 	/* xorshift128+: IDs need uniqueness, not secrecy. */
@@ -107,7 +112,9 @@ bool trace_sample(const uint8_t trace_id[16], bool has_parent, bool parent_sampl
 void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], bool sampled,
 			uint64_t token)
 {
-	atomic_fetch_add_explicit(&servers_in_flight, 1, memory_order_relaxed);
+	/* None in flight anywhere: what this thread still counts ended on another thread. */
+	if (atomic_fetch_add_explicit(&servers_in_flight, 1, memory_order_relaxed) == 0)
+		cur.n = 0;
 	cur.n++;
 	cur.token = token;
 	cur.sampled = sampled;
@@ -141,7 +148,8 @@ bool trace_thread_server(uint8_t trace_id[16], uint8_t span_id[8], bool *sampled
 			 bool *any_in_flight)
 {
 	*any_in_flight = atomic_load_explicit(&servers_in_flight, memory_order_relaxed) > 0;
-	if (cur.n != 1)
+	/* Counted here but none in flight: it ended on another thread, and is no parent. */
+	if (cur.n != 1 || !*any_in_flight)
 		return false;
 	memcpy(trace_id, cur.trace_id, 16);
 	memcpy(span_id, cur.span_id, 8);

@@ -762,6 +762,7 @@ struct inj_slot {
 	size_t at;                  /* its request line's length */
 	size_t line_len;            /* the line's (0: none planned) */
 	size_t done;                /* of at + line_len + rest: what the library took */
+	size_t owed;                /* counted, not sent: the application sends them again */
 	char line[80];
 };
 
@@ -797,6 +798,63 @@ void tx_plaintext_end(const void *sess)
 
 	if (e)
 		inj_release(e);
+}
+
+/*
+ * GnuTLS's retry without data (NULL, 0) after GNUTLS_E_AGAIN: the library
+ * sends the record it kept, and the application's buffer is not at hand.
+ * After a send in pieces, the application gets the count of its own bytes
+ * that left: all of them once the pieces are through, else a short count
+ * - it sends the rest again, and that passes straight to the library (the
+ * transaction counted those bytes already). false: not such a retry.
+ */
+bool tx_plaintext_resume(const void *sess, tls_send_fn fn, void *call, ssize_t *rc)
+{
+	struct inj_slot *e;
+	size_t n, total, app;
+	ssize_t r;
+
+	if (shim_cfg.tracing != TRACING_INJECT || guard_active() || tls_pending ||
+	    !(e = inj_find(sess)))
+		return false;
+	if (!e->owed && e->done == 0) {
+		/* The first piece was kept: its count is the application's own. */
+		inj_release(e);
+		return false;
+	}
+	total = e->len + e->line_len;
+	if (e->owed)
+		n = e->owed;
+	else if (e->done < e->at)
+		n = e->at - e->done;
+	else if (e->done < e->at + e->line_len)
+		n = e->at + e->line_len - e->done;
+	else
+		n = total - e->done;
+	r = fn(call, NULL, 0);
+	if (r <= 0) {
+		*rc = -1;
+		return true;
+	}
+	if ((size_t)r > n)
+		r = (ssize_t)n;
+	if (e->owed) {
+		e->owed -= (size_t)r;
+		if (!e->owed)
+			inj_release(e);
+		*rc = r;
+		return true;
+	}
+	e->done += (size_t)r;
+	if (e->done == total) {
+		*rc = (ssize_t)e->len;
+		inj_release(e);
+		return true;
+	}
+	app = e->done <= e->at ? e->done : e->done < e->at + e->line_len ? e->at : e->done - e->line_len;
+	e->owed = e->len - app;
+	*rc = (ssize_t)app;
+	return true;
 }
 
 /* Where @buf's request line ends (past its '\n'), or 0: it does not begin one ending before @len. */
@@ -919,8 +977,20 @@ bool tx_plaintext(const void *sess, const void *buf, size_t len, tls_send_fn fn,
 		return true;
 	}
 	e = shim_cfg.tracing == TRACING_INJECT ? inj_find(sess) : NULL;
+	if (e && e->owed && len <= e->owed) {
+		/* The rest of a send a retry without data cut short: counted already. */
+		*rc = fn(call, buf, len);
+		if (*rc > 0) {
+			saved = errno;
+			e->owed -= (size_t)*rc > e->owed ? e->owed : (size_t)*rc;
+			if (!e->owed)
+				inj_release(e);
+			errno = saved;
+		}
+		return true;
+	}
 	if (e) {
-		if (e->done > 0 && e->len == len)
+		if (!e->owed && e->done > 0 && e->len == len)
 			return tx_plaintext_pieces(e, buf, len, fn, call, rc);
 		/* Nothing went yet (planned afresh), or not the retry the library asked for
 		 * (the library says so). */
@@ -932,6 +1002,7 @@ bool tx_plaintext(const void *sess, const void *buf, size_t len, tls_send_fn fn,
 		e->at = at;
 		e->line_len = 0;
 		e->done = 0;
+		e->owed = 0;
 		return tx_plaintext_pieces(e, buf, len, fn, call, rc);
 	}
 	p.iov.iov_base = (void *)buf;

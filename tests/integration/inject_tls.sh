@@ -173,6 +173,15 @@ one_line gtlsc /openssl /gnutls
 client_ids gtlsc 3
 own_client_spans gtlsc 3
 
+# GnuTLS's other retry after GNUTLS_E_AGAIN: no data (NULL, 0). The program's transport meets a
+# full socket once, at the request's second record - under the shim, the traceparent line's.
+twice gnull "$PWD/$BUILD/tests/tools/tls_both" --null-retry $TLS_PORT "$TMP/ca.pem"
+sed 's/^/# null retry: /' "$TMP/gnull.shim"
+check "tls_both --null-retry: every byte counted once, the answer to the whole request" \
+	grep -q "^answer: POST /null-retry .* 5 " "$TMP/gnull.shim"
+one_line gnull /null-retry
+client_ids gnull 1
+
 kill "$AGENT_PID" 2>/dev/null
 wait "$AGENT_PID" 2>/dev/null
 summary

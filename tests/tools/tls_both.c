@@ -13,6 +13,13 @@
  * arguments, as GnuTLS requires, and take one record's worth at a time
  * (short counts); the results that do not depend on timing are printed.
  *
+ *   tls_both --null-retry PORT CAFILE
+ *
+ * a POST over GnuTLS whose transport (the program's own push function)
+ * meets a full socket once, at the request's second record, and whose
+ * GNUTLS_E_AGAIN is retried the other way GnuTLS allows: no data (NULL,
+ * 0); what each call says it took is where the next one starts.
+ *
  *   tls_both --serve PORT UPPORT CAFILE
  *
  * a server (trace_tls.sh): answers one clear HTTP/1.1 request on
@@ -169,6 +176,66 @@ static void gtls_large(gnutls_certificate_credentials_t cred, int port, const ch
 	free(req);
 }
 
+static int flaky_fd, flaky_armed, flaky_pushes;
+
+/* The transport: the second record pushed once armed finds the socket full, once. */
+static ssize_t flaky_push(gnutls_transport_ptr_t p, const void *data, size_t len)
+{
+	(void)p;
+	if (flaky_armed && ++flaky_pushes == 2) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return send(flaky_fd, data, len, MSG_NOSIGNAL);
+}
+
+static int null_retry(int port, const char *cafile)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t gs;
+	char req[1024];
+	size_t off = 0, len;
+	ssize_t r;
+	int n;
+
+	alarm(20); /* a request that lost bytes would leave the server waiting */
+	gnutls_global_init();
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_certificate_set_x509_trust_file(cred, cafile, GNUTLS_X509_FMT_PEM);
+	flaky_fd = dial(port);
+	gs = gtls_connect(cred, flaky_fd);
+	gnutls_transport_set_push_function(gs, flaky_push);
+	n = snprintf(req, sizeof(req),
+		     "POST /null-retry HTTP/1.1\r\nHost: x\r\nX-Pad: %0200d\r\nContent-Length: 5\r\n\r\nhello",
+		     0);
+	len = (size_t)n;
+	flaky_armed = 1;
+	r = gnutls_record_send(gs, req, len);
+	for (;;) {
+		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+			r = gnutls_record_send(gs, NULL, 0);
+			continue;
+		}
+		if (r <= 0 || (size_t)r > len - off) {
+			printf("gnutls_record_send: %zd with %zu of %zu left\n", r, len - off, len);
+			break;
+		}
+		off += (size_t)r;
+		if (off == len)
+			break;
+		r = gnutls_record_send(gs, req + off, len - off);
+	}
+	flaky_armed = 0;
+	printf("null-data retry over GnuTLS: took %zu of %zu bytes\n", off, len);
+	answer(gs, gtls_read);
+	gnutls_bye(gs, GNUTLS_SHUT_RDWR);
+	gnutls_deinit(gs);
+	close(flaky_fd);
+	gnutls_certificate_free_credentials(cred);
+	gnutls_global_deinit();
+	return 0;
+}
+
 static int serve(int port, int up, const char *cafile)
 {
 	static const char rsp[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
@@ -223,6 +290,8 @@ int main(int argc, char **argv)
 	SSL *ssl;
 	int fd, n;
 
+	if (argc == 4 && strcmp(argv[1], "--null-retry") == 0)
+		return null_retry(atoi(argv[2]), argv[3]);
 	if (argc == 5 && strcmp(argv[1], "--serve") == 0)
 		return serve(atoi(argv[2]), atoi(argv[3]), argv[4]);
 	if (argc != 5 && argc != 7)

@@ -95,6 +95,19 @@ static void test_interim_and_until_close(void **state)
 	assert_int_equal(l.status, 201);
 }
 
+/* 101: the upgrade request's response ends there (its span, with the status); then no HTTP. */
+static void test_upgrade_ends_response(void **state)
+{
+	struct log l;
+
+	(void)state;
+	run("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+	    "\x81\x05hello",
+	    "bhdHDX", &l);
+	assert_int_equal(l.status, 101);
+}
+
 static void test_not_http(void **state)
 {
 	struct log l;
@@ -116,6 +129,7 @@ int main(void)
 		cmocka_unit_test(test_simple),
 		cmocka_unit_test(test_pipelined_chunked_head),
 		cmocka_unit_test(test_interim_and_until_close),
+		cmocka_unit_test(test_upgrade_ends_response),
 		cmocka_unit_test(test_not_http),
 	};
 
