@@ -99,10 +99,13 @@ static void emit(struct client *c, const char *error)
 		span_attr_str(&b, "server.address", c->peer);
 		span_attr_int(&b, "server.port", c->peer_port);
 	}
-	/* The Host header as the application wrote it, without any userinfo. */
+	/* The Host header as the application wrote it, without any userinfo; an IPv6
+	 * literal without brackets (Tcl's http package writes "::1:8080") is no URL's
+	 * authority, and where its address ends is unknown: the peer's is used. */
 	at = strrchr(c->req.host, '@');
-	if (c->req.host[0])
-		snprintf(host, sizeof(host), "%s", at ? at + 1 : c->req.host);
+	at = at ? at + 1 : c->req.host;
+	if (at[0] && (at[0] == '[' || !strchr(at, ':') || strchr(at, ':') == strrchr(at, ':')))
+		snprintf(host, sizeof(host), "%s", at);
 	else if (strchr(c->peer, ':'))
 		snprintf(host, sizeof(host), "[%s]:%u", c->peer, c->peer_port);
 	else
