@@ -37,14 +37,18 @@ have() { # name reason-if-not test...
 	[[ -z "${TRACE_RUNTIMES:-}" || " $TRACE_RUNTIMES " == *" $n "* ]] || return 0
 	if "$@" >/dev/null 2>&1; then RUNTIMES+=("$n"); else echo "SKIP: $n: $why"; fi
 }
-no_asan() { ! $asan; }
-have node "node not installed, or cannot start with the ASan runtime preloaded after libc" \
-	eval 'command -v node && no_asan'
-have php "php-cli or php-curl not installed (scripts/deps.sh test), or the ASan runtime (PHP's RTLD_DEEPBIND extensions)" \
-	eval 'command -v php && php -m | grep -qx curl && no_asan'
-have java "no javac/java (default-jdk-headless)" eval 'command -v javac && command -v java'
+sanitized() { # name: the sanitizer build's reason to skip it, if any
+	$asan || return 1
+	echo "SKIP: $1: $2 (sanitizer build)"
+}
+sanitized node "cannot start with the ASan runtime preloaded after libc" ||
+	have node "node not installed (nodejs)" command -v node
+sanitized php "PHP loads its extensions with RTLD_DEEPBIND, which the ASan runtime aborts" ||
+	have php "php-cli or php-curl not installed (scripts/deps.sh test)" \
+		eval 'command -v php && php -m | grep -qx curl'
+have java "javac or java not installed (default-jdk-headless)" eval 'command -v javac && command -v java'
 have perl "perl without HTTP::Tiny or IO::Socket::IP" perl -MHTTP::Tiny -MIO::Socket::IP -e1
-have tcl "tclsh without the http package (tcl)" eval 'echo "package require http" | tclsh'
+have tcl "tclsh or its http package not installed (tcl)" eval 'echo "package require http" | tclsh'
 [ ${#RUNTIMES[@]} -gt 0 ] || skip "none of the runtimes is installed"
 
 topo_single "trt$$" || fail "cannot build the namespace"
