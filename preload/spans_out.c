@@ -21,7 +21,6 @@
 #include "real.h"
 #include "shim.h"
 #include "spans_out.h"
-#include "trace.h"
 
 #define SPANS_OUT_RETRY_MS 5000
 
@@ -257,12 +256,9 @@ void spans_out_commit(const struct span_build *b)
 		out_count++;
 		atomic_store_explicit(&out_pending, true, memory_order_relaxed);
 	}
-	/* Batches form under load; a span after a quiet spell leaves at once, and so does
-	 * the batch when no SERVER span is left in flight: an idle server makes no later
-	 * call that could flush it (an event loop waits in epoll_wait, a threaded server in
-	 * poll or accept), so the last spans of a burst would wait for the next request. */
-	if (out_count >= SPANS_OUT_BATCH || now - out_last_send_ms >= SPANS_OUT_MAX_AGE_MS ||
-	    !trace_servers_in_flight())
+	/* Batches form under load; a span after a quiet spell leaves at once (an idle
+	 * server makes no later call that could flush it). */
+	if (out_count >= SPANS_OUT_BATCH || now - out_last_send_ms >= SPANS_OUT_MAX_AGE_MS)
 		out_send_locked(now);
 	out_exit();
 }

@@ -7,8 +7,7 @@
  * and counted (reported once at info). No thread is started: the buffer
  * is flushed when it holds SPANS_OUT_BATCH records, on a later interposed
  * call once SPANS_OUT_MAX_AGE_MS passed, and at exit; a record that comes
- * SPANS_OUT_MAX_AGE_MS after the last send leaves at once, and so does the
- * buffer when a record leaves no SERVER span in flight in the process.
+ * SPANS_OUT_MAX_AGE_MS after the last send leaves at once.
  */
 #ifndef CLT_SHIM_SPANS_OUT_H
 #define CLT_SHIM_SPANS_OUT_H

@@ -115,11 +115,6 @@ void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], bo
 	memcpy(cur.span_id, span_id, 8);
 }
 
-bool trace_servers_in_flight(void)
-{
-	return atomic_load_explicit(&servers_in_flight, memory_order_relaxed) > 0;
-}
-
 void trace_fork_child(void)
 {
 	atomic_store_explicit(&servers_in_flight, 0, memory_order_relaxed);

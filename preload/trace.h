@@ -25,9 +25,6 @@ void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], bo
 			uint64_t token);
 void trace_server_end(uint64_t token, uintptr_t began_on);
 
-/* Whether the process has SERVER spans in flight (read, response not finished). */
-bool trace_servers_in_flight(void);
-
 /* fork() child: no SERVER span of the parent's is in flight here. */
 void trace_fork_child(void);
 
