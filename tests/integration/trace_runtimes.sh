@@ -129,6 +129,13 @@ for n in "${RUNTIMES[@]}"; do
 	# While it still runs: a batch leaves when full, after a quiet spell, or on a later call
 	# once 200 ms passed - an idle server makes no such call, so one more request comes after
 	# 300 ms (its own span may stay behind: php -S and tclsh die of SIGTERM, losing it).
+	if [ "$n" = node ]; then
+		# The event loop: /later waits, /quick comes and goes, then /later calls downstream.
+		ip netns exec "$NS" curl -sS -o /dev/null "http://[::1]:$port/later" &
+		sleep 0.05
+		ip netns exec "$NS" curl -sS -o /dev/null "http://[::1]:$port/quick"
+		wait $!
+	fi
 	sleep 0.3
 	ip netns exec "$NS" curl -sS -o /dev/null "http://[::1]:$port/late"
 	# 7 SERVER spans and the CLIENT span of /call (PHP's two).
@@ -181,8 +188,16 @@ def down_at(path): return [s for s in down if s["attrs"].get("url.path") == path
 calls = {"php": ["/from-php", "/from-php-fgc"]}
 for n, tp in clients.items():
     srv = of("srv-" + n)
-    S = [s for s in srv if s["kind"] == 2 and s["attrs"].get("url.path") != "/late"]
-    C = [s for s in srv if s["kind"] == 3]
+    loop = ("/late", "/later", "/quick")
+    S = [s for s in srv if s["kind"] == 2 and s["attrs"].get("url.path") not in loop]
+    C = [s for s in srv if s["kind"] == 3 and not s["attrs"].get("url.full", "").endswith("/from-node-later")]
+    if n == "node":
+        quick = [s for s in srv if s["attrs"].get("url.path") == "/quick"]
+        later = [s for s in srv if s["kind"] == 3 and s["attrs"].get("url.full", "").endswith("/from-node-later")]
+        check("node server: a call made after another request came and went is not that request's child (%s)" %
+              [s.get("parentSpanId") for s in later],
+              len(quick) == 1 and not [s for s in later if s.get("parentSpanId") == quick[0]["spanId"]]
+              and all(d.get("parentSpanId") != quick[0]["spanId"] for d in down_at("/from-node-later")))
     by = {s["attrs"].get("url.path"): s for s in S}
     check("%s server: one SERVER span per request (%s)" % (n, sorted(by)),
           len(S) == 7 and sorted(by) == ["/call", "/err", "/hello", "/ka1", "/ka2", "/post", "/withtp"])

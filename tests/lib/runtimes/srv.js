@@ -9,6 +9,14 @@ const srv = http.createServer((req, res) => {
 			res.writeHead(code, {'Content-Type': 'text/plain'});
 			res.end(body);
 		};
+		if (req.url.startsWith('/later')) {
+			// Some asynchronous work first, then the downstream call: meanwhile the
+			// loop may serve other requests from start to end.
+			return setTimeout(() => http.get(down + '/from-node-later', r => {
+				r.resume();
+				r.on('end', () => reply(200, 'later\n'));
+			}), 150);
+		}
 		if (req.url.startsWith('/err'))
 			return reply(500, 'broken\n');
 		if (!req.url.startsWith('/call'))
