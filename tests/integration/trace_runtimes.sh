@@ -170,7 +170,7 @@ for i in $(seq 1 40); do
 	[ "$(spans_of down)" -ge $((${#RUNTIMES[@]} * 7)) ] && break
 	sleep 0.25
 done
-ag_stop_agent; [ -n "${KEEP_DIR:-}" ] && cp -r "$AG_TMP" "$KEEP_DIR"
+ag_stop_agent
 python3 "$TF" spans "$OUT" >"$AG_TMP/spans.txt"
 python3 - "$AG_TMP/spans.txt" "$AG_TMP/clients.txt" "$TP_IN" <<'PY'
 import json, sys
