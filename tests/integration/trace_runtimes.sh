@@ -68,23 +68,24 @@ if [[ " ${RUNTIMES[*]} " == *" java "* ]]; then
 	javac -d "$AG_TMP/java" "$RT/Srv.java" "$RT/Cli.java" >"$AG_TMP/javac.log" 2>&1 ||
 		{ cat "$AG_TMP/javac.log"; fail "javac failed"; }
 fi
-# server_cmd NAME PORT / client_cmd NAME TRACEPARENT: how each runtime is started.
+# server_cmd NAME PORT / client_cmd NAME TRACEPARENT: how each runtime is started, in CMD
+# (an array: the checkout's path may hold spaces).
 server_cmd() {
 	case $1 in
-	node) echo node "$RT/srv.js" "$2" "$DOWN" ;;
-	php) echo env DOWN="$DOWN" php -S "[::]:$2" "$RT/index.php" ;;
-	java) echo java -cp "$AG_TMP/java" Srv "$2" "$DOWN" ;;
-	perl) echo perl "$RT/srv.pl" "$2" "$DOWN" ;;
-	tcl) echo tclsh "$RT/srv.tcl" "$2" "$DOWN" ;;
+	node) CMD=(node "$RT/srv.js" "$2" "$DOWN") ;;
+	php) CMD=(env DOWN="$DOWN" php -S "[::]:$2" "$RT/index.php") ;;
+	java) CMD=(java -cp "$AG_TMP/java" Srv "$2" "$DOWN") ;;
+	perl) CMD=(perl "$RT/srv.pl" "$2" "$DOWN") ;;
+	tcl) CMD=(tclsh "$RT/srv.tcl" "$2" "$DOWN") ;;
 	esac
 }
 client_cmd() {
 	case $1 in
-	node) echo node "$RT/cli.js" "$DOWN" "$2" ;;
-	php) echo php "$RT/cli.php" "$DOWN" "$2" ;;
-	java) echo java -cp "$AG_TMP/java" Cli "$DOWN" "$2" ;;
-	perl) echo perl "$RT/cli.pl" "$DOWN" "$2" ;;
-	tcl) echo tclsh "$RT/cli.tcl" "$DOWN" "$2" ;;
+	node) CMD=(node "$RT/cli.js" "$DOWN" "$2") ;;
+	php) CMD=(php "$RT/cli.php" "$DOWN" "$2") ;;
+	java) CMD=(java -cp "$AG_TMP/java" Cli "$DOWN" "$2") ;;
+	perl) CMD=(perl "$RT/cli.pl" "$DOWN" "$2") ;;
+	tcl) CMD=(tclsh "$RT/cli.tcl" "$DOWN" "$2") ;;
 	esac
 }
 # The requests every server gets (7 SERVER spans), its answers on stdout.
@@ -102,8 +103,8 @@ requests() { # port
 run_server() {
 	local n=$1 port=$2 t0
 	shift 2
-	# shellcheck disable=SC2046
-	ip netns exec "$NS" env "$@" $(server_cmd "$n" "$port") >"$AG_TMP/$n.$port.log" 2>&1 &
+	server_cmd "$n" "$port"
+	ip netns exec "$NS" env "$@" "${CMD[@]}" >"$AG_TMP/$n.$port.log" 2>&1 &
 	SRV_PID=$!
 	topo_wait_port "$NS" "$port" 20 || { cat "$AG_TMP/$n.$port.log"; fail "$n server did not start"; }
 	t0=$(date +%s%N)
@@ -126,9 +127,6 @@ for n in "${RUNTIMES[@]}"; do
 		CLT_TRACING=inject OTEL_SERVICE_NAME="srv-$n"
 	check "$n server: the same answers under the shim ($SRV_MS ms, $plain_ms ms without)" \
 		cmp -s "$AG_TMP/$n.$port.out" "$AG_TMP/$n.$((port + 1)).out"
-	# While it still runs: a batch leaves when full, after a quiet spell, or on a later call
-	# once 200 ms passed - an idle server makes no such call, so one more request comes after
-	# 300 ms (its own span may stay behind: php -S and tclsh die of SIGTERM, losing it).
 	if [ "$n" = node ]; then
 		# The event loop: /later waits, /quick comes and goes, then /later calls downstream.
 		ip netns exec "$NS" curl -sS -o /dev/null "http://[::1]:$port/later" &
@@ -136,6 +134,9 @@ for n in "${RUNTIMES[@]}"; do
 		ip netns exec "$NS" curl -sS -o /dev/null "http://[::1]:$port/quick"
 		wait $!
 	fi
+	# While it still runs: a batch leaves when full, after a quiet spell, or on a later call
+	# once 200 ms passed - an idle server makes no such call, so one more request comes after
+	# 300 ms (its own span may stay behind: php -S and tclsh die of SIGTERM, losing it).
 	sleep 0.3
 	ip netns exec "$NS" curl -sS -o /dev/null "http://[::1]:$port/late"
 	# 7 SERVER spans and the CLIENT span of /call (PHP's two).
@@ -153,11 +154,10 @@ for n in "${RUNTIMES[@]}"; do
 	sed 's/^/# /' "$AG_TMP/$n.$port.out" | tr '\n' ' '
 	echo
 	tp="00-$(printf '%032x' $((0x5eed0000 + port)))-00f067aa0ba902b7-01"
-	# shellcheck disable=SC2046
-	ip netns exec "$NS" $(client_cmd "$n" "$tp") >"$AG_TMP/$n.cli.plain" 2>&1
-	# shellcheck disable=SC2046
+	client_cmd "$n" "$tp"
+	ip netns exec "$NS" "${CMD[@]}" >"$AG_TMP/$n.cli.plain" 2>&1
 	ip netns exec "$NS" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_AGENT_SOCKET="$SOCK" \
-		CLT_TRACING=inject OTEL_SERVICE_NAME="cli-$n" $(client_cmd "$n" "$tp") >"$AG_TMP/$n.cli.shim" 2>&1
+		CLT_TRACING=inject OTEL_SERVICE_NAME="cli-$n" "${CMD[@]}" >"$AG_TMP/$n.cli.shim" 2>&1
 	check "$n client: the same output under the shim ($(tr '\n' ' ' <"$AG_TMP/$n.cli.shim"))" \
 		cmp -s "$AG_TMP/$n.cli.plain" "$AG_TMP/$n.cli.shim"
 	echo "$n $tp" >>"$AG_TMP/clients.txt"
