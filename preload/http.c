@@ -1017,6 +1017,8 @@ static void srv_line(struct http_srv *s, struct http_srv_dir *d, bool request, h
 			if (s->req.head)
 				s->head_flags |= (uint8_t)(1u << s->pending_heads);
 			s->pending_heads++;
+		} else {
+			s->uncounted++;
 		}
 		cb(arg, HTTP_SRV_REQ_HEAD, s);
 		if (d->chunked)
@@ -1040,6 +1042,8 @@ static void srv_line(struct http_srv *s, struct http_srv_dir *d, bool request, h
 		if (s->pending_heads) {
 			s->pending_heads--;
 			s->head_flags >>= 1;
+		} else if (s->uncounted) {
+			s->uncounted--;
 		} else if (s->answered_ahead < 8) {
 			s->answered_ahead++;
 		}
