@@ -37,9 +37,11 @@ struct client {
 	bool head;         /* its request's header block was parsed */
 	bool status_known;
 	bool tls;          /* its socket belongs to a TLS session: url.full says https */
+	bool answered;     /* its response ended before its request was recorded (below) */
 	uint16_t status;
 	uint32_t req_no;
 	uint64_t start_ns;
+	uint64_t end_ns; /* when answered: the response's last byte read */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_id[8];
@@ -88,7 +90,7 @@ static void emit(struct client *c, const char *error)
 	memcpy(b.rec.span_id, c->span_id, 8);
 	memcpy(b.rec.parent_id, c->parent_id, 8);
 	b.rec.start_ns = c->start_ns;
-	b.rec.end_ns = trace_now_ns();
+	b.rec.end_ns = c->answered ? c->end_ns : trace_now_ns();
 	b.rec.kind = CLT_SPAN_KIND_CLIENT;
 	b.rec.status = (error || (c->status_known && c->status >= 400)) ? CLT_SPAN_STATUS_ERROR
 									 : CLT_SPAN_STATUS_UNSET;
@@ -97,10 +99,13 @@ static void emit(struct client *c, const char *error)
 		span_attr_str(&b, "server.address", c->peer);
 		span_attr_int(&b, "server.port", c->peer_port);
 	}
-	/* The Host header as the application wrote it, without any userinfo. */
+	/* The Host header as the application wrote it, without any userinfo; an IPv6
+	 * literal without brackets (Tcl's http package writes "::1:8080") is no URL's
+	 * authority, and where its address ends is unknown: the peer's is used. */
 	at = strrchr(c->req.host, '@');
-	if (c->req.host[0])
-		snprintf(host, sizeof(host), "%s", at ? at + 1 : c->req.host);
+	at = at ? at + 1 : c->req.host;
+	if (at[0] && (at[0] == '[' || !strchr(at, ':') || strchr(at, ':') == strrchr(at, ':')))
+		snprintf(host, sizeof(host), "%s", at);
 	else if (strchr(c->peer, ':'))
 		snprintf(host, sizeof(host), "[%s]:%u", c->peer, c->peer_port);
 	else
@@ -126,14 +131,27 @@ static void on_event(void *arg, unsigned int ev, const struct http_srv *p)
 	if (ev & HTTP_SRV_REQ_HEAD) {
 		c->req = p->req;
 		c->head = true;
+		if (c->answered) {
+			emit(c, NULL);
+			return;
+		}
 	}
 	if (ev & HTTP_SRV_RSP_HEAD) {
 		c->status = p->status;
 		c->status_known = true;
 	}
-	if (ev & HTTP_SRV_RSP_DONE)
-		emit(c, NULL);
-	else if (ev & HTTP_SRV_DEAD)
+	if (ev & HTTP_SRV_RSP_DONE) {
+		/* A program that reads on another thread than it writes (Java's HttpClient: an
+		 * executor writes, its selector thread reads) can read the whole response between
+		 * the kernel's taking the request and the sender's recording it (client_sent):
+		 * the span ends when the request is recorded, with the response's end time. */
+		if (c->head) {
+			emit(c, NULL);
+		} else {
+			c->answered = true;
+			c->end_ns = trace_now_ns();
+		}
+	} else if (ev & HTTP_SRV_DEAD)
 		c->active = false; /* not HTTP/1.x: no span guessed */
 }
 
@@ -155,6 +173,7 @@ bool client_begin(struct fd_sock *s, int fd, uint32_t req_no, const uint8_t trac
 			emit(c, "pipelined");
 		c->active = true;
 		c->head = false;
+		c->answered = false;
 		c->status_known = false;
 		c->tls = s->tls;
 		c->req_no = req_no;

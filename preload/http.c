@@ -1009,10 +1009,16 @@ static void srv_line(struct http_srv *s, struct http_srv_dir *d, bool request, h
 	/* End of the header block. */
 	d->block = 0;
 	if (request) {
-		if (s->pending_heads < 8) {
+		/* Its response was read first (a client reading on another thread than it
+		 * writes): it is answered, nothing is pending. */
+		if (s->answered_ahead) {
+			s->answered_ahead--;
+		} else if (s->pending_heads < 8) {
 			if (s->req.head)
 				s->head_flags |= (uint8_t)(1u << s->pending_heads);
 			s->pending_heads++;
+		} else {
+			s->uncounted++;
 		}
 		cb(arg, HTTP_SRV_REQ_HEAD, s);
 		if (d->chunked)
@@ -1034,6 +1040,10 @@ static void srv_line(struct http_srv *s, struct http_srv_dir *d, bool request, h
 		if (s->pending_heads) {
 			s->pending_heads--;
 			s->head_flags >>= 1;
+		} else if (s->uncounted) {
+			s->uncounted--;
+		} else if (s->answered_ahead < 8) {
+			s->answered_ahead++;
 		}
 		cb(arg, HTTP_SRV_RSP_HEAD, s);
 		if (s->status == 101) {

@@ -183,6 +183,8 @@ struct http_srv {
 	uint16_t status;         /* the response being written */
 	uint32_t pending_heads;  /* requests whose head was read, response not begun */
 	uint8_t head_flags;      /* bit per pending request (FIFO, LSB oldest): HEAD method */
+	uint8_t answered_ahead;  /* responses begun before their request's head was read */
+	uint32_t uncounted;      /* requests read past the 8 pending, not in head_flags */
 };
 
 void http_srv_init(struct http_srv *s);

@@ -26,6 +26,7 @@
 struct thread_server {
 	unsigned int n;      /* active SERVER spans read on this thread */
 	uint64_t token;      /* the last one begun */
+	bool known;          /* that one is still active: with n == 1 it is the one */
 	bool sampled;
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
@@ -117,6 +118,7 @@ void trace_server_begin(const uint8_t trace_id[16], const uint8_t span_id[8], bo
 		cur.n = 0;
 	cur.n++;
 	cur.token = token;
+	cur.known = true;
 	cur.sampled = sampled;
 	memcpy(cur.trace_id, trace_id, 16);
 	memcpy(cur.span_id, span_id, 8);
@@ -135,13 +137,18 @@ uintptr_t trace_thread_key(void)
 
 void trace_server_end(uint64_t token, uintptr_t began_on)
 {
-	(void)token;
 	atomic_fetch_sub_explicit(&servers_in_flight, 1, memory_order_relaxed);
 	/* Only the thread that began it holds its count. Ended on another (a
 	 * worker wrote the response), the reader keeps counting it: it stays
 	 * ambiguous, which attaches nothing - never something wrong. */
-	if (began_on == trace_thread_key() && cur.n)
+	if (began_on == trace_thread_key() && cur.n) {
 		cur.n--;
+		/* The last one begun ended before an earlier one (an event loop: A waits
+		 * for something, B comes and goes): the one left is not the one whose IDs
+		 * are kept, so the thread stays ambiguous until it serves none. */
+		if (token == cur.token)
+			cur.known = false;
+	}
 }
 
 bool trace_thread_server(uint8_t trace_id[16], uint8_t span_id[8], bool *sampled,
@@ -149,7 +156,7 @@ bool trace_thread_server(uint8_t trace_id[16], uint8_t span_id[8], bool *sampled
 {
 	*any_in_flight = atomic_load_explicit(&servers_in_flight, memory_order_relaxed) > 0;
 	/* Counted here but none in flight: it ended on another thread, and is no parent. */
-	if (cur.n != 1 || !*any_in_flight)
+	if (cur.n != 1 || !cur.known || !*any_in_flight)
 		return false;
 	memcpy(trace_id, cur.trace_id, 16);
 	memcpy(span_id, cur.span_id, 8);

@@ -6,7 +6,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config libnl-genl-3-dev libnl-3-dev libjson-c-dev libcurl4-openssl-dev libpcap-dev libunwind-dev libmicrohttpd-dev clang libbpf-dev"
-pkgs_test="$pkgs_build iputils-ping libcmocka-dev clang libclang-rt-14-dev iproute2 curl python3 tcpdump nginx-light wrk nodejs npm procps chromium openssl libssl-dev libgnutls28-dev gnutls-bin wget php-cli php-curl"
+pkgs_test="$pkgs_build iputils-ping libcmocka-dev clang libclang-rt-14-dev iproute2 curl python3 tcpdump nginx-light wrk nodejs npm procps chromium openssl libssl-dev libgnutls28-dev gnutls-bin wget php-cli php-curl default-jdk-headless tcl perl"
 pkgs_demo="$pkgs_build iputils-ping iproute2 curl python3 nodejs npm nginx-light procps"
 pkgs_bench="$pkgs_test valgrind"
 

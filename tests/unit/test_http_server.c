@@ -108,6 +108,58 @@ static void test_upgrade_ends_response(void **state)
 	assert_int_equal(l.status, 101);
 }
 
+/* A client that reads on another thread than it writes (Java's HttpClient) can read a response
+ * before the shim records its request: that request is answered, so a later HEAD request's
+ * response is still taken as bodiless, and the stream stays in step. */
+static void test_answered_ahead(void **state)
+{
+	static const char req1[] = "GET /a HTTP/1.1\r\n\r\n";
+	static const char rsp1[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	static const char req2[] = "HEAD /h HTTP/1.1\r\n\r\n";
+	static const char rsp2[] = "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n";
+	static const char req3[] = "GET /c HTTP/1.1\r\n\r\n";
+	static const char rsp3[] = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+	struct http_srv s;
+	struct log l = {0};
+
+	(void)state;
+	http_srv_init(&s);
+	http_srv_feed_out(&s, rsp1, strlen(rsp1), rec, &l);
+	http_srv_feed_in(&s, req1, strlen(req1), rec, &l);
+	http_srv_feed_in(&s, req2, strlen(req2), rec, &l);
+	http_srv_feed_out(&s, rsp2, strlen(rsp2), rec, &l);
+	http_srv_feed_in(&s, req3, strlen(req3), rec, &l);
+	http_srv_feed_out(&s, rsp3, strlen(rsp3), rec, &l);
+	assert_string_equal(l.ev, "HDbhdbhdHDbhdHD");
+	assert_int_equal(l.status, 201);
+}
+
+/* More than 8 requests unanswered: the ones past 8 are answered without being mistaken for
+ * responses that came ahead of their request, so a later HEAD is still known as one. */
+static void test_many_pending_then_head(void **state)
+{
+	static const char get[] = "GET /g HTTP/1.1\r\n\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	static const char head[] = "HEAD /h HTTP/1.1\r\n\r\n";
+	static const char rsp[] = "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n";
+	static const char last[] = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+	struct http_srv s;
+	struct log l = {0};
+
+	(void)state;
+	http_srv_init(&s);
+	for (int i = 0; i < 10; i++)
+		http_srv_feed_in(&s, get, strlen(get), rec, &l);
+	for (int i = 0; i < 10; i++)
+		http_srv_feed_out(&s, ok, strlen(ok), rec, &l);
+	http_srv_feed_in(&s, head, strlen(head), rec, &l);
+	http_srv_feed_out(&s, rsp, strlen(rsp), rec, &l);
+	http_srv_feed_in(&s, get, strlen(get), rec, &l);
+	http_srv_feed_out(&s, last, strlen(last), rec, &l);
+	assert_string_equal(l.ev, "bhdbhdbhdbhdbhdbhdbhdbhdbhdbhdHDHDHDHDHDHDHDHDHDHDbhdHDbhdHD");
+	assert_int_equal(l.status, 201);
+}
+
 static void test_not_http(void **state)
 {
 	struct log l;
@@ -130,6 +182,8 @@ int main(void)
 		cmocka_unit_test(test_pipelined_chunked_head),
 		cmocka_unit_test(test_interim_and_until_close),
 		cmocka_unit_test(test_upgrade_ends_response),
+		cmocka_unit_test(test_answered_ahead),
+		cmocka_unit_test(test_many_pending_then_head),
 		cmocka_unit_test(test_not_http),
 	};
 
