@@ -576,6 +576,12 @@ CLT_API int clt_enable_trusted(struct clt_ctx *ctx, int fd,
 	return clt_enable_common(ctx, fd, trace_id, span_id, 0, 0, 0);
 }
 
+CLT_API void clt_forget(struct clt_ctx *ctx, int fd)
+{
+	if (ctx != NULL && fd >= 0)
+		clt_bpf_forget(ctx, fd);
+}
+
 static int clt_disable_common(struct clt_ctx *ctx, int fd, int check)
 {
 	const struct clt_backend_ops *ops;

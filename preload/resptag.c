@@ -52,6 +52,10 @@ void resptag_conn_init(struct resptag_conn *c, int fd, const struct sockaddr_sto
 	/* The client's route: a device building packets over 64 KiB (BIG TCP)
 	 * would have them dropped once tagged. Also opens libclt's context. */
 	c->on = tagger_tcp_size(fd, a, shim_secure);
+	/* A new socket on a number that may have been registered (bpf): its
+	 * first tagged response may start past offset 0, where libclt would
+	 * not register it again. */
+	tagger_new_socket(fd);
 out:
 	errno = saved;
 }

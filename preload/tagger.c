@@ -90,6 +90,14 @@ bool tagger_tcp_size(int fd, const struct sockaddr_in6 *dst, bool secure)
 	return rc != -EMSGSIZE;
 }
 
+void tagger_new_socket(int fd)
+{
+	struct clt_ctx *ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
+
+	if (ctx)
+		clt_forget(ctx, fd);
+}
+
 void tagger_fork_child(void)
 {
 	/* No thread of the child is inside clt_open(): if the forking process's

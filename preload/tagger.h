@@ -52,6 +52,9 @@ enum tagger_result tagger_set_response(int fd, dev_t dev, ino_t ino, bool want,
  */
 bool tagger_tcp_size(int fd, const struct sockaddr_in6 *dst, bool secure);
 
+/* accept() gave @fd: its number may have named a socket libclt knew. errno kept. */
+void tagger_new_socket(int fd);
+
 /* fork() child: the opening lock may have been held by a thread that is not there. */
 void tagger_fork_child(void);
 

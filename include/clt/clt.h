@@ -193,6 +193,16 @@ int clt_tcp_maxseg(struct clt_ctx *ctx);
 int clt_tcp_clamp(struct clt_ctx *ctx, int fd);
 
 /**
+ * @fd now names a new socket (accept() gave it): what libclt kept for the
+ * descriptor's previous socket is dropped. On the bpf backend that is its
+ * registration: the new socket is registered at its next clt_enable_*()
+ * whatever its stream offset (clt_tcp_clamp() does it before connect()).
+ * Without it a connection whose first tagged response starts past offset
+ * 0 would fill a slot its socket is not linked to. errno is left untouched.
+ */
+void clt_forget(struct clt_ctx *ctx, int fd);
+
+/**
  * Can TCP packets towards @dst carry the option at all? The device the
  * route leaves by is asked for its gso_max_size (rtnetlink, unprivileged):
  * above 65536 (BIG TCP) the kernel builds packets over 64 KiB whatever the

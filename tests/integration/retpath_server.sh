@@ -8,7 +8,8 @@
 #  - CLT_TAG_RESPONSES=0: no response tagged;
 #  - clients outside CLT_DOMAIN: no hop-by-hop header leaves (a capture);
 #  - the agent backend (cltagent sets the option) and the bpf backend (its
-#    tc program) carry the flag too;
+#    tc program) carry the flag too, also on a reused descriptor whose
+#    connection's first request had no context;
 #  - the server's results are unchanged: the response's sha256 and every
 #    call's return value or errno, with and without the shim.
 set -u
@@ -104,10 +105,16 @@ if [ -e "$TMP/bpf.ready" ]; then
 	serve 8315 CLT_BACKEND=bpf CLT_AGENT_SOCKET="$TMP/bpf.sock"
 	events_start "$TMP/ev6"
 	nsx python3 "$F" seq ::1 8315 "$TMP/ev6" 0.4 "$T1" - "$T2" >"$TMP/win6" || fail "keep-alive client (bpf)"
+	# A second connection takes the first one's descriptor (closed by now: seq
+	# waits before its first request) and its first request has no context:
+	# its first tagged response starts past offset 0, on a new socket all the same.
+	nsx python3 "$F" seq ::1 8315 "$TMP/ev6" 0.4 - "$T3" >"$TMP/win6b" || fail "second keep-alive client (bpf)"
 	SHOW_EVENTS=0 events_stop
 	stop
 	check "bpf backend: each response its own IDs with the response flag, the one without context none" \
 		nsx python3 "$F" windows "$TMP/ev6" "$TMP/win6"
+	check "bpf backend: a reused descriptor's socket is registered again, its first tagged response past offset 0" \
+		nsx python3 "$F" windows "$TMP/ev6" "$TMP/win6b"
 else
 	check "cltagent --bpf started: $(tail -2 "$TMP/bpf-agent.log")" false
 fi

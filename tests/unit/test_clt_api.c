@@ -570,6 +570,13 @@ static void test_tcp_maxseg(void **state)
 	}
 	assert_int_equal(clt_tcp_clamp(ctx, -1), 0);
 	assert_int_equal(clt_tcp_route_check(ctx, NULL), -EINVAL);
+	/* clt_forget: nothing to drop outside the bpf backend; never errno. */
+	errno = EILSEQ;
+	clt_forget(ctx, 3);
+	clt_forget(ctx, -1);
+	clt_forget(ctx, 1 << 20);
+	clt_forget(NULL, 3);
+	assert_int_equal(errno, EILSEQ);
 	clt_close(ctx);
 
 	o.backend = CLT_BACKEND_OFF;
