@@ -11,7 +11,9 @@
  * ends early; infinite stays infinite), with the same arguments and the
  * same signal mask. A batch already due is sent and the call made as
  * asked. Nothing is held across a wait. Inside the shim (the guard) every
- * call goes straight to libc.
+ * call goes straight to libc. The test each call starts with is all an
+ * interposer holds; the split is a function of its own (noinline), so that
+ * the common case sets up no frame.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +27,7 @@
 #include "spans_out.h"
 
 #define NS_PER_MS 1000000LL
-#define NS_PER_S 1000000000LL
+#define NS_PER_S  1000000000LL
 
 static int64_t now_ns(void)
 {
@@ -85,7 +87,8 @@ static struct timespec ns_to_ts(int64_t ns)
 	return (struct timespec){.tv_sec = ns / NS_PER_S, .tv_nsec = ns % NS_PER_S};
 }
 
-/* A timespec's length in ns, -1 for NULL (infinite), -2 for one the kernel refuses or that is too long to count. */
+/* A timespec's length in ns, -1 for NULL (infinite), -2 for one the kernel refuses or that is too
+ * long to count. */
 static int64_t ts_ns(const struct timespec *ts)
 {
 	if (!ts)
@@ -98,7 +101,7 @@ static int64_t ts_ns(const struct timespec *ts)
 
 /* ---- poll, ppoll --------------------------------------------------------- */
 
-static int poll_split(struct pollfd *fds, nfds_t nfds, int timeout)
+static __attribute__((noinline)) int poll_split(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	int64_t app = timeout < 0 ? -1 : (int64_t)timeout * NS_PER_MS, first, t0;
 	int rc;
@@ -121,8 +124,8 @@ int shim_poll(struct pollfd *fds, nfds_t nfds, int timeout)
 	return poll_split(fds, nfds, timeout);
 }
 
-static int ppoll_split(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
-		       const sigset_t *mask)
+static __attribute__((noinline)) int ppoll_split(struct pollfd *fds, nfds_t nfds,
+						 const struct timespec *tmo, const sigset_t *mask)
 {
 	int64_t app = ts_ns(tmo), first, t0;
 	struct timespec ts;
@@ -193,15 +196,14 @@ static void sets_restore(const struct fd_sets *k, fd_set *r, fd_set *w, fd_set *
 		*e = k->e;
 }
 
-int shim_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+static __attribute__((noinline)) int select_split(int n, fd_set *r, fd_set *w, fd_set *e,
+						  struct timeval *tv)
 {
 	int64_t app, first, t0, left;
 	struct fd_sets keep;
 	struct timeval t;
 	int rc, saved;
 
-	if (!want_split())
-		return real.select(n, r, w, e, tv);
 	/* Sets wider than an fd_set (allocated by the application) are not copied: no split. */
 	if (n < 0 || n > FD_SETSIZE ||
 	    (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000 ||
@@ -213,14 +215,16 @@ int shim_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 		return real.select(n, r, w, e, tv);
 	sets_keep(&keep, r, w, e);
 	t0 = now_ns();
-	t = (struct timeval){.tv_sec = first / NS_PER_S, .tv_usec = (first % NS_PER_S + 999) / 1000};
+	t = (struct timeval){.tv_sec = first / NS_PER_S,
+			     .tv_usec = (first % NS_PER_S + 999) / 1000};
 	rc = real.select(n, r, w, e, &t);
 	if (rc != 0) {
 		/* Linux tells the time left in *tv: of the application's timeout. */
 		if (tv) {
 			saved = errno;
 			left = rest_ns(app, t0);
-			*tv = (struct timeval){.tv_sec = left / NS_PER_S, .tv_usec = left % NS_PER_S / 1000};
+			*tv = (struct timeval){.tv_sec = left / NS_PER_S,
+					       .tv_usec = left % NS_PER_S / 1000};
 			errno = saved;
 		}
 		return rc;
@@ -230,22 +234,28 @@ int shim_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 	if (!tv)
 		return real.select(n, r, w, e, NULL);
 	left = rest_ns(app, t0);
-	*tv = (struct timeval){.tv_sec = left / NS_PER_S, .tv_usec = (left % NS_PER_S + 999) / 1000};
+	*tv =
+	    (struct timeval){.tv_sec = left / NS_PER_S, .tv_usec = (left % NS_PER_S + 999) / 1000};
 	if (tv->tv_usec >= 1000000)
 		*tv = (struct timeval){.tv_sec = tv->tv_sec + 1, .tv_usec = 0};
 	return real.select(n, r, w, e, tv);
 }
 
-int shim_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
-		 const sigset_t *mask)
+int shim_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	if (!want_split())
+		return real.select(n, r, w, e, tv);
+	return select_split(n, r, w, e, tv);
+}
+
+static __attribute__((noinline)) int pselect_split(int n, fd_set *r, fd_set *w, fd_set *e,
+						   const struct timespec *tmo, const sigset_t *mask)
 {
 	int64_t app, first, t0;
 	struct fd_sets keep;
 	struct timespec ts;
 	int rc;
 
-	if (!want_split())
-		return real.pselect(n, r, w, e, tmo, mask);
 	app = ts_ns(tmo);
 	first = n < 0 || n > FD_SETSIZE || app < -1 ? -1 : first_wait_ns(app);
 	if (first < 0)
@@ -264,15 +274,22 @@ int shim_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *
 	return real.pselect(n, r, w, e, &ts, mask);
 }
 
+int shim_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+		 const sigset_t *mask)
+{
+	if (!want_split())
+		return real.pselect(n, r, w, e, tmo, mask);
+	return pselect_split(n, r, w, e, tmo, mask);
+}
+
 /* ---- epoll_wait, epoll_pwait, epoll_pwait2 ------------------------------- */
 
-int shim_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+static __attribute__((noinline)) int epoll_wait_split(int epfd, struct epoll_event *ev, int max,
+						      int timeout)
 {
 	int64_t app, first, t0;
 	int rc;
 
-	if (!want_split())
-		return real.epoll_wait(epfd, ev, max, timeout);
 	app = timeout < 0 ? -1 : (int64_t)timeout * NS_PER_MS;
 	first = first_wait_ns(app);
 	if (first < 0)
@@ -285,13 +302,19 @@ int shim_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 	return real.epoll_wait(epfd, ev, max, ns_to_ms(rest_ns(app, t0)));
 }
 
-int shim_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+int shim_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	if (!want_split())
+		return real.epoll_wait(epfd, ev, max, timeout);
+	return epoll_wait_split(epfd, ev, max, timeout);
+}
+
+static __attribute__((noinline)) int epoll_pwait_split(int epfd, struct epoll_event *ev, int max,
+						       int timeout, const sigset_t *mask)
 {
 	int64_t app, first, t0;
 	int rc;
 
-	if (!want_split())
-		return real.epoll_pwait(epfd, ev, max, timeout, mask);
 	app = timeout < 0 ? -1 : (int64_t)timeout * NS_PER_MS;
 	first = first_wait_ns(app);
 	if (first < 0)
@@ -304,15 +327,21 @@ int shim_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, con
 	return real.epoll_pwait(epfd, ev, max, ns_to_ms(rest_ns(app, t0)), mask);
 }
 
-int shim_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
-		      const sigset_t *mask)
+int shim_epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+{
+	if (!want_split())
+		return real.epoll_pwait(epfd, ev, max, timeout, mask);
+	return epoll_pwait_split(epfd, ev, max, timeout, mask);
+}
+
+static __attribute__((noinline)) int epoll_pwait2_split(int epfd, struct epoll_event *ev, int max,
+							const struct timespec *tmo,
+							const sigset_t *mask)
 {
 	int64_t app, first, t0;
 	struct timespec ts;
 	int rc;
 
-	if (!want_split())
-		return real.epoll_pwait2(epfd, ev, max, tmo, mask);
 	app = ts_ns(tmo);
 	first = app < -1 ? -1 : first_wait_ns(app);
 	if (first < 0)
@@ -327,6 +356,14 @@ int shim_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct ti
 		return real.epoll_pwait2(epfd, ev, max, NULL, mask);
 	ts = ns_to_ts(rest_ns(app, t0));
 	return real.epoll_pwait2(epfd, ev, max, &ts, mask);
+}
+
+int shim_epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
+		      const sigset_t *mask)
+{
+	if (!want_split())
+		return real.epoll_pwait2(epfd, ev, max, tmo, mask);
+	return epoll_pwait2_split(epfd, ev, max, tmo, mask);
 }
 
 /* ---- accept -------------------------------------------------------------- */
@@ -344,7 +381,8 @@ static bool handlers_restart(void)
 	for (int sig = 1; sig < NSIG; sig++) {
 		if (sigaction(sig, NULL, &sa) < 0)
 			continue;
-		if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+		if (!(sa.sa_flags & SA_SIGINFO) &&
+		    (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
 			continue;
 		if (!(sa.sa_flags & SA_RESTART))
 			return false;

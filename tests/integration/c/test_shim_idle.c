@@ -38,12 +38,21 @@
 
 #include "integration/c/shim_child.h"
 
-#define LATE_MS 3000 /* a loaded machine's margin */
+#define LATE_MS	  3000 /* a loaded machine's margin */
 #define TIMEOUT_S 120
 
-enum kind { K_POLL, K_PPOLL, K_SELECT, K_PSELECT, K_EPOLL_WAIT, K_EPOLL_PWAIT, K_EPOLL_PWAIT2, K_N };
-static const char *const kind_name[K_N] = {"poll", "ppoll", "select", "pselect", "epoll_wait",
-					   "epoll_pwait", "epoll_pwait2"};
+enum kind {
+	K_POLL,
+	K_PPOLL,
+	K_SELECT,
+	K_PSELECT,
+	K_EPOLL_WAIT,
+	K_EPOLL_PWAIT,
+	K_EPOLL_PWAIT2,
+	K_N
+};
+static const char *const kind_name[K_N] = {"poll",	 "ppoll",	"select",      "pselect",
+					   "epoll_wait", "epoll_pwait", "epoll_pwait2"};
 static const int kind_masks[K_N] = {0, 1, 0, 1, 0, 1, 1};
 
 static int fails;
@@ -171,18 +180,20 @@ static int wait_on(enum kind k, const int *fds, int n, int timeout_ms, const sig
 		}
 		/* Linux: the time left; never more than asked, 0 after a timeout. */
 		if (k == K_SELECT && timeout_ms >= 0 &&
-		    (tv.tv_sec * 1000 + tv.tv_usec / 1000 > timeout_ms || (rc == 0 && (tv.tv_sec || tv.tv_usec))))
+		    (tv.tv_sec * 1000 + tv.tv_usec / 1000 > timeout_ms ||
+		     (rc == 0 && (tv.tv_sec || tv.tv_usec))))
 			*other = 1;
 	} else {
 		struct epoll_event ev[4];
 		int ep = epoll_create1(EPOLL_CLOEXEC);
 
 		for (i = 0; i < n; i++) {
-			struct epoll_event e = {.events = EPOLLIN, .data.u64 = 0xc1700000ull + (uint64_t)i};
+			struct epoll_event e = {.events = EPOLLIN,
+						.data.u64 = 0xc1700000ull + (uint64_t)i};
 
 			epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
 		}
-		rc = k == K_EPOLL_WAIT    ? epoll_wait(ep, ev, 4, timeout_ms)
+		rc = k == K_EPOLL_WAIT	  ? epoll_wait(ep, ev, 4, timeout_ms)
 		     : k == K_EPOLL_PWAIT ? epoll_pwait(ep, ev, 4, timeout_ms, mask)
 					  : epoll_pwait2(ep, ev, 4, tsp, mask);
 		saved = errno;
@@ -245,8 +256,9 @@ static void one_kind(enum kind k, int pr, int pw, int pr2)
 	t0 = now_ms();
 	rc = wait_on(k, fds, 2, 10000, NULL, ready, &other);
 	dt = now_ms() - t0;
-	snprintf(what, sizeof(what), "%s: the batch leaves during the wait, the one event (rc %d, %lld ms)",
-		 nm, rc, (long long)dt);
+	snprintf(what, sizeof(what),
+		 "%s: the batch leaves during the wait, the one event (rc %d, %lld ms)", nm, rc,
+		 (long long)dt);
 	check(what, rc == 1 && ready[0] && !ready[1] && !other && dt < 10000);
 	check("  the agent got it", drain() >= 1);
 
@@ -255,7 +267,8 @@ static void one_kind(enum kind k, int pr, int pw, int pr2)
 	t0 = now_ms();
 	rc = wait_on(k, &pr, 1, 700, NULL, ready, &other);
 	dt = now_ms() - t0;
-	snprintf(what, sizeof(what), "%s: an idle wait of 700 ms returns 0 after %lld ms", nm, (long long)dt);
+	snprintf(what, sizeof(what), "%s: an idle wait of 700 ms returns 0 after %lld ms", nm,
+		 (long long)dt);
 	check(what, rc == 0 && !ready[0] && !other && dt >= 700 && dt < 700 + LATE_MS);
 	check("  the batch left during it", drain() >= 1);
 
@@ -269,8 +282,9 @@ static void one_kind(enum kind k, int pr, int pw, int pr2)
 	rc = wait_on(k, fds, 2, 20000, NULL, ready, &other);
 	dt = now_ms() - t0;
 	pthread_join(th, NULL);
-	snprintf(what, sizeof(what), "%s: an event after the batch left: the one reported (rc %d, %lld ms)", nm,
-		 rc, (long long)dt);
+	snprintf(what, sizeof(what),
+		 "%s: an event after the batch left: the one reported (rc %d, %lld ms)", nm, rc,
+		 (long long)dt);
 	check(what, rc == 1 && ready[1] && !ready[0] && !other && dt >= 450);
 	if (read(pr, &b, 1) != 1)
 		check("  drained the pipe", 0);
@@ -286,7 +300,8 @@ static void one_kind(enum kind k, int pr, int pw, int pr2)
 	err = errno;
 	dt = now_ms() - t0;
 	pthread_join(th, NULL);
-	snprintf(what, sizeof(what), "%s: a signal in the first wait: -1 EINTR (rc %d, %s, %lld ms)", nm, rc,
+	snprintf(what, sizeof(what),
+		 "%s: a signal in the first wait: -1 EINTR (rc %d, %s, %lld ms)", nm, rc,
 		 strerror(err), (long long)dt);
 	check(what, rc == -1 && err == EINTR && got_signal && dt < 5000);
 	usleep(250000);
@@ -309,8 +324,9 @@ static void one_kind(enum kind k, int pr, int pw, int pr2)
 	dt = now_ms() - t0;
 	pthread_join(th, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
-	snprintf(what, sizeof(what), "%s: its sigmask in the second wait: -1 EINTR (rc %d, %s, %lld ms)", nm,
-		 rc, strerror(err), (long long)dt);
+	snprintf(what, sizeof(what),
+		 "%s: its sigmask in the second wait: -1 EINTR (rc %d, %s, %lld ms)", nm, rc,
+		 strerror(err), (long long)dt);
 	check(what, rc == -1 && err == EINTR && got_signal && dt >= 450 && dt < 8000);
 	check("  the batch left before", drain() >= 1);
 }
@@ -341,8 +357,8 @@ static int child(void)
 	}
 	laddr = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&laddr, sizeof(laddr)) < 0 || listen(lfd, 16) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&laddr, &len) < 0) {
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&laddr, sizeof(laddr)) < 0 ||
+	    listen(lfd, 16) < 0 || getsockname(lfd, (struct sockaddr *)&laddr, &len) < 0) {
 		printf("SKIP: no IPv6 loopback: %s\n", strerror(errno));
 		return 77;
 	}
@@ -351,7 +367,8 @@ static int child(void)
 	make_span();
 	usleep(50000);
 	if (!drain()) {
-		printf("FAIL: no span reached the test's agent socket (is CLT_TRACING=spans read?)\n");
+		printf(
+		    "FAIL: no span reached the test's agent socket (is CLT_TRACING=spans read?)\n");
 		return 1;
 	}
 	for (int k = 0; k < K_N; k++)
@@ -366,7 +383,8 @@ static int child(void)
 	dt = now_ms() - t0;
 	rc = drain();
 	pthread_join(th, NULL);
-	snprintf(what, sizeof(what), "accept: the later connection accepted (%lld ms), the batch left before",
+	snprintf(what, sizeof(what),
+		 "accept: the later connection accepted (%lld ms), the batch left before",
 		 (long long)dt);
 	check(what, s >= 0 && dt >= 450 && rc >= 1);
 	if (s >= 0)
@@ -378,7 +396,8 @@ static int child(void)
 	t0 = now_ms();
 	rc = poll(&(struct pollfd){.fd = p[0], .events = POLLIN}, 1, 300);
 	dt = now_ms() - t0;
-	snprintf(what, sizeof(what), "nothing queued: poll of 300 ms returns 0 after %lld ms", (long long)dt);
+	snprintf(what, sizeof(what), "nothing queued: poll of 300 ms returns 0 after %lld ms",
+		 (long long)dt);
 	check(what, rc == 0 && dt >= 300 && dt < 300 + LATE_MS);
 	return fails ? 1 : 0;
 }
