@@ -293,9 +293,15 @@ int64_t spans_out_due_in_ms(void)
 
 void spans_out_send(void)
 {
+	int cancel;
+
+	/* Called between the two halves of a waiting call, where threads are typically cancelled:
+	 * send() is a cancellation point, and a thread cancelled there would keep out_lock. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	out_enter();
 	out_send_locked(mono_ms());
 	out_exit();
+	pthread_setcancelstate(cancel, NULL);
 }
 
 void spans_out_flush(void)
