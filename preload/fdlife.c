@@ -30,6 +30,7 @@
 #include "http.h"
 #include "log.h"
 #include "real.h"
+#include "idle.h"
 #include "rx.h"
 #include "shim.h"
 #include "tagger.h"
@@ -423,15 +424,20 @@ int shim_listen(int fd, int backlog)
 	return rc;
 }
 
+/* A blocking accept is where a thread-per-connection server idles: idle.c. */
 int shim_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	shim_ensure();
+	if (idle_before_accept(fd) < 0)
+		return -1;
 	return accepted(real.accept(fd, addr, len));
 }
 
 int shim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	shim_ensure();
+	if (idle_before_accept(fd) < 0)
+		return -1;
 	return accepted(real.accept4(fd, addr, len, flags));
 }
 

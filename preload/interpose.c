@@ -1,8 +1,9 @@
 /*
  * interpose.c - the only symbols libcltshim.so exports: libc's socket
  * connect/listen, send path, reading calls and descriptor lifecycle (creation, duplication and
- * every way of closing: close, close_range, closefrom, fclose), and the TLS libraries' plaintext
- * sends, each a one-line forward into the shim core (fdlife.c, tx.c, rx.c, tls.c). Nothing else
+ * every way of closing: close, close_range, closefrom, fclose), the waiting calls a server idles
+ * in, and the TLS libraries' plaintext sends, each a one-line forward into the shim core
+ * (fdlife.c, tx.c, rx.c, idle.c, tls.c). Nothing else
  * belongs here.
  * interposers.h lists them all; add one there too.
  */
@@ -16,6 +17,7 @@
 
 #include "deepbind.h"
 #include "fortify.h"
+#include "idle.h"
 #include "shim.h"
 #include "tls.h"
 
@@ -254,6 +256,55 @@ EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int 
 			      __SOCKADDR_ARG from, socklen_t *fromlen)
 {
 	return shim_recvfrom_chk(fd, buf, len, buflen, flags, from.__sockaddr__, fromlen);
+}
+
+/* The waiting calls: a queued batch leaves before the thread blocks (idle.c). */
+EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	return shim_poll(fds, nfds, timeout);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask)
+{
+	return shim_ppoll(fds, nfds, tmo, mask);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
+{
+	return shim_poll_chk(fds, nfds, timeout, fdslen);
+}
+
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
+		       const sigset_t *mask, size_t fdslen)
+{
+	return shim_ppoll_chk(fds, nfds, tmo, mask, fdslen);
+}
+
+EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	return shim_select(n, r, w, e, tv);
+}
+
+EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+		   const sigset_t *mask)
+{
+	return shim_pselect(n, r, w, e, tmo, mask);
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	return shim_epoll_wait(epfd, ev, max, timeout);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+{
+	return shim_epoll_pwait(epfd, ev, max, timeout, mask);
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
+			const sigset_t *mask)
+{
+	return shim_epoll_pwait2(epfd, ev, max, tmo, mask);
 }
 
 #if defined(__x86_64__)

@@ -1,6 +1,6 @@
 /*
  * interposers.h - the one list of the functions libcltshim.so exports:
- * libc's, and the plaintext calls of OpenSSL and GnuTLS (tls.c). Everything that must name them all is derived from it: the
+ * libc's (the waiting calls among them, idle.c), and the plaintext calls of OpenSSL and GnuTLS (tls.c). Everything that must name them all is derived from it: the
  * linker's version script (preload/libcltshim.map.in), the check that the
  * library exports exactly these (preload/preload.mk), and the relocations
  * rewritten in libraries loaded with RTLD_DEEPBIND (deepbind.c). Adding an
@@ -76,6 +76,15 @@
 	X(__read_chk)                                                                              \
 	X(__recv_chk)                                                                              \
 	X(__recvfrom_chk)                                                                          \
+	X(poll)                                                                                    \
+	X(ppoll)                                                                                   \
+	X(__poll_chk)                                                                              \
+	X(__ppoll_chk)                                                                             \
+	X(select)                                                                                  \
+	X(pselect)                                                                                 \
+	X(epoll_wait)                                                                              \
+	X(epoll_pwait)                                                                             \
+	X(epoll_pwait2)                                                                            \
 	CLT_INTERPOSERS_DLOPEN(X)
 
 #endif /* CLT_SHIM_INTERPOSERS_H */

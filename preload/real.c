@@ -78,6 +78,15 @@ static void bind_all(void)
 	BIND(__read_chk);
 	BIND(__recv_chk);
 	BIND(__recvfrom_chk);
+	BIND(poll);
+	BIND(ppoll);
+	BIND(__poll_chk);
+	BIND(__ppoll_chk);
+	BIND(select);
+	BIND(pselect);
+	BIND(epoll_wait);
+	BIND(epoll_pwait);
+	BIND(epoll_pwait2);
 #undef BIND
 	/* Older libcs have no fcntl64: the plain one takes the same arguments on LP64. */
 	if (real.fcntl64 == (void *)missing_int)
@@ -142,7 +151,13 @@ static ssize_t sys_read(int fd, void *buf, size_t len)
 	return real.read(fd, buf, len);
 }
 
-/* poll, setsockopt and getsockopt are not interposed: libc's own. */
+static int sys_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	real_ensure();
+	return real.poll(fds, nfds, timeout);
+}
+
+/* setsockopt and getsockopt are not interposed: libc's own. */
 const struct clt_sys clt_sys = {
 	.socket = sys_socket,
 	.connect = sys_connect,
@@ -152,7 +167,7 @@ const struct clt_sys clt_sys = {
 	.recv = sys_recv,
 	.recvmsg = sys_recvmsg,
 	.read = sys_read,
-	.poll = poll,
+	.poll = sys_poll,
 	.setsockopt = setsockopt,
 	.getsockopt = getsockopt,
 };

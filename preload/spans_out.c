@@ -37,7 +37,10 @@ static bool out_exit_registered;
 static atomic_ulong out_dropped, out_sent;
 static atomic_flag once_absent = ATOMIC_FLAG_INIT;
 static atomic_flag once_dropped = ATOMIC_FLAG_INIT;
-static atomic_bool out_pending;
+atomic_bool spans_out_queued;
+/* When the queued batch is due (its first record's time + SPANS_OUT_MAX_AGE_MS), 0 when none:
+ * read without the lock by the waiting calls (idle.c); a stale value costs one empty check. */
+static atomic_uint_least64_t out_due_ms;
 
 static uint64_t mono_ms(void)
 {
@@ -200,7 +203,8 @@ static void out_send_locked(uint64_t now)
 	}
 	out_len = 0;
 	out_count = 0;
-	atomic_store_explicit(&out_pending, false, memory_order_relaxed);
+	atomic_store_explicit(&spans_out_queued, false, memory_order_relaxed);
+	atomic_store_explicit(&out_due_ms, 0, memory_order_relaxed);
 	errno = saved;
 }
 
@@ -246,6 +250,7 @@ void spans_out_commit(const struct span_build *b)
 		out_len += 2; /* the count, written at send */
 		out_head = out_len;
 		out_first_ms = now;
+		atomic_store_explicit(&out_due_ms, now + SPANS_OUT_MAX_AGE_MS, memory_order_relaxed);
 	}
 	if (out_len + need > sizeof(out_buf)) {
 		atomic_fetch_add_explicit(&out_dropped, 1, memory_order_relaxed);
@@ -254,7 +259,7 @@ void spans_out_commit(const struct span_build *b)
 		memcpy(out_buf + out_len + sizeof(rec), b->attrs, b->len);
 		out_len += need;
 		out_count++;
-		atomic_store_explicit(&out_pending, true, memory_order_relaxed);
+		atomic_store_explicit(&spans_out_queued, true, memory_order_relaxed);
 	}
 	/* Batches form under load; a span after a quiet spell leaves at once (an idle
 	 * server makes no later call that could flush it). */
@@ -267,13 +272,36 @@ void spans_out_poll(void)
 {
 	uint64_t now;
 
-	if (!atomic_load_explicit(&out_pending, memory_order_relaxed))
+	if (!spans_out_pending())
 		return;
 	now = mono_ms();
 	out_enter();
 	if (out_count && now - out_first_ms >= SPANS_OUT_MAX_AGE_MS)
 		out_send_locked(now);
 	out_exit();
+}
+
+int64_t spans_out_due_in_ms(void)
+{
+	uint64_t due = atomic_load_explicit(&out_due_ms, memory_order_relaxed), now;
+
+	if (!due || !spans_out_pending())
+		return -1;
+	now = mono_ms();
+	return due > now ? (int64_t)(due - now) : 0;
+}
+
+void spans_out_send(void)
+{
+	int cancel;
+
+	/* Called between the two halves of a waiting call, where threads are typically cancelled:
+	 * send() is a cancellation point, and a thread cancelled there would keep out_lock. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+	out_enter();
+	out_send_locked(mono_ms());
+	out_exit();
+	pthread_setcancelstate(cancel, NULL);
 }
 
 void spans_out_flush(void)
@@ -314,7 +342,8 @@ void spans_out_fork_child(void)
 	/* Not this process's spans to send, nor its connection (the agent names the sender by it). */
 	out_len = 0;
 	out_count = 0;
-	atomic_store(&out_pending, false);
+	atomic_store(&spans_out_queued, false);
+	atomic_store(&out_due_ms, 0);
 	atomic_store(&out_dropped, 0);
 	atomic_store(&out_sent, 0);
 	if (out_fd >= 0)

@@ -6,12 +6,14 @@
  * what does not fit, or what the socket does not take at once, is dropped
  * and counted (reported once at info). No thread is started: the buffer
  * is flushed when it holds SPANS_OUT_BATCH records, on a later interposed
- * call once SPANS_OUT_MAX_AGE_MS passed, and at exit; a record that comes
+ * call once SPANS_OUT_MAX_AGE_MS passed, before a thread blocks in a
+ * waiting call once it is due (idle.c), and at exit; a record that comes
  * SPANS_OUT_MAX_AGE_MS after the last send leaves at once.
  */
 #ifndef CLT_SHIM_SPANS_OUT_H
 #define CLT_SHIM_SPANS_OUT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,8 +44,21 @@ void spans_out_commit(const struct span_build *b);
 /* Send what is queued if it is old enough (cheap when nothing is). */
 void spans_out_poll(void);
 
-/* Send what is queued now (exit). */
+/* Send what is queued now (exit): spans_out_send(), then the exit line. */
 void spans_out_flush(void);
+
+/* Send what is queued now, without waiting (a thread about to block, idle.c). */
+void spans_out_send(void);
+
+/* Records queued: one relaxed load, the test every waiting call starts with. */
+extern atomic_bool spans_out_queued;
+static inline bool spans_out_pending(void)
+{
+	return atomic_load_explicit(&spans_out_queued, memory_order_relaxed);
+}
+
+/* Milliseconds until the queued batch is due (0: due now), -1 when none is queued. */
+int64_t spans_out_due_in_ms(void);
 
 /* Counters (tests, the exit line). */
 uint64_t spans_out_dropped(void);

@@ -7,14 +7,17 @@
 # runs under the shim with CLT_TRACING=inject and without it: the same
 # answers; one SERVER span per request with its status and attributes, an
 # incoming traceparent as its parent, exported while the server still
-# runs (a burst's last ones once a later request comes); its downstream call a CLIENT span, child
+# runs, a burst's last ones within about a second while it idles (the
+# waiting call it blocks in sends them); its downstream call a CLIENT span, child
 # of the SERVER span, and the downstream's SERVER span (a Python service
 # under the shim) the CLIENT span's child. The plain runs reach the
 # downstream too: its spans are matched by their parents. Each client, with no SERVER span
 # in its process, prints the same under the shim; its bare requests are
 # root CLIENT spans whose IDs the downstream receives, a request with its
-# own traceparent keeps it and makes no span. A runtime that is not
-# installed says SKIP with the reason; the test skips when none is.
+# own traceparent keeps it and makes no span. The downstream (Python's
+# http.server) and nginx (epoll_wait) export a burst's spans while they
+# idle too. A runtime that is not installed says SKIP with the reason; the
+# test skips when none is.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
@@ -116,6 +119,18 @@ stop_server() {
 	wait "$SRV_PID" 2>/dev/null
 }
 spans_of() { python3 "$TF" spans "$OUT" 2>/dev/null | grep -c "\"service.name\": \"$1\""; }
+# idle_spans SERVICE WANT: wait (at most 2 s: the agent's own batching included) while the
+# server idles for WANT of its spans; GOT and IDLE_MS say how many came, how soon.
+idle_spans() {
+	local t0
+	t0=$(date +%s%N)
+	while :; do
+		GOT=$(spans_of "$1")
+		IDLE_MS=$((($(date +%s%N) - t0) / 1000000))
+		[ "$GOT" -ge "$2" ] || [ "$IDLE_MS" -ge 2000 ] && break
+		sleep 0.1
+	done
+}
 
 port=8100
 for n in "${RUNTIMES[@]}"; do
@@ -134,22 +149,16 @@ for n in "${RUNTIMES[@]}"; do
 		ip netns exec "$NS" curl -sS -o /dev/null "http://[::1]:$port/quick"
 		wait $!
 	fi
-	# While it still runs: a batch leaves when full, after a quiet spell, or on a later call
-	# once 200 ms passed - an idle server makes no such call, so one more request comes after
-	# 300 ms (its own span may stay behind: php -S and tclsh die of SIGTERM, losing it).
-	sleep 0.3
-	ip netns exec "$NS" curl -sS -o /dev/null "http://[::1]:$port/late"
-	# 7 SERVER spans and the CLIENT span of /call (PHP's two).
+	# While it idles: the batch's last spans leave from the waiting call it blocks in, once
+	# 200 ms passed (without that, not before its next request: php -S and tclsh die of
+	# SIGTERM, losing them). 7 SERVER spans and the CLIENT span of /call (PHP's two; Node's
+	# /later and /quick two more).
 	want=8
+	[ "$n" = node ] && want=10
 	[ "$n" = php ] && want=9
-	got=0
-	for i in $(seq 1 20); do
-		got=$(spans_of "srv-$n")
-		[ "$got" -ge "$want" ] && break
-		sleep 0.25
-	done
-	check "$n server: its spans exported while it runs, once a later request came ($got of $want)" \
-		[ "$got" -ge "$want" ]
+	idle_spans "srv-$n" "$want"
+	check "$n server: a burst's spans exported while it idles ($GOT of $want in $IDLE_MS ms)" \
+		[ "$GOT" -ge "$want" ]
 	stop_server
 	sed 's/^/# /' "$AG_TMP/$n.$port.out" | tr '\n' ' '
 	echo
@@ -163,7 +172,40 @@ for n in "${RUNTIMES[@]}"; do
 	echo "$n $tp" >>"$AG_TMP/clients.txt"
 done
 
-# The downstream flushes its last spans at exit.
+# nginx, an event loop idling in epoll_wait: a burst's spans leave while it waits.
+if command -v nginx >/dev/null 2>&1; then
+	W=$AG_TMP/nginx
+	mkdir -p "$W/www" "$W/nginx-tmp"
+	sed -e "s|@W@|$W|g" tests/lib/nginx_trace.conf.in >"$W/nginx.conf"
+	ip netns exec "$NS" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_TRACING=spans \
+		CLT_AGENT_SOCKET="$SOCK" OTEL_SERVICE_NAME=srv-nginx nginx -c "$W/nginx.conf" -p "$W" \
+		>"$AG_TMP/nginx.out" 2>&1 &
+	NGX=$!
+	if topo_wait_port "$NS" 8000; then
+		u='http://[::1]:8000'
+		ip netns exec "$NS" curl -sS -o /dev/null "$u/fixed?1" "$u/fixed?2" "$u/fixed?3" "$u/proxy/n4" \
+			"$u/fixed?5"
+		idle_spans srv-nginx 5
+		check "nginx: a burst's spans exported while it idles ($GOT of 5 in $IDLE_MS ms)" [ "$GOT" -ge 5 ]
+	else
+		check "nginx started" false
+	fi
+	kill -QUIT "$NGX"
+	wait "$NGX" 2>/dev/null
+else
+	echo "SKIP: nginx: not installed"
+fi
+
+# The downstream (Python's http.server, idling in poll): the spans of every call came while it runs.
+# Each runtime's server and client, with the shim and without: 8 calls (PHP's server 2 more);
+# Node's /later one more.
+ndown=$((${#RUNTIMES[@]} * 8))
+[[ " ${RUNTIMES[*]} " == *" php "* ]] && ndown=$((ndown + 2))
+[[ " ${RUNTIMES[*]} " == *" node "* ]] && ndown=$((ndown + 1))
+command -v nginx >/dev/null 2>&1 && ndown=$((ndown + 1))
+idle_spans down "$ndown"
+check "python http.server: its spans exported while it idles ($GOT of $ndown in $IDLE_MS ms)" \
+	[ "$GOT" -ge "$ndown" ]
 kill -TERM "$DOWN_PID"
 wait "$DOWN_PID" 2>/dev/null
 for i in $(seq 1 40); do
@@ -188,7 +230,7 @@ def down_at(path): return [s for s in down if s["attrs"].get("url.path") == path
 calls = {"php": ["/from-php", "/from-php-fgc"]}
 for n, tp in clients.items():
     srv = of("srv-" + n)
-    loop = ("/late", "/later", "/quick")
+    loop = ("/later", "/quick")
     S = [s for s in srv if s["kind"] == 2 and s["attrs"].get("url.path") not in loop]
     C = [s for s in srv if s["kind"] == 3 and not s["attrs"].get("url.full", "").endswith("/from-node-later")]
     if n == "node":
