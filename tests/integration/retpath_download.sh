@@ -8,7 +8,12 @@
 # over 13,000 here, or stall), and the
 # response's packets did carry the option (kernel IOAM events at the client).
 # The kernel does not fit an accepted socket's segments to an option set
-# after the handshake: without the listener's clamp the veth download stalls.
+# after the handshake: without the listener's room the veth download stalls.
+# The room (a destination options header of the option's size on the
+# listener) sizes each accepted socket for its own route: loopback keeps
+# its large segments, a veth at MTU 1500 or 1280 gets segments that fit
+# with the option (TCP_MAXSEG as the server saw it; no Ip6FragFails at the
+# server), the SYN-ACK carries the room and no other packet does.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/topo.sh
@@ -32,12 +37,13 @@ run() { # label ns addr env...
 		>"$TMP/srv.$label.log" 2>&1 &
 	pid=$!
 	topo_wait_port "$ns" "$port" || fail "server ($label)"
-	local r0 h0 p0
+	local r0 h0 p0 f0
 	# Tail loss probes are retransmits too, sent when an ACK is late (a
 	# loaded machine): not a packet lost. Counted apart.
 	r0=$(stat_of "$ns" TcpRetransSegs)
 	p0=$(stat_of "$ns" TcpExtTCPLossProbes)
 	h0=$(stat_of "$TOPO_C" Ip6InHdrErrors)
+	f0=$(stat_of "$ns" Ip6FragFails)
 	EVENTS_FILE=$TMP/ev.$label
 	ip netns exec "$TOPO_C" "$EVENTS_TOOL" >"$EVENTS_FILE" 2>/dev/null &
 	local ev=$!
@@ -50,8 +56,11 @@ run() { # label ns addr env...
 	kill "$pid"; wait "$pid" 2>/dev/null
 	RETR=$(( $(stat_of "$ns" TcpRetransSegs) - r0 - ($(stat_of "$ns" TcpExtTCPLossProbes) - p0) ))
 	HDRERR=$(( $(stat_of "$TOPO_C" Ip6InHdrErrors) - h0 ))
+	FRAGF=$(( $(stat_of "$ns" Ip6FragFails) - f0 ))
 	EVENTS=$(grep -c " dir=resp trace=${TP:3:32} " "$EVENTS_FILE")
-	echo "# $label: rc=$rc retransmits=$RETR Ip6InHdrErrors=$HDRERR IOAM events=$EVENTS $(cat "$TMP/get.$label")"
+	MSS=$(awk '$1 == "maxseg" { print $2; exit }' "$TMP/srv.$label.log")
+	DSTOPTS=$(awk '$1 == "maxseg" { print $4; exit }' "$TMP/srv.$label.log")
+	echo "# $label: rc=$rc retransmits=$RETR Ip6InHdrErrors=$HDRERR Ip6FragFails=$FRAGF maxseg=$MSS dstopts=$DSTOPTS IOAM events=$EVENTS $(cat "$TMP/get.$label")"
 	return $rc
 }
 # ::1: the server in the client's namespace (one host).
@@ -62,11 +71,45 @@ check "::1: tagged 16 MiB intact (sha256)" [ $? -eq 0 ]
 check "::1: no Ip6InHdrErrors" [ "$HDRERR" = 0 ]
 check "::1: retransmits $RETR, untagged $base: no more than the machine's noise" [ "$RETR" -le $((2 * base + 64)) ]
 check "::1: the response was tagged ($EVENTS IOAM events)" [ "${EVENTS:-0}" -ge 1 ]
+# The fixed clamp for a 1500-octet path would make it 1212.
+check "::1: the accepted socket's segments are loopback's (maxseg $MSS), its room gone" \
+	[ "${MSS:-0}" -ge 16384 ] && [ "$DSTOPTS" = 0 ]
 run veth-plain "$TOPO_S" "$TOPO_S_ADDR" CLT_TAG_RESPONSES=0 || fail "untagged download over veth"
 base=$RETR
+# The handshake's packets with destination options, seen at the client.
+ip netns exec "$TOPO_C" tcpdump -Z root --immediate-mode -i c0 -U -s 512 -w "$TMP/dst.pcap" \
+	'ip6[6] = 60' 2>"$TMP/tcpdump.log" &
+cap=$!
+for i in $(seq 1 50); do grep -q listening "$TMP/tcpdump.log" && break; sleep 0.1; done
 run veth-tagged "$TOPO_S" "$TOPO_S_ADDR"
+rc=$?
+sleep 0.2
+kill "$cap"; wait "$cap" 2>/dev/null
+DST_ALL=$(tcpdump -nr "$TMP/dst.pcap" 2>/dev/null | wc -l)
+DST_SYNACK=$(tcpdump -nr "$TMP/dst.pcap" 2>/dev/null | grep -c 'Flags \[S\.\]')
+tcpdump -vnr "$TMP/dst.pcap" 2>/dev/null | head -4 | sed 's/^/# /'
+check "veth: the SYN-ACK carries the room, no other packet ($DST_SYNACK of $DST_ALL)" \
+	[ "$DST_SYNACK" -ge 1 ] && [ "$DST_ALL" = "$DST_SYNACK" ]
+check "veth MTU 1500: maxseg $MSS leaves room for the option (216) and no destination options" \
+	[ "$((MSS + 40 + 20 + 12 + 216))" -le 1500 ] && [ "$DSTOPTS" = 0 ]
+check "veth MTU 1500: no Ip6FragFails at the server" [ "$FRAGF" = 0 ]
+(exit $rc)
 check "veth MTU 1500: tagged 16 MiB intact (sha256)" [ $? -eq 0 ]
 check "veth MTU 1500: no Ip6InHdrErrors at the client" [ "$HDRERR" = 0 ]
 check "veth MTU 1500: retransmits $RETR, untagged $base: no more than the machine's noise" [ "$RETR" -le $((2 * base + 64)) ]
 check "veth MTU 1500: the response was tagged ($EVENTS IOAM events)" [ "${EVENTS:-0}" -ge 1 ]
+# A path below 1500: the fixed clamp's full-size segments would not fit.
+ip -n "$TOPO_S" link set s0 mtu 1280
+ip -n "$TOPO_R" link set r1 mtu 1280
+run veth1280-plain "$TOPO_S" "$TOPO_S_ADDR" CLT_TAG_RESPONSES=0 || fail "untagged download at MTU 1280"
+base=$RETR
+run veth1280-tagged "$TOPO_S" "$TOPO_S_ADDR"
+check "veth MTU 1280: tagged 16 MiB intact (sha256)" [ $? -eq 0 ]
+check "veth MTU 1280: maxseg $MSS leaves room for the option on the 1280-octet route" \
+	[ "$((MSS + 40 + 20 + 12 + 216))" -le 1280 ] && [ "$DSTOPTS" = 0 ]
+check "veth MTU 1280: no Ip6InHdrErrors at the client, no Ip6FragFails at the server" \
+	[ "$HDRERR" = 0 ] && [ "$FRAGF" = 0 ]
+check "veth MTU 1280: retransmits $RETR, untagged $base: no more than the machine's noise" \
+	[ "$RETR" -le $((2 * base + 64)) ]
+check "veth MTU 1280: the response was tagged ($EVENTS IOAM events)" [ "${EVENTS:-0}" -ge 1 ]
 summary
