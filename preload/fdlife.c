@@ -388,7 +388,8 @@ static int accepted(int fd)
 	/* Not a tracked (client) socket: rx.c follows it, and its responses
 	 * carry their requests' IDs (resptag.c). Linux does not take a sticky
 	 * option's length off the MSS of an accepted IPv6 socket, so it must
-	 * come from a listener clamped for it (shim_listen). */
+	 * come from a listener sized for it (shim_listen); the room the socket
+	 * inherited comes off its packets here, before it sends any data. */
 	if (fd >= 0) {
 		fd_reset(fd, FD_IGNORED);
 		if (!guard_active()) {
