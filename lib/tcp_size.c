@@ -158,17 +158,21 @@ static void clt_room_build(uint8_t *h, size_t len)
 	}
 }
 
-/* Whether @fd carries exactly libclt's room of @len octets. */
-static int clt_room_on(int fd, size_t len)
+/* Whether @fd's destination options are a room: only options of the room's
+ * type, whatever its length (the listener's may have been made by another
+ * context, e.g. a process that executed this one, or the agent's). */
+static int clt_room_on(int fd)
 {
-	uint8_t cur[CLT_ROOM_MAX], want[CLT_ROOM_MAX];
+	uint8_t cur[CLT_ROOM_MAX];
 	socklen_t n = sizeof(cur);
+	size_t at = 2;
 
-	if (len < 8 || len > sizeof(want) ||
-	    clt_sys.getsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, cur, &n) != 0 || (size_t)n != len)
+	if (clt_sys.getsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, cur, &n) != 0 || n < 8 ||
+	    (size_t)n != ((size_t)cur[1] + 1) * 8)
 		return 0;
-	clt_room_build(want, len);
-	return memcmp(cur + 1, want + 1, len - 1) == 0;
+	while (at + 2 <= (size_t)n && cur[at] == CLT_ROOM_OPT)
+		at += 2 + (size_t)cur[at + 1];
+	return at == (size_t)n;
 }
 
 /* The listener's room (see clt_tcp_clamp_flags): only on the hopopts
@@ -185,7 +189,7 @@ static int clt_room_set(struct clt_ctx *ctx, int fd)
 	if (clt_sys.getsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, h, &n) != 0)
 		return -errno;
 	if (n > 0)
-		return clt_room_on(fd, len) ? 0 : -EEXIST;
+		return clt_room_on(fd) ? 0 : -EEXIST;
 	clt_room_build(h, len);
 	return clt_sys.setsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, h, (socklen_t)len) == 0 ? 0 : -errno;
 }
@@ -252,10 +256,14 @@ CLT_API int clt_tcp_accepted(struct clt_ctx *ctx, int fd)
 
 	if (ctx == NULL || fd < 0)
 		return -EINVAL;
+	/* Removing it takes CAP_NET_RAW: only the hopopts backend has it; on
+	 * the agent backend cltagent removes it when it sets the option. */
+	if (clt_backend_get(ctx) != CLT_BACKEND_HOPOPTS)
+		return 0;
 	/* The child keeps the MSS its room gave it (the kernel does not
 	 * resync an accepted socket's MSS when its options change), while its
 	 * packets no longer carry the room. */
-	if (clt_room_on(fd, clt_resp_hbh_size(ctx)))
+	if (clt_room_on(fd))
 		rc = clt_sys.setsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, NULL, 0) == 0 ? 1 : -errno;
 	errno = saved;
 	return rc;

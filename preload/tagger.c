@@ -119,7 +119,10 @@ void tagger_accepted(int fd, bool secure)
 		return;
 	guard_enter();
 	rc = clt_tcp_accepted(ctx, fd);
-	if (rc < 0)
+	/* EPERM: privileges dropped after listen() (a server's workers); the
+	 * agent backend then takes over, and cltagent removes the room when it
+	 * sets a response's option. */
+	if (rc < 0 && rc != -EPERM)
 		slog_once(&once_room, SLOG_WARN,
 			  "fd %d: accepted socket keeps its listener's room (its packets carry it): %s",
 			  fd, clt_strerror(rc));

@@ -208,8 +208,12 @@ int clt_tcp_clamp_flags(struct clt_ctx *ctx, int fd, unsigned int flags);
 /**
  * Call on a socket accepted from a listener that had clt_tcp_clamp(): when
  * it carries the room it inherited, the room is removed from its packets
- * (its MSS stays as the room made it). Needs CAP_NET_RAW, as setting it.
- * @return 1 removed, 0 no room, or a negative errno; errno is left untouched.
+ * (its MSS stays as the room made it). A room is destination options made
+ * only of type 0x1e options, of any length. Needs CAP_NET_RAW, as setting
+ * it: only on the hopopts backend (cltagent calls it before it sets a
+ * response's option for an agent-backend process).
+ * @return 1 removed, 0 no room (or not hopopts), or a negative errno
+ * (-EPERM: privileges dropped since); errno is left untouched.
  */
 int clt_tcp_accepted(struct clt_ctx *ctx, int fd);
 
