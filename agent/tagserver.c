@@ -445,10 +445,14 @@ static int ts_tag(struct tagserver *ts, struct ts_conn *c, uint8_t op, const uin
 		ts->st.rejected++;
 		return err;
 	}
-	/* A response's IDs (a server's accepted socket): trailer v2, direction flag. */
-	if (op == CLT_TAG_OP_ENABLE && (flags & CLT_TAG_FLAG_RESPONSE))
+	/* A response's IDs (a server's accepted socket): trailer v2, direction
+	 * flag. The room its listener gave it (libclt's clt_tcp_clamp: its MSS
+	 * leaves room for the option) comes off first, or its packets would
+	 * carry both; a process without CAP_NET_RAW cannot remove it itself. */
+	if (op == CLT_TAG_OP_ENABLE && (flags & CLT_TAG_FLAG_RESPONSE)) {
+		clt_tcp_accepted(ts->clt, fd);
 		err = clt_enable_flags(ts->clt, fd, 0, CLT_ENABLE_RESPONSE, trace_id, span_id);
-	else if (op == CLT_TAG_OP_ENABLE)
+	} else if (op == CLT_TAG_OP_ENABLE)
 		err = clt_enable_trusted(ts->clt, fd, trace_id, span_id);
 	else
 		err = clt_disable(ts->clt, fd);

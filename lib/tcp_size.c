@@ -52,6 +52,8 @@
 #define TCP_MSS_DEFAULT_VAL 536 /* what TCP_MAXSEG reads before connect when unset */
 #define GSO_LEGACY_MAX 65536u   /* gso_max_size above this is BIG TCP */
 #define TCP_MSS_ETHERNET 1440u  /* 1500 - 40 (IPv6) - 20 (TCP) */
+#define CLT_ROOM_OPT 0x1e       /* RFC 4727 experimental option, action "skip" */
+#define CLT_ROOM_MAX 512u       /* larger than any header ioam_hbh_build() makes */
 
 int clt_tcp_maxseg_for(size_t opt_len, unsigned int min_tso_segs)
 {
@@ -134,11 +136,71 @@ size_t clt_resp_hbh_size(const struct clt_ctx *ctx)
 	return ioam_hbh_size(&resp);
 }
 
-CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
+/* The room a listener carries for its accepted sockets' response option:
+ * a destination options header of @len octets (a multiple of 8) filled
+ * with options of RFC 4727's experimental type 0x1e, action "skip" (as the
+ * bpf backend's room, include/clt/bpfslot.h): receivers skip them, and
+ * Linux drops a packet with more than 7 octets of padding, so no PadN. */
+static void clt_room_build(uint8_t *h, size_t len)
+{
+	size_t at = 2, rest;
+
+	memset(h, 0, len);
+	h[1] = (uint8_t)(len / 8 - 1); /* h[0], the next header, is the kernel's */
+	while ((rest = len - at) >= 2) {
+		size_t d = rest - 2 > 255 ? 255 : rest - 2;
+
+		if (rest - 2 - d == 1)
+			d--; /* leave two octets for one more option */
+		h[at] = CLT_ROOM_OPT;
+		h[at + 1] = (uint8_t)d;
+		at += 2 + d;
+	}
+}
+
+/* Whether @fd's destination options are a room: only options of the room's
+ * type, whatever its length (the listener's may have been made by another
+ * context, e.g. a process that executed this one, or the agent's). */
+static int clt_room_on(int fd)
+{
+	uint8_t cur[CLT_ROOM_MAX];
+	socklen_t n = sizeof(cur);
+	size_t at = 2;
+
+	if (clt_sys.getsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, cur, &n) != 0 || n < 8 ||
+	    (size_t)n != ((size_t)cur[1] + 1) * 8)
+		return 0;
+	while (at + 2 <= (size_t)n && cur[at] == CLT_ROOM_OPT)
+		at += 2 + (size_t)cur[at + 1];
+	return at == (size_t)n;
+}
+
+/* The listener's room (see clt_tcp_clamp_flags): only on the hopopts
+ * backend (CAP_NET_RAW, which IPV6_DSTOPTS needs), never over destination
+ * options the application set. @return 0 when @fd has it. */
+static int clt_room_set(struct clt_ctx *ctx, int fd)
+{
+	uint8_t h[CLT_ROOM_MAX];
+	size_t len = clt_resp_hbh_size(ctx);
+	socklen_t n = sizeof(h);
+
+	if (clt_backend_get(ctx) != CLT_BACKEND_HOPOPTS || len < 8 || len > sizeof(h))
+		return -EOPNOTSUPP;
+	if (clt_sys.getsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, h, &n) != 0)
+		return -errno;
+	if (n > 0)
+		return clt_room_on(fd) ? 0 : -EEXIST;
+	clt_room_build(h, len);
+	return clt_sys.setsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, h, (socklen_t)len) == 0 ? 0 : -errno;
+}
+
+CLT_API int clt_tcp_clamp_flags(struct clt_ctx *ctx, int fd, unsigned int flags)
 {
 	int saved = errno, want, cur = 0, err = 0;
 	socklen_t len = sizeof(cur);
 
+	if (flags & ~CLT_CLAMP_NO_ROOM)
+		return -EINVAL;
 	/* Before connect(): on the bpf backend the descriptor's registration
 	 * is for an older socket. */
 	if (ctx != NULL && fd >= 0)
@@ -148,12 +210,26 @@ CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
 		return want < 0 ? want : 0;
 	/* A listener: its accepted sockets may carry a response's option,
 	 * set once they are established - and then the kernel does not take
-	 * the option off their MSS (measured: at MTU 1500 every full-size
-	 * segment is dropped and a download stalls). Leave room for it on a
-	 * 1500-octet path, as the bpf backend does for every socket. */
+	 * the option off their MSS (ipv6_update_options() skips an accepted
+	 * IPv6 socket: its IPv4 daddr is LOOPBACK4_IPV6; measured: at MTU
+	 * 1500 every full-size segment is dropped and a download stalls).
+	 * But a child is made with its listener's sticky options, and its MSS
+	 * computed from them and its own route's MTU (tcp_v6_syn_recv_sock):
+	 * a room of the option's size on the listener gives every accepted
+	 * socket the MSS it needs on its path, whatever the MTU (1280, 1500,
+	 * 65536), and clt_tcp_accepted() takes the room off the child's
+	 * packets (its MSS stays). Without the room (no CAP_NET_RAW: agent,
+	 * or @flags CLT_CLAMP_NO_ROOM), a fixed clamp for a 1500-octet path,
+	 * as the bpf backend has for every socket. */
 	if (clt_sys.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &cur, &len) == 0 && cur &&
-	    clt_backend_get(ctx) != CLT_BACKEND_BPF && clt_backend_get(ctx) != CLT_BACKEND_GENL)
-		want = clt_tcp_maxseg_bpf(want, clt_resp_hbh_size(ctx), 1);
+	    clt_backend_get(ctx) != CLT_BACKEND_GENL &&
+	    ((flags & CLT_CLAMP_NO_ROOM) || clt_room_set(ctx, fd) != 0)) {
+		/* bpf: the room the agent gives a registered accepted socket
+		 * does not lower its MSS either; without it the clamp has
+		 * the program's header off already. */
+		if (clt_backend_get(ctx) != CLT_BACKEND_BPF || clt_bpf_room(ctx))
+			want = clt_tcp_maxseg_bpf(want, clt_resp_hbh_size(ctx), 1);
+	}
 	cur = 0;
 	len = sizeof(cur);
 	/* Keep a smaller value the application chose. Unset, the kernel
@@ -167,6 +243,30 @@ CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
 		err = -errno;
 	errno = saved;
 	return err;
+}
+
+CLT_API int clt_tcp_clamp(struct clt_ctx *ctx, int fd)
+{
+	return clt_tcp_clamp_flags(ctx, fd, 0);
+}
+
+CLT_API int clt_tcp_accepted(struct clt_ctx *ctx, int fd)
+{
+	int saved = errno, rc = 0;
+
+	if (ctx == NULL || fd < 0)
+		return -EINVAL;
+	/* Removing it takes CAP_NET_RAW: only the hopopts backend has it; on
+	 * the agent backend cltagent removes it when it sets the option. */
+	if (clt_backend_get(ctx) != CLT_BACKEND_HOPOPTS)
+		return 0;
+	/* The child keeps the MSS its room gave it (the kernel does not
+	 * resync an accepted socket's MSS when its options change), while its
+	 * packets no longer carry the room. */
+	if (clt_room_on(fd))
+		rc = clt_sys.setsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, NULL, 0) == 0 ? 1 : -errno;
+	errno = saved;
+	return rc;
 }
 
 /* One rtnetlink request, one answer of @type; the attributes of its

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -388,21 +389,51 @@ static int accepted(int fd)
 	/* Not a tracked (client) socket: rx.c follows it, and its responses
 	 * carry their requests' IDs (resptag.c). Linux does not take a sticky
 	 * option's length off the MSS of an accepted IPv6 socket, so it must
-	 * come from a listener clamped for it (shim_listen). */
+	 * come from a listener sized for it (shim_listen); the room the socket
+	 * inherited comes off its packets here, before it sends any data. */
 	if (fd >= 0) {
 		fd_reset(fd, FD_IGNORED);
-		if (!guard_active())
+		if (!guard_active()) {
+			if (shim_cfg.tag_responses)
+				tagger_accepted(fd, shim_secure);
 			rx_accepted(fd);
+		}
 	}
 	errno = saved;
 	return fd;
+}
+
+/* Whether every address a wildcard listener answers from is in the domain
+ * (link-local ones aside: on-link only): then its SYN-ACKs, which carry
+ * the listener's room, stay inside the IOAM domain, as for a listener bound
+ * to a domain address. Addresses added later are not seen. */
+static bool host_in_domain(void)
+{
+	struct ifaddrs *ifa, *i;
+	bool all = true;
+
+	if (getifaddrs(&ifa) != 0)
+		return false;
+	for (i = ifa; i && all; i = i->ifa_next) {
+		const struct sockaddr_in6 *a = (const void *)i->ifa_addr;
+
+		if (a && a->sin6_family == AF_INET6 && !IN6_IS_ADDR_LINKLOCAL(&a->sin6_addr) &&
+		    !config_in_domain(&shim_cfg, &a->sin6_addr))
+			all = false;
+	}
+	freeifaddrs(ifa);
+	return all;
 }
 
 /* A listener bound to a domain address or to any gets the clamp, which its
  * accepted sockets inherit (the kernel copies TCP_MAXSEG to them): their
  * responses are tagged (resptag.c) once established, when the kernel no
  * longer fits their segments to the option. After the real listen(): libclt
- * then knows it is a listener and leaves room for a response's option.
+ * then knows it is a listener and leaves room for a response's option - a
+ * sticky destination options room that sizes each accepted socket for its
+ * own route (hopopts backend), unless the listener's SYN-ACKs may leave the
+ * domain (a wildcard listener on a host with an address outside it): then
+ * the fixed clamp for a 1500-octet path.
  * With CLT_TAG_RESPONSES=0 they are never tagged and keep their MSS. */
 int shim_listen(int fd, int backlog)
 {
@@ -418,8 +449,16 @@ int shim_listen(int fd, int backlog)
 	if (getsockname(fd, (struct sockaddr *)&me, &len) == 0 && len >= sizeof(me) &&
 	    me.sin6_family == AF_INET6 &&
 	    (IN6_IS_ADDR_UNSPECIFIED(&me.sin6_addr) || config_in_domain(&shim_cfg, &me.sin6_addr)) &&
-	    is_tcp(fd))
-		tagger_tcp_size(fd, NULL, shim_secure);
+	    is_tcp(fd)) {
+		bool room = !IN6_IS_ADDR_UNSPECIFIED(&me.sin6_addr);
+
+		if (!room) {
+			guard_enter();
+			room = host_in_domain();
+			guard_exit();
+		}
+		tagger_listen_size(fd, room, shim_secure);
+	}
 	errno = saved;
 	return rc;
 }

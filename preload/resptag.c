@@ -16,8 +16,10 @@
  * requests: the next response's first write switches them.
  *
  * Packet size: an option set on an established accepted socket is not
- * taken off its MSS by the kernel; the listener's clamp (fdlife.c, libclt's
- * clt_tcp_clamp) leaves room for it on 1500-octet paths.
+ * taken off its MSS by the kernel; the listener's room (fdlife.c, libclt's
+ * clt_tcp_clamp: destination options the accepted socket's MSS is computed
+ * with, removed at accept) leaves room for it on the socket's own route,
+ * or the fixed clamp on 1500-octet paths.
  */
 #include <errno.h>
 #include <netinet/in.h>

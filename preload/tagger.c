@@ -36,6 +36,7 @@ static atomic_int logged_backend; /* the backend the last info line named (a log
 static atomic_flag once_tag_fail = ATOMIC_FLAG_INIT;
 static atomic_flag once_disabled = ATOMIC_FLAG_INIT;
 static atomic_flag once_route_big = ATOMIC_FLAG_INIT;
+static atomic_flag once_room = ATOMIC_FLAG_INIT;
 
 void tagger_open(bool secure)
 {
@@ -96,6 +97,45 @@ void tagger_new_socket(int fd)
 
 	if (ctx)
 		clt_forget(ctx, fd);
+}
+
+void tagger_listen_size(int fd, bool room, bool secure)
+{
+	struct clt_ctx *ctx;
+	int saved = errno;
+
+	tagger_open(secure);
+	ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
+	if (!ctx || clt_backend_disabled(ctx))
+		return;
+	guard_enter();
+	clt_tcp_clamp_flags(ctx, fd, room ? 0 : CLT_CLAMP_NO_ROOM);
+	guard_exit();
+	errno = saved;
+}
+
+void tagger_accepted(int fd, bool secure)
+{
+	struct clt_ctx *ctx;
+	int saved = errno, rc;
+
+	/* Opened if not yet: the listener may come from the program that
+	 * executed this one, with its room. */
+	tagger_open(secure);
+	ctx = atomic_load_explicit(&tagger_ctx, memory_order_acquire);
+	if (!ctx || clt_backend_disabled(ctx))
+		return;
+	guard_enter();
+	rc = clt_tcp_accepted(ctx, fd);
+	/* EPERM: privileges dropped after listen() (a server's workers); the
+	 * agent backend then takes over, and cltagent removes the room when it
+	 * sets a response's option. */
+	if (rc < 0 && rc != -EPERM)
+		slog_once(&once_room, SLOG_WARN,
+			  "fd %d: accepted socket keeps its listener's room (its packets carry it): %s",
+			  fd, clt_strerror(rc));
+	guard_exit();
+	errno = saved;
 }
 
 void tagger_fork_child(void)

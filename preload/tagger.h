@@ -54,6 +54,15 @@ bool tagger_tcp_size(int fd, const struct sockaddr_in6 *dst, bool secure);
 
 /* accept() gave @fd: its number may have named a socket libclt knew. errno kept. */
 void tagger_new_socket(int fd);
+/* A listener's clamp (libclt's clt_tcp_clamp_flags()): with @room, on the
+ * hopopts backend, the room that gives each accepted socket the MSS its
+ * route needs for a response's option; without, the fixed clamp for a
+ * 1500-octet path. Opens the context if not yet. errno kept. */
+void tagger_listen_size(int fd, bool room, bool secure);
+
+/* An accepted socket: the room it inherited from its listener comes off its
+ * packets (libclt's clt_tcp_accepted()). Opens the context if not yet. errno kept. */
+void tagger_accepted(int fd, bool secure);
 
 /* fork() child: the opening lock may have been held by a thread that is not there. */
 void tagger_fork_child(void);

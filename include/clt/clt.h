@@ -183,14 +183,39 @@ int clt_tcp_maxseg(struct clt_ctx *ctx);
  * connect(), or on a listening socket (its accepted sockets inherit it):
  * on an established connection the kernel ignores a new TCP_MAXSEG. A
  * smaller value already set is kept (except 536, the kernel's unset value).
- * On a listening socket the value also leaves room for a response's option
- * (CLT_ENABLE_RESPONSE, trailer v2) on a 1500-octet path, as on the bpf
- * backend: the kernel does not take an option set on an accepted,
- * established socket off its MSS, and full-size segments would be dropped
- * (1224 with the defaults).
+ * On a listening socket it also makes room for a response's option
+ * (CLT_ENABLE_RESPONSE, trailer v2): the kernel does not take an option
+ * set on an accepted, established socket off its MSS. On the hopopts
+ * backend (CAP_NET_RAW) the listener gets a sticky IPV6_DSTOPTS "room" of
+ * the option's size, made of options receivers skip (type 0x1e): each
+ * accepted socket is then made with an MSS that leaves room for it on its
+ * own route, whatever the MTU; clt_tcp_accepted() takes the room off the
+ * accepted socket's packets. Destination options the application set are
+ * left alone. Otherwise (other backends, CLT_CLAMP_NO_ROOM) the clamp
+ * leaves room for the option on a 1500-octet path (1224 with the
+ * defaults), as on the bpf backend.
  * @return 0 or a negative errno; errno is left untouched.
  */
 int clt_tcp_clamp(struct clt_ctx *ctx, int fd);
+
+/** clt_tcp_clamp() flag: no room on a listener, the fixed clamp only
+ * (e.g. a listener whose SYN-ACKs may leave the IOAM domain). */
+#define CLT_CLAMP_NO_ROOM 0x1u
+
+/** clt_tcp_clamp() with @flags (CLT_CLAMP_*; unknown ones: -EINVAL). */
+int clt_tcp_clamp_flags(struct clt_ctx *ctx, int fd, unsigned int flags);
+
+/**
+ * Call on a socket accepted from a listener that had clt_tcp_clamp(): when
+ * it carries the room it inherited, the room is removed from its packets
+ * (its MSS stays as the room made it). A room is destination options made
+ * only of type 0x1e options, of any length. Needs CAP_NET_RAW, as setting
+ * it: only on the hopopts backend (cltagent calls it before it sets a
+ * response's option for an agent-backend process).
+ * @return 1 removed, 0 no room (or not hopopts), or a negative errno
+ * (-EPERM: privileges dropped since); errno is left untouched.
+ */
+int clt_tcp_accepted(struct clt_ctx *ctx, int fd);
 
 /**
  * @fd now names a new socket (accept() gave it): what libclt kept for the

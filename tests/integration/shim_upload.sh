@@ -47,15 +47,18 @@ c.putheader("Content-Length", str(len(body)))
 c.endheaders(body)
 print(c.getresponse().read().decode().strip())
 EOF
-# listen.py: a listener under the shim; prints its TCP_MAXSEG (536: unset) and the MSS
-# of the socket it accepts from itself.
+# listen.py [ADDR]: a listener under the shim (bound to ADDR, default ::1); prints its
+# TCP_MAXSEG (536: unset), the MSS of the socket it accepts from itself over ::1, and the
+# length of the destination options each carries.
 cat >"$TMP/listen.py" <<'EOF'
-import socket
+import socket, sys
 l = socket.socket(socket.AF_INET6)
-l.bind(("::1", 0)); l.listen()
+l.bind((sys.argv[1] if len(sys.argv) > 1 else "::1", 0)); l.listen()
 c = socket.create_connection(("::1", l.getsockname()[1]))
 a, _ = l.accept()
-print(l.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), a.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
+dst = lambda s: len(s.getsockopt(socket.IPPROTO_IPV6, 59, 512))
+print(l.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), a.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG),
+      dst(l), dst(a))
 EOF
 
 # Counters of namespace $1: packets dropped for an invalid header or for their size
@@ -133,12 +136,25 @@ ip netns exec "$L" python3 "$TMP/sink.py" "$PORT" >"$TMP/sink_l.log" 2>&1 &
 topo_wait_port "$L" "$PORT" || { echo "FAIL: server did not start"; exit 1; }
 upload_case "::1 mtu 65536" "$L" "$L" ::1 1 tagged "$L"
 upload_case "::1 mtu 65536" "$L" "$L" ::1 16 tagged "$L"
-read -r lmss mss <<<"$(ip netns exec "$L" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" python3 "$TMP/listen.py")"
-# 1440 - 216 (the default option with a CLT trailer v2, as responses carry it).
-check "a listener under the shim is clamped (TCP_MAXSEG ${lmss:-?}, 1224 expected)" [ "${lmss:-0}" -eq 1224 ]
-check "... and so is the socket it accepts (MSS ${mss:-?} <= 1224)" [ -n "$mss" ] && [ "$mss" -le 1224 ]
-read -r lmss mss <<<"$(ip netns exec "$L" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_TAG_RESPONSES=0 python3 "$TMP/listen.py")"
-check "CLT_TAG_RESPONSES=0: the listener is left alone (TCP_MAXSEG ${lmss:-?}, 536: unset)" [ "${lmss:-0}" -eq 536 ]
+read -r lmss mss ldst adst <<<"$(ip netns exec "$L" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" python3 "$TMP/listen.py")"
+# The room: destination options of the response option's size (216 with the defaults, a
+# CLT trailer v2) on the listener, and its accepted sockets' MSS fits their route with it.
+check "a listener under the shim has the room (${ldst:-?} octets, 216 expected)" [ "${ldst:-0}" -eq 216 ]
+check "... and the loopback clamp (TCP_MAXSEG ${lmss:-?}, 32737 expected)" [ "${lmss:-0}" -eq 32737 ]
+check "... the socket it accepts has its MSS less the room (${mss:-?} <= $((32737 - 216)))" \
+	[ "${mss:-99999}" -le $((32737 - 216)) ]
+check "... and no room any more (${adst:-?} octets)" [ "${adst:-1}" -eq 0 ]
+# A wildcard listener on a host with an address outside CLT_DOMAIN: its SYN-ACKs could leave
+# the domain, so no room; the fixed clamp for a 1500-octet path, 1440 - 216.
+ip -n "$L" addr add 2001:db8:99::1/128 dev lo
+read -r lmss mss ldst adst <<<"$(ip netns exec "$L" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" python3 "$TMP/listen.py" ::)"
+ip -n "$L" addr del 2001:db8:99::1/128 dev lo
+check "a wildcard listener on a host outside the domain: no room (${ldst:-?}), TCP_MAXSEG ${lmss:-?} (1224)" \
+	test "${ldst:-1}" -eq 0 -a "${lmss:-0}" -eq 1224
+check "... and so is the socket it accepts (MSS ${mss:-?} <= 1224)" [ "${mss:-99999}" -le 1224 ]
+read -r lmss mss ldst adst <<<"$(ip netns exec "$L" env LD_PRELOAD="${SHIM_PRELOAD:-$SHIM}" CLT_TAG_RESPONSES=0 python3 "$TMP/listen.py")"
+check "CLT_TAG_RESPONSES=0: the listener is left alone (TCP_MAXSEG ${lmss:-?}, 536: unset; room ${ldst:-?})" \
+	test "${lmss:-0}" -eq 536 -a "${ldst:-1}" -eq 0
 
 # An HTTP request written on an accepted socket at MTU 1500 arrives whole.
 cat >"$TMP/accepted.py" <<'EOF'

@@ -6,7 +6,8 @@ Standard library only.
   server ADDR PORT        HTTP/1.1 keep-alive server: GET /bytes/N answers N
                           pseudo-random octets (seeded by N, Content-Length),
                           any other path "ok"; writes each response in 64 KiB
-                          writes; threaded
+                          writes; threaded; logs each /bytes/ connection's
+                          TCP_MAXSEG and IPV6_DSTOPTS length to stderr
   get URL [TP] [SHA]      one GET (optional traceparent); prints status, length,
                           sha256; with SHA, exits 1 if the body's differs
   sha N                   the sha256 of what /bytes/N answers
@@ -35,6 +36,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CHUNK = 65536
+IPV6_DSTOPTS = 59
 
 
 def body_of(n):
@@ -61,6 +63,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for i in range(0, len(data), CHUNK):
             self.wfile.write(data[i:i + CHUNK])
+        if self.path.startswith("/bytes/"):
+            # The connection's segment size and destination options, for the log.
+            c = self.connection
+            mss = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+            dst = len(c.getsockopt(socket.IPPROTO_IPV6, IPV6_DSTOPTS, 512))
+            sys.stderr.write("maxseg %d dstopts %d\n" % (mss, dst))
+            sys.stderr.flush()
 
 
 class Server(ThreadingHTTPServer):

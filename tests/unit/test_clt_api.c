@@ -531,16 +531,64 @@ static void test_tcp_maxseg(void **state)
 	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
 	assert_int_equal(v, 1200);
 	close(fd);
-	/* A listener: room for a response's option (trailer v2) on a 1500-octet path. */
+	/* A listener without the room: room for a response's option (trailer
+	 * v2) on a 1500-octet path. */
+	cfg.trailer_version = 2;
 	fd = socket(AF_INET6, SOCK_STREAM, 0);
 	assert_int_equal(listen(fd, 1), 0);
-	assert_int_equal(clt_tcp_clamp(ctx, fd), 0);
+	assert_int_equal(clt_tcp_clamp_flags(ctx, fd, 0x80), -EINVAL);
+	assert_int_equal(clt_tcp_clamp_flags(ctx, fd, CLT_CLAMP_NO_ROOM), 0);
 	len = sizeof(v);
 	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
-	cfg.trailer_version = 2;
 	assert_int_equal(v, 1440 - (int)ioam_hbh_size(&cfg));
-	cfg.trailer_version = 0;
 	close(fd);
+	/* With CAP_NET_RAW, the room: a destination options header of the
+	 * response option's size, options of type 0x1e only, and the plain
+	 * clamp; clt_tcp_accepted() takes it off again. */
+	if (clt_have_cap_net_raw()) {
+		uint8_t room[512];
+		socklen_t rl = sizeof(room);
+		size_t at;
+
+		fd = socket(AF_INET6, SOCK_STREAM, 0);
+		assert_int_equal(listen(fd, 1), 0);
+		assert_int_equal(clt_tcp_accepted(ctx, fd), 0); /* no room yet */
+		assert_int_equal(clt_tcp_clamp(ctx, fd), 0);
+		len = sizeof(v);
+		assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+		assert_int_equal(v, clt_tcp_maxseg(ctx));
+		assert_int_equal(getsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, room, &rl), 0);
+		assert_int_equal(rl, ioam_hbh_size(&cfg));
+		assert_int_equal(room[1], rl / 8 - 1);
+		for (at = 2; at < rl; at += 2 + room[at + 1])
+			assert_int_equal(room[at], 0x1e);
+		assert_int_equal(at, rl);
+		assert_int_equal(clt_tcp_clamp(ctx, fd), 0); /* again: kept */
+		assert_int_equal(clt_tcp_accepted(ctx, fd), 1);
+		rl = sizeof(room);
+		assert_int_equal(getsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, room, &rl), 0);
+		assert_int_equal(rl, 0);
+		close(fd);
+		/* The application's own destination options are left alone. */
+		fd = socket(AF_INET6, SOCK_STREAM, 0);
+		memset(room, 0, 8);
+		room[1] = 0;
+		room[2] = 1; /* PadN of 4 */
+		room[3] = 4;
+		assert_int_equal(setsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, room, 8), 0);
+		assert_int_equal(listen(fd, 1), 0);
+		assert_int_equal(clt_tcp_clamp(ctx, fd), 0);
+		len = sizeof(v);
+		assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, &len), 0);
+		assert_int_equal(v, 1440 - (int)ioam_hbh_size(&cfg));
+		assert_int_equal(clt_tcp_accepted(ctx, fd), 0);
+		rl = sizeof(room);
+		assert_int_equal(getsockopt(fd, IPPROTO_IPV6, IPV6_DSTOPTS, room, &rl), 0);
+		assert_int_equal(rl, 8);
+		close(fd);
+	}
+	cfg.trailer_version = 0;
+	assert_int_equal(clt_tcp_accepted(NULL, 0), -EINVAL);
 	/* Response flags: unknown ones refused; the response header is v2 (one more setsockopt). */
 	{
 		static const uint8_t t[16] = {1}, sp[8] = {2};
