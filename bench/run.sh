@@ -105,6 +105,11 @@ cpu_ns() {
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'
 }
 
+# On-CPU microseconds of every thread of PID.
+proc_cpu_us() {
+	cpu_ns "$1" | awk '{printf "%.3f", $1 / 1000}'
+}
+
 # rstat OUT CMD...: run CMD; write "user_s sys_s maxrss_kb wall_s rc" to OUT.
 rstat() {
 	local out=$1
